@@ -120,7 +120,7 @@ struct ZWeights {
 };
 
 ZWeights make_zweights(int Z, double kmax, double R, Parametrization p) {
-  const std::size_t nk = 768, nu = 1601;
+  const std::size_t nk = 384, nu = 1201;
   ZWeights w;
   w.R = R;
   w.dk = kmax / double(nk - 1);
