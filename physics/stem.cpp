@@ -10,6 +10,7 @@
 
 #include "stemtwin/constants.hpp"
 #include "recorder.hpp"
+#include "stemtwin/prism.hpp"
 
 namespace stemtwin {
 
@@ -66,6 +67,7 @@ StemResult scan_multislice(const std::vector<Transmission>& configs, const Probe
   const std::vector<std::size_t> depth_slice = detail::depth_slices(dz, st.depths_A, res.depths_A);
   std::vector<std::vector<std::size_t>> record_at(ns);
   for (std::size_t d = 0; d < depth_slice.size(); ++d) record_at[depth_slice[d]].push_back(d);
+  const std::size_t pattern_slice = *std::max_element(depth_slice.begin(), depth_slice.end());
   const detail::Compiled comp = detail::compile(detectors, g, lambda);
   detail::init_signals(res, comp, detectors, depth_slice.size(), positions.size());
 
@@ -95,9 +97,8 @@ StemResult scan_multislice(const std::vector<Transmission>& configs, const Probe
               detail::cmul_inplace(psi.data(), tr.slices[s].data(), N);
               fft.forward(psi.data());
               // The propagator is a pure phase inside the band: intensities can be read before it.
-              // 4D patterns are taken at the exit surface, whatever depths the other detectors use.
-              if (!record_at[s].empty() || (s == ns - 1 && !comp.patterns.empty()))
-                rec.record(psi.data(), inv_n, w, record_at[s], s == ns - 1);
+              // 4D patterns are taken at the deepest recording depth (the exit surface by default).
+              if (!record_at[s].empty()) rec.record(psi.data(), inv_n, w, record_at[s], s == pattern_slice);
               if (s + 1 < ns) {
                 detail::cmul_inplace(psi.data(), props[prop_of[s]].data(), N);
                 fft.backward(psi.data());
@@ -111,6 +112,7 @@ StemResult scan_multislice(const std::vector<Transmission>& configs, const Probe
 StemResult simulate_stem(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
                          const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
                          const StemSettings& settings, PatternSink* sink) {
+  if (settings.method == Method::Prism) return simulate_prism(structure, grid, optics, positions, detectors, settings, sink);
   const Fft2 fft(grid, settings.planning);
   const auto configs = frozen_phonon_transmissions(structure, grid, optics.energy_eV, settings, fft);
   return scan_multislice(configs, optics, positions, detectors, settings, fft, sink);

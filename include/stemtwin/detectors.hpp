@@ -11,7 +11,8 @@
 //  - ComDetector: 2 bins, the centre of mass of the pattern (COM x, y) in mrad,
 //    Σ I θ / Σ I.
 //  - PixelatedDetector: the whole pattern (4D-STEM) up to `max_angle`, centred (zero
-//    frequency in the middle), binned `bin` × `bin`; streamed to a PatternSink.
+//    frequency in the middle), binned `bin` × `bin`; streamed to a PatternSink; taken at
+//    the deepest recording depth (the exit surface unless depths are given).
 #include <cstddef>
 #include <optional>
 #include <string>

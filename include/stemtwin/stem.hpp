@@ -41,7 +41,14 @@ class PatternSink {
                      std::size_t nx, const float* patterns) = 0;
 };
 
+enum class Method { Multislice, Prism };
+
 struct StemSettings {
+  Method method = Method::Multislice;
+  /// PRISM interpolation factors along x and y (1 = exact multislice).
+  std::size_t interpolation_x = 1, interpolation_y = 1;
+  /// Memory allowed for PRISM S-matrices (bytes); 0 = default_memory_budget().
+  std::size_t max_memory_bytes = 0;
   PotentialSettings potential;
   /// Frozen-phonon configurations; atoms are displaced by their `rms` (Å). With 1
   /// configuration and rms > 0 a single displaced configuration is used.
@@ -86,7 +93,8 @@ StemResult scan_multislice(const std::vector<Transmission>& configurations, cons
                            const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
                            const StemSettings& settings, const Fft2& fft, PatternSink* sink = nullptr);
 
-/// Both steps: the whole STEM simulation of a structure.
+/// Both steps: the whole STEM simulation of a structure, by multislice or — with
+/// settings.method = Method::Prism — by PRISM (prism.hpp).
 StemResult simulate_stem(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
                          const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
                          const StemSettings& settings, PatternSink* sink = nullptr);
