@@ -177,13 +177,23 @@ double counting_mean_counts(double lambda, double T, double td, DeadTimeModel mo
     return (1.0 - std::exp(-r * td)) + r * (T - td) * std::exp(-r * td);
   }
   // Σ_k P(Gamma(k,1) < x_k), x_k = r(T − (k−1)τ); P(Gamma(k,1) < x) = 1 − Σ_{j<k} e^{−x}x^j/j!.
+  // Poisson(j; x) is below 1e-40 beyond 15√x + 30 from its mean, so a term is 1 (k far
+  // below x) or 0 (k far above x, and every later one too) except in a band of width ~√x.
   double mean = 0;
   for (std::size_t k = 1;; ++k) {
     const double x = r * (T - static_cast<double>(k - 1) * td);
     if (!(x > 0)) break;
+    const double band = 15.0 * std::sqrt(x) + 30.0, kd = static_cast<double>(k);
+    if (kd > x + band) break;
+    if (kd < x - band) {
+      mean += 1.0;
+      continue;
+    }
     double tail = 0;  // Σ_{j<k} Poisson(j; x)
     const double lx = std::log(x);
-    for (std::size_t j = 0; j < k; ++j) tail += std::exp(-x + static_cast<double>(j) * lx - std::lgamma(static_cast<double>(j) + 1.0));
+    const std::size_t j0 = x - band > 0 ? static_cast<std::size_t>(x - band) : 0;
+    for (std::size_t j = j0; j < k; ++j)
+      tail += std::exp(-x + static_cast<double>(j) * lx - std::lgamma(static_cast<double>(j) + 1.0));
     mean += std::max(0.0, 1.0 - tail);
   }
   return mean;

@@ -132,7 +132,7 @@ DistortedScan distort_scan(const ScanGeometry& geometry, const Distortion& disto
 struct MappedPoint {
   Point2 specimen_A;      ///< the point, specimen coordinates (Å)
   Point2 image_px;        ///< fractional image coordinate (pixel centres at integers)
-  bool found = false;     ///< false when no pixel's true position matches the point
+  bool found = false;     ///< a solution was found (Newton may extrapolate the edge cells linearly)
   bool inside = false;    ///< found and within the frame (−0.5 ≤ f ≤ n − 0.5 on both axes)
 };
 
@@ -141,8 +141,10 @@ struct MappedPoint {
 /// (Newton from the nominal guess; if that does not converge, a cell-by-cell search in a
 /// window around the guess as wide as the largest displacement, taking the solution nearest
 /// the guess). Where the map folds (e.g. large jitter images a point twice) only one
-/// solution is returned; map_to_image_all gives every one. Needs nx, ny ≥ 2. Points up to half a pixel beyond the outer
-/// pixel centres are found by extending the edge cells.
+/// solution is returned; map_to_image_all gives every one within the frame. A point
+/// outside the frame may still get an extrapolated coordinate (found, not inside); when
+/// nothing converges, found is false and image_px holds the nominal guess. The frame
+/// reaches half a pixel beyond the outer pixel centres (edge cells extended). Needs nx, ny ≥ 2.
 MappedPoint map_to_image(const DistortedScan& scan, const ScanGeometry& geometry, Point2 specimen_A);
 std::vector<MappedPoint> map_to_image_all(const DistortedScan& scan, const ScanGeometry& geometry, Point2 specimen_A);
 /// Batch form for label tables (e.g. atom columns); same order as the input.
