@@ -201,7 +201,7 @@ struct Field {
   std::size_t cell(double f, std::size_t n) const {
     const double c = std::floor(f);
     if (!(c > 0)) return 0;
-    return std::min(static_cast<std::size_t>(c), n - 2);
+    return static_cast<std::size_t>(std::min(c, static_cast<double>(n - 2)));  // clamp before the cast
   }
   void eval_global(double fx, double fy, Point2& p, Point2& dfx, Point2& dfy) const {
     const std::size_t cx = cell(fx, nx), cy = cell(fy, ny);
@@ -309,18 +309,21 @@ class Inverter {
         maxd = std::max(maxd, std::hypot(t.x - p.x, t.y - p.y));
       }
     const double step = std::min(std::fabs(g.grid.step_x), std::fabs(g.grid.step_y));
-    radius_ = static_cast<long>(std::ceil(maxd / step)) + 2;
+    const double cells = static_cast<double>(std::max(scan.nx, scan.ny));  // a wider window adds nothing
+    radius_ = static_cast<long>(std::min(std::ceil(maxd / step), cells)) + 2;
     tol_ = tolerance_A(g);
   }
 
   std::vector<Point2> all(Point2 q) const {
     const Point2 guess = g_.nominal_pixel(q);
+    // Clamp in floating point first so that a far-away guess cannot overflow the cast.
+    auto cellf = [](double f) { return static_cast<long>(std::floor(std::clamp(f, -1e15, 1e15))); };
     auto lo = [&](double f, std::size_t n) {
-      const long c = static_cast<long>(std::floor(f)) - radius_;
+      const long c = cellf(f) - radius_;
       return static_cast<std::size_t>(std::clamp<long>(c, 0, static_cast<long>(n) - 2));
     };
     auto hi = [&](double f, std::size_t n) {
-      const long c = static_cast<long>(std::floor(f)) + radius_;
+      const long c = cellf(f) + radius_;
       return static_cast<std::size_t>(std::clamp<long>(c, 0, static_cast<long>(n) - 2));
     };
     std::vector<Point2> found;

@@ -307,6 +307,9 @@ TEST(AcquisitionLabels, FoldedScanReportsEverySolution) {
   // A point far outside the frame: at best an extrapolated coordinate, never "inside".
   EXPECT_FALSE(map_to_image(s, g, {40.0, 40.0}).inside);
   EXPECT_TRUE(map_to_image_all(s, g, {40.0, 40.0}).empty());
+  // Absurd coordinates are handled without overflow (UBSan checks the casts).
+  EXPECT_FALSE(map_to_image(s, g, {1e300, -1e300}).inside);
+  EXPECT_TRUE(map_to_image_all(s, g, {-1e300, 1e300}).empty());
 }
 
 TEST(AcquisitionSettingsTest, ValidateNamesTheKey) {
