@@ -230,6 +230,15 @@ TEST(AcquisitionNoise, RadialBinsThroughSensitivityGiveTheAnnularSignal) {
   const Image weighted = annular_from_radial_bins(bins, edges, 3, 1, 40, 160, sens);
   EXPECT_NEAR(weighted.data[2], 0.5 + 0.5 * 20.0 / 120.0, 1e-12);
   EXPECT_NEAR(weighted.data[0], 3 * (0.5 + 0.5 * 20.0 / 120.0) + 4 * (0.5 + 0.5 * 80.0 / 120.0), 1e-12);
+
+  // Through the settings: the noise-free read-out is N × the weighted signal.
+  AcquisitionSettings st;
+  st.scan = ScanGeometry::from_fov({0, 0}, 0.6, 0.2, 3, 1);
+  st.sensitivity = sens;
+  st.annular.shot_noise = false;
+  const DistortedScan scan = plan_scan(st, 0);
+  const Image ro = acquire_annular_from_bins(bins, edges, 40, 160, st, scan, NoiseStream{});
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_NEAR(ro.data[i], st.electrons_per_position() * weighted.data[i], 1e-9);
 }
 
 TEST(AcquisitionNoise, SegmentedComFromNoisyCountsIsConsistent) {

@@ -53,6 +53,8 @@ TEST(AcquisitionScan, PixelTimeIncludesFlyback) {
   const ScanGeometry g = ScanGeometry::from_fov({0, 0}, 10, 10, 50, 40, 0, 3.0, 20.0);
   EXPECT_NEAR(g.pixel_time_s(7, 3), (3 * (50 * 3.0 + 20.0) + 7 * 3.0) * 1e-6, 1e-18);
   EXPECT_NEAR(g.frame_time_s(), 40 * (50 * 3.0 + 20.0) * 1e-6, 1e-15);
+  EXPECT_NEAR(g.fov_x_A(), 10.0, 1e-12);
+  EXPECT_NEAR(g.grid.step_y, 0.25, 1e-15);
 }
 
 TEST(AcquisitionScan, EverythingOffGivesTheCleanScanBitwise) {

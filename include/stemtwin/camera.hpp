@@ -56,7 +56,8 @@ struct IntegratingParams {
 struct CameraResponse {
   CameraMode mode = CameraMode::Counting;
   double detection_efficiency = 1;   ///< η: fraction of incident electrons detected
-  bool shot_noise = true;            ///< false: mean values (no noise at all, for clean references)
+  bool shot_noise = true;            ///< false: mean values, no noise at all (clean references; counting
+                                     ///< mode then uses the stationary dead-time curve)
   CountingParams counting;
   IntegratingParams integrating;
 };

@@ -43,6 +43,8 @@ struct ScanGeometry {
   std::size_t nx() const { return grid.nx; }
   std::size_t ny() const { return grid.ny; }
   std::size_t size() const { return grid.size(); }
+  double fov_x_A() const { return grid.step_x * static_cast<double>(grid.nx); }  ///< field of view, Å
+  double fov_y_A() const { return grid.step_y * static_cast<double>(grid.ny); }
   double line_time_s() const;   ///< nx·dwell + flyback, s
   double frame_time_s() const;  ///< ny·line time, s
   /// Acquisition start time of pixel (ix, iy), s: iy·(nx·dwell + flyback) + ix·dwell.
