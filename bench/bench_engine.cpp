@@ -1,0 +1,231 @@
+// Engine benchmarks (issue #5): the bare-FFTW floor, multislice, PRISM at f = 1, 2, 4, 8, a
+// 4D-STEM case with peak memory, potential building, and thread scaling. Every measurement
+// prints one line:  BENCH case=... method=... key=value ...
+//
+//   bench_engine [--quick] [--threads N] [--measure]
+//     --quick    small cases only (seconds; used to smoke-test the program)
+//     --measure  FFTW_MEASURE plans for engine and floor alike (default: FFTW_ESTIMATE,
+//                the engine's deterministic default)
+#include <fftw3.h>
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "stemtwin/prism.hpp"
+#include "stemtwin/stem.hpp"
+
+using namespace stemtwin;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;
+}
+
+Structure srtio3(int nx, int ny, int nz, double rms = 0) {
+  const double a = 3.905;
+  Structure s;
+  s.cell = {nx * a, ny * a, nz * a};
+  for (int k = 0; k < nz; ++k)
+    for (int j = 0; j < ny; ++j)
+      for (int i = 0; i < nx; ++i) {
+        const double x = i * a, y = j * a, z = k * a;
+        s.atoms.push_back({38, x, y, z, 1, rms});
+        s.atoms.push_back({22, x + a / 2, y + a / 2, z + a / 2, 1, rms});
+        s.atoms.push_back({8, x + a / 2, y + a / 2, z, 1, rms});
+        s.atoms.push_back({8, x + a / 2, y, z + a / 2, 1, rms});
+        s.atoms.push_back({8, x, y + a / 2, z + a / 2, 1, rms});
+      }
+  return s;
+}
+
+std::vector<Point2> raster(double x0, double y0, double w, double h, std::size_t nx, std::size_t ny) {
+  return ScanGrid::from_fov({x0, y0}, w, h, nx, ny).positions();
+}
+
+/// The floor: exactly the FFTs multislice needs (2 per slice per position) on the same grid,
+/// threads over positions, nothing else.
+double fft_floor(const Grid& g, std::size_t slices, std::size_t positions, FftPlanning planning) {
+  const Fft2 fft(g, planning);
+  const auto t0 = Clock::now();
+#pragma omp parallel
+  {
+    ComplexBuffer psi(g.size());
+    for (std::size_t i = 0; i < g.size(); ++i) psi[i] = cfloat(1e-3f * float(i % 7), 0.0f);
+#pragma omp for schedule(dynamic)
+    for (long p = 0; p < long(positions); ++p)
+      for (std::size_t s = 0; s < slices; ++s) {
+        fft.forward(psi.data());
+        fft.backward(psi.data());
+        psi[0] *= 1e-6f;  // keep values bounded; negligible work
+      }
+  }
+  return seconds_since(t0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  FftPlanning planning = FftPlanning::Estimate;
+  int threads = omp_get_max_threads();
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--measure")) planning = FftPlanning::Measure;
+    else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
+  }
+  omp_set_num_threads(threads);
+  const char* plan_name = planning == FftPlanning::Measure ? "measure" : "estimate";
+  std::printf("# stemtwin engine benchmark: %d thread(s), FFTW planning %s\n", threads, plan_name);
+  const std::vector<Detector> dets = {AnnularDetector{"haadf", 70, 200}, AnnularDetector{"bf", 0, 10}};
+
+  // --- 0. 4D-STEM first, so that peak RSS is its own: 64×64 positions, ~128×128 patterns, streamed
+  {
+    const Structure s = srtio3(4, 4, quick ? 2 : 10);
+    const Grid g = Grid::from_sampling(s.cell.x, s.cell.y, 0.05);
+    StemSettings st;
+    st.potential.slice_thickness_A = 1.9525;
+    st.planning = planning;
+    st.pattern_block = 64;
+    ProbeOptics o;
+    // 128 pattern pixels span 128/L in k: max angle = 64/L·λ.
+    const double max_mrad = 63.5 / s.cell.x * 0.025079 * 1e3;
+    struct Sink : PatternSink {
+      double total = 0;
+      std::size_t ny = 0, nx = 0;
+      void write(const std::string&, std::size_t, std::size_t count, std::size_t py, std::size_t px, const float* p) override {
+        ny = py, nx = px;
+        for (std::size_t i = 0; i < count * py * px; ++i) total += p[i];
+      }
+    } sink;
+    const std::size_t side = quick ? 16 : 64;
+    const auto pos = raster(0, 0, 3.905, 3.905, side, side);
+    const auto t0 = Clock::now();
+    simulate_stem(s, g, o, pos, {PixelatedDetector{"cam", max_mrad, 1}}, st, &sink);
+    const double t = seconds_since(t0);
+    std::printf("BENCH case=4dstem_srtio3 method=multislice positions=%zu pattern=%zux%zu seconds=%.3f "
+                "positions_per_second=%.1f peak_rss_mib=%.0f full_4d_mib=%.0f\n",
+                pos.size(), sink.ny, sink.nx, t, double(pos.size()) / t, peak_rss_mib(),
+                double(pos.size() * sink.ny * sink.nx * 4) / (1 << 20));
+    std::fflush(stdout);
+  }
+
+  // --- 1. SrTiO3 [001] 4×4×20, 0.05 Å, 1.9525 Å slices, 20×20 positions over one cell -------
+  {
+    const int nz = quick ? 4 : 20;
+    const Structure s = srtio3(4, 4, nz);
+    const Grid g = Grid::from_sampling(s.cell.x, s.cell.y, 0.05);
+    const std::size_t side = quick ? 6 : 20;
+    const auto pos = raster(0, 0, 3.905, 3.905, side, side);
+    StemSettings st;
+    st.potential.slice_thickness_A = 1.9525;
+    st.planning = planning;
+    ProbeOptics o;
+    const Fft2 fft(g, planning);
+    auto t0 = Clock::now();
+    const auto tr = frozen_phonon_transmissions(s, g, o.energy_eV, st, fft);
+    const double t_pot = seconds_since(t0);
+    const std::size_t ns = tr.front().num_slices();
+    const double floor = fft_floor(g, ns, pos.size(), planning);
+    t0 = Clock::now();
+    const StemResult r = scan_multislice(tr, o, pos, dets, st, fft);
+    const double t = seconds_since(t0);
+    const std::string name = "srtio3_4x4x" + std::to_string(nz);
+    std::printf("BENCH case=%s method=multislice grid=%zux%zu slices=%zu positions=%zu seconds=%.3f floor_seconds=%.3f "
+                "ratio=%.3f positions_per_second=%.1f potential_seconds=%.3f haadf_mean=%.5f\n",
+                name.c_str(), g.nx, g.ny, ns, pos.size(), t, floor, t / floor, double(pos.size()) / t, t_pot,
+                r.signal("haadf").values.empty() ? 0.0 : [&] { double m = 0; for (double v : r.signal("haadf").values) m += v; return m / double(pos.size()); }());
+    std::fflush(stdout);
+    // Thread scaling on the same case: 1 thread vs the requested count.
+    if (threads > 1) {
+      omp_set_num_threads(1);
+      t0 = Clock::now();
+      scan_multislice(tr, o, pos, dets, st, fft);
+      const double t1 = seconds_since(t0);
+      omp_set_num_threads(threads);
+      std::printf("BENCH case=%s method=multislice_scaling threads=%d seconds_1thread=%.3f seconds=%.3f speedup=%.3f\n",
+                  name.c_str(), threads, t1, t, t1 / t);
+      std::fflush(stdout);
+    }
+  }
+
+  // --- 2. PRISM vs multislice: SrTiO3 8×8×10, scans over 2×2 cells and ≥ 4096 positions -------
+  {
+    const int n = quick ? 4 : 8, nz = quick ? 2 : 10;
+    const Structure s = srtio3(n, n, nz);
+    // Grid divisible by 8 (f up to 8) and FFT-friendly.
+    std::size_t npts = std::size_t(std::ceil(s.cell.x / 0.05));
+    while (npts % 16 != 0 || fft_friendly_size(npts) != npts) ++npts;
+    const Grid g(s.cell.x, s.cell.y, npts, npts);
+    StemSettings st;
+    st.potential.slice_thickness_A = 1.9525;
+    st.planning = planning;
+    ProbeOptics o;
+    const Fft2 fft(g, planning);
+    const auto tr = frozen_phonon_transmissions(s, g, o.energy_eV, st, fft);
+    const std::size_t small_side = quick ? 8 : 16, big_side = quick ? 16 : 64;
+    const auto small = raster(2 * 3.905, 2 * 3.905, 2 * 3.905, 2 * 3.905, small_side, small_side);
+    const auto big = raster(2 * 3.905, 2 * 3.905, 2 * 3.905, 2 * 3.905, big_side, big_side);
+    auto t0 = Clock::now();
+    const StemResult ms = scan_multislice(tr, o, small, dets, st, fft);
+    const double t_ms_small = seconds_since(t0);
+    const double ms_per_position = t_ms_small / double(small.size());
+    auto mean = [](const std::vector<double>& v) { double m = 0; for (double x : v) m += x; return m / double(v.size()); };
+    const std::string name = "srtio3_" + std::to_string(n) + "x" + std::to_string(n) + "x" + std::to_string(nz);
+    std::printf("BENCH case=%s method=multislice grid=%zux%zu positions=%zu seconds=%.3f positions_per_second=%.2f\n",
+                name.c_str(), g.nx, g.ny, small.size(), t_ms_small, 1.0 / ms_per_position);
+    std::fflush(stdout);
+    for (std::size_t f : {1, 2, 4, 8}) {
+      if (quick && f == 8) continue;
+      const std::size_t bytes = smatrix_bytes(g, o.energy_eV, o.semiangle_mrad, f, f, 1);
+      if (bytes > default_memory_budget()) {
+        std::printf("BENCH case=%s method=prism f=%zu skipped=memory smatrix_mib=%.0f\n", name.c_str(), f, double(bytes) / (1 << 20));
+        continue;
+      }
+      t0 = Clock::now();
+      const std::vector<SMatrix> S = {build_smatrix(tr.front(), o.semiangle_mrad, f, f, {}, fft)};
+      const double t_build = seconds_since(t0);
+      t0 = Clock::now();
+      const StemResult pr = scan_prism(S, o, small, dets, st);
+      const double t_small = seconds_since(t0);
+      t0 = Clock::now();
+      scan_prism(S, o, big, dets, st);
+      const double t_big = seconds_since(t0);
+      const double err_h = mean(pr.signal("haadf").values) / mean(ms.signal("haadf").values) - 1;
+      const double err_b = mean(pr.signal("bf").values) / mean(ms.signal("bf").values) - 1;
+      // Multislice on the big scan is timed on the small one and scaled per position.
+      const double ms_big = ms_per_position * double(big.size());
+      std::printf("BENCH case=%s method=prism f=%zu beams=%zu smatrix_mib=%.0f build_seconds=%.3f positions=%zu "
+                  "seconds=%.3f haadf_error=%.4f bf_error=%.4f big_positions=%zu big_seconds=%.3f "
+                  "multislice_big_seconds_scaled=%.1f speedup=%.1f\n",
+                  name.c_str(), f, S.front().beams.size(), double(S.front().bytes()) / (1 << 20), t_build, small.size(),
+                  t_small, err_h, err_b, big.size(), t_build + t_big, ms_big, ms_big / (t_build + t_big));
+      std::fflush(stdout);
+    }
+  }
+
+  // --- 4. Potential building: atoms per second on a large specimen ---------------------------
+  {
+    const Structure s = srtio3(quick ? 8 : 16, quick ? 8 : 16, quick ? 5 : 25);
+    const Grid g = Grid::from_sampling(s.cell.x, s.cell.y, 0.05);
+    PotentialSettings ps;
+    ps.slice_thickness_A = 1.9525;
+    const auto t0 = Clock::now();
+    const Potential p = build_potential(s, g, ps);
+    const double t = seconds_since(t0);
+    std::printf("BENCH case=potential_srtio3 atoms=%zu grid=%zux%zu slices=%zu seconds=%.3f atoms_per_second=%.0f\n",
+                s.atoms.size(), g.nx, g.ny, p.num_slices(), t, double(s.atoms.size()) / t);
+  }
+  return 0;
+}
