@@ -198,18 +198,25 @@ StemResult scan_prism(const std::vector<SMatrix>& configs, const ProbeOptics& op
                 ws.c[m] = bc.c0[m] * cfloat(float(std::cos(a)), float(std::sin(a)));
               }
               std::fill(ws.psi.data(), ws.psi.data() + nw, cfloat(0, 0));
+              // Σ_m c_m S_m over the window: per window row at most two contiguous runs of the
+              // source row (the window may wrap around the cell), each a complex axpy.
+              const std::size_t x0 = ws.col[0], run1 = std::min(nwx, g.nx - x0);
               for (std::size_t m = 0; m < nb; ++m) {
                 const cfloat* sm = S.waves[d][m].data();
                 const float cr = ws.c[m].real(), ci = ws.c[m].imag();
                 auto* out = reinterpret_cast<float*>(ws.psi.data());
                 for (std::size_t j = 0; j < nwy; ++j) {
-                  const cfloat* srow = sm + ws.row[j] * g.nx;
+                  const float* src = reinterpret_cast<const float*>(sm + ws.row[j] * g.nx);
                   float* orow = out + 2 * j * nwx;
-                  for (std::size_t i = 0; i < nwx; ++i) {
-                    const cfloat v = srow[ws.col[i]];
-                    orow[2 * i] += cr * v.real() - ci * v.imag();
-                    orow[2 * i + 1] += cr * v.imag() + ci * v.real();
-                  }
+                  auto axpy = [&](const float* __restrict a, float* __restrict o, std::size_t n) {
+                    for (std::size_t i = 0; i < n; ++i) {
+                      const float vr = a[2 * i], vi = a[2 * i + 1];
+                      o[2 * i] += cr * vr - ci * vi;
+                      o[2 * i + 1] += cr * vi + ci * vr;
+                    }
+                  };
+                  axpy(src + 2 * x0, orow, run1);
+                  if (run1 < nwx) axpy(src, orow + 2 * run1, nwx - run1);
                 }
               }
               fft.forward(ws.psi.data());
