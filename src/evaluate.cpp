@@ -329,6 +329,12 @@ void build_breakdowns(const evalio::DatasetReader& ds, const EvaluateOptions& op
       r.lo = b.edges[k];
       r.hi = b.edges[std::min(k + 1, b.edges.size() - 1)];
       r.n_samples = members[k].size();
+      r.mean = kNaN;
+      if (!members[k].empty()) {
+        double sum = 0;
+        for (std::size_t i : members[k]) sum += values[i];
+        r.mean = sum / static_cast<double>(members[k].size());
+      }
       r.metrics = metrics_of(acc, members[k]);
       b.bins.push_back(std::move(r));
     }
@@ -435,7 +441,8 @@ nlohmann::json report_json(const Report& r) {
   for (const Breakdown& b : r.breakdowns) {
     json bins = json::array();
     for (const BinResult& x : b.bins)
-      bins.push_back({{"lo", x.lo}, {"hi", x.hi}, {"n_samples", x.n_samples}, {"metrics", metric_json(x.metrics)}});
+      bins.push_back({{"lo", x.lo}, {"hi", x.hi}, {"mean", num(x.mean)}, {"n_samples", x.n_samples},
+                      {"metrics", metric_json(x.metrics)}});
     bd.push_back({{"param", b.param}, {"binning", b.binning}, {"edges", b.edges}, {"n_outside", b.n_outside},
                   {"bins", bins}});
   }
@@ -533,22 +540,24 @@ std::vector<std::string> write_report(const Report& report, const std::string& d
   const std::string csv_path = (fs::path(dir) / "report.csv").string();
   {
     std::ofstream out(csv_path);
-    out << "param,bin,lo,hi,n_samples";
+    out << "param,bin,lo,hi,mean,n_samples";
     for (const auto& k : keys) out << "," << csv_field(k);
     out << "\n";
-    auto row = [&](const std::string& param, const std::string& bin, double lo, double hi, std::size_t n,
-                   const MetricMap& m) {
-      out << csv_field(param) << "," << bin << "," << csv_number(lo) << "," << csv_number(hi) << "," << n;
+    auto row = [&](const std::string& param, const std::string& bin, double lo, double hi, double mean,
+                   std::size_t n, const MetricMap& m) {
+      out << csv_field(param) << "," << bin << "," << csv_number(lo) << "," << csv_number(hi) << ","
+          << csv_number(mean) << "," << n;
       for (const auto& k : keys) {
         const auto it = m.find(k);
         out << "," << (it == m.end() ? "" : csv_number(it->second));
       }
       out << "\n";
     };
-    row("all", "", kNaN, kNaN, report.n_samples, report.overall);
+    row("all", "", kNaN, kNaN, kNaN, report.n_samples, report.overall);
     for (const auto& b : report.breakdowns)
       for (std::size_t i = 0; i < b.bins.size(); ++i)
-        row(b.param, std::to_string(i), b.bins[i].lo, b.bins[i].hi, b.bins[i].n_samples, b.bins[i].metrics);
+        row(b.param, std::to_string(i), b.bins[i].lo, b.bins[i].hi, b.bins[i].mean, b.bins[i].n_samples,
+            b.bins[i].metrics);
     if (!out) throw std::runtime_error("write_report: cannot write '" + csv_path + "'");
   }
   written.push_back(csv_path);
@@ -573,7 +582,7 @@ std::vector<std::string> write_report(const Report& report, const std::string& d
         ser.label = g.series[s].second;
         ser.color = palette[s % std::size(palette)];
         for (const BinResult& x : b.bins) {
-          ser.x.push_back(0.5 * (x.lo + x.hi));
+          ser.x.push_back(std::isfinite(x.mean) ? x.mean : 0.5 * (x.lo + x.hi));
           const auto it = x.metrics.find(g.series[s].first);
           ser.y.push_back(it == x.metrics.end() ? kNaN : it->second);
         }

@@ -190,34 +190,36 @@ std::vector<double> nice_ticks(double lo, double hi, int max_ticks) {
   max_ticks = std::max(max_ticks, 2);
   const double raw = (hi - lo) / max_ticks;
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
-  double step = mag;
-  for (double m : {1.0, 2.0, 5.0, 10.0})
-    if (m * mag >= raw) {
-      step = m * mag;
+  double m = 10.0;
+  for (double c : {1.0, 2.0, 5.0, 10.0})
+    if (c * mag >= raw) {
+      m = c;
       break;
     }
+  const double step = m * mag;
+  // Tick k is k·m·mag; for mag < 1 it is computed as k·m / (1/mag), with 1/mag an exact
+  // integer, so 0.6 comes out as the double nearest 0.6 (not 3·0.2 = 0.6000000000000001).
+  const double inv = mag < 1 ? std::round(1.0 / mag) : 0.0;
+  auto value = [&](long k) { return inv > 0 ? static_cast<double>(k) * m / inv : static_cast<double>(k) * m * mag; };
   std::vector<double> ticks;
-  const double first = std::ceil(lo / step - 1e-9) * step;
-  for (double t = first; t <= hi + step * 1e-9; t += step) ticks.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);
+  const auto k0 = static_cast<long>(std::ceil(lo / step - 1e-9));
+  for (long k = k0; value(k) <= hi + step * 1e-9 && ticks.size() < 1000; ++k) ticks.push_back(value(k));
   return ticks;
 }
 
 std::string format_tick(double v, double step) {
   char buf[48];
-  const double a = std::max(std::abs(v), std::abs(step));
-  if (a >= 1e5 || (step > 0 && step < 1e-3)) {
-    std::snprintf(buf, sizeof buf, "%.2g", v);
+  step = std::abs(step);
+  const double a = std::max(std::abs(v), step);
+  const int decimals = step > 0 ? std::max(0, static_cast<int>(std::ceil(-std::log10(step) - 1e-9))) : 0;
+  if (a >= 1e6 || decimals > 5) {
+    // Scientific, with as many digits as the step resolves: 2.85e-07 on a 5e-09 grid.
+    const int digits = step > 0 ? std::max(0, static_cast<int>(std::floor(std::log10(a)) - std::floor(std::log10(step)))) : 2;
+    std::snprintf(buf, sizeof buf, "%.*e", std::min(digits, 8), v);
   } else {
-    int decimals = step > 0 ? static_cast<int>(std::ceil(-std::log10(step) - 1e-9)) : 0;
-    decimals = std::clamp(decimals, 0, 6);
-    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, std::abs(v) < step * 1e-6 ? 0.0 : v);
   }
-  std::string s = buf;
-  if (s == "-0" || s.rfind("-0.", 0) == 0) {
-    bool zero = s.find_first_not_of("-0.") == std::string::npos;
-    if (zero) s.erase(0, 1);
-  }
-  return s;
+  return buf;
 }
 
 RgbImage render(const Figure& f) {
@@ -230,7 +232,7 @@ RgbImage render(const Figure& f) {
 
   RgbImage img(f.width, f.height, 255);
   const int W = static_cast<int>(f.width), H = static_cast<int>(f.height);
-  const int left = 84, right = W - 20, top = 40;
+  const int left = 84, right = W - 20, top = f.series.empty() ? 40 : 56;  // legend strip under the title
   const int axis_bottom = H - 48;                 // bottom of the lowest panel
   const int count_h = bars ? std::max(40, H / 6) : 0;
   const int main_bottom = bars ? axis_bottom - count_h - 16 : axis_bottom;
@@ -347,21 +349,16 @@ RgbImage render(const Figure& f) {
   draw_line(img, left, top, left, main_bottom, kBlack);
   draw_line(img, right, top, right, main_bottom, kBlack);
 
-  // Legend, top right inside the main panel.
+  // Legend: one row under the title, right-aligned, clear of the data.
   if (!f.series.empty()) {
     int w = 0;
-    for (const Series& s : f.series) w = std::max(w, text_width(s.label));
-    const int bw = w + 36, bh = static_cast<int>(f.series.size()) * 12 + 8;
-    const int bx = right - bw - 6, by = top + 6;
-    fill_rect(img, bx, by, bx + bw, by + bh, Rgb{255, 255, 255});
-    draw_line(img, bx, by, bx + bw, by, kBlack);
-    draw_line(img, bx, by + bh, bx + bw, by + bh, kBlack);
-    draw_line(img, bx, by, bx, by + bh, kBlack);
-    draw_line(img, bx + bw, by, bx + bw, by + bh, kBlack);
-    for (std::size_t i = 0; i < f.series.size(); ++i) {
-      const int y = by + 8 + static_cast<int>(i) * 12;
-      draw_line(img, bx + 6, y + 3, bx + 24, y + 3, f.series[i].color, 2);
-      draw_text(img, bx + 30, y, f.series[i].label, kBlack);
+    for (const Series& s : f.series) w += 30 + text_width(s.label) + 14;
+    int x = std::max(left, right - w);
+    for (const Series& s : f.series) {
+      draw_line(img, x, 38 + 3, x + 18, 38 + 3, s.color, 2);
+      fill_rect(img, x + 7, 38, x + 11, 38 + 6, s.color);
+      draw_text(img, x + 24, 38, s.label, kBlack);
+      x += 30 + text_width(s.label) + 14;
     }
   }
   return img;

@@ -27,6 +27,7 @@ using MetricMap = std::map<std::string, double>;
 
 struct BinResult {
   double lo = 0, hi = 0;  ///< [lo, hi), the last bin closed
+  double mean = 0;        ///< mean parameter value of the bin's samples (NaN when empty); plots use it as x
   std::size_t n_samples = 0;
   MetricMap metrics;
 };
