@@ -344,10 +344,12 @@ void build_breakdowns(const evalio::DatasetReader& ds, const EvaluateOptions& op
 
 // --- report output -----------------------------------------------------------------------------
 
-nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+using Json = nlohmann::ordered_json;
 
-nlohmann::json metric_json(const MetricMap& m) {
-  nlohmann::json j = nlohmann::json::object();
+Json num(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
+
+Json metric_json(const MetricMap& m) {
+  Json j = Json::object();
   for (const auto& [k, v] : m) j[k] = num(v);
   return j;
 }
@@ -372,8 +374,8 @@ std::string file_safe(const std::string& s) {
   return out;
 }
 
-nlohmann::json report_json(const Report& r) {
-  using nlohmann::json;
+Json report_json(const Report& r) {
+  using json = Json;
   json j;
   j["dataset"] = r.dataset_path;
   j["predictions"] = r.predictions_path;
