@@ -173,6 +173,8 @@ void evaluate_detection(const evalio::DatasetReader& ds, const evalio::Predictio
       c.sum_sq_error += std::pow(dx * to_A[0], 2) + std::pow(dy * to_A[1], 2);
       c.sum_sq_error_alt += std::pow(dx * to_px[0], 2) + std::pow(dy * to_px[1], 2);
     }
+    if (!acc.rmse_A) c.sum_sq_error = 0;  // no pixel size: that unit is unknown
+    if (!acc.rmse_px) c.sum_sq_error_alt = 0;
     acc.det[s] = c;
     report.detection += c;
   }

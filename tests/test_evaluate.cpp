@@ -349,6 +349,7 @@ struct PredSpec {
   double dx_px = 0, dy_px = 0;
   std::vector<int> cls;
   bool with_species = true;
+  bool columns_only = false;
 };
 std::string write_predictions_file(const std::string& name, const PredSpec& s) {
   const Truth& t = truth();
@@ -363,6 +364,7 @@ std::string write_predictions_file(const std::string& name, const PredSpec& s) {
   h.f64(s.in_px ? "/columns/x_px" : "/columns/x_A", x);
   h.f64(s.in_px ? "/columns/y_px" : "/columns/y_A", y);
   if (s.with_species) h.i32("/columns/species", t.species);
+  if (s.columns_only) return path;
   h.i32("/class", s.cls.empty() ? t.cls : s.cls);
   const auto m = mask16(t);
   h.write("/masks/phase", {kN, kNy, kNx}, m, H5T_NATIVE_INT16);
@@ -597,6 +599,26 @@ TEST(Evaluate, DatasetProblemsNameTheDatasetPath) {
   const Report r = evaluate(ds, pc, {});
   EXPECT_EQ(r.n_samples, kN);
   EXPECT_EQ(r.class_names, (std::vector<std::string>{"a", "b", "c"}));
+
+  // A dataset with pixel positions only and no pixel size.
+  const std::string dp = scratch("px_only.h5").string();
+  {
+    H5Out h(dp);
+    h.attr_i64("/", "complete_samples", static_cast<std::int64_t>(kN));
+    h.i64("/labels/columns/sample", truth().sample);
+    h.f64("/labels/columns/x_px", truth().x_px);
+    h.f64("/labels/columns/y_px", truth().y_px);
+  }
+  std::string m = error_of([&] { evaluate(dp, write_predictions_file("in_A.h5", {.with_species = false, .columns_only = true}), {}); });
+  EXPECT_NE(m.find(dp + ": /labels/columns/x_A: missing"), std::string::npos) << m;
+  const std::string in_px = write_predictions_file("in_px.h5", {.in_px = true, .dx_px = 0.3, .with_species = false, .columns_only = true});
+  m = error_of([&] { evaluate(dp, in_px, {}); });  // tolerance in Å, columns in px
+  EXPECT_NE(m.find("pixel_size_A"), std::string::npos) << m;
+  EvaluateOptions o;
+  o.tolerance_unit = "px";
+  const Report rp = evaluate(dp, in_px, o);
+  EXPECT_NEAR(metric(rp.overall, "detection.rmse_px"), 0.3, 1e-12);
+  EXPECT_TRUE(std::isnan(metric(rp.overall, "detection.rmse_A")));
 }
 
 // --- report output ----------------------------------------------------------------------------------

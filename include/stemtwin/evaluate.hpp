@@ -49,7 +49,7 @@ struct Report {
   // Overall results (the tasks the predictions file holds).
   bool has_detection = false;
   std::string coordinate_frame;  ///< "A" or "px": the frame predictions and truth were compared in
-  metrics::DetectionCounts detection;  ///< sum_sq_error in Å², sum_sq_error_alt in px² (NaN-free; 0 if unknown)
+  metrics::DetectionCounts detection;  ///< sum_sq_error in Å², sum_sq_error_alt in px² (0 when the unit is unknown)
   bool has_classification = false;
   std::vector<std::string> class_names;
   metrics::Confusion confusion;
