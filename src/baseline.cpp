@@ -122,6 +122,7 @@ BaselineSummary run_baseline(const std::string& dataset_path, const std::string&
                              " samples");
   evalio::Predictions pred;
   pred.with_columns = true;
+  pred.columns.px_present = true;
   std::vector<double> mean(n);
   for (std::size_t s = 0; s < n; ++s) {
     const Image img = ds.image(sum.detector, s, o.use_clean);

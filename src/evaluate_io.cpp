@@ -303,23 +303,21 @@ ColumnTable read_column_table(const H5Reader& h5, const std::string& group) {
   const std::size_t n = t.sample.size();
   auto read = [&](const char* name, std::vector<double>& v) {
     const std::string p = join(group, name);
-    if (!h5.is_dataset(p)) return;
+    if (!h5.is_dataset(p)) return false;
     v = h5.read_1d_double(p);
     if (v.size() != n)
       h5.fail(p, "has " + std::to_string(v.size()) + " entries but " + sp + " has " + std::to_string(n));
     for (std::size_t i = 0; i < n; ++i)
       if (!std::isfinite(v[i])) h5.fail(p, "non-finite value at row " + std::to_string(i));
+    return true;
   };
-  read("x_A", t.x_A);
-  read("y_A", t.y_A);
-  read("x_px", t.x_px);
-  read("y_px", t.y_px);
-  if (t.x_A.empty() != t.y_A.empty())
-    h5.fail(join(group, t.x_A.empty() ? "x_A" : "y_A"), "missing (x_A and y_A come together)");
-  if (t.x_px.empty() != t.y_px.empty())
-    h5.fail(join(group, t.x_px.empty() ? "x_px" : "y_px"), "missing (x_px and y_px come together)");
-  if (n > 0 && t.x_A.empty() && t.x_px.empty())
-    h5.fail(group, "has neither x_A/y_A nor x_px/y_px coordinates");
+  const bool xa = read("x_A", t.x_A), ya = read("y_A", t.y_A);
+  const bool xp = read("x_px", t.x_px), yp = read("y_px", t.y_px);
+  if (xa != ya) h5.fail(join(group, xa ? "y_A" : "x_A"), "missing (x_A and y_A come together)");
+  if (xp != yp) h5.fail(join(group, xp ? "y_px" : "x_px"), "missing (x_px and y_px come together)");
+  t.A_present = xa;
+  t.px_present = xp;
+  if (!xa && !xp) h5.fail(group, "has neither x_A/y_A nor x_px/y_px coordinates");
   const std::string zp = join(group, "species");
   if (h5.is_dataset(zp)) {
     t.species = h5.read_1d_int(zp);
@@ -368,6 +366,8 @@ ColumnTable read_csv_columns(const std::string& path) {
   if (cs < 0 || cx < 0 || cy < 0)
     fail(lineno, "header must name 'sample' and 'x_A,y_A' (or 'x_px,y_px'), found '" + trim(line) + "'");
   ColumnTable t;
+  t.A_present = angstrom;
+  t.px_present = !angstrom;
   while (std::getline(in, line)) {
     ++lineno;
     const std::string s = trim(line);
@@ -482,7 +482,8 @@ ColumnTable DatasetReader::columns() const {
   ColumnTable all = read_column_table(*h5_, layout::kColumns);
   // Keep rows of the samples being evaluated (an unfinished run may hold a partial sample).
   ColumnTable t;
-  t.x_A.reserve(all.x_A.size());
+  t.A_present = all.A_present;
+  t.px_present = all.px_present;
   for (std::size_t i = 0; i < all.size(); ++i) {
     if (static_cast<std::size_t>(all.sample[i]) >= n_samples_) continue;
     t.sample.push_back(all.sample[i]);
@@ -531,7 +532,7 @@ bool PredictionsReader::has_columns() const { return csv_columns_ || h5_->exists
 
 ColumnTable PredictionsReader::columns() const {
   ColumnTable t = csv_columns_ ? *csv_columns_ : read_column_table(*h5_, layout::kPredColumns);
-  if (t.has_A()) t.x_px.clear(), t.y_px.clear();  // x_A/y_A win when both are given
+  if (t.has_A()) t.x_px.clear(), t.y_px.clear(), t.px_present = false;  // x_A/y_A win when both are given
   return t;
 }
 

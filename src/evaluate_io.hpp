@@ -15,14 +15,16 @@
 
 namespace stemtwin::evalio {
 
-/// Parallel per-column arrays; a coordinate pair is present when its vectors are non-empty.
+/// Parallel per-column arrays. A coordinate pair is present when its datasets exist (they
+/// may have zero rows); an absent pair has empty vectors.
 struct ColumnTable {
   std::vector<std::int64_t> sample;
   std::vector<double> x_A, y_A, x_px, y_px;
   std::vector<int> species;  ///< empty when absent
+  bool A_present = false, px_present = false;
   std::size_t size() const { return sample.size(); }
-  bool has_A() const { return !x_A.empty(); }
-  bool has_px() const { return !x_px.empty(); }
+  bool has_A() const { return A_present; }
+  bool has_px() const { return px_present; }
 };
 
 /// A per-pixel label image of one sample.

@@ -506,6 +506,25 @@ TEST(Evaluate, CsvPredictionsAreScoredLikeHdf5) {
   EXPECT_FALSE(r.has_classification);
 }
 
+TEST(Evaluate, NoPredictedColumnsGiveZeroRecall) {
+  // /columns present with zero rows: every true column is a false negative; precision has a
+  // zero denominator (NaN → null in the report).
+  const std::string path = scratch("none.h5").string();
+  {
+    H5Out h(path);
+    h.i64("/columns/sample", {});
+    h.f64("/columns/x_px", {});
+    h.f64("/columns/y_px", {});
+  }
+  const Report r = evaluate(dataset(), path, {});
+  EXPECT_EQ(r.coordinate_frame, "px");
+  EXPECT_EQ(r.detection.false_negatives, kN * 9);
+  EXPECT_DOUBLE_EQ(metric(r.overall, "detection.recall"), 0.0);
+  EXPECT_DOUBLE_EQ(metric(r.overall, "detection.f1"), 0.0);
+  EXPECT_TRUE(std::isnan(metric(r.overall, "detection.precision")));
+  EXPECT_TRUE(std::isnan(metric(r.overall, "detection.rmse_A")));
+}
+
 // --- malformed files -------------------------------------------------------------------------------
 
 TEST(Evaluate, MalformedPredictionFilesGetClearErrors) {
