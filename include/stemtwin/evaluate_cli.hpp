@@ -4,8 +4,8 @@
 // 1 failure with the reason written to `err`), and print a short summary to `out`.
 #include <cstddef>
 #include <iostream>
-#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace stemtwin {
