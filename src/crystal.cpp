@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cmath>
 #include <numbers>
+#include <fstream>
 #include <sstream>
 
 #include "stemtwin/specimen.hpp"
@@ -221,7 +222,31 @@ std::vector<gemmi::Op> symmetry_ops(const gemmi::cif::Block& b, const std::strin
   return sg->operations().all_ops_sorted();
 }
 
-Crystal crystal_from_document(gemmi::cif::Document& doc, const std::string& name, double merge_distance) {
+// Line of a loop row: the first line after the loop header whose first token is `token`
+// (the row's label); the loop's own line when not found.
+int row_line(const std::vector<std::string>& lines, int loop_line, const std::string& token, int& cursor) {
+  for (int i = std::max(cursor, loop_line); i < static_cast<int>(lines.size()); ++i) {
+    std::istringstream is(lines[i]);
+    std::string first;
+    is >> first;
+    if (first == token) {
+      cursor = i + 1;
+      return i + 1;
+    }
+  }
+  return loop_line;
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream is(text);
+  std::string l;
+  while (std::getline(is, l)) out.push_back(l);
+  return out;
+}
+
+Crystal crystal_from_document(gemmi::cif::Document& doc, const std::string& name, double merge_distance,
+                              const std::vector<std::string>& lines) {
   gemmi::cif::Block* block = nullptr;
   for (auto& b : doc.blocks)
     if (b.find_loop_item("_atom_site_fract_x") || b.find_pair_item("_atom_site_fract_x")) {
@@ -253,18 +278,19 @@ Crystal crystal_from_document(gemmi::cif::Document& doc, const std::string& name
   } catch (const std::exception& e) {
     cif_fail(name, item_line(b, "_cell_length_a"), e.what());
   }
-  const int site_line = item_line(b, "_atom_site_fract_x");
   std::vector<gemmi::Op> ops = symmetry_ops(b, name);
 
-  enum { kLabel, kSymbol, kX, kY, kZ, kU, kB, kOcc };
+  enum { kX, kY, kZ, kLabel, kSymbol, kU, kB, kOcc };
   gemmi::cif::Table table = const_cast<gemmi::cif::Block&>(b).find(
-      "_atom_site_", {"?label", "?type_symbol", "fract_x", "fract_y", "fract_z", "?U_iso_or_equiv",
+      "_atom_site_", {"fract_x", "fract_y", "fract_z", "?label", "?type_symbol", "?U_iso_or_equiv",
                       "?B_iso_or_equiv", "?occupancy"});
-  if (!table.ok()) cif_fail(name, site_line, "atom sites need _atom_site_fract_x, _y and _z in one loop");
-  int row_index = 0;
+  if (!table.ok()) cif_fail(name, item_line(b, "_atom_site_fract_x"), "atom sites need _atom_site_fract_x, _y and _z in one loop");
+  int row_index = 0, cursor = 0;
   for (auto row : table) {
     ++row_index;
     std::string label = row.has(kLabel) ? gemmi::cif::as_string(row[kLabel]) : "site" + std::to_string(row_index);
+    const int site_line = row_line(lines, item_line(b, "_atom_site_fract_x"),
+                                   row.has(kLabel) ? std::string(row[kLabel]) : std::string(row[kX]), cursor);
     std::string symbol = row.has(kSymbol) ? gemmi::cif::as_string(row[kSymbol]) : label;
     const std::string where = "atom site '" + label + "' (row " + std::to_string(row_index) + ")";
     // element: leading letters of the type symbol ("Sr2+", "O1" → "Sr", "O")
@@ -310,7 +336,7 @@ Crystal crystal_from_document(gemmi::cif::Document& doc, const std::string& name
       if (!dup) c.sites.push_back({Z, p[0], p[1], p[2], std::min(occ, 1.0), rms, label});
     }
   }
-  if (c.sites.empty()) cif_fail(name, site_line, "no atom sites");
+  if (c.sites.empty()) cif_fail(name, item_line(b, "_atom_site_fract_x"), "no atom sites");
   return c;
 }
 
@@ -325,7 +351,10 @@ Crystal crystal_from_cif(const std::string& path, double merge_distance) {
     if (msg.rfind(path, 0) == 0) throw StructureError(msg);
     throw StructureError(path + ":1: " + msg);
   }
-  return crystal_from_document(doc, path, merge_distance);
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return crystal_from_document(doc, path, merge_distance, split_lines(ss.str()));
 }
 
 Crystal crystal_from_cif_text(const std::string& text, const std::string& name, double merge_distance) {
@@ -337,7 +366,7 @@ Crystal crystal_from_cif_text(const std::string& text, const std::string& name, 
     if (msg.rfind(name, 0) == 0) throw StructureError(msg);
     throw StructureError(name + ":1: " + msg);
   }
-  return crystal_from_document(doc, name, merge_distance);
+  return crystal_from_document(doc, name, merge_distance, split_lines(text));
 }
 
 }  // namespace stemtwin

@@ -131,14 +131,19 @@ StructureFormat detect_format(const std::string& path) {
     return StructureFormat::Poscar;
   if (ends_with(lb, ".xyz") || ends_with(lb, ".extxyz")) {
     Lines L = read_lines(path);
-    if (L.lines.size() >= 3) {
-      auto w = split(L.lines[1]);
+    if (L.lines.size() >= 2) {
       std::string dummy;
-      bool has_lattice = find_key(L.lines[1], "Lattice", dummy);
-      auto w3 = split(L.lines[2]);
+      const bool has_lattice = find_key(L.lines[1], "Lattice", dummy);
+      auto w1 = split(L.lines[1]);
       double v;
-      bool third_is_cell = w3.size() == 3 && parse_double(w3[0], v) && parse_double(w3[1], v) && parse_double(w3[2], v);
-      if (!has_lattice && third_is_cell) return StructureFormat::PrismaticXyz;
+      const bool second_is_cell =
+          w1.size() == 3 && parse_double(w1[0], v) && parse_double(w1[1], v) && parse_double(w1[2], v);
+      auto w0 = split(L.lines[0]);
+      const bool first_is_count = w0.size() == 1 && parse_double(w0[0], v);
+      bool terminator = false;
+      for (const auto& line : L.lines)
+        if (split(line) == std::vector<std::string>{"-1"}) terminator = true;
+      if (!has_lattice && second_is_cell && (!first_is_count || terminator)) return StructureFormat::PrismaticXyz;
     }
     return StructureFormat::ExtendedXyz;
   }
