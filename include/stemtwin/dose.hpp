@@ -4,10 +4,9 @@
 #include <cstddef>
 #include <span>
 
-namespace stemtwin {
+#include "stemtwin/constants.hpp"
 
-/// Elementary charge, C (exact, SI 2019).
-inline constexpr double kElementaryCharge_C = 1.602176634e-19;
+namespace stemtwin {
 
 /// Electrons per probe position N = I·t/e (20 pA × 2 µs ≈ 249.7 e⁻). Throws
 /// std::invalid_argument for a negative current or dwell.

@@ -7,8 +7,8 @@
 // Coordinates: specimen coordinates in Å (the specimen's own frame). The stage position
 // (x, y) is the specimen point at the centre of the field of view; `scan()` covers the field
 // of view around it. `probe_at(x, y)` takes specimen coordinates. Stage z (Å) raises the
-// specimen towards the probe-forming lens: the effective defocus is defocus − z (a stage
-// raised by z focuses the probe z deeper... i.e. a positive z acts like a negative defocus).
+// specimen towards the probe-forming lens; the crossover stays where the lens puts it, so it
+// lies z deeper below the entrance surface: the effective defocus is defocus + z.
 // Tilt angles alpha/beta (rad) rotate the specimen about x and y (small tilts; periodicity
 // at the window edges is broken, as documented in docs/specimens.md).
 //
@@ -16,7 +16,8 @@
 // touches (the field of view plus a margin sized from the probe's spread over the specimen
 // thickness), treated as periodic; the window's potential (per phonon configuration) is
 // cached, so a second scan of the same region re-uses it. Windows are snapped to a coarse
-// lattice so that nearby fields of view share one.
+// lattice so that nearby fields of view share one. Clean signals are cached too: a repeated
+// frame with the same positions, probe and detectors (no drift) only redoes the read-out.
 //
 // Every call is seeded: the n-th acquisition of a session uses the stream (seed, Session, n),
 // so a session replayed with the same calls gives the same bytes.
@@ -59,6 +60,9 @@ struct MicroscopeSettings {
   std::size_t prism_interpolation = 4;    ///< PRISM f (when method == Prism)
   double window_margin_A = 0;             ///< 0: automatic, 3 Å + thickness·tan(α) + probe FWHM
   double window_snap_A = 10;              ///< window origins snap to multiples of this
+  /// Smallest window side (Å): a window of side L samples the diffraction plane every λ/L,
+  /// and detector edges (BF at 10 mrad…) need that fine: 40 Å gives 0.63 mrad at 200 kV.
+  double min_window_A = 40;
   std::size_t max_positions_per_call = 1u << 18;  ///< bound on the work one call may ask for
   std::size_t cache_entries = 8;          ///< cached windows (least recently used dropped first)
   std::uint64_t seed = 0;
@@ -98,7 +102,8 @@ struct ScanResult {
   std::uint64_t call = 0;               ///< index of this acquisition in the session
   std::vector<std::string> warnings;
   double seconds = 0;                   ///< wall time spent
-  bool window_cache_hit = false;
+  bool window_cache_hit = false;  ///< the window's potentials were re-used
+  bool signal_cache_hit = false;  ///< the clean signals were re-used (same positions, probe, detectors)
 };
 
 struct ProbeResult {

@@ -1,0 +1,207 @@
+// The session: caching, windows on a large specimen, dose bookkeeping, determinism, damage.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "stemtwin/builders.hpp"
+#include "stemtwin/microscope.hpp"
+
+using namespace stemtwin;
+
+namespace {
+/// A thin SrTiO3 film many fields of view wide (12 × 12 cells, 2 cells thick).
+Specimen film() {
+  Structure s;
+  const double a = 3.905;
+  const int n = 12, m = 2;
+  s.cell = {n * a, n * a, m * a};
+  for (int k = 0; k < m; ++k)
+    for (int j = 0; j < n; ++j)
+      for (int i = 0; i < n; ++i) {
+        const double x = i * a, y = j * a, z = k * a;
+        s.atoms.push_back({38, x, y, z, 1, 0});
+        s.atoms.push_back({22, x + a / 2, y + a / 2, z + a / 2, 1, 0});
+        s.atoms.push_back({8, x + a / 2, y + a / 2, z, 1, 0});
+        s.atoms.push_back({8, x + a / 2, y, z + a / 2, 1, 0});
+        s.atoms.push_back({8, x, y + a / 2, z + a / 2, 1, 0});
+      }
+  return make_specimen(s);
+}
+MicroscopeSettings fast() {
+  MicroscopeSettings st;
+  st.sampling_A = 0.1;  // band limit 84 mrad: detectors below
+  st.potential.slice_thickness_A = 3.905 / 2;
+  st.seed = 3;
+  return st;
+}
+std::vector<Detector> dets() { return {AnnularDetector{"ADF", 40, 80}, AnnularDetector{"BF", 0, 10}}; }
+ScanSettings small_scan() {
+  ScanSettings s;
+  s.fov_x_A = s.fov_y_A = 7.81;
+  s.nx = s.ny = 12;
+  return s;
+}
+double max_abs_diff(const Image& a, const Image& b) {
+  double e = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) e = std::max(e, std::fabs(a.data[i] - b.data[i]));
+  return e;
+}
+}  // namespace
+
+TEST(Microscope, SecondScanOfTheSameRegionReusesTheWindow) {
+  Microscope m(film(), fast());
+  m.set_detectors(dets());
+  m.set_scan(small_scan());
+  const ScanResult a = m.scan();
+  const ScanResult b = m.scan();
+  EXPECT_FALSE(a.window_cache_hit);
+  EXPECT_TRUE(b.window_cache_hit);
+  EXPECT_TRUE(b.signal_cache_hit);  // same positions, probe and detectors: only the read-out is redone
+  std::printf("SESSION first scan %.3f s, second (cached) %.3f s, ratio %.1f\n", a.seconds, b.seconds, a.seconds / b.seconds);
+  EXPECT_LT(b.seconds * 5, a.seconds);  // the read-out of 144 pixels is far cheaper than the physics
+  EXPECT_EQ(a.clean.at("ADF").data, b.clean.at("ADF").data);  // same physics
+  EXPECT_NE(a.images.at("ADF").data, b.images.at("ADF").data);  // new noise per call
+  // A defocus change re-uses the window (only the probe changes).
+  m.set_defocus(30);
+  const ScanResult c = m.scan();
+  EXPECT_TRUE(c.window_cache_hit);
+  EXPECT_FALSE(c.signal_cache_hit);
+  EXPECT_NE(c.clean.at("ADF").data, a.clean.at("ADF").data);
+  EXPECT_EQ(m.status().cache_misses, 1u);
+}
+
+TEST(Microscope, WindowErrorAgainstALargerWindow) {
+  // The default window (automatic margin 4 Å + thickness·tan α, at least 40 Å wide) against
+  // one 30 Å wider on every side: the clean signals agree to a small fraction of their range
+  // (measured and printed; bound 2 %: what differs is the probe tail beyond the margin and
+  // the finer angular sampling of the detectors in the larger window).
+  Microscope a(film(), fast());
+  MicroscopeSettings big = fast();
+  big.window_margin_A = 34;
+  Microscope b(film(), big);
+  for (Microscope* m : {&a, &b}) {
+    m->set_detectors(dets());
+    m->set_scan(small_scan());
+  }
+  const ScanResult ra = a.scan(), rb = b.scan();
+  for (const char* name : {"ADF", "BF"}) {
+    const Image& x = ra.clean.at(name);
+    const Image& y = rb.clean.at(name);
+    double lo = 1e9, hi = -1e9;
+    for (double v : y.data) lo = std::min(lo, v), hi = std::max(hi, v);
+    const double err = max_abs_diff(x, y) / (hi - lo);
+    std::printf("SESSION window margin error %s: %.4f of the signal range [%.5f, %.5f], max abs %.2e\n", name, err, lo, hi, max_abs_diff(x, y));
+    EXPECT_LT(err, 0.02) << name;
+  }
+}
+
+TEST(Microscope, DoseIsBookedWhereTheBeamWent) {
+  Microscope m(film(), fast());
+  m.set_detectors(dets());
+  ScanSettings s = small_scan();
+  s.dwell_us = 4;
+  m.set_scan(s);
+  m.set_current(10);
+  const ScanResult r = m.scan();
+  const double n = 10e-12 * 4e-6 / 1.602176634e-19;
+  EXPECT_NEAR(r.electrons_per_position, n, 1e-9 * n);
+  EXPECT_NEAR(m.status().total_electrons, n * 144, 1e-6 * n);
+  const DoseMap d = m.dose_map(1.0);
+  double sum = 0;
+  for (double v : d.dose_e_per_A2.data) sum += v;
+  EXPECT_NEAR(sum * 1.0, n * 144, 1e-6 * n);  // pixel area 1 Å²
+  // Nothing outside the field of view (centred on the stage, 7.81 Å wide).
+  const StagePosition& st = m.stage();
+  EXPECT_EQ(d.dose_e_per_A2(std::size_t(st.y_A + 8), std::size_t(st.x_A + 8)), 0.0);
+  EXPECT_GT(d.dose_e_per_A2(std::size_t(st.y_A), std::size_t(st.x_A)), 0.0);
+  // A point acquisition adds I·t/e at that point.
+  const ProbeResult p = m.probe_at(3.0, 3.0, 100);
+  EXPECT_NEAR(p.electrons, 10e-12 * 100e-6 / 1.602176634e-19, 1e-6);
+  EXPECT_GT(p.pattern.size(), 100u);
+}
+
+TEST(Microscope, SameSeedSameCallsSameBytes) {
+  auto run = [] {
+    Microscope m(film(), fast());
+    m.set_detectors(dets());
+    m.set_scan(small_scan());
+    m.move_stage_relative(3.0, -2.0);
+    m.scan();
+    m.set_defocus(20);
+    return m.scan().images.at("ADF").data;
+  };
+  EXPECT_EQ(run(), run());
+}
+
+TEST(Microscope, MovingTheStageShowsAnotherRegion) {
+  Specimen sp = film();
+  // Remove the Sr column nearest to (2·3.905, 2·3.905): a vacancy the agent can find.
+  std::vector<Atom> kept;
+  std::vector<int> cls;
+  for (std::size_t i = 0; i < sp.structure.atoms.size(); ++i) {
+    const Atom& a = sp.structure.atoms[i];
+    if (a.Z == 38 && std::fabs(a.x - 7.81) < 0.1 && std::fabs(a.y - 7.81) < 0.1) continue;
+    kept.push_back(a);
+    cls.push_back(sp.atom_class[i]);
+  }
+  sp.structure.atoms = kept;
+  sp.atom_class = cls;
+  Microscope m(sp, fast());
+  m.set_detectors(dets());
+  // Probe on the missing column vs on an intact Sr column: far less ADF.
+  const ProbeResult vac = m.probe_at(7.81, 7.81, 10), sr = m.probe_at(15.62, 15.62, 10);
+  EXPECT_LT(vac.signals.at("ADF"), 0.5 * sr.signals.at("ADF"));
+}
+
+TEST(Microscope, BeamDamageChangesAnOverexposedRegion) {
+  MicroscopeSettings st = fast();
+  st.damage.enabled = true;
+  st.damage.cross_section_A2 = 1e-4;  // exaggerated so a short test sees it
+  Microscope m(film(), st);
+  m.set_detectors(dets());
+  ScanSettings s = small_scan();
+  s.dwell_us = 50;
+  m.set_scan(s);
+  m.set_current(100);
+  const std::size_t before = m.specimen().structure.atoms.size();
+  const ScanResult first = m.scan();
+  const MicroscopeStatus after = m.status();
+  EXPECT_GT(after.atoms_removed + after.atoms_displaced, 0u);
+  EXPECT_EQ(m.specimen().structure.atoms.size(), before - after.atoms_removed);
+  EXPECT_EQ(m.specimen().vacancies.size(), after.atoms_removed);
+  const ScanResult second = m.scan();
+  EXPECT_FALSE(second.window_cache_hit);  // the specimen changed: the window was rebuilt
+  EXPECT_NE(first.clean.at("ADF").data, second.clean.at("ADF").data);
+  // Off by default: nothing changes.
+  Microscope quiet(film(), fast());
+  quiet.set_detectors(dets());
+  quiet.set_scan(s);
+  quiet.scan();
+  EXPECT_EQ(quiet.status().atoms_removed + quiet.status().atoms_displaced, 0u);
+}
+
+TEST(Microscope, RejectsBadRequests) {
+  Microscope m(film(), fast());
+  ScanSettings s;
+  s.nx = 0;
+  EXPECT_THROW(m.set_scan(s), std::invalid_argument);
+  EXPECT_THROW(m.set_aberration("C77", 1), std::invalid_argument);
+  EXPECT_THROW(m.set_current(-1), std::invalid_argument);
+  EXPECT_THROW(m.move_stage({0, 0, 0, 0.5, 0}), std::invalid_argument);
+  EXPECT_THROW(m.scan_points({}, 1), std::invalid_argument);
+  EXPECT_THROW(m.set_detectors({}), std::invalid_argument);
+}
+
+TEST(Microscope, StageHeightActsAsDefocus) {
+  // Raising the specimen by z is the same experiment as adding z to the defocus.
+  Microscope a(film(), fast()), b(film(), fast());
+  for (Microscope* m : {&a, &b}) {
+    m->set_detectors(dets());
+    m->set_scan(small_scan());
+  }
+  a.move_stage_relative(0, 0, 40.0);
+  b.set_defocus(40.0);
+  EXPECT_EQ(a.scan().clean.at("ADF").data, b.scan().clean.at("ADF").data);
+}
