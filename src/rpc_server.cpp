@@ -1,0 +1,390 @@
+#include "stemtwin/rpc_server.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <list>
+#include <mutex>
+#include <ostream>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "stemtwin/netstring.hpp"
+
+namespace stemtwin {
+
+// ------------------------------------------------------------------ response framing
+namespace {
+
+std::size_t decimal_digits(std::size_t n) {
+  std::size_t d = 1;
+  while (n >= 10) n /= 10, ++d;
+  return d;
+}
+
+// Pads `text` so that, with the payload starting at frame offset `start`, no ',' lands at an
+// offset ≡ block−1 (mod block). Spaces go before a separator comma, or before a whole string
+// literal holding a comma (up to 15 spaces; a string with commas so dense that no shift
+// works is left as it is).
+std::string pad_payload(std::string_view text, std::size_t start, std::size_t block) {
+  std::string out;
+  out.reserve(text.size() + text.size() / block + 16);
+  std::size_t pos = start;
+  auto bad = [&](std::size_t offset) { return offset % block == block - 1; };
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const char c = text[i];
+    if (c == '"') {
+      std::size_t j = i + 1;
+      bool escaped = false;
+      std::vector<std::size_t> commas;
+      for (; j < text.size(); ++j) {
+        const char d = text[j];
+        if (escaped) {
+          escaped = false;
+        } else if (d == '\\') {
+          escaped = true;
+        } else if (d == '"') {
+          break;
+        } else if (d == ',') {
+          commas.push_back(j - i);
+        }
+      }
+      const std::size_t len = std::min(j + 1, text.size()) - i;
+      std::size_t shift = 0;
+      if (!commas.empty()) {
+        for (std::size_t s = 0; s < 16; ++s) {
+          bool ok = true;
+          for (std::size_t off : commas)
+            if (bad(pos + s + off)) {
+              ok = false;
+              break;
+            }
+          if (ok) {
+            shift = s;
+            break;
+          }
+        }
+      }
+      out.append(shift, ' ');
+      out.append(text.substr(i, len));
+      pos += shift + len;
+      i += len;
+      continue;
+    }
+    if (c == ',' && bad(pos)) {
+      out += ' ';
+      ++pos;
+    }
+    out += c;
+    ++pos;
+    ++i;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string frame_response(std::string_view json_text, std::size_t block) {
+  if (block < 2) return netstring::encode(json_text);
+  std::size_t prefix = decimal_digits(json_text.size()) + 1;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    std::string payload = pad_payload(json_text, prefix, block);
+    const std::size_t needed = decimal_digits(payload.size()) + 1;
+    if (needed == prefix) return netstring::encode(payload);
+    prefix = needed;
+  }
+  return netstring::encode(json_text);  // unreachable in practice: the prefix grows by at most one digit
+}
+
+// ------------------------------------------------------------------ server
+namespace {
+
+volatile std::sig_atomic_t g_signal_stop = 0;
+extern "C" void rpc_server_on_signal(int) { g_signal_stop = 1; }
+
+using Clock = std::chrono::steady_clock;
+constexpr int kSliceMs = 100;  // how often blocked waits look at the stop flag
+
+void close_fd(int& fd) {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+}  // namespace
+
+struct RpcServer::Impl {
+  const RpcDispatcher& dispatcher;
+  RpcServerOptions options;
+  std::ostream* log;
+  int listen_fd = -1;
+  int wake_pipe[2] = {-1, -1};
+  int bound_port = 0;
+  std::atomic<bool> stopping{false};
+
+  struct Connection {
+    std::thread thread;
+    std::atomic<bool> finished{false};
+  };
+  std::list<Connection> connections;  // touched by run() only
+
+  mutable std::mutex stats_mutex;
+  RpcServerStats stats;
+  std::mutex log_mutex;
+
+  Impl(const RpcDispatcher& d, RpcServerOptions o, std::ostream* l) : dispatcher(d), options(std::move(o)), log(l) {}
+
+  bool should_stop() const { return stopping.load() || g_signal_stop != 0; }
+
+  void say(const std::string& line) {
+    if (!log) return;
+    std::lock_guard<std::mutex> lock(log_mutex);
+    *log << line << '\n' << std::flush;
+  }
+
+  void bump(std::uint64_t RpcServerStats::*field) {
+    std::lock_guard<std::mutex> lock(stats_mutex);
+    ++(stats.*field);
+  }
+
+  void open_socket() {
+    const std::string where = options.host + ":" + std::to_string(options.port);
+    if (options.port < 0 || options.port > 65535) throw std::runtime_error("serve: port out of range: " + where);
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    addrinfo* res = nullptr;
+    const std::string port = std::to_string(options.port);
+    const int rc = ::getaddrinfo(options.host.c_str(), port.c_str(), &hints, &res);
+    if (rc != 0) throw std::runtime_error("serve: cannot resolve " + where + ": " + ::gai_strerror(rc));
+    std::string last_error = "no address";
+    for (addrinfo* a = res; a; a = a->ai_next) {
+      int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+      if (fd < 0) {
+        last_error = std::strerror(errno);
+        continue;
+      }
+      int one = 1;
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      if (::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 64) == 0) {
+        listen_fd = fd;
+        break;
+      }
+      last_error = std::strerror(errno);
+      ::close(fd);
+    }
+    ::freeaddrinfo(res);
+    if (listen_fd < 0) throw std::runtime_error("serve: cannot listen on " + where + ": " + last_error);
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    bound_port = addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                                            : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    if (::pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+      close_fd(listen_fd);
+      throw std::runtime_error(std::string("serve: pipe: ") + std::strerror(errno));
+    }
+  }
+
+  // Sends all of `data`; false on error, timeout without progress, or stop.
+  bool send_all(int fd, std::string_view data) {
+    std::size_t sent = 0;
+    auto last_progress = Clock::now();
+    while (sent < data.size()) {
+      const ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        sent += static_cast<std::size_t>(n);
+        last_progress = Clock::now();
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return false;
+      if (should_stop()) return false;
+      if (std::chrono::duration<double>(Clock::now() - last_progress).count() > options.write_timeout_s) return false;
+      pollfd p{fd, POLLOUT, 0};
+      ::poll(&p, 1, kSliceMs);
+    }
+    return true;
+  }
+
+  void send_error(int fd, int code, const std::string& message) {
+    send_all(fd, frame_response(RpcDispatcher::error_response(code, message), options.response_block));
+  }
+
+  void serve_connection(int fd, std::uint64_t index) {
+    const std::string who = "connection " + std::to_string(index);
+    netstring::Parser parser(options.max_request_bytes);
+    std::vector<char> buf(64 * 1024);
+    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(options.read_timeout_s));
+    bool open = true;
+    while (open && !should_stop()) {
+      // Answer every complete request already received, in order.
+      std::string request;
+      while (open && parser.next(request)) {
+        bump(&RpcServerStats::requests);
+        const auto t0 = Clock::now();
+        std::optional<std::string> response = dispatcher.handle(request);
+        const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        if (log) {
+          std::string method = "?";
+          const auto j = nlohmann::json::parse(request, nullptr, false);
+          if (j.is_object() && j.contains("method") && j["method"].is_string()) method = j["method"];
+          const bool is_error = response && response->find("\"error\":{\"code\"") != std::string::npos;
+          say(who + ": " + method + (is_error ? " -> error" : " -> ok") + " (" + std::to_string(ms) + " ms)");
+        }
+        if (response && !send_all(fd, frame_response(*response, options.response_block))) open = false;
+        deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(options.read_timeout_s));
+      }
+      if (!open) break;
+      if (Clock::now() > deadline) {
+        if (!parser.idle()) {
+          bump(&RpcServerStats::frame_errors);
+          send_error(fd, rpc::kParseError, "timed out waiting for the rest of the request");
+        }
+        say(who + ": read timeout, closed");
+        break;
+      }
+      pollfd p{fd, POLLIN, 0};
+      const int pr = ::poll(&p, 1, kSliceMs);
+      if (pr < 0 && errno != EINTR) break;
+      if (pr <= 0) continue;
+      const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+        break;
+      }
+      if (n == 0) {  // peer closed (or half-closed) its side
+        if (!parser.idle()) {
+          bump(&RpcServerStats::frame_errors);
+          send_error(fd, rpc::kParseError, "netstring: connection closed inside a frame");
+        }
+        break;
+      }
+      try {
+        parser.feed(buf.data(), static_cast<std::size_t>(n));
+      } catch (const netstring::NetstringError& e) {
+        // Answer the complete requests before the bad frame, then the error, then close.
+        std::string earlier;
+        while (parser.next(earlier)) {
+          bump(&RpcServerStats::requests);
+          if (auto r = dispatcher.handle(earlier)) send_all(fd, frame_response(*r, options.response_block));
+        }
+        bump(&RpcServerStats::frame_errors);
+        say(who + ": " + e.what() + ", closed");
+        send_error(fd, rpc::kParseError, e.what());
+        break;
+      }
+    }
+    ::shutdown(fd, SHUT_RDWR);
+    ::close(fd);
+  }
+
+  void reap(bool all) {
+    for (auto it = connections.begin(); it != connections.end();) {
+      if (all || it->finished.load()) {
+        if (it->thread.joinable()) it->thread.join();
+        it = connections.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+};
+
+RpcServer::RpcServer(const RpcDispatcher& dispatcher, RpcServerOptions options, std::ostream* log)
+    : impl_(std::make_unique<Impl>(dispatcher, std::move(options), log)) {
+  impl_->open_socket();
+}
+
+RpcServer::~RpcServer() {
+  stop();
+  impl_->reap(true);
+  close_fd(impl_->listen_fd);
+  close_fd(impl_->wake_pipe[0]);
+  close_fd(impl_->wake_pipe[1]);
+}
+
+int RpcServer::port() const { return impl_->bound_port; }
+const RpcServerOptions& RpcServer::options() const { return impl_->options; }
+
+RpcServerStats RpcServer::stats() const {
+  std::lock_guard<std::mutex> lock(impl_->stats_mutex);
+  return impl_->stats;
+}
+
+void RpcServer::stop() {
+  impl_->stopping.store(true);
+  if (impl_->wake_pipe[1] >= 0) {
+    const char c = 1;
+    [[maybe_unused]] const ssize_t n = ::write(impl_->wake_pipe[1], &c, 1);
+  }
+}
+
+void RpcServer::stop_on_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = rpc_server_on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: poll() returns at once
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+}
+
+void RpcServer::run() {
+  Impl& s = *impl_;
+  std::uint64_t index = 0;
+  s.say("stemtwin serve: listening on " + s.options.host + ":" + std::to_string(s.bound_port));
+  while (!s.should_stop()) {
+    s.reap(false);
+    pollfd fds[2] = {{s.listen_fd, POLLIN, 0}, {s.wake_pipe[0], POLLIN, 0}};
+    const int pr = ::poll(fds, 2, 200);
+    if (pr < 0 && errno != EINTR) break;
+    if (pr <= 0 || !(fds[0].revents & POLLIN)) continue;
+    const int fd = ::accept4(s.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (s.connections.size() >= s.options.max_connections) {
+      s.bump(&RpcServerStats::refused);
+      s.say("refused a connection: " + std::to_string(s.connections.size()) + " open");
+      s.send_error(fd, rpc::kServerError,
+                   "server busy: " + std::to_string(s.options.max_connections) + " connections open, try again");
+      ::close(fd);
+      continue;
+    }
+    s.bump(&RpcServerStats::connections);
+    auto& c = s.connections.emplace_back();
+    const std::uint64_t i = ++index;
+    c.thread = std::thread([&s, &c, fd, i] {
+      try {
+        s.serve_connection(fd, i);
+      } catch (...) {
+        ::close(fd);
+      }
+      c.finished.store(true);
+    });
+  }
+  s.reap(true);
+  // Drain the wake pipe so a later run() is not woken by an old stop().
+  char drain[64];
+  while (::read(s.wake_pipe[0], drain, sizeof drain) > 0) {
+  }
+  s.say("stemtwin serve: stopped");
+}
+
+}  // namespace stemtwin
