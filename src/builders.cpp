@@ -67,12 +67,14 @@ std::vector<std::size_t> exact_counts(const std::vector<SpeciesFraction>& sp, st
 // Periodic Gaussian smoothing of a field on an nx × ny × nz grid (separable), σ in grid units.
 void smooth_periodic(std::vector<double>& f, const std::array<int, 3>& n, double sigma) {
   if (!(sigma > 0)) return;
-  const int r = static_cast<int>(std::ceil(3 * sigma));
-  std::vector<double> k(2 * r + 1);
-  for (int i = -r; i <= r; ++i) k[i + r] = std::exp(-0.5 * i * i / (sigma * sigma));
   std::vector<double> out(f.size());
   auto idx = [&](int i, int j, int l) { return (static_cast<std::size_t>(l) * n[1] + j) * n[0] + i; };
   for (int ax = 0; ax < 3; ++ax) {
+    // kernel truncated at 3σ and at half the period (each offset counted once)
+    const int r = std::min(static_cast<int>(std::ceil(3 * sigma)), (n[ax] - 1) / 2);
+    if (r < 1) continue;
+    std::vector<double> k(2 * r + 1);
+    for (int i = -r; i <= r; ++i) k[i + r] = std::exp(-0.5 * i * i / (sigma * sigma));
     for (int l = 0; l < n[2]; ++l)
       for (int j = 0; j < n[1]; ++j)
         for (int i = 0; i < n[0]; ++i) {
@@ -388,8 +390,13 @@ Front make_front(const Specimen& s, const AmorphousParams& p, std::uint64_t seed
 }
 }  // namespace
 
-double amorphous_front(const Specimen& s, const AmorphousParams& p, double u, std::uint64_t seed, std::uint64_t sample) {
-  return make_front(s, p, seed, sample).at(u);
+std::vector<double> amorphous_front(const Specimen& s, const AmorphousParams& p, const std::vector<double>& u,
+                                    std::uint64_t seed, std::uint64_t sample) {
+  const Front f = make_front(s, p, seed, sample);
+  std::vector<double> out;
+  out.reserve(u.size());
+  for (double v : u) out.push_back(f.at(v));
+  return out;
 }
 
 void amorphize(Specimen& s, const AmorphousParams& p, std::uint64_t seed, std::uint64_t sample) {

@@ -177,8 +177,8 @@ std::vector<Column> find_columns(const Specimen& s, double tolerance) {
     col.x = Bins2::wrap(px(anchor[c]) + col.x / wsum[c], cell.x);
     col.y = Bins2::wrap(py(anchor[c]) + col.y / wsum[c], cell.y);
     double best = -1;
-    for (auto& [Z, w] : col.composition)
-      if (w > best) {
+    for (auto& [Z, w] : col.composition)  // ascending Z: ties go to the heavier element
+      if (w >= best - 1e-12) {
         best = w;
         col.dominant_Z = Z;
       }

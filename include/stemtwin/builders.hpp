@@ -85,9 +85,9 @@ struct AmorphousParams {
 /// sine or a unit-rms smoothed random profile. Atom count, species and number density are
 /// preserved. Classes: Amorphous. info: "amorphous_fraction" (atoms), "amorphous_min_distance".
 void amorphize(Specimen& s, const AmorphousParams& p, std::uint64_t seed, std::uint64_t sample = 0);
-/// The front position (Å along axis) at lateral coordinate u, as used by amorphize.
-double amorphous_front(const Specimen& s, const AmorphousParams& p, double u, std::uint64_t seed,
-                       std::uint64_t sample = 0);
+/// The front positions (Å along axis) at lateral coordinates u, as used by amorphize.
+std::vector<double> amorphous_front(const Specimen& s, const AmorphousParams& p, const std::vector<double>& u,
+                                    std::uint64_t seed, std::uint64_t sample = 0);
 
 /// Removes round(fraction·N) randomly chosen atoms of element Z (N = atoms of Z of class
 /// Crystal or Film); records them in `vacancies`. Returns how many were removed.

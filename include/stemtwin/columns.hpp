@@ -20,7 +20,7 @@ struct Column {
   double x = 0, y = 0;               ///< occupancy-weighted mean projected position, Å, in [0, cell)
   std::map<int, double> composition;  ///< Z → Σ occupancy of that element in the column
   double count = 0;                   ///< Σ occupancy of all atoms in the column
-  int dominant_Z = 0;                 ///< element with the largest Σ occupancy (0 for an empty column)
+  int dominant_Z = 0;                 ///< element with the largest Σ occupancy, ties → heavier (0 if empty)
   int cls = 0;                        ///< SpecimenClass id (see column_class rule in docs/specimens.md)
   std::size_t vacancies = 0;          ///< vacancy sites in the column
   std::vector<std::size_t> atoms;     ///< indices into specimen.structure.atoms
