@@ -278,4 +278,15 @@ Image region_map(const Specimen& s, const ScanGrid& g, double max_distance, doub
   return img;
 }
 
+GroundTruth ground_truth(const Specimen& s, const ScanGrid& grid, double radius, double tolerance) {
+  GroundTruth g;
+  g.columns = find_columns(s, tolerance);
+  const Cell& c = s.structure.cell;
+  g.region = region_map(s, grid);
+  g.species = species_mask(g.columns, c, grid, radius);
+  g.classes = class_mask(g.columns, c, grid, radius);
+  g.defects = defect_mask(g.columns, c, grid, radius);
+  return g;
+}
+
 }  // namespace stemtwin

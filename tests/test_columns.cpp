@@ -134,3 +134,19 @@ TEST(Columns, SiliconDumbbellColumnTable) {
   const double d = std::abs(cols[1].x - cols[0].x);
   EXPECT_NEAR(std::min(d, 5.431 - d), 5.431 / 4, 1e-9);
 }
+
+TEST(Columns, GroundTruthBundle) {
+  Specimen s = sto(4, 4, 4);
+  add_dopants(s, 38, 57, 1.0 / 64, 1);
+  ScanGrid g = ScanGrid::from_fov({0, 0}, s.structure.cell.x, s.structure.cell.y, 64, 64);
+  GroundTruth t = ground_truth(s, g, 0.5);
+  EXPECT_EQ(t.columns.size(), 64u);
+  EXPECT_EQ(t.region.nx, 64u);
+  EXPECT_EQ(t.species.ny, 64u);
+  // every region pixel is crystal (the dopant atom belongs to the crystal region)
+  for (double v : t.region.data) EXPECT_EQ(v, int(SpecimenClass::Crystal));
+  double on = 0;
+  for (double v : t.defects.data) on += v;
+  EXPECT_GT(on, 0);
+  EXPECT_LT(on, 64 * 64 / 16);  // one column's disc, not more
+}

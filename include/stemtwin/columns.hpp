@@ -49,4 +49,15 @@ Image count_mask(const std::vector<Column>& columns, const Cell& cell, const Sca
 /// that Particle atoms within overlay_radius win over anything below or above them.
 Image region_map(const Specimen& s, const ScanGrid& grid, double max_distance = 3.0, double overlay_radius = 1.5);
 
+/// Everything a dataset stores as labels for one specimen on one pixel grid.
+struct GroundTruth {
+  std::vector<Column> columns;
+  Image region;   ///< region_map
+  Image species;  ///< species_mask
+  Image classes;  ///< class_mask
+  Image defects;  ///< defect_mask
+};
+/// Columns (tolerance Å) and all maps on `grid`; column discs of `radius` Å.
+GroundTruth ground_truth(const Specimen& s, const ScanGrid& grid, double radius = 0.5, double tolerance = 0.1);
+
 }  // namespace stemtwin
