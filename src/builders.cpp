@@ -11,6 +11,7 @@
 
 #include "stemtwin/orient.hpp"
 #include "stemtwin/rng.hpp"
+#include "stemtwin/structure_io.hpp"
 
 namespace stemtwin {
 namespace {
@@ -681,6 +682,34 @@ Specimen build_nanoparticle_on_support(const NanoparticleParams& p, std::uint64_
   s.info["particle_centre_x"] = p.cell_x / 2;
   s.info["particle_centre_y"] = p.cell_y / 2;
   s.info["particle_centre_z"] = ctr[2] + z0;
+  return s;
+}
+
+// --- from a file -----------------------------------------------------------------------------------
+Specimen specimen_from_file(const FileSpecimenParams& p) {
+  Structure cell;
+  double strain = 0;
+  const StructureFormat fmt = detect_format(p.path);
+  if (fmt == StructureFormat::Cif || fmt == StructureFormat::Poscar) {
+    OrientedCell oc = orient_along(read_crystal(p.path), p.zone_axis, p.orient);
+    cell = std::move(oc.structure);
+    strain = oc.max_strain;
+  } else {
+    if (p.zone_axis != std::array<int, 3>{0, 0, 1})
+      throw std::invalid_argument(p.path + ": an XYZ file holds atoms, not a crystal: it cannot be re-oriented "
+                                           "(zone axis must be [0 0 1]; use a CIF or POSCAR)");
+    cell = read_structure(p.path);
+  }
+  const Cell& c = cell.cell;
+  auto r = repeats_for_size(c, p.size_x > 0 ? p.size_x : c.x, p.size_y > 0 ? p.size_y : c.y,
+                            p.thickness > 0 ? p.thickness : c.z);
+  Specimen s = make_specimen(tile(cell, r[0], r[1], r[2]));
+  if (p.tilt_x_mrad != 0 || p.tilt_y_mrad != 0) tilt(s.structure, p.tilt_x_mrad, p.tilt_y_mrad);
+  override_rms(s.structure, p.rms_override);
+  s.info["max_strain"] = strain;
+  s.info["repeats_x"] = r[0];
+  s.info["repeats_y"] = r[1];
+  s.info["repeats_z"] = r[2];
   return s;
 }
 

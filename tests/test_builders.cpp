@@ -432,3 +432,28 @@ TEST(Nanoparticle, SphereOnAmorphousCarbon) {
   Specimen t = build_nanoparticle_on_support(p, 8);
   EXPECT_EQ(t.structure.atoms.back().x, s.structure.atoms.back().x);
 }
+
+TEST(FromFile, OrientTileTiltOverride) {
+  FileSpecimenParams p;
+  p.path = std::string(STEMTWIN_SOURCE_DIR) + "/scenarios/structures/SrTiO3.cif";
+  p.zone_axis = {1, 1, 0};
+  p.size_x = 20;  // 5 × 3.905
+  p.size_y = 22;  // 4 × 5.523
+  p.thickness = 50;  // 9 × 5.523
+  p.rms_override = {{O, 0.1}};
+  Specimen s = specimen_from_file(p);
+  EXPECT_EQ(s.info.at("repeats_x"), 5);
+  EXPECT_EQ(s.info.at("repeats_y"), 4);
+  EXPECT_EQ(s.info.at("repeats_z"), 9);
+  EXPECT_EQ(s.structure.atoms.size(), 10u * 5 * 4 * 9);
+  for (const Atom& at : s.structure.atoms) EXPECT_DOUBLE_EQ(at.rms, at.Z == O ? 0.1 : kDefaultRmsFallback);
+  p.tilt_y_mrad = 5;
+  Specimen t = specimen_from_file(p);
+  EXPECT_EQ(t.structure.atoms.size(), s.structure.atoms.size());
+  EXPECT_GT(t.structure.cell.z, s.structure.cell.z);  // the tilted slab is thicker than the cell
+  FileSpecimenParams x;
+  x.path = std::string(STEMTWIN_SOURCE_DIR) + "/tests/data/reference/si110.xyz";
+  EXPECT_EQ(specimen_from_file(x).structure.atoms.size(), 1248u);
+  x.zone_axis = {1, 1, 0};
+  EXPECT_THROW(specimen_from_file(x), std::invalid_argument);
+}
