@@ -251,7 +251,12 @@ struct DatasetWriter::Impl {
 DatasetWriter::DatasetWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 DatasetWriter::DatasetWriter(DatasetWriter&&) noexcept = default;
 DatasetWriter& DatasetWriter::operator=(DatasetWriter&&) noexcept = default;
-DatasetWriter::~DatasetWriter() = default;
+DatasetWriter::~DatasetWriter() {
+  try {
+    close();
+  } catch (...) {  // a destructor must not throw; the file handle still closes
+  }
+}
 
 const DatasetLayout& DatasetWriter::layout() const { return impl_->layout; }
 const std::string& DatasetWriter::path() const { return impl_->path; }
@@ -289,13 +294,18 @@ DatasetWriter DatasetWriter::create(const std::string& path, const DatasetLayout
     h5::write_attr(d, "angular_sampling", std::vector<double>{dl.sampling_x, dl.sampling_y});
     h5::write_attr(d, "axes", std::string("sample, scan y, scan x, k_y, k_x; angular_sampling (x, y) in mrad/pixel"));
   }
-  h5::create_extendible(f, "params/sample_index", H5T_STD_I64LE, {}, {}, z);
+  // 1-D columns share a 1024-row chunk between samples, so a chunk holding complete rows is
+  // rewritten when later rows arrive. They stay unfiltered: an unfiltered chunk keeps its
+  // place in the file and its complete rows are rewritten with the same bytes, so a kill
+  // during the rewrite cannot damage them (a compressed chunk would move, and its old
+  // space could be reused while the file on disk still points there).
+  h5::create_extendible(f, "params/sample_index", H5T_STD_I64LE, {}, {}, 0);
   for (const auto& p : layout.params) {
-    auto d = h5::create_extendible(f, "params/" + p.name, H5T_IEEE_F64LE, {}, {}, z);
+    auto d = h5::create_extendible(f, "params/" + p.name, H5T_IEEE_F64LE, {}, {}, 0);
     if (!p.categories.empty()) h5::write_attr(d, "categories", p.categories);
   }
   if (layout.has_class) {
-    auto d = h5::create_extendible(f, "labels/class", H5T_STD_I32LE, {}, {}, z);
+    auto d = h5::create_extendible(f, "labels/class", H5T_STD_I32LE, {}, {}, 0);
     h5::write_attr(d, "names", layout.class_names);
   }
   for (const auto& m : layout.masks) {
@@ -304,7 +314,7 @@ DatasetWriter DatasetWriter::create(const std::string& path, const DatasetLayout
     h5::write_attr(d, "values", m.values);
   }
   if (layout.columns) {
-    for (const char* c : kColumnNames) h5::create_extendible(f, std::string("labels/columns/") + c, column_type(c), {}, {}, z);
+    for (const char* c : kColumnNames) h5::create_extendible(f, std::string("labels/columns/") + c, column_type(c), {}, {}, 0);
     auto g = h5::open_group(f, "labels/columns");
     h5::write_attr(g, "species_names", layout.species);
     h5::write_attr(g, "doc", std::string("one row per labelled column: sample = global sample index; x, y in Å; "

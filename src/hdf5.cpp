@@ -10,12 +10,29 @@ void silence_errors() {
   std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
 }
 
+namespace {
+/// HDF5's own error stack, innermost cause last, as " (a; b; c)"; then cleared.
+std::string error_stack() {
+  std::string text;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned n, const H5E_error2_t* e, void* p) -> herr_t {
+        auto* t = static_cast<std::string*>(p);
+        if (n < 4 && e->desc && *e->desc) *t += (t->empty() ? "" : "; ") + std::string(e->desc);
+        return 0;
+      },
+      &text);
+  H5Eclear2(H5E_DEFAULT);
+  return text.empty() ? std::string() : " (" + text + ")";
+}
+}  // namespace
+
 void check(herr_t status, const std::string& what) {
-  if (status < 0) throw std::runtime_error("HDF5: " + what);
+  if (status < 0) throw std::runtime_error("HDF5: " + what + error_stack());
 }
 
 Handle::Handle(hid_t id, Closer closer, const std::string& what) : id_(id), closer_(closer) {
-  if (id < 0) throw std::runtime_error("HDF5: " + what);
+  if (id < 0) throw std::runtime_error("HDF5: " + what + error_stack());
 }
 
 Handle& Handle::operator=(Handle&& o) noexcept {
