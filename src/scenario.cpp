@@ -831,6 +831,7 @@ ScenarioSpec Parser::parse(const std::string& text) {
   }
   if (root["labels"]) labels(root["labels"], s);
   if (root["output"]) output(root["output"], s);
+  if (s.output.file.empty()) s.output.file = s.name + ".h5";
 
   // labels.class must name a sampled (or fixed) key of this scenario
   if (!s.labels.class_param.empty()) {

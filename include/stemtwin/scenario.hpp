@@ -176,7 +176,7 @@ struct LabelsSpec {
 };
 
 struct OutputSpec {
-  std::string file;         ///< default <name>.h5 (resolved against the working directory)
+  std::string file;         ///< default <name>.h5 (relative to the working directory)
   int compression = 4;      ///< deflate level 0–9
   bool clean = true;        ///< also store /clean/<detector>
   int preview_samples = 8;  ///< columns of the contact sheet
