@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <unistd.h>
 
 #include "stemtwin/scenario.hpp"
 
@@ -201,7 +202,7 @@ TEST(Scenario, SyntaxErrorHasALine) {
 }
 
 TEST(Scenario, FileParsingChecksTheStructureFile) {
-  const auto dir = std::filesystem::temp_directory_path() / "stemtwin_test_scenario";
+  const auto dir = std::filesystem::temp_directory_path() / ("stemtwin_test_scenario_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto path = (dir / "s.yaml").string();
   std::ofstream(path) << kExample;
