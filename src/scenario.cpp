@@ -549,11 +549,10 @@ void Parser::specimen(const YAML::Node& n, ScenarioSpec& s) const {
     const YAML::Node& t = n["thermal"];
     allow_keys(t, P + ".thermal", {"rms", "configurations"});
     if (t["rms"]) {
-      if (t["rms"].IsMap() && !(t["rms"].size() == 1 && (t["rms"].begin()->first.as<std::string>() == "uniform" ||
-                                                          t["rms"].begin()->first.as<std::string>() == "normal" ||
-                                                          t["rms"].begin()->first.as<std::string>() == "loguniform" ||
-                                                          t["rms"].begin()->first.as<std::string>() == "choice" ||
-                                                          t["rms"].begin()->first.as<std::string>() == "sweep"))) {
+      static const std::set<std::string> dists = {"uniform", "normal", "loguniform", "choice", "sweep"};
+      const YAML::Node& rms = t["rms"];
+      const bool per_element = rms.IsMap() && !(rms.size() == 1 && dists.count(rms.begin()->first.as<std::string>()));
+      if (per_element) {
         for (const auto& kv : t["rms"]) {
           const std::string el = kv.first.as<std::string>();
           const std::string p = P + ".thermal.rms." + el;

@@ -421,3 +421,18 @@ TEST(Scenario, QuickstartScenarioParses) {
   EXPECT_TRUE(s.acquisition.has_value());
   for (std::size_t i = 0; i < s.total_samples(); ++i) EXPECT_NO_THROW(sample_parameters(s, i));
 }
+
+TEST(Scenario, PerElementThermalRms) {
+  const std::string t = edit("rms: 0.08", "rms: {Sr: 0.08, Ti: {uniform: [0.05, 0.07]}, O: 0.09}");
+  const ScenarioSpec s = parse_scenario_text(t, "rms.yaml");
+  ASSERT_EQ(s.specimen.thermal.rms_by_element.size(), 3u);
+  const SampledScenario x = sample_parameters(s, 0);
+  EXPECT_DOUBLE_EQ(x.thermal_rms_by_element.at("Sr"), 0.08);
+  EXPECT_GE(x.thermal_rms_by_element.at("Ti"), 0.05);
+  EXPECT_LT(x.thermal_rms_by_element.at("Ti"), 0.07);
+  EXPECT_EQ(x.values.count("specimen.thermal.rms.Ti"), 1u);
+  const std::string bad = edit("rms: 0.08", "rms: {Sr: 0.08, Xx: 0.1}");
+  expect_error(bad, line_of(bad, "rms:"), "specimen.thermal.rms.Xx", "unknown element symbol");
+  const std::string neg = edit("rms: 0.08", "rms: {Sr: 0.08, O: -0.1}");
+  expect_error(neg, line_of(neg, "rms:"), "specimen.thermal.rms.O", "must be ≥ 0");
+}
