@@ -94,9 +94,7 @@ int cmd_info(const std::string& path, std::ostream& out, std::ostream& err) {
       out << "  mask:      " << m.name << (m.type == MaskType::UInt8 ? " uint8" : " int16") << " [" << r.size() << ", "
           << L.ny << ", " << L.nx << "]\n";
     if (L.columns) {
-      std::size_t n = 0;
-      for (std::size_t i = 0; i < r.size(); ++i) n += r.columns(i).size();
-      out << "  columns:   " << n << " labelled columns";
+      out << "  columns:   " << r.column_count() << " labelled columns";
       if (!L.species.empty()) {
         out << ", species";
         for (std::size_t i = 0; i < L.species.size(); ++i) out << ' ' << i << '=' << L.species[i];

@@ -662,6 +662,12 @@ std::vector<ColumnLabel> DatasetReader::columns(std::size_t row) const {
   return out;
 }
 
+std::size_t DatasetReader::column_count() const {
+  std::size_t n = 0;
+  for (const auto& [b, e] : impl_->column_ranges) n += e - b;
+  return n;
+}
+
 SampleRecord DatasetReader::record(std::size_t row) const {
   SampleRecord r;
   const auto& L = impl_->layout;

@@ -84,7 +84,8 @@ const ParamTree* ParamTree::find(const std::string& key) const {
 
 namespace {
 [[noreturn]] void tree_error(const SourceRef& src, const std::string& key, const std::string& msg) {
-  throw ScenarioError("scenario", src.line, src.column, src.path.empty() ? key : src.path + "." + key, msg);
+  throw ScenarioError(src.file.empty() ? "scenario" : src.file, src.line, src.column,
+                      src.path.empty() ? key : src.path + "." + key, msg);
 }
 }  // namespace
 
@@ -289,7 +290,7 @@ class Parser {
   }
   SourceRef ref(const YAML::Node& n, const std::string& path) const {
     const YAML::Mark m = n.Mark();
-    return SourceRef{path, m.line >= 0 ? m.line + 1 : 0, m.column >= 0 ? m.column + 1 : 0};
+    return SourceRef{path, m.line >= 0 ? m.line + 1 : 0, m.column >= 0 ? m.column + 1 : 0, file_};
   }
   static std::string join(const std::string& path, const std::string& key) {
     return path.empty() ? key : path + "." + key;

@@ -359,6 +359,15 @@ TEST(Scenario, BuilderAcquisitionAndClassLabels) {
     EXPECT_DOUBLE_EQ(x.acquisition->at("drift").number("angle"), 30);
     EXPECT_EQ(x.acquisition->at("drift").number("rate"), x.values.at("acquisition.drift.rate"));
   }
+  // a missing key in a sampled tree names the file, line and key path
+  try {
+    (void)sample_parameters(s, 0).acquisition->at("drift").number("jitter");
+    ADD_FAILURE() << "no error";
+  } catch (const ScenarioError& e) {
+    EXPECT_EQ(e.key(), "acquisition.drift.jitter");
+    EXPECT_EQ(e.file(), "builder.yaml");
+    EXPECT_EQ(e.line(), line_of(t, "drift:"));
+  }
   EXPECT_GT(seen[0], 5);
   EXPECT_GT(seen[1], 5);
   // a fraction outside [0, 1] in a builder is rejected

@@ -165,6 +165,7 @@ class DatasetReader {
   int class_id(std::size_t row) const;
   Image mask(const std::string& name, std::size_t row) const;
   std::vector<ColumnLabel> columns(std::size_t row) const;
+  std::size_t column_count() const;                ///< labelled columns over all complete samples
   SampleRecord record(std::size_t row) const;      ///< everything but diffraction
 
  private:

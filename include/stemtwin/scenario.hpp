@@ -45,6 +45,7 @@ class ScenarioError : public std::runtime_error {
 struct SourceRef {
   std::string path;
   int line = 0, column = 0;
+  std::string file;  ///< the scenario file (for messages)
 };
 
 /// A scalar value: a number or a word (e.g. a choice of "lobato"/"kirkland").
