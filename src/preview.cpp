@@ -25,7 +25,7 @@ RgbImage render_contact_sheet(const DatasetReader& reader, const PreviewOptions&
   const std::size_t tw = L.nx * static_cast<std::size_t>(scale), th = L.ny * static_cast<std::size_t>(scale);
   const std::size_t g = static_cast<std::size_t>(std::max(0, o.gap));
   RgbImage sheet(cols * tw + (cols + 1) * g, channels.size() * th + (channels.size() + 1) * g, 40);
-  const int radius = std::max(1, scale / 3);
+  const int radius = std::max(2, static_cast<int>(0.4 * scale));
   for (std::size_t c = 0; c < cols; ++c) {
     const auto labels = o.dots ? reader.columns(c) : std::vector<ColumnLabel>{};
     for (std::size_t r = 0; r < channels.size(); ++r) {
