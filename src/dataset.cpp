@@ -272,6 +272,8 @@ DatasetWriter DatasetWriter::create(const std::string& path, const DatasetLayout
   validate(layout);
   if (std::filesystem::exists(path) && !force)
     throw std::runtime_error("'" + path + "' exists: use --force to overwrite it (or --resume to continue it)");
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->layout = layout;

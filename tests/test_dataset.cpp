@@ -21,6 +21,7 @@
 #include "stemtwin/cli_commands.hpp"
 #include "stemtwin/dataset.hpp"
 #include "stemtwin/hdf5.hpp"
+#include "stemtwin/label_masks.hpp"
 #include "stemtwin/preview.hpp"
 #include "stemtwin/progress.hpp"
 #include "stemtwin/rng.hpp"
@@ -592,4 +593,31 @@ TEST(Runner, CreateInterruptResumeShardsAndRefusals) {
   }
   merge_datasets(parts, (dir / "rmerged.h5").string(), true);
   expect_identical(reference, (dir / "rmerged.h5").string());
+}
+
+TEST(LabelMasks, DisksEllipsesAndNearestSpecies) {
+  // two columns 0.6 Å (3 px) apart on a 0.2 Å grid, radius 0.5 Å: overlapping disks of 2.5 px
+  std::vector<ColumnLabel> cols(2);
+  cols[0].px = 5, cols[0].py = 5, cols[0].species = 0;
+  cols[1].px = 8, cols[1].py = 5, cols[1].species = 2;
+  const LabelMasks m = rasterize_label_masks(cols, 16, 12, 0.5, 0.2, 0.2);
+  double area = 0;
+  for (double v : m.columns.data) area += v;
+  // 21 pixel centres lie within 2.5 px of a column (5 + 2·5 + 2·3); the disks share 6
+  // (x = 6 and x = 7, |y − 5| ≤ 1), so the union is 2·21 − 6
+  EXPECT_EQ(area, 36);
+  EXPECT_EQ(m.species(5, 6), 1);  // 1 px from column 0, 2 px from column 1 → species 0 + 1
+  EXPECT_EQ(m.species(5, 7), 3);  // 2 px from column 0, 1 px from column 1 → species 2 + 1
+  EXPECT_EQ(m.species(6, 6), 1);
+  EXPECT_EQ(m.columns(5, 11), 0);  // 3 px from column 1
+  EXPECT_EQ(m.columns(5, 10), 1);
+  EXPECT_EQ(m.species(0, 0), 0);
+  // anisotropic steps: 0.1 Å in x → the disk spans ±5 px in x but ±2 px in y (step_y 0.25)
+  const LabelMasks e = rasterize_label_masks({cols[0]}, 16, 12, 0.5, 0.1, 0.25);
+  EXPECT_EQ(e.columns(5, 0), 1);
+  EXPECT_EQ(e.columns(5, 10), 1);
+  EXPECT_EQ(e.columns(5, 11), 0);
+  EXPECT_EQ(e.columns(7, 5), 1);
+  EXPECT_EQ(e.columns(8, 5), 0);
+  EXPECT_THROW(rasterize_label_masks(cols, 4, 4, 0, 0.2, 0.2), std::invalid_argument);
 }
