@@ -351,6 +351,7 @@ class Parser {
     const double v = number(n, path);
     if (v != std::floor(v)) fail(n, path, "expected a whole number, got " + n.Scalar());
     if (v < static_cast<double>(lo)) fail(n, path, "must be ≥ " + std::to_string(lo) + " (got " + n.Scalar() + ")");
+    if (v > 9007199254740992.0) fail(n, path, "must be ≤ 2^53 (got " + n.Scalar() + ")");
     return static_cast<long long>(v);
   }
   Value value(const YAML::Node& n, const std::string& path) const {

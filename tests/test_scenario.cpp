@@ -188,6 +188,8 @@ TEST(Scenario, OtherImpossibleValues) {
   bad("zone_axis: [0, 0, 1]", "zone_axis: [0, 0, 0]", "specimen.zone_axis", "[0, 0, 0]");
   bad("energy: 200e3", "energy: {gauss: [1, 2]}", "microscope.energy.gauss", "unknown distribution");
   bad("seed: 7", "seed: -1", "seed", "must be ≥ 0");
+  bad("seed: 7", "seed: 1e30", "seed", "must be ≤ 2^53");
+  bad("samples: 100", "samples: 0", "samples", "must be ≥ 1");
   bad("focal_spread: 0", "focal_spread: -3", "microscope.focal_spread", "must be ≥ 0");
 }
 
