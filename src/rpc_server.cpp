@@ -147,7 +147,7 @@ struct RpcServer::Impl {
 
   Impl(const RpcDispatcher& d, RpcServerOptions o, std::ostream* l) : dispatcher(d), options(std::move(o)), log(l) {}
 
-  bool should_stop() const { return stopping.load() || g_signal_stop != 0; }
+  bool should_stop() const { return stopping.load() || (options.handle_signals && g_signal_stop != 0); }
 
   void say(const std::string& line) {
     if (!log) return;
@@ -336,18 +336,19 @@ void RpcServer::stop() {
   }
 }
 
-void RpcServer::stop_on_signals() {
-  struct sigaction sa {};
-  sa.sa_handler = rpc_server_on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: poll() returns at once
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-}
-
 void RpcServer::run() {
   Impl& s = *impl_;
   std::uint64_t index = 0;
+  struct sigaction old_int {}, old_term {};
+  if (s.options.handle_signals) {
+    g_signal_stop = 0;
+    struct sigaction sa {};
+    sa.sa_handler = rpc_server_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: poll() returns at once
+    ::sigaction(SIGINT, &sa, &old_int);
+    ::sigaction(SIGTERM, &sa, &old_term);
+  }
   s.say("stemtwin serve: listening on " + s.options.host + ":" + std::to_string(s.bound_port));
   while (!s.should_stop()) {
     s.reap(false);
@@ -384,7 +385,11 @@ void RpcServer::run() {
   char drain[64];
   while (::read(s.wake_pipe[0], drain, sizeof drain) > 0) {
   }
-  s.say("stemtwin serve: stopped");
+  if (s.options.handle_signals) {
+    ::sigaction(SIGINT, &old_int, nullptr);
+    ::sigaction(SIGTERM, &old_term, nullptr);
+  }
+  s.say(std::string("stemtwin serve: stopped") + (g_signal_stop ? " (signal)" : ""));
 }
 
 }  // namespace stemtwin

@@ -40,6 +40,9 @@ struct RpcServerOptions {
   double read_timeout_s = 60;
   double write_timeout_s = 60;
   std::size_t response_block = 4096;  ///< 0 disables the comma padding
+  /// run() installs SIGINT/SIGTERM handlers for its duration (restoring the previous ones on
+  /// return) and returns when one arrives. For `stemtwin serve`; off for embedded servers.
+  bool handle_signals = false;
 };
 
 struct RpcServerStats {
@@ -62,14 +65,12 @@ class RpcServer {
   int port() const;
   const RpcServerOptions& options() const;
 
-  /// Serves until stop() is called or, after stop_on_signals(), SIGINT/SIGTERM arrives.
+  /// Serves until stop() is called or (handle_signals) SIGINT/SIGTERM arrives.
   /// Returns once every connection thread has finished (a request being computed runs to
   /// its end; idle connections notice within ~0.1 s).
   void run();
-  /// Thread-safe; returns immediately.
+  /// Thread-safe; returns immediately. A stopped server stays stopped.
   void stop();
-  /// Installs SIGINT and SIGTERM handlers that make every running RpcServer::run() return.
-  static void stop_on_signals();
 
   RpcServerStats stats() const;
 

@@ -1,0 +1,46 @@
+#pragma once
+// `stemtwin serve`: a Microscope session behind the JSON-RPC socket server, speaking the
+// DTMicroscope TEM client's protocol (docs/server.md). The CLI front end (src/cli/main.cpp)
+// only forwards its options here.
+//
+//   stemtwin serve [--port 9093] [--host 127.0.0.1] [--structure FILE] [--sampling 0.05]
+//                  [--seed 0] [--max-pixels 65536] [--max-connections 16] [--timeout 60]
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <ostream>
+#include <string>
+
+#include "stemtwin/microscope_service.hpp"
+#include "stemtwin/specimen.hpp"
+
+namespace stemtwin {
+
+struct ServeOptions {
+  std::string host = "127.0.0.1";  ///< loopback only unless told otherwise
+  int port = 9093;                 ///< the DTMicroscope TEM client's default port; 0 = any free port
+  /// Structure file (CIF, XYZ, POSCAR…: read_structure) to put in the microscope; empty:
+  /// default_serve_specimen(seed).
+  std::string structure;
+  double sampling_A = 0.05;        ///< simulation grid sampling (MicroscopeSettings::sampling_A)
+  std::uint64_t seed = 0;          ///< session seed (noise, phonons, default specimen)
+  std::size_t max_connections = 16;
+  std::size_t max_request_bytes = 1 << 20;
+  double read_timeout_s = 60;
+  ServiceLimits limits;
+  /// Called once the socket listens, with the bound port (tests use port 0 and this).
+  std::function<void(int port)> on_listening;
+};
+
+/// The default specimen: SrTiO3 viewed along [001], 12 × 12 × 4 unit cells (46.9 × 46.9 ×
+/// 15.6 Å), the quarter x < 11.7 Å amorphised (random packing, planar front), 4 % of the Sr
+/// replaced by La (bright columns in HAADF) and 3 % of the O removed. Seeded; see
+/// builders.hpp for each step.
+Specimen default_serve_specimen(std::uint64_t seed);
+
+/// Builds the specimen and the session, listens, and serves until SIGINT/SIGTERM. Returns
+/// 0 after a clean shutdown, 1 when the specimen cannot be built or the port cannot be
+/// bound (the reason is written to `log`). Progress and one line per request go to `log`.
+int cmd_serve(const ServeOptions& options, std::ostream& log);
+
+}  // namespace stemtwin

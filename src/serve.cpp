@@ -1,0 +1,66 @@
+#include "stemtwin/serve.hpp"
+
+#include <exception>
+
+#include "stemtwin/builders.hpp"
+#include "stemtwin/json_rpc.hpp"
+#include "stemtwin/microscope.hpp"
+#include "stemtwin/rpc_server.hpp"
+#include "stemtwin/structure_io.hpp"
+
+namespace stemtwin {
+
+Specimen default_serve_specimen(std::uint64_t seed) {
+  PerovskiteParams p;  // SrTiO3, a = 3.905 Å
+  p.repeats = {12, 12, 4};
+  Specimen s = build_perovskite(p, seed);
+  AmorphousParams am;
+  am.axis = 0;
+  am.fraction = 0.25;
+  amorphize(s, am, seed);
+  add_dopants(s, 38, 57, 0.04, seed);
+  add_vacancies(s, 8, 0.03, seed);
+  return s;
+}
+
+int cmd_serve(const ServeOptions& o, std::ostream& log) {
+  try {
+    Specimen specimen;
+    if (o.structure.empty()) {
+      specimen = default_serve_specimen(o.seed);
+      log << "specimen: default SrTiO3 [001] with an amorphous region, La dopants and O vacancies, "
+          << specimen.structure.atoms.size() << " atoms\n";
+    } else {
+      specimen = make_specimen(read_structure(o.structure));
+      log << "specimen: " << o.structure << ", " << specimen.structure.atoms.size() << " atoms\n";
+    }
+    const Cell c = specimen.structure.cell;
+    log << "cell: " << c.x << " x " << c.y << " x " << c.z << " A\n";
+    MicroscopeSettings ms;
+    ms.sampling_A = o.sampling_A;
+    ms.seed = o.seed;
+    Microscope microscope(std::move(specimen), ms);
+    MicroscopeService service(microscope, o.limits);
+    RpcDispatcher dispatcher;
+    service.register_methods(dispatcher);
+    RpcServerOptions ro;
+    ro.host = o.host;
+    ro.port = o.port;
+    ro.max_connections = o.max_connections;
+    ro.max_request_bytes = o.max_request_bytes;
+    ro.read_timeout_s = o.read_timeout_s;
+    ro.handle_signals = true;
+    RpcServer server(dispatcher, ro, &log);
+    log << "stemtwin serve: JSON-RPC 2.0 in netstrings on " << o.host << ":" << server.port()
+        << " (DTMicroscope TEM client protocol; docs/server.md). Ctrl-C stops.\n"
+        << std::flush;
+    if (o.on_listening) o.on_listening(server.port());
+    server.run();
+    return 0;
+  } catch (const std::exception& e) {
+    log << "stemtwin serve: " << e.what() << '\n';
+    return 1;
+  }
+}
+
+}  // namespace stemtwin
