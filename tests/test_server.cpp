@@ -394,3 +394,300 @@ TEST(RpcServer, BindFailureNamesTheAddress) {
     EXPECT_NE(std::string(e.what()).find(std::to_string(first.port())), std::string::npos) << e.what();
   }
 }
+
+// ===================================================================== the microscope methods
+
+namespace {
+
+/// SrTiO3, 4 × 4 × 1 cells (15.6 × 15.6 × 3.9 Å); 0.05 Å sampling (band limit ≈ 167 mrad,
+/// above HAADF's 160), small windows: a 16 × 16 scan takes well under a second.
+Specimen tiny_specimen() {
+  Structure s;
+  const double a = 3.905;
+  const int n = 4;
+  s.cell = {n * a, n * a, a};
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < n; ++i) {
+      const double x = i * a, y = j * a;
+      s.atoms.push_back({38, x, y, 0, 1, 0.08});
+      s.atoms.push_back({22, x + a / 2, y + a / 2, a / 2, 1, 0.06});
+      s.atoms.push_back({8, x + a / 2, y + a / 2, 0, 1, 0.08});
+      s.atoms.push_back({8, x + a / 2, y, a / 2, 1, 0.08});
+      s.atoms.push_back({8, x, y + a / 2, a / 2, 1, 0.08});
+    }
+  return make_specimen(s);
+}
+
+MicroscopeSettings tiny_settings() {
+  MicroscopeSettings st;
+  st.sampling_A = 0.05;
+  st.potential.slice_thickness_A = 3.905 / 2;
+  st.min_window_A = 16;
+  st.window_snap_A = 4;
+  st.seed = 11;
+  return st;
+}
+
+ServiceLimits tiny_limits() {
+  ServiceLimits l;
+  l.max_scan_pixels = 4096;
+  l.max_field_of_view_A = 40;
+  return l;
+}
+
+/// The whole stack: Microscope → MicroscopeService → RpcDispatcher → RpcServer (port 0).
+struct Twin {
+  Microscope microscope{tiny_specimen(), tiny_settings()};
+  MicroscopeService service{microscope, tiny_limits()};
+  RpcDispatcher dispatcher;
+  std::unique_ptr<RunningServer> server;
+  Twin() {
+    service.register_methods(dispatcher);
+    server = std::make_unique<RunningServer>(dispatcher, RpcServerOptions{});
+  }
+  int port() const { return server->port(); }
+  json result(const std::string& method, const json& params = json::object()) {
+    const json r = call(port(), method, params);
+    EXPECT_TRUE(r.contains("result")) << method << ": " << r.dump();
+    return r.value("result", json());
+  }
+  int error(const std::string& method, const json& params = json::object(), std::string* message = nullptr) {
+    const json r = call(port(), method, params);
+    if (message && r.contains("error")) *message = r["error"]["message"];
+    return error_code(r);
+  }
+};
+
+const json kSmallScan = {{"device", "scan"}, {"size", 16}, {"exposure", 2e-6}, {"field_of_view", 7.81e-10}};
+
+std::vector<float> flatten(const json& nested_list) {
+  std::vector<float> out;
+  for (const json& v : nested_list) {
+    if (v.is_array()) {
+      const auto inner = flatten(v);
+      out.insert(out.end(), inner.begin(), inner.end());
+    } else {
+      out.push_back(v.get<float>());
+    }
+  }
+  return out;
+}
+
+std::vector<unsigned char> unbase64(const std::string& s) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    return c == '+' ? 62 : 63;
+  };
+  std::vector<unsigned char> out;
+  for (std::size_t i = 0; i + 3 < s.size(); i += 4) {
+    const int v = (val(s[i]) << 18) | (val(s[i + 1]) << 12) | ((s[i + 2] == '=' ? 0 : val(s[i + 2])) << 6) |
+                  (s[i + 3] == '=' ? 0 : val(s[i + 3]));
+    out.push_back(static_cast<unsigned char>(v >> 16));
+    if (s[i + 2] != '=') out.push_back(static_cast<unsigned char>((v >> 8) & 255));
+    if (s[i + 3] != '=') out.push_back(static_cast<unsigned char>(v & 255));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(MicroscopeService, DevicesAndTheirSettings) {
+  Twin t;
+  EXPECT_EQ(t.result("get_detectors"), json({"flu_camera", "ceta_camera", "scan", "super_x"}));
+  EXPECT_EQ(t.result("activate_device", {{"device", "scan"}}), 1);
+  EXPECT_EQ(t.error("activate_device", {{"device", "eels"}}), rpc::kInvalidParams);
+  EXPECT_EQ(t.result("device_settings", {{"device", "scan"}, {"size", 16}, {"detectors", {"haadf", "bf"}}}), 1);
+  const json s = t.result("get_device_settings", {{"device", "scan"}});
+  EXPECT_EQ(s["size"], 16);
+  EXPECT_EQ(s["detectors"], json({"HAADF", "BF"}));
+  std::string msg;
+  EXPECT_EQ(t.error("device_settings", {{"device", "scan"}, {"sise", 16}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("sise"), std::string::npos) << msg;
+  EXPECT_EQ(t.error("device_settings", {{"device", "scan"}, {"size", json::array({100, 100})}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("4096"), std::string::npos) << "the pixel limit is named: " << msg;
+  EXPECT_EQ(t.error("device_settings", {{"device", "scan"}, {"field_of_view", 1e-6}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("limit"), std::string::npos) << msg;
+  EXPECT_EQ(t.error("device_settings", {{"device", "scan"}, {"detectors", {"XYZ"}}}), rpc::kInvalidParams);
+  EXPECT_EQ(t.error("device_settings", {{"device", "scan"}, {"exposure", -1}}), rpc::kInvalidParams);
+  EXPECT_EQ(t.error("device_settings", {{"device", "scan"}, {"exposure", "fast"}}), rpc::kInvalidParams);
+  EXPECT_EQ(t.error("no_such_method"), rpc::kMethodNotFound);
+  // A refused change leaves the settings as they were.
+  EXPECT_EQ(t.result("get_device_settings", {{"device", "scan"}}), s);
+}
+
+TEST(MicroscopeService, StageRoundTripInMetresAndRadians) {
+  Twin t;
+  json r = t.result("set_stage", {{"stage_positions", {{"x", 1e-9}, {"y", 2e-9}, {"a", 0.01}}}, {"relative", false}});
+  EXPECT_NEAR(r["new_stage"][0].get<double>(), 1e-9, 1e-24);
+  const json st = t.result("get_stage");
+  ASSERT_EQ(st.size(), 5u);
+  EXPECT_NEAR(st[0].get<double>(), 1e-9, 1e-24);
+  EXPECT_NEAR(st[1].get<double>(), 2e-9, 1e-24);
+  EXPECT_NEAR(st[3].get<double>(), 0.01, 1e-15);
+  EXPECT_NEAR(t.microscope.stage().x_A, 10.0, 1e-12);  // 1 nm = 10 Å on the session
+  EXPECT_NEAR(t.microscope.stage().y_A, 20.0, 1e-12);
+  t.result("set_stage", {{"stage_positions", {{"x", 5e-10}}}});  // relative by default
+  EXPECT_NEAR(t.microscope.stage().x_A, 15.0, 1e-12);
+  EXPECT_NEAR(t.microscope.stage().y_A, 20.0, 1e-12);
+  t.result("set_stage", {{"stage_positions", json::array({3e-10, nullptr, 1e-9})}, {"relative", false}});  // list form
+  EXPECT_NEAR(t.microscope.stage().x_A, 3.0, 1e-12);
+  EXPECT_NEAR(t.microscope.stage().y_A, 20.0, 1e-12);
+  EXPECT_NEAR(t.microscope.stage().z_A, 10.0, 1e-12);
+  EXPECT_EQ(t.error("set_stage", {{"stage_positions", {{"a", 0.5}}}, {"relative", false}}), rpc::kInvalidParams);  // tilt limit
+  EXPECT_EQ(t.error("set_stage", {{"stage_positions", {{"w", 1e-9}}}}), rpc::kInvalidParams);
+  EXPECT_EQ(t.error("set_stage", {{"stage_positions", 5}}), rpc::kInvalidParams);
+  EXPECT_NEAR(t.microscope.stage().x_A, 3.0, 1e-12);
+}
+
+TEST(MicroscopeService, AcquireImageIsTheSessionScanInClientUnits) {
+  Twin t;
+  const json r = t.result("acquire_image", kSmallScan);
+  ASSERT_TRUE(r.is_array());
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[1], json({16, 16}));
+  EXPECT_EQ(r[2], "float32");
+  const std::vector<float> got = flatten(r[0]);
+  ASSERT_EQ(got.size(), 256u);
+  // The same first call on an identical session, driven directly in Å and µs: same bytes.
+  Microscope m(tiny_specimen(), tiny_settings());
+  ScanSettings s = m.scan_settings();
+  s.nx = s.ny = 16;
+  s.fov_x_A = s.fov_y_A = 7.81;
+  s.dwell_us = 2;
+  m.set_scan(s);
+  m.set_detectors({t.service.detector_for("HAADF")});
+  const Image ref = m.scan().images.at("HAADF");
+  double maxdiff = 0, lo = 1e300, hi = -1e300;
+  for (std::size_t i = 0; i < 256; ++i) {
+    maxdiff = std::max(maxdiff, std::fabs(double(got[i]) - double(float(ref.data[i]))));
+    lo = std::min(lo, ref.data[i]), hi = std::max(hi, ref.data[i]);
+  }
+  EXPECT_EQ(maxdiff, 0.0) << "float32 values survive the JSON list exactly";
+  EXPECT_GT(hi, lo) << "a crystal image is not flat";
+  // Several detectors: [n, ny, nx] in the order asked; the binary form decodes to the same size.
+  json two = kSmallScan;
+  two["detectors"] = {"BF", "ADF"};
+  EXPECT_EQ(t.result("acquire_image", two)[1], json({2, 16, 16}));
+  two["encoding"] = "base64";
+  const json b = t.result("acquire_image", two);
+  EXPECT_EQ(b["shape"], json({2, 16, 16}));
+  EXPECT_EQ(unbase64(b["__ndarray_b64__"].get<std::string>()).size(), 2u * 256u * 4u);
+  // Overrides in acquire_image are for that call only.
+  EXPECT_EQ(t.result("get_device_settings", {{"device", "scan"}})["detectors"], json({"HAADF"}));
+}
+
+TEST(MicroscopeService, CamerasRecordThePatternAtTheBeamPosition) {
+  Twin t;
+  ASSERT_EQ(t.result("device_settings", kSmallScan), 1);
+  EXPECT_EQ(t.result("set_beam_position", {{"x", 0.25}, {"y", 0.75}}), 1);
+  EXPECT_EQ(t.result("get_beam_position"), json({0.25, 0.75}));
+  const json ceta = t.result("acquire_image", {{"device", "ceta_camera"}});
+  ASSERT_EQ(ceta[1].size(), 2u);
+  const std::size_t h = ceta[1][0], w = ceta[1][1];
+  EXPECT_GT(h, 8u);
+  const json flu = t.result("acquire_image", {{"device", "flu_camera"}});  // binning 2 by default
+  EXPECT_EQ(flu[1], json({h / 2, w / 2}));
+  EXPECT_EQ(t.result("acquire_image", {{"device", "ceta_camera"}, {"size", 32}})[1], json({32, 32}));
+  const json stack = t.result("acquire_image_stack", {{"device", "ceta_camera"}, {"frames", 2}, {"size", 16}});
+  EXPECT_EQ(stack[1], json({2, 16, 16}));
+  // The pattern is read out in electrons: its sum is the dose of the 1 ms default exposure
+  // at 20 pA (1.25e5 e⁻; shot noise 0.3 %), less what scatters beyond the band limit.
+  double sum = 0;
+  for (float v : flatten(ceta[0])) sum += v;
+  const double electrons = 20e-12 * 1e-3 / 1.602176634e-19;
+  EXPECT_GT(sum, 0.9 * electrons);
+  EXPECT_LT(sum, 1.02 * electrons);
+  EXPECT_EQ(t.error("set_beam_position", {{"x", 1.5}, {"y", 0.5}}), rpc::kInvalidParams);
+  EXPECT_EQ(t.error("acquire_image", {{"device", "ceta_camera"}, {"exposure", 100}}), rpc::kInvalidParams);
+}
+
+TEST(MicroscopeService, BeamFractionsMatchTheScanRaster) {
+  Twin t;
+  json settings = kSmallScan;
+  settings["size"] = json::array({8, 6});
+  settings["rotation"] = 0.5;
+  settings["field_of_view"] = json::array({6e-10, 5e-10});
+  ASSERT_EQ(t.result("device_settings", settings), 1);
+  t.result("acquire_image", {{"device", "scan"}});  // puts the settings on the session
+  const ScanResult r = t.microscope.scan();
+  ASSERT_EQ(r.positions_A.size(), 48u);
+  double err = 0;
+  for (std::size_t iy = 0; iy < 6; ++iy)
+    for (std::size_t ix = 0; ix < 8; ++ix) {
+      const Point2 p = t.service.field_position((ix + 0.5) / 8, (iy + 0.5) / 6);
+      const Point2 q = r.positions_A[iy * 8 + ix];
+      err = std::max(err, std::hypot(p.x - q.x, p.y - q.y));
+    }
+  EXPECT_LT(err, 1e-9) << "pixel (ix, iy) is at fraction ((ix+0.5)/nx, (iy+0.5)/ny), Å";
+}
+
+TEST(MicroscopeService, StatusReportsTheDoseDelivered) {
+  Twin t;
+  const json before = t.result("get_microscope_status");
+  EXPECT_EQ(before["total_electrons"], 0.0);
+  EXPECT_EQ(before["status"], "Idle");
+  t.result("acquire_image", kSmallScan);
+  const json after = t.result("get_microscope_status");
+  // 256 positions × I·t/e with I = 20 pA (the session default) and t = 2 µs.
+  const double expected = 256 * 20e-12 * 2e-6 / 1.602176634e-19;
+  EXPECT_NEAR(after["total_electrons"].get<double>(), expected, 1e-9 * expected);
+  EXPECT_NEAR(after["beam_current"].get<double>(), 20e-12, 1e-24);
+  EXPECT_NEAR(after["mean_dose"].get<double>(), expected / (15.62 * 15.62), 1e-6 * expected);
+  EXPECT_GT(after["max_dose"].get<double>(), after["mean_dose"].get<double>());
+  const json some = t.result("get_microscope_status", {{"parameters", {"total_electrons", "vacuum"}}});
+  EXPECT_EQ(some.size(), 2u);
+  EXPECT_EQ(t.error("get_microscope_status", {{"parameters", {"pressure"}}}), rpc::kInvalidParams);
+  const json native = t.result("stemtwin.status");
+  EXPECT_NEAR(native["total_electrons"].get<double>(), expected, 1e-9 * expected);
+  const json dm = t.result("stemtwin.dose_map", {{"pixel_A", 1.0}});
+  const auto bytes = unbase64(dm["dose_e_per_A2"]["__ndarray_b64__"].get<std::string>());
+  ASSERT_EQ(bytes.size(), dm["dose_e_per_A2"]["shape"][0].get<std::size_t>() * dm["dose_e_per_A2"]["shape"][1].get<std::size_t>() * 4);
+  double total = 0;
+  for (std::size_t i = 0; i < bytes.size(); i += 4) {
+    float f;
+    std::memcpy(&f, &bytes[i], 4);
+    total += f;  // e/Å² over 1 Å² pixels
+  }
+  EXPECT_NEAR(total, expected, 1e-5 * expected);
+}
+
+TEST(MicroscopeService, SpectroscopyAberrationsAndNativeMethods) {
+  Twin t;
+  std::string msg;
+  EXPECT_EQ(t.error("acquire_spectrum", {{"device", "super_x"}}, &msg), rpc::kServerError);
+  EXPECT_NE(msg.find("not simulated"), std::string::npos) << msg;
+  EXPECT_EQ(t.error("acquire_spectrum", {{"device", "scan"}}), rpc::kInvalidParams);
+  EXPECT_EQ(t.error("acquire_spectrum_points", {{"device", "super_x"}, {"points", {{0.1, 0.2}}}}), rpc::kServerError);
+  const json o = t.result("stemtwin.set_optics", {{"defocus_A", 30}, {"aberrations", {{"Cs", 1e4}, {"C12", 5}}}});
+  EXPECT_EQ(o["aberrations_A_rad"]["C30"], 1e4);
+  EXPECT_EQ(t.error("stemtwin.set_optics", {{"aberrations", {{"C99", 1}}}}), rpc::kInvalidParams);
+  const json corr = t.result("aberration_correction", {{"order", 3}});
+  EXPECT_EQ(corr["aberrations"]["C30"], 0.0);
+  EXPECT_EQ(corr["aberrations"]["C12"], 0.0);
+  EXPECT_NEAR(t.microscope.optics().probe.aberrations.get("defocus"), 30, 1e-12) << "defocus is kept";
+  EXPECT_EQ(t.error("aberration_correction", {{"order", 9}}), rpc::kInvalidParams);
+  const json s = t.result("stemtwin.scan", {{"nx", 8}, {"ny", 8}, {"fov_x_A", 5}, {"fov_y_A", 5}, {"detectors", {"BF"}}, {"clean", true}});
+  EXPECT_EQ(s["images"]["BF"]["shape"], json({8, 8}));
+  EXPECT_EQ(unbase64(s["clean"]["BF"]["__ndarray_b64__"].get<std::string>()).size(), 64u * 4u);
+  EXPECT_EQ(t.error("stemtwin.scan", {{"nx", 100}, {"ny", 100}}), rpc::kInvalidParams);
+  const json p = t.result("stemtwin.probe", {{"x_A", 1.0}, {"y_A", 1.0}, {"dwell_us", 100}});
+  EXPECT_EQ(p["position_A"], json({1.0, 1.0}));
+  EXPECT_EQ(p["pattern"]["dtype"], "float32");
+  const json methods = t.result("stemtwin.methods");
+  EXPECT_GE(methods.size(), 20u);
+  const json mv = t.result("stemtwin.move_stage", {{"x_A", 2.0}, {"relative", true}});
+  EXPECT_NEAR(mv["x_A"].get<double>(), 15.62 / 2 + 2.0, 1e-9);
+}
+
+TEST(MicroscopeService, ConcurrentClientsShareOneSessionSafely) {
+  Twin t;
+  std::vector<std::future<json>> f;
+  for (int i = 0; i < 3; ++i)
+    f.push_back(std::async(std::launch::async, [&] { return call(t.port(), "acquire_image", kSmallScan); }));
+  f.push_back(std::async(std::launch::async, [&] { return call(t.port(), "get_stage"); }));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(f[i].get()["result"][1], json({16, 16}));
+  EXPECT_EQ(f[3].get()["result"].size(), 5u);
+  EXPECT_EQ(t.microscope.status().calls, 3u);
+}
