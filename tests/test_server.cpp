@@ -19,6 +19,7 @@
 #include <fstream>
 #include <future>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -690,4 +691,51 @@ TEST(MicroscopeService, ConcurrentClientsShareOneSessionSafely) {
   for (int i = 0; i < 3; ++i) EXPECT_EQ(f[i].get()["result"][1], json({16, 16}));
   EXPECT_EQ(f[3].get()["result"].size(), 5u);
   EXPECT_EQ(t.microscope.status().calls, 3u);
+}
+
+TEST(MicroscopeService, PythonDefectHuntClientRunsAgainstTheServer) {
+  if (!std::filesystem::exists("/usr/bin/python3"))
+    GTEST_SKIP() << "/usr/bin/python3 is absent: the stdlib-only example client cannot run here";
+  Twin t;
+  const std::string out = std::string(STEMTWIN_BINARY_DIR) + "/test_server_client.log";
+  const std::string cmd = "/usr/bin/python3 " + std::string(STEMTWIN_SOURCE_DIR) +
+                          "/examples/defect_hunt_client.py --quick --port " + std::to_string(t.port()) + " > " + out +
+                          " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::ifstream log(out);
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(rc, 0) << text;
+  EXPECT_NE(text.find("dose:"), std::string::npos) << text;
+  EXPECT_GE(t.microscope.status().calls, 3u);  // overview, 2-frame stack, pattern
+}
+
+TEST(Serve, CmdServeListensAnswersAndStopsOnSigterm) {
+  ServeOptions o;
+  o.port = 0;
+  std::promise<int> port;
+  o.on_listening = [&](int p) { port.set_value(p); };
+  std::ostringstream log;
+  auto served = std::async(std::launch::async, [&] { return cmd_serve(o, log); });
+  auto pf = port.get_future();
+  ASSERT_EQ(pf.wait_for(std::chrono::seconds(60)), std::future_status::ready) << "cmd_serve never listened";
+  const int p = pf.get();
+  // A reply proves run() is serving (and has installed its SIGTERM handler).
+  EXPECT_EQ(call(p, "get_detectors")["result"].size(), 4u);
+  const json st = call(p, "stemtwin.status")["result"];
+  EXPECT_NEAR(st["cell_A"][0].get<double>(), 12 * 3.905, 1e-9);  // the default specimen
+  const auto t0 = Clock::now();
+  std::raise(SIGTERM);
+  ASSERT_EQ(served.wait_for(std::chrono::seconds(5)), std::future_status::ready) << "SIGTERM did not stop the server";
+  EXPECT_EQ(served.get(), 0) << log.str();
+  EXPECT_LT(seconds_since(t0), 2.0);
+  EXPECT_NE(log.str().find("atoms"), std::string::npos);
+}
+
+TEST(Serve, CmdServeReportsAMissingStructureFile) {
+  ServeOptions o;
+  o.port = 0;
+  o.structure = "/nonexistent/structure.cif";
+  std::ostringstream log;
+  EXPECT_EQ(cmd_serve(o, log), 1);
+  EXPECT_NE(log.str().find("structure.cif"), std::string::npos) << log.str();
 }
