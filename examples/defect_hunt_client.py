@@ -28,7 +28,7 @@ import sys
 class TwinClient:
     """JSON-RPC 2.0 over netstrings, one connection per request (DTMicroscope style)."""
 
-    def __init__(self, host="127.0.0.1", port=9093, timeout=120.0):
+    def __init__(self, host="127.0.0.1", port=9093, timeout=900.0):
         self.host, self.port, self.timeout = host, port, timeout
         self.next_id = 1
 

@@ -1,6 +1,7 @@
 #include "stemtwin/serve.hpp"
 
 #include <exception>
+#include <stdexcept>
 
 #include "stemtwin/builders.hpp"
 #include "stemtwin/json_rpc.hpp"
@@ -12,7 +13,7 @@ namespace stemtwin {
 
 Specimen default_serve_specimen(std::uint64_t seed) {
   PerovskiteParams p;  // SrTiO3, a = 3.905 Å
-  p.repeats = {12, 12, 4};
+  p.repeats = {12, 12, 2};
   Specimen s = build_perovskite(p, seed);
   AmorphousParams am;
   am.axis = 0;
@@ -38,6 +39,13 @@ int cmd_serve(const ServeOptions& o, std::ostream& log) {
     log << "cell: " << c.x << " x " << c.y << " x " << c.z << " A\n";
     MicroscopeSettings ms;
     ms.sampling_A = o.sampling_A;
+    if (o.method == "prism")
+      ms.method = Method::Prism;
+    else if (o.method == "multislice")
+      ms.method = Method::Multislice;
+    else
+      throw std::invalid_argument("unknown method '" + o.method + "' (prism or multislice)");
+    ms.prism_interpolation = o.prism_interpolation;
     ms.seed = o.seed;
     Microscope microscope(std::move(specimen), ms);
     MicroscopeService service(microscope, o.limits);

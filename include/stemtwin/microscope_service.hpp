@@ -45,7 +45,7 @@ namespace stemtwin {
 
 struct ServiceLimits {
   std::size_t max_scan_pixels = 256 * 256;  ///< nx·ny of one scan frame
-  double max_field_of_view_A = 200;         ///< each side of a scan's field of view (the simulated window grows with it)
+  double max_field_of_view_A = 100;         ///< each side of a scan's field of view (the simulated window grows with it)
   std::size_t max_frames = 16;              ///< frames of acquire_image_stack
   std::size_t max_points = 1024;            ///< positions of one point list (stemtwin.probe_points)
   double max_dwell_s = 1e-3;                ///< scan exposure per pixel

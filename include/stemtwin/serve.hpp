@@ -4,7 +4,8 @@
 // only forwards its options here.
 //
 //   stemtwin serve [--port 9093] [--host 127.0.0.1] [--structure FILE] [--sampling 0.05]
-//                  [--seed 0] [--max-pixels 65536] [--max-connections 16] [--timeout 60]
+//                  [--method multislice|prism] [--prism-interpolation 4] [--seed 0]
+//                  [--max-pixels 65536] [--max-connections 16] [--timeout 60]
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -23,6 +24,9 @@ struct ServeOptions {
   /// default_serve_specimen(seed).
   std::string structure;
   double sampling_A = 0.05;        ///< simulation grid sampling (MicroscopeSettings::sampling_A)
+  /// "multislice" (the session default) or "prism" (cheaper for many positions per window).
+  std::string method = "multislice";
+  std::size_t prism_interpolation = 4;
   std::uint64_t seed = 0;          ///< session seed (noise, phonons, default specimen)
   std::size_t max_connections = 16;
   std::size_t max_request_bytes = 1 << 20;
@@ -32,8 +36,8 @@ struct ServeOptions {
   std::function<void(int port)> on_listening;
 };
 
-/// The default specimen: SrTiO3 viewed along [001], 12 × 12 × 4 unit cells (46.9 × 46.9 ×
-/// 15.6 Å), the quarter x < 11.7 Å amorphised (random packing, planar front), 4 % of the Sr
+/// The default specimen: SrTiO3 viewed along [001], 12 × 12 × 2 unit cells (46.9 × 46.9 ×
+/// 7.8 Å), the quarter x < 11.7 Å amorphised (random packing, planar front), 4 % of the Sr
 /// replaced by La (bright columns in HAADF) and 3 % of the O removed. Seeded; see
 /// builders.hpp for each step.
 Specimen default_serve_specimen(std::uint64_t seed);
