@@ -59,16 +59,21 @@ class Client {
     return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
   }
   void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
-  /// The next response frame parsed as JSON; null JSON on timeout or close.
-  json read() {
+  /// The next response frame's payload; empty on timeout or close.
+  std::string read_payload() {
     std::string payload;
     while (!parser_.next(payload)) {
       char buf[65536];
       const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) return json();
+      if (n <= 0) return {};
       parser_.feed(buf, static_cast<std::size_t>(n));
     }
-    return json::parse(payload);
+    return payload;
+  }
+  /// The next response frame parsed as JSON; null JSON on timeout or close.
+  json read() {
+    const std::string payload = read_payload();
+    return payload.empty() ? json() : json::parse(payload);
   }
   /// True when the server closed the connection (recv returns 0) within the timeout.
   bool closed_by_peer() {
@@ -575,6 +580,18 @@ TEST(MicroscopeService, AcquireImageIsTheSessionScanInClientUnits) {
   const json b = t.result("acquire_image", two);
   EXPECT_EQ(b["shape"], json({2, 16, 16}));
   EXPECT_EQ(unbase64(b["__ndarray_b64__"].get<std::string>()).size(), 2u * 256u * 4u);
+  // The reference client reads 4096-byte chunks until the data ends in ','. Replayed on the
+  // server's bytes of a diffraction pattern (≈ 200 kB, ~40 000 commas), it stops at the end.
+  Client c(t.port());
+  json req = {{"jsonrpc", "2.0"}, {"id", 9}, {"method", "acquire_image"}, {"params", {{"device", "ceta_camera"}}}};
+  ASSERT_TRUE(c.send_raw(netstring::encode(req.dump())));
+  const std::string frame = frame_response(c.read_payload(), 0);  // the bytes as sent: "<len>:<payload>,"
+  ASSERT_GT(frame.size(), 20u * 4096u) << frame.substr(0, 300);
+  std::size_t got_bytes = 0;
+  do got_bytes = std::min(frame.size(), got_bytes + 4096);
+  while (frame[got_bytes - 1] != ',');
+  EXPECT_EQ(got_bytes, frame.size()) << "a chunk ended on a comma inside the JSON";
+  EXPECT_EQ(json::parse(netstring::decode(frame, 1u << 30))["result"][2], "float32");
   // Overrides in acquire_image are for that call only.
   EXPECT_EQ(t.result("get_device_settings", {{"device", "scan"}})["detectors"], json({"HAADF"}));
 }
