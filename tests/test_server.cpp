@@ -279,6 +279,9 @@ TEST(RpcServer, AnswersManyRequestsOnOneConnectionAndOnePerConnection) {
   ASSERT_TRUE(c.send_raw(two));
   EXPECT_EQ(c.read()["result"], 3.0);
   EXPECT_EQ(c.read()["result"], "x");
+  // A notification is not answered: the next reply on the connection is the next request's.
+  ASSERT_TRUE(c.send_raw(netstring::encode(R"({"jsonrpc":"2.0","method":"echo","params":["quiet"]})")));
+  EXPECT_EQ(c.request("echo", {{"value", "loud"}}, 3)["result"], "loud");
   EXPECT_EQ(call(s.port(), "echo", {{"value", 7}})["result"], 7);
   EXPECT_EQ(error_code(call(s.port(), "missing")), rpc::kMethodNotFound);
 }
