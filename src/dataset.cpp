@@ -168,7 +168,7 @@ std::string utc_now() {
   return buf;
 }
 
-const char* kColumnNames[] = {"sample", "x", "y", "px", "py", "species", "count", "class"};
+const char* kColumnNames[] = {"sample", "x_A", "y_A", "x_px", "y_px", "species", "count", "class"};
 
 hid_t column_type(const std::string& c) {
   if (c == "sample") return H5T_STD_I64LE;
@@ -476,9 +476,9 @@ void DatasetWriter::append_sample(const SampleRecord& rec) {
       cls[i] = c.class_id;
     }
     const std::pair<const char*, std::pair<hid_t, const void*>> cols[] = {
-        {"sample", {H5T_NATIVE_INT64, sample.data()}}, {"x", {H5T_NATIVE_DOUBLE, x.data()}},
-        {"y", {H5T_NATIVE_DOUBLE, y.data()}},           {"px", {H5T_NATIVE_DOUBLE, px.data()}},
-        {"py", {H5T_NATIVE_DOUBLE, py.data()}},         {"species", {H5T_NATIVE_INT16, sp.data()}},
+        {"sample", {H5T_NATIVE_INT64, sample.data()}}, {"x_A", {H5T_NATIVE_DOUBLE, x.data()}},
+        {"y_A", {H5T_NATIVE_DOUBLE, y.data()}},           {"x_px", {H5T_NATIVE_DOUBLE, px.data()}},
+        {"y_px", {H5T_NATIVE_DOUBLE, py.data()}},         {"species", {H5T_NATIVE_INT16, sp.data()}},
         {"count", {H5T_NATIVE_INT32, cnt.data()}},      {"class", {H5T_NATIVE_INT32, cls.data()}}};
     for (const auto& [name, td] : cols) {
       auto d = I.ds(std::string("labels/columns/") + name);
@@ -653,10 +653,10 @@ std::vector<ColumnLabel> DatasetReader::columns(std::size_t row) const {
   std::vector<double> x(n), y(n), px(n), py(n);
   std::vector<std::int32_t> sp(n), cnt(n), cls(n);
   auto rd = [&](const char* c, hid_t t, void* p) { h5::read_rows(impl_->ds(std::string("labels/columns/") + c), t, b, n, p); };
-  rd("x", H5T_NATIVE_DOUBLE, x.data());
-  rd("y", H5T_NATIVE_DOUBLE, y.data());
-  rd("px", H5T_NATIVE_DOUBLE, px.data());
-  rd("py", H5T_NATIVE_DOUBLE, py.data());
+  rd("x_A", H5T_NATIVE_DOUBLE, x.data());
+  rd("y_A", H5T_NATIVE_DOUBLE, y.data());
+  rd("x_px", H5T_NATIVE_DOUBLE, px.data());
+  rd("y_px", H5T_NATIVE_DOUBLE, py.data());
   rd("species", H5T_NATIVE_INT32, sp.data());
   rd("count", H5T_NATIVE_INT32, cnt.data());
   rd("class", H5T_NATIVE_INT32, cls.data());

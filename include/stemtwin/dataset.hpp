@@ -9,7 +9,7 @@
 //   /params/<key path>       float64 [N]               every sampled parameter (attr categories for words)
 //   /labels/class            int32   [N]               attr names
 //   /labels/masks/<name>     uint8|int16 [N, ny, nx]   attr values (what the numbers mean)
-//   /labels/columns/{sample,x,y,px,py,species,count,class}  1-D, one row per atomic column
+//   /labels/columns/{sample,x_A,y_A,x_px,y_px,species,count,class}  1-D, one row per atomic column
 //   root attrs: program, version, scenario, scenario_name, seed, created, units, layout (JSON),
 //               layout_doc, total_samples, shard, complete_samples (written last per sample)
 //
