@@ -524,6 +524,16 @@ void complete_layout(DatasetLayout& layout, const ScenarioSpec& spec) {
     if (m.name == "region") m.values = default_class_names();
   layout.species.assign(1, "");
   for (int Z = 1; Z <= 103; ++Z) layout.species.push_back(element_symbol(Z));  // species id = Z
+  // The scan step, when fixed, as the dataset's pixel size (evaluate converts Å ↔ pixels with it).
+  {
+    const auto fixed = [](const Distribution& d) { return d.is_fixed(); };
+    const bool fixed_step = spec.scan.use_fov ? fixed(spec.scan.fov[0]) && fixed(spec.scan.fov[1])
+                                              : fixed(spec.scan.step[0]) && fixed(spec.scan.step[1]);
+    if (fixed_step) {
+      const SampledScenario s0 = sample_parameters(spec, 0);
+      layout.pixel_size_A = {s0.scan.step_x, s0.scan.step_y};
+    }
+  }
   // Derived physical parameters every sample records, and the builder's facts (sample 0's keys).
   for (const char* k : kDerivedParams) layout.params.push_back({k, {}});
   {
