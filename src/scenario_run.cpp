@@ -109,8 +109,16 @@ void check_perovskite(const ParamTree& t, const std::string& P, bool allow_modif
 
 std::vector<SpeciesFraction> species(const SampledTree& t, const std::string& key, std::vector<SpeciesFraction> fallback) {
   if (!t.has(key)) return fallback;
+  // Fractions are normalised to sum 1, so independently sampled fractions stay valid.
   std::vector<SpeciesFraction> out;
-  for (const auto& [sym, v] : t.at(key).map) out.push_back({atomic_number(sym), v.leaf.number});
+  double sum = 0;
+  for (const auto& [sym, v] : t.at(key).map) {
+    if (!(v.leaf.number >= 0)) fail(v.source, "", "a site fraction must be ≥ 0");
+    out.push_back({atomic_number(sym), v.leaf.number});
+    sum += v.leaf.number;
+  }
+  if (!(sum > 0)) fail(t.at(key).source, "", "site fractions sum to 0");
+  for (auto& f : out) f.fraction /= sum;
   return out;
 }
 
