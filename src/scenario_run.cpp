@@ -716,6 +716,29 @@ int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err) {
       return 0;
     }
 
+    // Memory: the transmission functions of the phonon configurations of a sample are held
+    // at once; refuse before any work when a sample would not fit (first and last samples of
+    // the shard, where sweeps put their extremes).
+    {
+      const auto idx = shard_samples(spec.total_samples(), cmd.options.shard);
+      const std::size_t budget = default_memory_budget();
+      for (std::size_t k : {std::size_t(0), idx.empty() ? std::size_t(0) : idx.size() - 1}) {
+        if (idx.empty()) break;
+        const SampledScenario s = sample_parameters(spec, idx[k]);
+        const Specimen sp = build_specimen(s);
+        const Grid g = grid_for(s, sp.structure.cell);
+        const double ns = double(slice_boundaries(sp.structure.cell.z, s.slice_thickness).size() - 1);
+        const double bytes = double(std::max(1, s.configurations)) * ns * double(g.size()) * 8.0;
+        if (bytes > double(budget)) {
+          std::ostringstream m;
+          m << "sample " << s.index << " needs " << bytes / (1 << 20) << " MiB of transmission functions ("
+            << s.configurations << " configurations × " << ns << " slices × " << g.nx << "×" << g.ny
+            << " points) but only " << double(budget) / (1 << 20)
+            << " MiB are available: use fewer configurations, thicker slices or a coarser sampling";
+          throw std::runtime_error(m.str());
+        }
+      }
+    }
     RunOptions opt = cmd.options;
     const RunResult r = run_scenario(spec, opt, complete_layout,
                                      [&](const SampledScenario& s, DatasetWriter& w) { return simulate_sample(s, spec, w.layout(), w); },
