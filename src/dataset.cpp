@@ -50,6 +50,7 @@ std::string DatasetLayout::to_json() const {
   j["columns"] = columns;
   j["species"] = species;
   j["compression"] = compression;
+  j["pixel_size_A"] = pixel_size_A;
   return j.dump();
 }
 
@@ -77,6 +78,7 @@ DatasetLayout DatasetLayout::from_json(const std::string& text) {
   l.columns = j.at("columns");
   l.species = j.at("species").get<std::vector<std::string>>();
   l.compression = j.at("compression");
+  if (j.contains("pixel_size_A")) l.pixel_size_A = j.at("pixel_size_A").get<std::vector<double>>();
   return l;
 }
 
@@ -168,7 +170,7 @@ std::string utc_now() {
   return buf;
 }
 
-const char* kColumnNames[] = {"sample", "x", "y", "px", "py", "species", "count", "class"};
+const char* kColumnNames[] = {"sample", "x_A", "y_A", "x_px", "y_px", "species", "count", "class"};
 
 hid_t column_type(const std::string& c) {
   if (c == "sample") return H5T_STD_I64LE;
@@ -330,6 +332,7 @@ DatasetWriter DatasetWriter::create(const std::string& path, const DatasetLayout
   h5::write_attr(f, "created", utc_now());
   h5::write_attr(f, "units", std::string(kUnits));
   h5::write_attr(f, "layout", layout.to_json());
+  if (layout.pixel_size_A.size() == 2) h5::write_attr(f, "pixel_size_A", layout.pixel_size_A);
   h5::write_attr(f, "layout_doc", std::string(kLayoutDoc));
   h5::write_attr(f, "total_samples", static_cast<std::int64_t>(layout.total_samples));
   h5::write_attr(f, "shard", std::to_string(layout.shard.index) + "/" + std::to_string(layout.shard.count));
@@ -476,9 +479,9 @@ void DatasetWriter::append_sample(const SampleRecord& rec) {
       cls[i] = c.class_id;
     }
     const std::pair<const char*, std::pair<hid_t, const void*>> cols[] = {
-        {"sample", {H5T_NATIVE_INT64, sample.data()}}, {"x", {H5T_NATIVE_DOUBLE, x.data()}},
-        {"y", {H5T_NATIVE_DOUBLE, y.data()}},           {"px", {H5T_NATIVE_DOUBLE, px.data()}},
-        {"py", {H5T_NATIVE_DOUBLE, py.data()}},         {"species", {H5T_NATIVE_INT16, sp.data()}},
+        {"sample", {H5T_NATIVE_INT64, sample.data()}}, {"x_A", {H5T_NATIVE_DOUBLE, x.data()}},
+        {"y_A", {H5T_NATIVE_DOUBLE, y.data()}},           {"x_px", {H5T_NATIVE_DOUBLE, px.data()}},
+        {"y_px", {H5T_NATIVE_DOUBLE, py.data()}},         {"species", {H5T_NATIVE_INT16, sp.data()}},
         {"count", {H5T_NATIVE_INT32, cnt.data()}},      {"class", {H5T_NATIVE_INT32, cls.data()}}};
     for (const auto& [name, td] : cols) {
       auto d = I.ds(std::string("labels/columns/") + name);
@@ -653,10 +656,10 @@ std::vector<ColumnLabel> DatasetReader::columns(std::size_t row) const {
   std::vector<double> x(n), y(n), px(n), py(n);
   std::vector<std::int32_t> sp(n), cnt(n), cls(n);
   auto rd = [&](const char* c, hid_t t, void* p) { h5::read_rows(impl_->ds(std::string("labels/columns/") + c), t, b, n, p); };
-  rd("x", H5T_NATIVE_DOUBLE, x.data());
-  rd("y", H5T_NATIVE_DOUBLE, y.data());
-  rd("px", H5T_NATIVE_DOUBLE, px.data());
-  rd("py", H5T_NATIVE_DOUBLE, py.data());
+  rd("x_A", H5T_NATIVE_DOUBLE, x.data());
+  rd("y_A", H5T_NATIVE_DOUBLE, y.data());
+  rd("x_px", H5T_NATIVE_DOUBLE, px.data());
+  rd("y_px", H5T_NATIVE_DOUBLE, py.data());
   rd("species", H5T_NATIVE_INT32, sp.data());
   rd("count", H5T_NATIVE_INT32, cnt.data());
   rd("class", H5T_NATIVE_INT32, cls.data());

@@ -772,7 +772,8 @@ void Parser::labels(const YAML::Node& n, ScenarioSpec& s) const {
     if (!m.IsSequence()) fail(m, P + ".masks", "expected a list of mask kinds, got " + kind_name(m));
     for (std::size_t i = 0; i < m.size(); ++i) {
       const std::string p = P + ".masks[" + std::to_string(i) + "]", w = word(m[i], p);
-      if (w != "columns" && w != "species") fail(m[i], p, "unknown mask '" + w + "' (columns, species)");
+      if (w != "columns" && w != "species" && w != "region")
+        fail(m[i], p, "unknown mask '" + w + "' (columns, species, region)");
       if (std::find(l.masks.begin(), l.masks.end(), w) != l.masks.end()) fail(m[i], p, "given twice");
       l.masks.push_back(w);
     }

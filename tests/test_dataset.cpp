@@ -340,7 +340,7 @@ TEST(Dataset, ResumeTruncatesAPartiallyWrittenSample) {
       h5::Handle d = h5::open_dataset(file, p);
       h5::set_rows(d, 6);
     }
-    h5::Handle d = h5::open_dataset(file, "labels/columns/x");
+    h5::Handle d = h5::open_dataset(file, "labels/columns/x_A");
     h5::set_rows(d, h5::shape(d)[0] + 7);
   }
   EXPECT_EQ(DatasetReader(part).size(), 4u);  // readers see complete samples only

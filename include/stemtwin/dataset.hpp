@@ -9,7 +9,7 @@
 //   /params/<key path>       float64 [N]               every sampled parameter (attr categories for words)
 //   /labels/class            int32   [N]               attr names
 //   /labels/masks/<name>     uint8|int16 [N, ny, nx]   attr values (what the numbers mean)
-//   /labels/columns/{sample,x,y,px,py,species,count,class}  1-D, one row per atomic column
+//   /labels/columns/{sample,x_A,y_A,x_px,y_px,species,count,class}  1-D, one row per atomic column
 //   root attrs: program, version, scenario, scenario_name, seed, created, units, layout (JSON),
 //               layout_doc, total_samples, shard, complete_samples (written last per sample)
 //
@@ -71,6 +71,9 @@ struct DatasetLayout {
   bool columns = false;                   ///< write /labels/columns
   std::vector<std::string> species;       ///< names of ColumnLabel::species ids (e.g. "Sr", "TiO")
   int compression = 4;                    ///< deflate 0–9
+  /// Scan step (x, y) in Å when every sample shares it (root attribute `pixel_size_A`);
+  /// empty when the step varies (then /params holds it).
+  std::vector<double> pixel_size_A;
 
   std::string to_json() const;
   static DatasetLayout from_json(const std::string& json);
