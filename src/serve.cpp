@@ -1,12 +1,16 @@
 #include "stemtwin/serve.hpp"
 
 #include <exception>
+#include <optional>
+#include <variant>
 #include <stdexcept>
 
 #include "stemtwin/builders.hpp"
 #include "stemtwin/json_rpc.hpp"
 #include "stemtwin/microscope.hpp"
 #include "stemtwin/rpc_server.hpp"
+#include "stemtwin/scenario.hpp"
+#include "stemtwin/scenario_run.hpp"
 #include "stemtwin/structure_io.hpp"
 
 namespace stemtwin {
@@ -26,8 +30,17 @@ Specimen default_serve_specimen(std::uint64_t seed) {
 
 int cmd_serve(const ServeOptions& o, std::ostream& log) {
   try {
+    if (!o.structure.empty() && !o.scenario.empty())
+      throw std::invalid_argument("give a structure file or a scenario, not both");
     Specimen specimen;
-    if (o.structure.empty()) {
+    std::optional<SampledScenario> sample;
+    if (!o.scenario.empty()) {
+      const ScenarioSpec spec = parse_scenario_file(o.scenario);
+      check_physics_keys(spec);
+      sample = sample_parameters(spec, 0);
+      specimen = build_specimen(*sample);
+      log << "specimen: sample 0 of " << o.scenario << ", " << specimen.structure.atoms.size() << " atoms\n";
+    } else if (o.structure.empty()) {
       specimen = default_serve_specimen(o.seed);
       log << "specimen: default SrTiO3 [001] with an amorphous region, La dopants and O vacancies, "
           << specimen.structure.atoms.size() << " atoms\n";
@@ -47,7 +60,33 @@ int cmd_serve(const ServeOptions& o, std::ostream& log) {
       throw std::invalid_argument("unknown method '" + o.method + "' (prism or multislice)");
     ms.prism_interpolation = o.prism_interpolation;
     ms.seed = o.seed;
+    if (sample) {
+      const StemSettings st = stem_settings(*sample);
+      ms.sampling_A = sample->sampling;
+      ms.potential = st.potential;
+      ms.phonon_configurations = st.phonon_configurations;
+      ms.method = st.method;
+      ms.prism_interpolation = st.interpolation_x;
+    }
     Microscope microscope(std::move(specimen), ms);
+    if (sample) {
+      microscope.set_optics(Optics{probe_optics(*sample), sample->current});
+      bool noisy = false;
+      microscope.set_acquisition(acquisition_settings(*sample, noisy));
+      std::vector<Detector> annular;
+      for (const Detector& d : physics_detectors(*sample))
+        if (std::holds_alternative<AnnularDetector>(d)) annular.push_back(d);
+      if (!annular.empty()) microscope.set_detectors(annular);
+      ScanSettings sc = microscope.scan_settings();
+      sc.nx = sample->scan.nx;
+      sc.ny = sample->scan.ny;
+      sc.fov_x_A = sample->scan.step_x * double(sample->scan.nx);
+      sc.fov_y_A = sample->scan.step_y * double(sample->scan.ny);
+      sc.dwell_us = sample->dwell_us;
+      microscope.set_scan(sc);
+      log << "session: " << ms.sampling_A << " A sampling, " << (ms.method == Method::Prism ? "PRISM" : "multislice")
+          << ", " << sample->current << " pA, read-out " << (noisy ? "with" : "without") << " counting noise\n";
+    }
     MicroscopeService service(microscope, o.limits);
     RpcDispatcher dispatcher;
     service.register_methods(dispatcher);

@@ -759,3 +759,28 @@ TEST(Serve, CmdServeReportsAMissingStructureFile) {
   EXPECT_EQ(cmd_serve(o, log), 1);
   EXPECT_NE(log.str().find("structure.cif"), std::string::npos) << log.str();
 }
+
+TEST(Serve, CmdServeSetsTheSessionUpFromAScenario) {
+  ServeOptions o;
+  o.port = 0;
+  o.scenario = std::string(STEMTWIN_SOURCE_DIR) + "/scenarios/quickstart.yaml";
+  std::promise<int> port;
+  o.on_listening = [&](int p) { port.set_value(p); };
+  std::ostringstream log;
+  auto served = std::async(std::launch::async, [&] { return cmd_serve(o, log); });
+  auto pf = port.get_future();
+  ASSERT_EQ(pf.wait_for(std::chrono::seconds(60)), std::future_status::ready) << log.str();
+  const int p = pf.get();
+  const json st = call(p, "stemtwin.status")["result"];
+  EXPECT_EQ(st["optics"]["energy_eV"], 200e3);
+  EXPECT_EQ(st["optics"]["current_pA"], 20.0);
+  EXPECT_EQ(st["scan"]["nx"], 16);                       // 3.905 Å in 0.25 Å steps, end excluded
+  EXPECT_NEAR(st["scan"]["fov_x_A"].get<double>(), 4.0, 1e-12);
+  EXPECT_NEAR(st["cell_A"][0].get<double>(), 2 * 3.905, 1e-9);  // repeat [2, 2, ...]
+  EXPECT_EQ(st["detectors"].size(), 3u);                 // haadf, bf, abf from the scenario
+  // (No acquisition here: 4 phonon configurations on a 40 Å window take tens of seconds.)
+  EXPECT_EQ(call(p, "get_device_settings", {{"device", "scan"}})["result"]["size"], 16);
+  std::raise(SIGTERM);
+  ASSERT_EQ(served.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_EQ(served.get(), 0) << log.str();
+}

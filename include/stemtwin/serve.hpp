@@ -3,7 +3,7 @@
 // DTMicroscope TEM client's protocol (docs/server.md). The CLI front end (src/cli/main.cpp)
 // only forwards its options here.
 //
-//   stemtwin serve [--port 9093] [--host 127.0.0.1] [--structure FILE] [--sampling 0.05]
+//   stemtwin serve [--port 9093] [--host 127.0.0.1] [--structure FILE | --scenario YAML] [--sampling 0.05]
 //                  [--method multislice|prism] [--prism-interpolation 4] [--seed 0]
 //                  [--max-pixels 65536] [--max-connections 16] [--timeout 60]
 #include <cstddef>
@@ -21,8 +21,12 @@ struct ServeOptions {
   std::string host = "127.0.0.1";  ///< loopback only unless told otherwise
   int port = 9093;                 ///< the DTMicroscope TEM client's default port; 0 = any free port
   /// Structure file (CIF, XYZ, POSCAR…: read_structure) to put in the microscope; empty:
-  /// default_serve_specimen(seed).
+  /// default_serve_specimen(seed) unless a scenario is given.
   std::string structure;
+  /// Scenario YAML (docs/scenario.md): sample 0 gives the specimen, optics, current,
+  /// sampling, slicing, method, phonons, read-out chain (noise, distortions), the annular
+  /// detectors and the scan; those values replace sampling_A/method below. Not with `structure`.
+  std::string scenario;
   double sampling_A = 0.05;        ///< simulation grid sampling (MicroscopeSettings::sampling_A)
   /// "multislice" (the session default) or "prism" (cheaper for many positions per window).
   std::string method = "multislice";
