@@ -357,7 +357,12 @@ void RpcServer::run() {
     if (pr < 0 && errno != EINTR) break;
     if (pr <= 0 || !(fds[0].revents & POLLIN)) continue;
     const int fd = ::accept4(s.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
+    if (fd < 0) {
+      // Out of descriptors or memory: back off instead of spinning on a pending connection.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+        std::this_thread::sleep_for(std::chrono::milliseconds(kSliceMs));
+      continue;
+    }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (s.connections.size() >= s.options.max_connections) {
