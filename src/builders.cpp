@@ -11,6 +11,7 @@
 
 #include "stemtwin/orient.hpp"
 #include "stemtwin/rng.hpp"
+#include "stemtwin/structure_io.hpp"
 
 namespace stemtwin {
 namespace {
@@ -67,12 +68,14 @@ std::vector<std::size_t> exact_counts(const std::vector<SpeciesFraction>& sp, st
 // Periodic Gaussian smoothing of a field on an nx × ny × nz grid (separable), σ in grid units.
 void smooth_periodic(std::vector<double>& f, const std::array<int, 3>& n, double sigma) {
   if (!(sigma > 0)) return;
-  const int r = static_cast<int>(std::ceil(3 * sigma));
-  std::vector<double> k(2 * r + 1);
-  for (int i = -r; i <= r; ++i) k[i + r] = std::exp(-0.5 * i * i / (sigma * sigma));
   std::vector<double> out(f.size());
   auto idx = [&](int i, int j, int l) { return (static_cast<std::size_t>(l) * n[1] + j) * n[0] + i; };
   for (int ax = 0; ax < 3; ++ax) {
+    // kernel truncated at 3σ and at half the period (each offset counted once)
+    const int r = std::min(static_cast<int>(std::ceil(3 * sigma)), (n[ax] - 1) / 2);
+    if (r < 1) continue;
+    std::vector<double> k(2 * r + 1);
+    for (int i = -r; i <= r; ++i) k[i + r] = std::exp(-0.5 * i * i / (sigma * sigma));
     for (int l = 0; l < n[2]; ++l)
       for (int j = 0; j < n[1]; ++j)
         for (int i = 0; i < n[0]; ++i) {
@@ -388,8 +391,13 @@ Front make_front(const Specimen& s, const AmorphousParams& p, std::uint64_t seed
 }
 }  // namespace
 
-double amorphous_front(const Specimen& s, const AmorphousParams& p, double u, std::uint64_t seed, std::uint64_t sample) {
-  return make_front(s, p, seed, sample).at(u);
+std::vector<double> amorphous_front(const Specimen& s, const AmorphousParams& p, const std::vector<double>& u,
+                                    std::uint64_t seed, std::uint64_t sample) {
+  const Front f = make_front(s, p, seed, sample);
+  std::vector<double> out;
+  out.reserve(u.size());
+  for (double v : u) out.push_back(f.at(v));
+  return out;
 }
 
 void amorphize(Specimen& s, const AmorphousParams& p, std::uint64_t seed, std::uint64_t sample) {
@@ -674,6 +682,34 @@ Specimen build_nanoparticle_on_support(const NanoparticleParams& p, std::uint64_
   s.info["particle_centre_x"] = p.cell_x / 2;
   s.info["particle_centre_y"] = p.cell_y / 2;
   s.info["particle_centre_z"] = ctr[2] + z0;
+  return s;
+}
+
+// --- from a file -----------------------------------------------------------------------------------
+Specimen specimen_from_file(const FileSpecimenParams& p) {
+  Structure cell;
+  double strain = 0;
+  const StructureFormat fmt = detect_format(p.path);
+  if (fmt == StructureFormat::Cif || fmt == StructureFormat::Poscar) {
+    OrientedCell oc = orient_along(read_crystal(p.path), p.zone_axis, p.orient);
+    cell = std::move(oc.structure);
+    strain = oc.max_strain;
+  } else {
+    if (p.zone_axis != std::array<int, 3>{0, 0, 1})
+      throw std::invalid_argument(p.path + ": an XYZ file holds atoms, not a crystal: it cannot be re-oriented "
+                                           "(zone axis must be [0 0 1]; use a CIF or POSCAR)");
+    cell = read_structure(p.path);
+  }
+  const Cell& c = cell.cell;
+  auto r = repeats_for_size(c, p.size_x > 0 ? p.size_x : c.x, p.size_y > 0 ? p.size_y : c.y,
+                            p.thickness > 0 ? p.thickness : c.z);
+  Specimen s = make_specimen(tile(cell, r[0], r[1], r[2]));
+  if (p.tilt_x_mrad != 0 || p.tilt_y_mrad != 0) tilt(s.structure, p.tilt_x_mrad, p.tilt_y_mrad);
+  override_rms(s.structure, p.rms_override);
+  s.info["max_strain"] = strain;
+  s.info["repeats_x"] = r[0];
+  s.info["repeats_y"] = r[1];
+  s.info["repeats_z"] = r[2];
   return s;
 }
 

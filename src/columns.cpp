@@ -177,8 +177,8 @@ std::vector<Column> find_columns(const Specimen& s, double tolerance) {
     col.x = Bins2::wrap(px(anchor[c]) + col.x / wsum[c], cell.x);
     col.y = Bins2::wrap(py(anchor[c]) + col.y / wsum[c], cell.y);
     double best = -1;
-    for (auto& [Z, w] : col.composition)
-      if (w > best) {
+    for (auto& [Z, w] : col.composition)  // ascending Z: ties go to the heavier element
+      if (w >= best - 1e-12) {
         best = w;
         col.dominant_Z = Z;
       }
@@ -276,6 +276,17 @@ Image region_map(const Specimen& s, const ScanGrid& g, double max_distance, doub
       img(iy, ix) = k;
     }
   return img;
+}
+
+GroundTruth ground_truth(const Specimen& s, const ScanGrid& grid, double radius, double tolerance) {
+  GroundTruth g;
+  g.columns = find_columns(s, tolerance);
+  const Cell& c = s.structure.cell;
+  g.region = region_map(s, grid);
+  g.species = species_mask(g.columns, c, grid, radius);
+  g.classes = class_mask(g.columns, c, grid, radius);
+  g.defects = defect_mask(g.columns, c, grid, radius);
+  return g;
 }
 
 }  // namespace stemtwin

@@ -343,6 +343,7 @@ Crystal crystal_from_document(gemmi::cif::Document& doc, const std::string& name
 }  // namespace
 
 Crystal crystal_from_cif(const std::string& path, double merge_distance) {
+  if (!std::ifstream(path)) throw StructureError(path + ":0: cannot open file");
   gemmi::cif::Document doc;
   try {
     doc = gemmi::cif::read_file(path);

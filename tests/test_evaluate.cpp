@@ -2,6 +2,7 @@
 // validation, report output and the baseline. Every fixture is written here with the HDF5
 // C API in the dataset layout that docs/evaluate.md documents.
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <hdf5.h>
 
 #include <nlohmann/json.hpp>
@@ -98,7 +99,8 @@ class H5Out {
 };
 
 fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::path(STEMTWIN_BINARY_DIR) / "test_evaluate_tmp";
+  // One directory per process: CTest runs the tests of this file in parallel processes.
+  const fs::path dir = fs::path(STEMTWIN_BINARY_DIR) / ("test_evaluate_tmp_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   return dir / name;
 }

@@ -9,9 +9,13 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "stemtwin/crystal.hpp"
+#include "stemtwin/orient.hpp"
 #include "stemtwin/specimen.hpp"
 
 namespace stemtwin {
@@ -85,9 +89,9 @@ struct AmorphousParams {
 /// sine or a unit-rms smoothed random profile. Atom count, species and number density are
 /// preserved. Classes: Amorphous. info: "amorphous_fraction" (atoms), "amorphous_min_distance".
 void amorphize(Specimen& s, const AmorphousParams& p, std::uint64_t seed, std::uint64_t sample = 0);
-/// The front position (Å along axis) at lateral coordinate u, as used by amorphize.
-double amorphous_front(const Specimen& s, const AmorphousParams& p, double u, std::uint64_t seed,
-                       std::uint64_t sample = 0);
+/// The front positions (Å along axis) at lateral coordinates u, as used by amorphize.
+std::vector<double> amorphous_front(const Specimen& s, const AmorphousParams& p, const std::vector<double>& u,
+                                    std::uint64_t seed, std::uint64_t sample = 0);
 
 /// Removes round(fraction·N) randomly chosen atoms of element Z (N = atoms of Z of class
 /// Crystal or Film); records them in `vacancies`. Returns how many were removed.
@@ -148,6 +152,19 @@ struct NanoparticleParams {
 /// sitting on an amorphous support below it (the beam meets the particle first). Classes:
 /// Particle, Support. info: "particle_atoms", "support_atoms", "particle_centre_x/y/z".
 Specimen build_nanoparticle_on_support(const NanoparticleParams& p, std::uint64_t seed, std::uint64_t sample = 0);
+
+struct FileSpecimenParams {
+  std::string path;                      ///< CIF, POSCAR (any lattice) or XYZ / Prismatic XYZ (orthogonal)
+  std::array<int, 3> zone_axis{0, 0, 1}; ///< crystals only; XYZ files are used as they are ([0 0 1])
+  OrientOptions orient;                  ///< strain tolerance, search limits, x_axis
+  double size_x = 0, size_y = 0;         ///< lateral size, Å (nearest whole repeats; 0 → one cell)
+  double thickness = 0;                  ///< Å (nearest whole repeats; 0 → one cell)
+  double tilt_x_mrad = 0, tilt_y_mrad = 0;
+  std::map<int, double> rms_override;    ///< Z → rms, Å
+};
+/// The everyday specimen: a structure file, oriented (crystals), tiled, tilted, rms
+/// overridden; all atoms class Crystal. info: "max_strain", "repeats_x/y/z".
+Specimen specimen_from_file(const FileSpecimenParams& p);
 
 /// Places `count` atoms of the given species (cycled) uniformly in the box lo..hi (x, y
 /// periodic over the specimen cell) at least min_distance from each other and from the

@@ -20,7 +20,7 @@ struct Column {
   double x = 0, y = 0;               ///< occupancy-weighted mean projected position, Å, in [0, cell)
   std::map<int, double> composition;  ///< Z → Σ occupancy of that element in the column
   double count = 0;                   ///< Σ occupancy of all atoms in the column
-  int dominant_Z = 0;                 ///< element with the largest Σ occupancy (0 for an empty column)
+  int dominant_Z = 0;                 ///< element with the largest Σ occupancy, ties → heavier (0 if empty)
   int cls = 0;                        ///< SpecimenClass id (see column_class rule in docs/specimens.md)
   std::size_t vacancies = 0;          ///< vacancy sites in the column
   std::vector<std::size_t> atoms;     ///< indices into specimen.structure.atoms
@@ -48,5 +48,16 @@ Image count_mask(const std::vector<Column>& columns, const Cell& cell, const Sca
 /// (Dopant, Interstitial) and Boundary atoms are skipped so they do not punch holes — except
 /// that Particle atoms within overlay_radius win over anything below or above them.
 Image region_map(const Specimen& s, const ScanGrid& grid, double max_distance = 3.0, double overlay_radius = 1.5);
+
+/// Everything a dataset stores as labels for one specimen on one pixel grid.
+struct GroundTruth {
+  std::vector<Column> columns;
+  Image region;   ///< region_map
+  Image species;  ///< species_mask
+  Image classes;  ///< class_mask
+  Image defects;  ///< defect_mask
+};
+/// Columns (tolerance Å) and all maps on `grid`; column discs of `radius` Å.
+GroundTruth ground_truth(const Specimen& s, const ScanGrid& grid, double radius = 0.5, double tolerance = 0.1);
 
 }  // namespace stemtwin

@@ -1,0 +1,60 @@
+#pragma once
+// The physics side of a scenario run: one SampledScenario → specimen → simulation → read-out
+// → labels → SampleRecord, and the `stemtwin run` command around run_scenario (runner.hpp).
+//
+// Keys of the free-form scenario sections defined here (docs/scenario.md, "builder" and
+// "acquisition"), checked before any work by check_physics_keys().
+#include <cstddef>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include "stemtwin/acquisition.hpp"
+#include "stemtwin/dataset.hpp"
+#include "stemtwin/runner.hpp"
+#include "stemtwin/scenario.hpp"
+#include "stemtwin/specimen.hpp"
+#include "stemtwin/stem.hpp"
+
+namespace stemtwin {
+
+/// The built-in quick-start scenario (the text of scenarios/quickstart.yaml).
+const std::string& builtin_quickstart_scenario();
+
+/// Rejects unknown keys and impossible values in `specimen.builder` and `acquisition`
+/// (ScenarioError with file, line and key), before any work.
+void check_physics_keys(const ScenarioSpec& spec);
+
+/// The specimen of one sample: a structure file oriented along the zone axis and tiled by
+/// `repeat`, or a builder; thermal rms applied.
+Specimen build_specimen(const SampledScenario& s);
+
+/// Acquisition settings from the sampled `acquisition` section (absent: no noise at all).
+/// `noise: false` keeps the section's distortions but turns counting noise off.
+AcquisitionSettings acquisition_settings(const SampledScenario& s, bool& noisy);
+
+/// Physics settings of one sample (potential, phonons, method).
+StemSettings stem_settings(const SampledScenario& s);
+ProbeOptics probe_optics(const SampledScenario& s);
+std::vector<Detector> physics_detectors(const SampledScenario& s);
+
+/// Simulates one sample and fills a SampleRecord; 4D patterns go to the writer row by row.
+SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec, const DatasetLayout& layout,
+                             DatasetWriter& writer);
+
+/// Fills what physics decides in a layout (radial bin edges, 4D pattern sizes, species).
+void complete_layout(DatasetLayout& layout, const ScenarioSpec& spec);
+
+struct RunCommand {
+  std::string scenario;                 ///< YAML path; "" = the built-in quick start
+  RunOptions options;
+  std::optional<std::size_t> samples;   ///< --samples: overrides the scenario's `samples`
+  std::optional<std::uint64_t> seed;    ///< --seed
+  int threads = 0;                      ///< --threads (0: OpenMP default)
+  bool dry_run = false;                 ///< print the sampled parameters, grid, memory and time estimate
+};
+
+/// `stemtwin run`: returns the exit code (0 done, 1 error, 130 interrupted by Ctrl-C).
+int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err);
+
+}  // namespace stemtwin

@@ -1,0 +1,172 @@
+#include "stemtwin/cli_commands.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <iomanip>
+#include <map>
+#include <sstream>
+
+#include "stemtwin/dataset.hpp"
+#include "stemtwin/preview.hpp"
+#include "stemtwin/scenario.hpp"
+
+namespace stemtwin {
+
+namespace {
+
+std::string describe(const Distribution& d) {
+  std::ostringstream o;
+  o.precision(6);
+  auto list = [&](const char* kind) {
+    o << kind << " [";
+    for (std::size_t i = 0; i < d.options.size(); ++i) {
+      if (i) o << ", ";
+      if (d.options[i].is_text) o << d.options[i].text;
+      else o << d.options[i].number;
+    }
+    o << ']';
+  };
+  switch (d.kind) {
+    case Distribution::Kind::Fixed: list("fixed"); break;
+    case Distribution::Kind::Uniform: o << "uniform [" << d.a << ", " << d.b << ')'; break;
+    case Distribution::Kind::Normal: o << "normal mean " << d.a << " sd " << d.b; break;
+    case Distribution::Kind::LogUniform: o << "loguniform [" << d.a << ", " << d.b << ')'; break;
+    case Distribution::Kind::Choice: list("choice"); break;
+    case Distribution::Kind::Sweep: list("sweep"); break;
+  }
+  return o.str();
+}
+
+}  // namespace
+
+int cmd_info(const std::string& path, std::ostream& out, std::ostream& err) {
+  try {
+    const DatasetReader r(path);
+    const DatasetLayout& L = r.layout();
+    out << path << ": stemtwin dataset (version " << r.version() << ", created " << r.created() << ")\n";
+    out << "  scenario:  " << L.scenario_name << ", seed " << L.seed << "\n";
+    out << "  samples:   " << r.size() << " complete";
+    if (L.shard.count > 1) out << " in shard " << L.shard.index << '/' << L.shard.count;
+    out << " of " << L.total_samples << " in the scenario\n";
+    out << "  scan:      " << L.nx << " x " << L.ny << " pixels (nx x ny)\n";
+    out << "  images:    ";
+    for (const auto& c : L.images) out << c << ' ';
+    out << (L.store_clean ? "(acquired + clean)" : "(acquired)") << "  float32 [" << r.size() << ", " << L.ny << ", "
+        << L.nx << "]\n";
+    for (const auto& rl : L.radial)
+      out << "  radial:    " << rl.name << " " << rl.bins() << " bins " << rl.edges.front() << "–" << rl.edges.back()
+          << " mrad\n";
+    for (const auto& d : L.diffraction)
+      out << "  diffraction: " << d.name << " [" << r.size() << ", " << L.ny << ", " << L.nx << ", " << d.ky << ", "
+          << d.kx << "] at " << d.sampling_x << " x " << d.sampling_y << " mrad/pixel\n";
+    if (!L.params.empty()) out << "  params:    (min / mean / max over complete samples)\n";
+    for (const auto& p : L.params) {
+      const auto v = r.param(p.name);
+      if (v.empty()) {
+        out << "    " << p.name << '\n';
+        continue;
+      }
+      double s = 0;
+      for (double x : v) s += x;
+      const auto [mn, mx] = std::minmax_element(v.begin(), v.end());
+      out << "    " << std::left << std::setw(40) << p.name << std::right << ' ' << *mn << " / "
+          << s / static_cast<double>(v.size()) << " / " << *mx;
+      if (!p.categories.empty()) {
+        out << "  (";
+        for (std::size_t i = 0; i < p.categories.size(); ++i) out << (i ? ", " : "") << i << '=' << p.categories[i];
+        out << ')';
+      }
+      out << '\n';
+    }
+    if (L.has_class) {
+      std::map<int, std::size_t> counts;
+      for (std::size_t i = 0; i < r.size(); ++i) ++counts[r.class_id(i)];
+      out << "  classes:  ";
+      for (const auto& [c, n] : counts) {
+        const std::string name =
+            c >= 0 && static_cast<std::size_t>(c) < L.class_names.size() ? L.class_names[c] : std::to_string(c);
+        out << ' ' << name << ": " << n;
+      }
+      out << '\n';
+    }
+    for (const auto& m : L.masks)
+      out << "  mask:      " << m.name << (m.type == MaskType::UInt8 ? " uint8" : " int16") << " [" << r.size() << ", "
+          << L.ny << ", " << L.nx << "]\n";
+    if (L.columns) {
+      out << "  columns:   " << r.column_count() << " labelled columns";
+      if (!L.species.empty()) {
+        out << ", species";
+        for (std::size_t i = 0; i < L.species.size(); ++i) out << ' ' << i << '=' << L.species[i];
+      }
+      out << '\n';
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    err << "stemtwin info: " << e.what() << '\n';
+    return 1;
+  }
+}
+
+int cmd_preview(const std::string& dataset, const std::string& png, std::size_t samples, bool clean, std::ostream& out,
+                std::ostream& err) {
+  try {
+    const DatasetReader r(dataset);
+    PreviewOptions o;
+    o.samples = samples;
+    o.clean = clean;
+    write_preview(r, png, o);
+    out << "wrote " << png << ": " << std::min(samples, r.size()) << " samples x " << r.detectors().size()
+        << " channels\n";
+    return 0;
+  } catch (const std::exception& e) {
+    err << "stemtwin preview: " << e.what() << '\n';
+    return 1;
+  }
+}
+
+int cmd_validate(const std::string& scenario, std::ostream& out, std::ostream& err) {
+  try {
+    const ScenarioSpec s = parse_scenario_file(scenario);
+    const SampledScenario s0 = sample_parameters(s, 0);
+    out << scenario << ": valid\n";
+    out << "  name:     " << s.name << ", seed " << s.seed << "\n";
+    out << "  samples:  " << s.total_samples() << " = " << s.samples << " x sweep grid " << s.grid_size() << "\n";
+    out << "  specimen: "
+        << (s.specimen.structure.empty() ? "builder " + s.specimen.builder_type : s.specimen.structure) << "\n";
+    out << "  scan:     " << s0.scan.nx << " x " << s0.scan.ny << " positions, step " << s0.scan.step_x << " x "
+        << s0.scan.step_y << " Å\n";
+    out << "  detectors:";
+    for (const auto& d : s.detectors) out << ' ' << d.name << " (" << to_string(d.type) << ')';
+    out << "\n  simulation: " << s.simulation.method << ", " << s.simulation.parametrization << ", "
+        << s.simulation.projection << " projection\n";
+    out << "  acquisition: " << (s.acquisition ? "on" : "absent (images = clean signals)") << "\n";
+    const auto sampled = s.sampled();
+    out << "  sampled parameters: " << sampled.size() << "\n";
+    for (const Distribution* d : sampled) out << "    " << d->source.path << ": " << describe(*d) << "\n";
+    // Draw every sample once: impossible draws (e.g. a normal energy ≤ 0) are found now.
+    const std::size_t n = std::min<std::size_t>(s.total_samples(), 100000);
+    for (std::size_t i = 0; i < n; ++i) (void)sample_parameters(s, i);
+    return 0;
+  } catch (const std::exception& e) {
+    err << "stemtwin validate: " << e.what() << '\n';
+    return 1;
+  }
+}
+
+int cmd_merge(const std::vector<std::string>& inputs, const std::string& output, bool force, std::ostream& out,
+              std::ostream& err) {
+  try {
+    const MergeReport rep = merge_datasets(inputs, output, force);
+    out << "wrote " << output << ": " << rep.samples << " samples from " << inputs.size() << " files\n";
+    if (rep.missing > 0)
+      err << "stemtwin merge: warning: " << rep.missing << " samples of the scenario are in none of the inputs "
+          << "(unfinished shards? resume them and merge again)\n";
+    return 0;
+  } catch (const std::exception& e) {
+    err << "stemtwin merge: " << e.what() << '\n';
+    return 1;
+  }
+}
+
+}  // namespace stemtwin
