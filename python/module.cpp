@@ -21,6 +21,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -30,10 +31,13 @@
 #include "stemtwin/builders.hpp"
 #include "stemtwin/constants.hpp"
 #include "stemtwin/crystal.hpp"
+#include "stemtwin/dataset.hpp"
 #include "stemtwin/detectors.hpp"
 #include "stemtwin/microscope.hpp"
 #include "stemtwin/orient.hpp"
 #include "stemtwin/probe.hpp"
+#include "stemtwin/scenario.hpp"
+#include "stemtwin/scenario_run.hpp"
 #include "stemtwin/specimen.hpp"
 #include "stemtwin/stem.hpp"
 #include "stemtwin/structure_io.hpp"
@@ -462,6 +466,58 @@ py::dict simulate(const Specimen& sp, const py::array_t<double, py::array::c_sty
   return out;
 }
 
+// ------------------------------------------------------------------------ datasets, scenarios
+
+/// The dataset reader plus a mutex (HDF5 calls run with the GIL released).
+struct Dataset {
+  DatasetReader r;
+  std::mutex mu;
+  explicit Dataset(const std::string& path) : r(path) {}
+};
+template <class F>
+auto with(Dataset& d, F&& f) {
+  py::gil_scoped_release release;
+  std::lock_guard<std::mutex> lock(d.mu);
+  return f(d.r);
+}
+
+std::size_t check_row(const DatasetReader& r, std::size_t row) {
+  if (row >= r.size())
+    throw py::index_error("row " + std::to_string(row) + " out of range: the dataset holds " + std::to_string(r.size()) +
+                          " complete sample(s)");
+  return row;
+}
+
+py::dict columns_dict(std::vector<ColumnLabel>&& c) {
+  const auto n = static_cast<py::ssize_t>(c.size());
+  std::vector<double> x(c.size()), y(c.size()), px(c.size()), py_(c.size());
+  std::vector<int> species(c.size()), count(c.size()), cls(c.size());
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    x[i] = c[i].x, y[i] = c[i].y, px[i] = c[i].px, py_[i] = c[i].py;
+    species[i] = c[i].species, count[i] = c[i].count, cls[i] = c[i].class_id;
+  }
+  py::dict d;
+  d["x_A"] = own(std::move(x), {n});
+  d["y_A"] = own(std::move(y), {n});
+  d["x_px"] = own(std::move(px), {n});
+  d["y_px"] = own(std::move(py_), {n});
+  d["species"] = own(std::move(species), {n});
+  d["count"] = own(std::move(count), {n});
+  d["class"] = own(std::move(cls), {n});
+  return d;
+}
+
+const DiffractionLayout& diffraction_layout(const DatasetLayout& L, const std::string& name) {
+  for (const DiffractionLayout& d : L.diffraction)
+    if (d.name == name) return d;
+  throw std::invalid_argument("no diffraction detector '" + name + "' in the dataset");
+}
+const RadialLayout& radial_layout(const DatasetLayout& L, const std::string& name) {
+  for (const RadialLayout& d : L.radial)
+    if (d.name == name) return d;
+  throw std::invalid_argument("no radial detector '" + name + "' in the dataset");
+}
+
 }  // namespace
 
 PYBIND11_MODULE(stemtwin, mod) {
@@ -471,6 +527,7 @@ PYBIND11_MODULE(stemtwin, mod) {
       "set_scan, scan() -> dict of numpy images, probe_at(x, y) -> diffraction pattern,\n"
       "dose_map(), status(). Specimens come from files (load_specimen) or builders\n"
       "(perovskite, film_on_substrate, Specimen.amorphize/add_vacancies/add_dopants, demo_specimen).\n"
+      "run_scenario(yaml, output) writes a labelled HDF5 dataset; Dataset(path) reads one.\n"
       "Units: Å, mrad, eV, pA, µs. Arrays are [y][x] (x fast).";
 
   // ---------------------------------------------------------------- specimens
@@ -993,6 +1050,140 @@ PYBIND11_MODULE(stemtwin, mod) {
            py::arg("pixel_A") = 1.0, "Dose delivered so far (e⁻/Å²), (ny, nx) over the specimen cell in pixels of pixel_A.")
       .def_property_readonly("specimen", [](Session& s) { return with(s, [](Microscope& m) { return m.specimen(); }); },
                              "The specimen now (a copy; beam damage changes it).");
+
+  // ---------------------------------------------------------------- datasets and scenarios
+  py::class_<Dataset>(mod, "Dataset",
+                      "Reads a dataset written by `stemtwin run` (HDF5; layout in docs/dataset.md). Only complete "
+                      "samples are visible. Images come back as numpy arrays without a further copy.")
+      .def(py::init([](const std::string& path) {
+             py::gil_scoped_release release;
+             return std::make_unique<Dataset>(path);
+           }),
+           py::arg("path"))
+      .def("__len__", [](Dataset& d) { return with(d, [](DatasetReader& r) { return r.size(); }); })
+      .def_property_readonly("layout", [](Dataset& d) {
+        const std::string json = with(d, [](DatasetReader& r) { return r.layout().to_json(); });
+        return py::module_::import("json").attr("loads")(json);
+      }, "The file's layout (shapes, channels, labels) as a dict.")
+      .def_property_readonly("detectors", [](Dataset& d) { return with(d, [](DatasetReader& r) { return r.detectors(); }); },
+                             "Image channels (/images and /clean).")
+      .def_property_readonly("shape", [](Dataset& d) {
+        return with(d, [](DatasetReader& r) { return std::make_pair(r.layout().ny, r.layout().nx); });
+      }, "(ny, nx) of every image.")
+      .def_property_readonly("scenario_text", [](Dataset& d) { return with(d, [](DatasetReader& r) { return r.scenario_text(); }); })
+      .def_property_readonly("version", [](Dataset& d) { return with(d, [](DatasetReader& r) { return r.version(); }); })
+      .def_property_readonly("created", [](Dataset& d) { return with(d, [](DatasetReader& r) { return r.created(); }); })
+      .def_property_readonly("class_names", [](Dataset& d) { return with(d, [](DatasetReader& r) { return r.layout().class_names; }); })
+      .def("sample_indices", [](Dataset& d) {
+        std::vector<std::int64_t> v = with(d, [](DatasetReader& r) { return r.sample_indices(); });
+        const auto n = static_cast<py::ssize_t>(v.size());
+        return own(std::move(v), {n});
+      })
+      .def("image", [](Dataset& d, const std::string& ch, std::size_t row) {
+             return own(with(d, [&](DatasetReader& r) { return r.image(ch, check_row(r, row)); }));
+           }, py::arg("channel"), py::arg("row"), "Acquired (noisy) image (ny, nx) of one sample.")
+      .def("clean", [](Dataset& d, const std::string& ch, std::size_t row) {
+             return own(with(d, [&](DatasetReader& r) { return r.clean(ch, check_row(r, row)); }));
+           }, py::arg("channel"), py::arg("row"), "Noise-free image (ny, nx) of one sample.")
+      .def("images", [](Dataset& d, const std::string& ch, bool clean) {
+             std::vector<double> all;
+             std::size_t n = 0, ny = 0, nx = 0;
+             with(d, [&](DatasetReader& r) {
+               n = r.size(), ny = r.layout().ny, nx = r.layout().nx;
+               all.reserve(n * ny * nx);
+               for (std::size_t i = 0; i < n; ++i) {
+                 const Image im = clean ? r.clean(ch, i) : r.image(ch, i);
+                 all.insert(all.end(), im.data.begin(), im.data.end());
+               }
+             });
+             return own(std::move(all), {static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(ny), static_cast<py::ssize_t>(nx)});
+           }, py::arg("channel"), py::arg("clean") = false, "All samples of a channel, (n, ny, nx) float64.")
+      .def("radial", [](Dataset& d, const std::string& name, std::size_t row) {
+             std::size_t ny = 0, nx = 0, nb = 0;
+             std::vector<float> v = with(d, [&](DatasetReader& r) {
+               ny = r.layout().ny, nx = r.layout().nx, nb = radial_layout(r.layout(), name).bins();
+               return r.radial(name, check_row(r, row));
+             });
+             return own(std::move(v), {static_cast<py::ssize_t>(ny), static_cast<py::ssize_t>(nx), static_cast<py::ssize_t>(nb)});
+           }, py::arg("name"), py::arg("row"), "Radial-bin signals (ny, nx, nbins) float32.")
+      .def("diffraction", [](Dataset& d, const std::string& name, std::size_t row) {
+             std::size_t ny = 0, nx = 0, ky = 0, kx = 0;
+             std::vector<float> all;
+             with(d, [&](DatasetReader& r) {
+               check_row(r, row);
+               const DiffractionLayout& L = diffraction_layout(r.layout(), name);
+               ny = r.layout().ny, nx = r.layout().nx, ky = L.ky, kx = L.kx;
+               all.reserve(ny * nx * ky * kx);
+               for (std::size_t y = 0; y < ny; ++y) {
+                 const std::vector<float> line = r.diffraction_row(name, row, y);
+                 all.insert(all.end(), line.begin(), line.end());
+               }
+             });
+             return own(std::move(all), {static_cast<py::ssize_t>(ny), static_cast<py::ssize_t>(nx), static_cast<py::ssize_t>(ky),
+                                         static_cast<py::ssize_t>(kx)});
+           }, py::arg("name"), py::arg("row"), "4D-STEM data of one sample, (ny, nx, ky, kx) float32.")
+      .def("param_names", [](Dataset& d) { return with(d, [](DatasetReader& r) { return r.param_names(); }); })
+      .def("param", [](Dataset& d, const std::string& name) {
+             std::vector<double> v = with(d, [&](DatasetReader& r) { return r.param(name); });
+             const auto n = static_cast<py::ssize_t>(v.size());
+             return own(std::move(v), {n});
+           }, py::arg("name"), "A sampled parameter over all complete samples.")
+      .def("class_id", [](Dataset& d, std::size_t row) { return with(d, [&](DatasetReader& r) { return r.class_id(check_row(r, row)); }); },
+           py::arg("row"))
+      .def("mask", [](Dataset& d, const std::string& name, std::size_t row) {
+             return own(with(d, [&](DatasetReader& r) { return r.mask(name, check_row(r, row)); }));
+           }, py::arg("name"), py::arg("row"), "A label mask (ny, nx) of one sample.")
+      .def("columns", [](Dataset& d, std::size_t row) {
+             return columns_dict(with(d, [&](DatasetReader& r) { return r.columns(check_row(r, row)); }));
+           }, py::arg("row"), "Labelled atomic columns of one sample: x_A, y_A, x_px, y_px, species, count, class.")
+      .def("__repr__", [](Dataset& d) {
+        return with(d, [](DatasetReader& r) {
+          return "Dataset(" + std::to_string(r.size()) + " samples of " + std::to_string(r.layout().ny) + " × " +
+                 std::to_string(r.layout().nx) + ", scenario '" + r.layout().scenario_name + "')";
+        });
+      });
+
+  mod.def("run_scenario",
+          [](const std::string& scenario, const std::string& output, bool force, bool resume, std::optional<std::size_t> samples,
+             std::optional<std::uint64_t> seed, std::optional<std::string> shard, int threads, const std::string& preview,
+             std::optional<std::size_t> max_samples, bool progress, bool dry_run) {
+            RunCommand c;
+            c.scenario = scenario;
+            c.options.output = output;
+            c.options.force = force;
+            c.options.resume = resume;
+            if (shard) c.options.shard = parse_shard(*shard);
+            c.options.preview = preview;
+            if (max_samples) c.options.max_samples = *max_samples;
+            c.options.progress = progress;
+            c.options.handle_sigint = true;  // Ctrl-C stops after the sample in flight (resume later)
+            c.samples = samples;
+            c.seed = seed;
+            c.threads = threads;
+            c.dry_run = dry_run;
+            std::ostringstream out, err;
+            int code = 0;
+            {
+              py::gil_scoped_release release;
+              code = cmd_run(c, out, err);
+            }
+            if (code == 1) {
+              std::string msg = err.str();
+              while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+              throw std::runtime_error(msg);
+            }
+            py::dict d;
+            d["log"] = out.str();
+            d["interrupted"] = code == 130;
+            return d;
+          },
+          py::arg("scenario") = "", py::arg("output") = "", py::kw_only(), py::arg("force") = false, py::arg("resume") = false,
+          py::arg("samples") = py::none(), py::arg("seed") = py::none(), py::arg("shard") = py::none(), py::arg("threads") = 0,
+          py::arg("preview") = "", py::arg("max_samples") = py::none(), py::arg("progress") = false, py::arg("dry_run") = false,
+          "`stemtwin run` from Python: runs (or resumes) a scenario YAML (\"\" = the built-in quick start) into an "
+          "HDF5 dataset (output \"\" = the scenario's output.file). Returns {'log', 'interrupted'}; errors raise "
+          "RuntimeError with the message naming the file, line and key. threads > 0 sets OpenMP's thread count for "
+          "the process. Read the result with Dataset(path).");
 
   // ---------------------------------------------------------------- physics
   mod.def("simulate_stem", &simulate, py::arg("specimen"), py::arg("positions"), py::arg("detectors"),
