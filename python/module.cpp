@@ -95,8 +95,8 @@ std::vector<Point2> to_points(const py::array_t<double, py::array::c_style | py:
 
 int to_Z(const py::handle& h) {
   if (py::isinstance<py::str>(h)) return atomic_number(h.cast<std::string>());
-  if (py::isinstance<py::int_>(h)) {
-    const int Z = h.cast<int>();
+  if (PyIndex_Check(h.ptr())) {  // int, numpy integers
+    const int Z = h.attr("__index__")().cast<int>();
     element_symbol(Z);  // throws std::invalid_argument for Z outside 1..103
     return Z;
   }
