@@ -76,7 +76,7 @@ def main():
     ref_level = np.median(site[crystalline])
     dim = crystalline & (site < 0.75 * ref_level)
     print(f"overview: {site.size} cells, {frame['dose_e_per_A2']:.0f} e/Å², "
-          f"{(~crystalline).sum()} look amorphous, {dim.sum()} crystalline cells with a dim Sr site")
+          f"{(~lattice).sum()} look amorphous, {dim.sum()} crystalline cells with a dim Sr site")
 
     # Reference: the crystalline cell whose Sr site is closest to the median.
     cj, ci = np.argwhere(crystalline)[np.argmin(np.abs(site[crystalline] - ref_level))]
