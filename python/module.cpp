@@ -112,12 +112,14 @@ std::string lower(std::string s) {
 template <class E>
 E parse_enum(const std::string& what, const std::string& value, const std::vector<std::pair<const char*, E>>& table) {
   const std::string v = lower(value);
-  std::string known;
-  for (const auto& [name, e] : table) {
+  for (const auto& [name, e] : table)
     if (v == name) return e;
-    known += (known.empty() ? "" : ", ") + std::string(name);
-  }
-  throw std::invalid_argument("unknown " + what + " '" + value + "' (known: " + known + ")");
+  // (an ostringstream: GCC 12 with LTO warns falsely on chains of std::string operator+ here)
+  std::ostringstream msg;
+  msg << "unknown " << what << " '" << value << "' (known:";
+  for (const auto& entry : table) msg << ' ' << entry.first;
+  msg << ')';
+  throw std::invalid_argument(msg.str());
 }
 template <class E>
 std::string enum_name(E e, const std::vector<std::pair<const char*, E>>& table) {
@@ -468,16 +470,25 @@ py::dict simulate(const Specimen& sp, const py::array_t<double, py::array::c_sty
 
 // ------------------------------------------------------------------------ datasets, scenarios
 
-/// The dataset reader plus a mutex (HDF5 calls run with the GIL released).
+/// Debian's libhdf5 is built without thread safety: every HDF5 call of this module (dataset
+/// reading, scenario runs) holds this one lock, taken with the GIL released.
+std::mutex& hdf5_mutex() {
+  static std::mutex m;
+  return m;
+}
+
 struct Dataset {
   DatasetReader r;
-  std::mutex mu;
   explicit Dataset(const std::string& path) : r(path) {}
+  ~Dataset() {  // closing the file is an HDF5 call too (no HDF5 holder of the lock needs the GIL)
+    std::lock_guard<std::mutex> lock(hdf5_mutex());
+    DatasetReader gone = std::move(r);
+  }
 };
 template <class F>
 auto with(Dataset& d, F&& f) {
   py::gil_scoped_release release;
-  std::lock_guard<std::mutex> lock(d.mu);
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
   return f(d.r);
 }
 
@@ -530,6 +541,10 @@ PYBIND11_MODULE(stemtwin, mod) {
       "run_scenario(yaml, output) writes a labelled HDF5 dataset; Dataset(path) reads one.\n"
       "Units: Å, mrad, eV, pA, µs. Arrays are [y][x] (x fast).";
 
+#ifdef STEMTWIN_VERSION
+  mod.attr("__version__") = STEMTWIN_VERSION;
+#endif
+
   // ---------------------------------------------------------------- specimens
   py::class_<Crystal>(mod, "Crystal", "A general crystal (any lattice) read from CIF or POSCAR; see orient_along.")
       .def_readonly("name", &Crystal::name)
@@ -559,7 +574,9 @@ PYBIND11_MODULE(stemtwin, mod) {
       .def_property_readonly("atom_class", [](const Specimen& s) { return own(std::vector<int>(s.atom_class), {static_cast<py::ssize_t>(s.atom_class.size())}); })
       .def_property_readonly("cell", [](const Specimen& s) { return py::make_tuple(s.structure.cell.x, s.structure.cell.y, s.structure.cell.z); }, "(x, y, z) Å")
       .def_readonly("class_names", &Specimen::class_names)
-      .def_readwrite("info", &Specimen::info, "scalars the builders report (e.g. interface_y, amorphous_fraction)")
+      .def_readwrite("info", &Specimen::info,
+                     "scalars the builders report (e.g. interface_y, amorphous_fraction); reading gives a copy, "
+                     "assign a whole dict to change it")
       .def_property_readonly("vacancy_positions", [](const Specimen& s) { return atom_positions(s.vacancies); }, "(m, 3) Å of removed sites")
       .def_property_readonly("vacancy_Z", [](const Specimen& s) { return atom_column(s.vacancies, [](const Atom& a) { return a.Z; }); })
       .def("copy", [](const Specimen& s) { return s; })
@@ -1057,6 +1074,7 @@ PYBIND11_MODULE(stemtwin, mod) {
                       "samples are visible. Images come back as numpy arrays without a further copy.")
       .def(py::init([](const std::string& path) {
              py::gil_scoped_release release;
+             std::lock_guard<std::mutex> lock(hdf5_mutex());
              return std::make_unique<Dataset>(path);
            }),
            py::arg("path"))
@@ -1165,6 +1183,7 @@ PYBIND11_MODULE(stemtwin, mod) {
             int code = 0;
             {
               py::gil_scoped_release release;
+              std::lock_guard<std::mutex> lock(hdf5_mutex());
               code = cmd_run(c, out, err);
             }
             if (code == 1) {
@@ -1183,7 +1202,8 @@ PYBIND11_MODULE(stemtwin, mod) {
           "`stemtwin run` from Python: runs (or resumes) a scenario YAML (\"\" = the built-in quick start) into an "
           "HDF5 dataset (output \"\" = the scenario's output.file). Returns {'log', 'interrupted'}; errors raise "
           "RuntimeError with the message naming the file, line and key. threads > 0 sets OpenMP's thread count for "
-          "the process. Read the result with Dataset(path).");
+          "the process. Read the result with Dataset(path). HDF5 calls of this module run one at a time "
+          "(Debian's libhdf5 is not thread-safe): Dataset reads in other threads wait for the run.");
 
   // ---------------------------------------------------------------- physics
   mod.def("simulate_stem", &simulate, py::arg("specimen"), py::arg("positions"), py::arg("detectors"),
