@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -138,7 +139,7 @@ int main(int argc, char** argv) {
     st.min_window_A = 20;
     st.seed = seed;
     Microscope m(specimen, st);
-    m.set_detectors({AnnularDetector{"ADF", 40, 80}});
+    m.set_detectors({AnnularDetector{"ADF", 40, 80, std::nullopt}});
     m.set_current(200);  // ≈ 2500 electrons per position at 2 µs
     m.move_stage({4.5 * kA, 4.5 * kA, height, 0, 0});  // crystalline region; the height is hidden from the agent
     ScanSettings sc;

@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -93,7 +94,7 @@ int main(int argc, char** argv) {
     st.min_window_A = 20;
     st.seed = seed;
     Microscope m(specimen, st);
-    m.set_detectors({AnnularDetector{"ADF", 40, 80}});
+    m.set_detectors({AnnularDetector{"ADF", 40, 80, std::nullopt}});
 
     // 1. Overview: pixel (4i, 4j) on the Sr site (i·a, j·a), (4i+2, 4j+2) on the TiO site.
     const std::size_t n = std::size_t(4 * cells);
