@@ -50,6 +50,7 @@ std::string DatasetLayout::to_json() const {
   j["columns"] = columns;
   j["species"] = species;
   j["compression"] = compression;
+  j["pixel_size_A"] = pixel_size_A;
   return j.dump();
 }
 
@@ -77,6 +78,7 @@ DatasetLayout DatasetLayout::from_json(const std::string& text) {
   l.columns = j.at("columns");
   l.species = j.at("species").get<std::vector<std::string>>();
   l.compression = j.at("compression");
+  if (j.contains("pixel_size_A")) l.pixel_size_A = j.at("pixel_size_A").get<std::vector<double>>();
   return l;
 }
 
@@ -330,6 +332,7 @@ DatasetWriter DatasetWriter::create(const std::string& path, const DatasetLayout
   h5::write_attr(f, "created", utc_now());
   h5::write_attr(f, "units", std::string(kUnits));
   h5::write_attr(f, "layout", layout.to_json());
+  if (layout.pixel_size_A.size() == 2) h5::write_attr(f, "pixel_size_A", layout.pixel_size_A);
   h5::write_attr(f, "layout_doc", std::string(kLayoutDoc));
   h5::write_attr(f, "total_samples", static_cast<std::int64_t>(layout.total_samples));
   h5::write_attr(f, "shard", std::to_string(layout.shard.index) + "/" + std::to_string(layout.shard.count));

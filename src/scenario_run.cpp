@@ -109,8 +109,16 @@ void check_perovskite(const ParamTree& t, const std::string& P, bool allow_modif
 
 std::vector<SpeciesFraction> species(const SampledTree& t, const std::string& key, std::vector<SpeciesFraction> fallback) {
   if (!t.has(key)) return fallback;
+  // Fractions are normalised to sum 1, so independently sampled fractions stay valid.
   std::vector<SpeciesFraction> out;
-  for (const auto& [sym, v] : t.at(key).map) out.push_back({atomic_number(sym), v.leaf.number});
+  double sum = 0;
+  for (const auto& [sym, v] : t.at(key).map) {
+    if (!(v.leaf.number >= 0)) fail(v.source, "", "a site fraction must be ≥ 0");
+    out.push_back({atomic_number(sym), v.leaf.number});
+    sum += v.leaf.number;
+  }
+  if (!(sum > 0)) fail(t.at(key).source, "", "site fractions sum to 0");
+  for (auto& f : out) f.fraction /= sum;
   return out;
 }
 
@@ -524,6 +532,16 @@ void complete_layout(DatasetLayout& layout, const ScenarioSpec& spec) {
     if (m.name == "region") m.values = default_class_names();
   layout.species.assign(1, "");
   for (int Z = 1; Z <= 103; ++Z) layout.species.push_back(element_symbol(Z));  // species id = Z
+  // The scan step, when fixed, as the dataset's pixel size (evaluate converts Å ↔ pixels with it).
+  {
+    const auto fixed = [](const Distribution& d) { return d.is_fixed(); };
+    const bool fixed_step = spec.scan.use_fov ? fixed(spec.scan.fov[0]) && fixed(spec.scan.fov[1])
+                                              : fixed(spec.scan.step[0]) && fixed(spec.scan.step[1]);
+    if (fixed_step) {
+      const SampledScenario s0 = sample_parameters(spec, 0);
+      layout.pixel_size_A = {s0.scan.step_x, s0.scan.step_y};
+    }
+  }
   // Derived physical parameters every sample records, and the builder's facts (sample 0's keys).
   for (const char* k : kDerivedParams) layout.params.push_back({k, {}});
   {
@@ -698,6 +716,29 @@ int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err) {
       return 0;
     }
 
+    // Memory: the transmission functions of the phonon configurations of a sample are held
+    // at once; refuse before any work when a sample would not fit (first and last samples of
+    // the shard, where sweeps put their extremes).
+    {
+      const auto idx = shard_samples(spec.total_samples(), cmd.options.shard);
+      const std::size_t budget = default_memory_budget();
+      for (std::size_t k : {std::size_t(0), idx.empty() ? std::size_t(0) : idx.size() - 1}) {
+        if (idx.empty()) break;
+        const SampledScenario s = sample_parameters(spec, idx[k]);
+        const Specimen sp = build_specimen(s);
+        const Grid g = grid_for(s, sp.structure.cell);
+        const double ns = double(slice_boundaries(sp.structure.cell.z, s.slice_thickness).size() - 1);
+        const double bytes = double(std::max(1, s.configurations)) * ns * double(g.size()) * 8.0;
+        if (bytes > double(budget)) {
+          std::ostringstream m;
+          m << "sample " << s.index << " needs " << bytes / (1 << 20) << " MiB of transmission functions ("
+            << s.configurations << " configurations × " << ns << " slices × " << g.nx << "×" << g.ny
+            << " points) but only " << double(budget) / (1 << 20)
+            << " MiB are available: use fewer configurations, thicker slices or a coarser sampling";
+          throw std::runtime_error(m.str());
+        }
+      }
+    }
     RunOptions opt = cmd.options;
     const RunResult r = run_scenario(spec, opt, complete_layout,
                                      [&](const SampledScenario& s, DatasetWriter& w) { return simulate_sample(s, spec, w.layout(), w); },

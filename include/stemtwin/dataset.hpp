@@ -71,6 +71,9 @@ struct DatasetLayout {
   bool columns = false;                   ///< write /labels/columns
   std::vector<std::string> species;       ///< names of ColumnLabel::species ids (e.g. "Sr", "TiO")
   int compression = 4;                    ///< deflate 0–9
+  /// Scan step (x, y) in Å when every sample shares it (root attribute `pixel_size_A`);
+  /// empty when the step varies (then /params holds it).
+  std::vector<double> pixel_size_A;
 
   std::string to_json() const;
   static DatasetLayout from_json(const std::string& json);
