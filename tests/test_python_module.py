@@ -402,6 +402,25 @@ def test_run_scenario_and_read_the_dataset():
             assert "bad.yaml" in str(e), str(e)
         else:
             raise AssertionError("a misspelt key must be refused")
+        # Reads from several threads while another run writes: HDF5 calls are serialised by the
+        # module (Debian's libhdf5 is not thread-safe; without the lock this may crash).
+        errors = []
+
+        def reader():
+            try:
+                for _ in range(30):
+                    assert np.array_equal(ds.image("adf", 1), img)
+            except Exception as e:  # reported below
+                errors.append(e)
+
+        readers = [threading.Thread(target=reader) for _ in range(3)]
+        for t in readers:
+            t.start()
+        stemtwin.run_scenario(yaml, os.path.join(d, "second.h5"))
+        for t in readers:
+            t.join()
+        assert not errors, errors
+        assert np.array_equal(stemtwin.Dataset(os.path.join(d, "second.h5")).image("adf", 1), img)  # same seed, same bytes
         try:  # h5py reads the same numbers (the file stands on its own)
             import h5py
         except ImportError:
