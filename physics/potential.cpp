@@ -2,7 +2,7 @@
 
 #include <fftw3.h>
 
-#include <Eigen/SVD>
+#include <Eigen/Eigenvalues>
 #include <algorithm>
 #include <cmath>
 #include <complex>
@@ -128,14 +128,22 @@ ZWeights make_zweights(int Z, double kmax, double R, Parametrization p) {
   Eigen::MatrixXd M(nk, nu);
   for (std::size_t i = 0; i < nk; ++i)
     for (std::size_t j = 0; j < nu; ++j) M(i, j) = z_integral(Z, double(i) * w.dk, -R + double(j) * w.du, p);
-  Eigen::BDCSVD<Eigen::MatrixXd> svd(M, Eigen::ComputeThinU | Eigen::ComputeThinV);
-  const auto& sv = svd.singularValues();
-  std::size_t rank = 1;
-  while (rank < static_cast<std::size_t>(sv.size()) && rank < 24 && sv(rank) > 1e-7 * sv(0)) ++rank;
-  for (std::size_t m = 0; m < rank; ++m) {
+  // SVD through the eigen-decomposition of the small Gram matrix M·Mᵀ (nk × nk): the left
+  // singular vectors are its eigenvectors, σ² its eigenvalues, and V = Mᵀ U / σ. Squaring the
+  // matrix costs digits only below σ/σ₀ ~ 1e-8, under the 1e-7 truncation used here.
+  const Eigen::MatrixXd gram = M * M.transpose();
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(gram);
+  const Eigen::VectorXd& ev = eig.eigenvalues();  // ascending
+  const long n = ev.size();
+  const double s0 = std::sqrt(std::max(ev(n - 1), 0.0));
+  for (long m = n - 1; m >= 0 && std::size_t(n - 1 - m) < 24; --m) {
+    const double sm = std::sqrt(std::max(ev(m), 0.0));
+    if (m < n - 1 && !(sm > 1e-7 * s0)) break;
+    const Eigen::VectorXd u = eig.eigenvectors().col(m);
+    const Eigen::VectorXd v = M.transpose() * u / sm;
     std::vector<double> r(nk), d(nu);
-    for (std::size_t i = 0; i < nk; ++i) r[i] = svd.matrixU()(i, m) * sv(m);
-    for (std::size_t j = 0; j < nu; ++j) d[j] = svd.matrixV()(j, m);
+    for (std::size_t i = 0; i < nk; ++i) r[i] = u(long(i)) * sm;
+    for (std::size_t j = 0; j < nu; ++j) d[j] = v(long(j));
     w.radial.push_back(std::move(r));
     w.depth.push_back(std::move(d));
   }
