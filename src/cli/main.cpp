@@ -11,6 +11,7 @@
 #include "stemtwin/cli_commands.hpp"
 #include "stemtwin/evaluate_cli.hpp"
 #include "stemtwin/scenario_run.hpp"
+#include "stemtwin/serve.hpp"
 
 using namespace stemtwin;
 
@@ -133,6 +134,22 @@ int main(int argc, char** argv) {
   c_base->callback([&] {
     code = cmd_baseline(dataset, baseline_out, detector, sigma_px, threshold, min_distance, use_clean, std::cout, std::cerr);
   });
+
+  // serve
+  ServeOptions serve;
+  auto* c_serve = app.add_subcommand("serve", "Serve a microscope session over TCP (JSON-RPC 2.0 in netstrings; docs/server.md)");
+  c_serve->add_option("--host", serve.host, "address to bind (default 127.0.0.1: this machine only)");
+  c_serve->add_option("--port", serve.port, "TCP port (default 9093, the DTMicroscope client's)");
+  c_serve->add_option("--structure", serve.structure, "structure file to put in the microscope");
+  c_serve->add_option("--scenario", serve.scenario, "scenario YAML: its sample 0 sets up the session");
+  c_serve->add_option("--sampling", serve.sampling_A, "simulation sampling, Å");
+  c_serve->add_option("--method", serve.method, "multislice or prism");
+  c_serve->add_option("--prism-interpolation", serve.prism_interpolation, "PRISM interpolation factor");
+  c_serve->add_option("--seed", serve.seed, "session seed");
+  c_serve->add_option("--max-pixels", serve.limits.max_scan_pixels, "largest scan one request may ask for");
+  c_serve->add_option("--max-connections", serve.max_connections, "simultaneous clients");
+  c_serve->add_option("--timeout", serve.read_timeout_s, "seconds a client may stay silent mid-request");
+  c_serve->callback([&] { code = cmd_serve(serve, std::cerr); });
 
   // bench
   std::vector<std::string> bench_args;
