@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "stemtwin/builders.hpp"
 #include "stemtwin/prism.hpp"
 #include "stemtwin/stem.hpp"
 
@@ -35,19 +36,10 @@ double peak_rss_mib() {
 }
 
 Structure srtio3(int nx, int ny, int nz, double rms = 0) {
-  const double a = 3.905;
-  Structure s;
-  s.cell = {nx * a, ny * a, nz * a};
-  for (int k = 0; k < nz; ++k)
-    for (int j = 0; j < ny; ++j)
-      for (int i = 0; i < nx; ++i) {
-        const double x = i * a, y = j * a, z = k * a;
-        s.atoms.push_back({38, x, y, z, 1, rms});
-        s.atoms.push_back({22, x + a / 2, y + a / 2, z + a / 2, 1, rms});
-        s.atoms.push_back({8, x + a / 2, y + a / 2, z, 1, rms});
-        s.atoms.push_back({8, x + a / 2, y, z + a / 2, 1, rms});
-        s.atoms.push_back({8, x, y + a / 2, z + a / 2, 1, rms});
-      }
+  PerovskiteParams p;  // SrTiO3, a = 3.905 Å
+  p.repeats = {nx, ny, nz};
+  Structure s = build_perovskite(p, 0).structure;
+  for (Atom& a : s.atoms) a.rms = rms;
   return s;
 }
 

@@ -282,6 +282,22 @@ Grid grid_for(const SampledScenario& s, const Cell& cell) {
   return g;
 }
 
+/// What a sample's simulation holds at once: its grid, slices and the bytes of the
+/// transmission functions of all its phonon configurations.
+struct SampleSize {
+  Grid grid;
+  std::size_t slices = 0;
+  double bytes = 0;
+};
+SampleSize sample_size(const SampledScenario& s) {
+  const Specimen sp = build_specimen(s);
+  SampleSize z;
+  z.grid = grid_for(s, sp.structure.cell);
+  z.slices = slice_boundaries(sp.structure.cell.z, s.slice_thickness).size() - 1;
+  z.bytes = double(std::max(1, s.configurations)) * double(z.slices) * double(z.grid.size()) * double(sizeof(cfloat));
+  return z;
+}
+
 /// Streams 4D patterns (blocks of one scan row) through the camera into the writer.
 struct RowSink : PatternSink {
   DatasetWriter& writer;
@@ -690,23 +706,20 @@ int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err) {
           out << "\n";
         }
         if (k < 3 || k + 1 == idx.size()) {  // estimates from a few samples, scaled
-          const Specimen sp = build_specimen(s);
-          const Grid g = grid_for(s, sp.structure.cell);
-          const std::size_t ns = slice_boundaries(sp.structure.cell.z, s.slice_thickness).size() - 1;
-          const double bytes = double(std::max(1, s.configurations)) * double(ns) * double(g.size()) * 8.0;
-          peak_bytes = std::max(peak_bytes, bytes);
+          const SampleSize z = sample_size(s);
+          peak_bytes = std::max(peak_bytes, z.bytes);
           if (k == 0) {
             // Time one FFT pair on this grid to estimate the run.
-            const Fft2 fft(g);
-            ComplexBuffer b(g.size());
+            const Fft2 fft(z.grid);
+            ComplexBuffer b(z.grid.size());
             const auto t0 = std::chrono::steady_clock::now();
             for (int i = 0; i < 10; ++i) fft.forward(b.data()), fft.backward(b.data());
             const double pair = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 10;
-            const double per_sample = pair * double(ns) * double(s.scan.size()) * double(std::max(1, s.configurations)) /
+            const double per_sample = pair * double(z.slices) * double(s.scan.size()) * double(std::max(1, s.configurations)) /
                                       double(std::max(1, omp_get_max_threads()));
             total_seconds = per_sample * double(idx.size());
-            out << "grid " << g.nx << " × " << g.ny << " (" << g.dx() << " Å), " << ns << " slices, " << s.scan.nx << " × "
-                << s.scan.ny << " positions, " << s.configurations << " phonon configuration(s)\n";
+            out << "grid " << z.grid.nx << " × " << z.grid.ny << " (" << z.grid.dx() << " Å), " << z.slices << " slices, "
+                << s.scan.nx << " × " << s.scan.ny << " positions, " << s.configurations << " phonon configuration(s)\n";
           }
         }
       }
@@ -725,10 +738,9 @@ int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err) {
       for (std::size_t k : {std::size_t(0), idx.empty() ? std::size_t(0) : idx.size() - 1}) {
         if (idx.empty()) break;
         const SampledScenario s = sample_parameters(spec, idx[k]);
-        const Specimen sp = build_specimen(s);
-        const Grid g = grid_for(s, sp.structure.cell);
-        const double ns = double(slice_boundaries(sp.structure.cell.z, s.slice_thickness).size() - 1);
-        const double bytes = double(std::max(1, s.configurations)) * ns * double(g.size()) * 8.0;
+        const SampleSize z = sample_size(s);
+        const double bytes = z.bytes, ns = double(z.slices);
+        const Grid& g = z.grid;
         if (bytes > double(budget)) {
           std::ostringstream m;
           m << "sample " << s.index << " needs " << bytes / (1 << 20) << " MiB of transmission functions ("

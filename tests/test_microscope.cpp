@@ -13,21 +13,9 @@ using namespace stemtwin;
 namespace {
 /// A thin SrTiO3 film many fields of view wide (12 × 12 cells, 2 cells thick).
 Specimen film() {
-  Structure s;
-  const double a = 3.905;
-  const int n = 12, m = 2;
-  s.cell = {n * a, n * a, m * a};
-  for (int k = 0; k < m; ++k)
-    for (int j = 0; j < n; ++j)
-      for (int i = 0; i < n; ++i) {
-        const double x = i * a, y = j * a, z = k * a;
-        s.atoms.push_back({38, x, y, z, 1, 0});
-        s.atoms.push_back({22, x + a / 2, y + a / 2, z + a / 2, 1, 0});
-        s.atoms.push_back({8, x + a / 2, y + a / 2, z, 1, 0});
-        s.atoms.push_back({8, x + a / 2, y, z + a / 2, 1, 0});
-        s.atoms.push_back({8, x, y + a / 2, z + a / 2, 1, 0});
-      }
-  return make_specimen(s);
+  PerovskiteParams p;  // SrTiO3, a = 3.905 Å
+  p.repeats = {12, 12, 2};
+  return build_perovskite(p, 0);
 }
 MicroscopeSettings fast() {
   MicroscopeSettings st;

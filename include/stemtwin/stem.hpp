@@ -47,6 +47,10 @@ struct StemSettings {
   Method method = Method::Multislice;
   /// PRISM interpolation factors along x and y (1 = exact multislice).
   std::size_t interpolation_x = 1, interpolation_y = 1;
+  /// PRISM: positions within one cell of this size (Å) share a window and are summed as one
+  /// matrix product (much faster on dense scans; the window is off-centre by at most half a
+  /// cell). 0 = a window centred on every position. Not used with 4D detectors.
+  double prism_block_A = 0.5;
   /// Memory allowed for PRISM S-matrices (bytes); 0 = default_memory_budget().
   std::size_t max_memory_bytes = 0;
   PotentialSettings potential;
