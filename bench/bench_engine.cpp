@@ -5,6 +5,7 @@
 //   bench_engine [--quick|--full] [--threads N] [--measure]
 //     --quick    small cases only (seconds; used to smoke-test the program)
 //     --full     also PRISM f = 1, 2 on the 8×8×10 cell (long: thousands of plane waves)
+//     --only S   one section: 4d, multislice, prism, prism_small, potential
 //     --measure  FFTW_MEASURE plans for engine and floor alike (default: FFTW_ESTIMATE,
 //                the engine's deterministic default)
 #include <fftw3.h>
@@ -71,11 +72,13 @@ double fft_floor(const Grid& g, std::size_t slices, std::size_t positions, FftPl
 
 int main(int argc, char** argv) {
   bool quick = false, full = false;
+  std::string only;  // run one section: 4d, multislice, prism, prism_small, potential
   FftPlanning planning = FftPlanning::Estimate;
   int threads = omp_get_max_threads();
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--full")) full = true;
+    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else if (!std::strcmp(argv[i], "--measure")) planning = FftPlanning::Measure;
     else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
   }
@@ -84,8 +87,9 @@ int main(int argc, char** argv) {
   std::printf("# stemtwin engine benchmark: %d thread(s), FFTW planning %s\n", threads, plan_name);
   const std::vector<Detector> dets = {AnnularDetector{"haadf", 70, 200}, AnnularDetector{"bf", 0, 10}};
 
+  auto want = [&](const char* section) { return only.empty() || only == section; };
   // --- 0. 4D-STEM first, so that peak RSS is its own: 64×64 positions, ~128×128 patterns, streamed
-  {
+  if (want("4d")) {
     const Structure s = srtio3(4, 4, quick ? 2 : 4);
     const Grid g = Grid::from_sampling(s.cell.x, s.cell.y, 0.05);
     StemSettings st;
@@ -116,7 +120,7 @@ int main(int argc, char** argv) {
   }
 
   // --- 1. SrTiO3 [001] 4×4×20, 0.05 Å, 1.9525 Å slices, 20×20 positions over one cell -------
-  {
+  if (want("multislice")) {
     const int nz = quick ? 4 : 20;
     const Structure s = srtio3(4, 4, nz);
     const Grid g = Grid::from_sampling(s.cell.x, s.cell.y, 0.05);
@@ -155,7 +159,7 @@ int main(int argc, char** argv) {
   }
 
   // --- 2. PRISM vs multislice: SrTiO3 8×8×10, scans over 2×2 cells and ≥ 4096 positions -------
-  {
+  if (want("prism")) {
     const int n = quick ? 4 : 8, nz = quick ? 2 : 10;
     const Structure s = srtio3(n, n, nz);
     // Grid divisible by 8 (f up to 8) and FFT-friendly.
@@ -213,7 +217,7 @@ int main(int argc, char** argv) {
   }
 
   // --- 2b. PRISM f = 1, 2 against multislice on SrTiO3 4×4×4 (f = 1 must equal multislice) ---
-  if (!quick) {
+  if (!quick && want("prism_small")) {
     const Structure s = srtio3(4, 4, 4);
     std::size_t npts = std::size_t(std::ceil(s.cell.x / 0.05));
     while (npts % 4 != 0 || fft_friendly_size(npts) != npts) ++npts;
@@ -243,7 +247,7 @@ int main(int argc, char** argv) {
   }
 
   // --- 4. Potential building: atoms per second on a large specimen ---------------------------
-  {
+  if (want("potential")) {
     const Structure s = srtio3(quick ? 8 : 16, quick ? 8 : 16, quick ? 5 : 25);
     const Grid g = Grid::from_sampling(s.cell.x, s.cell.y, 0.05);
     PotentialSettings ps;

