@@ -34,7 +34,7 @@ RunResult run_scenario(const ScenarioSpec& spec, const RunOptions& o, const Comp
     return DatasetWriter::create(res.path, layout, spec.text, o.force);
   }();
 
-  const auto todo = remaining_samples(total, o.shard, writer.rows());
+  const auto pending = remaining_samples(total, o.shard, writer.rows());
   ProgressReporter progress(res.shard_total, log);
   if (o.progress) progress.start(writer.rows());
   using Handler = void (*)(int);
@@ -47,7 +47,7 @@ RunResult run_scenario(const ScenarioSpec& spec, const RunOptions& o, const Comp
   }
   const DatasetLayout& L = writer.layout();
   try {
-    for (std::size_t i : todo) {
+    for (std::size_t i : pending) {
       if (res.written >= o.max_samples) break;
       const SampledScenario s = sample_parameters(spec, i);
       SampleRecord rec = simulate(s, writer);
