@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <numeric>
+#include <tuple>
 #include <stdexcept>
 
 namespace stemtwin {
@@ -28,21 +29,23 @@ struct Bins2 {
     return v >= L ? 0.0 : v;
   }
   void add(double x, double y, std::size_t id) { bins[static_cast<std::size_t>(iy(y)) * nx + ix(x)].push_back(id); }
-  // visit ids in bins within radius r of (x, y)
+  // visit ids in bins within radius r of (x, y) (each bin once, also when r spans the cell)
   template <class F>
   void near(double x, double y, double r, F&& f) const {
-    const int rx = std::min(static_cast<int>(std::ceil(r / bx)), nx / 2 + 1);
-    const int ry = std::min(static_cast<int>(std::ceil(r / by)), ny / 2 + 1);
+    thread_local std::vector<int> xs, ys;
     const int cx = ix(x), cy = iy(y);
-    std::vector<std::size_t> seen;
-    for (int dy = -ry; dy <= ry; ++dy)
-      for (int dx = -rx; dx <= rx; ++dx) {
-        std::size_t b = static_cast<std::size_t>(((cy + dy) % ny + ny) % ny) * nx + ((cx + dx) % nx + nx) % nx;
-        if (std::find(seen.begin(), seen.end(), b) != seen.end()) continue;
-        seen.push_back(b);
-        for (std::size_t id : bins[b]) f(id);
-      }
+    const int rx = static_cast<int>(std::ceil(r / bx)), ry = static_cast<int>(std::ceil(r / by));
+    xs.clear();
+    ys.clear();
+    if (2 * rx + 1 >= nx) for (int i = 0; i < nx; ++i) xs.push_back(i);
+    else for (int d = -rx; d <= rx; ++d) xs.push_back(((cx + d) % nx + nx) % nx);
+    if (2 * ry + 1 >= ny) for (int j = 0; j < ny; ++j) ys.push_back(j);
+    else for (int d = -ry; d <= ry; ++d) ys.push_back(((cy + d) % ny + ny) % ny);
+    for (int j : ys)
+      for (int i : xs)
+        for (std::size_t id : bins[static_cast<std::size_t>(j) * nx + i]) f(id);
   }
+  double min_bin() const { return std::min(bx, by); }
   Cell cell;
   int nx, ny;
   double bx, by;
@@ -234,17 +237,30 @@ Image region_map(const Specimen& s, const ScanGrid& g, double max_distance, doub
   check_specimen(s);
   if (!(max_distance > 0)) throw std::invalid_argument("region_map: max_distance must be > 0 Å");
   const Cell& cell = s.structure.cell;
-  Bins2 region(cell, std::max(max_distance / 2, 0.5)), particles(cell, std::max(overlay_radius, 0.5));
+  Bins2 region(cell, std::min(max_distance, 1.0)), particles(cell, std::max(overlay_radius, 0.5));
   bool any_particle = false;
+  // projected points, de-duplicated (a crystal column is one point): (x, y, class)
+  struct P {
+    double x, y;
+    int k;
+  };
+  std::vector<P> pts;
+  std::map<std::tuple<long long, long long, int>, std::size_t> seen;
   for (std::size_t i = 0; i < s.structure.atoms.size(); ++i) {
     const int k = s.atom_class[i];
     const Atom& a = s.structure.atoms[i];
     if (k == cls(SpecimenClass::Particle)) {
-      particles.add(a.x, a.y, i);
+      particles.add(a.x, a.y, pts.size());
+      pts.push_back({a.x, a.y, k});
       any_particle = true;
     }
-    if (k != cls(SpecimenClass::Dopant) && k != cls(SpecimenClass::Interstitial) && k != cls(SpecimenClass::Boundary))
-      region.add(a.x, a.y, i);
+    if (k != cls(SpecimenClass::Dopant) && k != cls(SpecimenClass::Interstitial) && k != cls(SpecimenClass::Boundary)) {
+      auto key = std::make_tuple(std::llround(a.x * 1e4), std::llround(a.y * 1e4), k);
+      if (seen.emplace(key, pts.size()).second) {
+        region.add(a.x, a.y, pts.size());
+        pts.push_back({a.x, a.y, k});
+      }
+    }
   }
   // Boundary / dopant atoms stand for the region they sit in: the host crystal or film.
   Image img(g.nx, g.ny, static_cast<double>(SpecimenClass::Vacuum));
@@ -255,8 +271,7 @@ Image region_map(const Specimen& s, const ScanGrid& g, double max_distance, doub
       if (any_particle && overlay_radius > 0) {
         bool hit = false;
         particles.near(p.x, p.y, overlay_radius, [&](std::size_t i) {
-          const Atom& a = s.structure.atoms[i];
-          if (pdist2(a.x - p.x, a.y - p.y, cell) < or2) hit = true;
+          if (pdist2(pts[i].x - p.x, pts[i].y - p.y, cell) < or2) hit = true;
         });
         if (hit) {
           img(iy, ix) = static_cast<double>(SpecimenClass::Particle);
@@ -265,14 +280,18 @@ Image region_map(const Specimen& s, const ScanGrid& g, double max_distance, doub
       }
       double best = md2;
       int k = cls(SpecimenClass::Vacuum);
-      region.near(p.x, p.y, max_distance, [&](std::size_t i) {
-        const Atom& a = s.structure.atoms[i];
-        double d2 = pdist2(a.x - p.x, a.y - p.y, cell);
-        if (d2 < best || (d2 == best && s.atom_class[i] < k)) {
+      auto visit = [&](std::size_t i) {
+        double d2 = pdist2(pts[i].x - p.x, pts[i].y - p.y, cell);
+        if (d2 < best || (d2 == best && pts[i].k < k)) {
           best = d2;
-          k = s.atom_class[i];
+          k = pts[i].k;
         }
-      });
+      };
+      // the 3×3 bins around the pixel hold every atom within one bin width; search wider
+      // only when the nearest atom is farther than that
+      const double b = std::min(region.min_bin(), max_distance);
+      region.near(p.x, p.y, b, visit);
+      if (best > b * b) region.near(p.x, p.y, max_distance, visit);
       img(iy, ix) = k;
     }
   return img;

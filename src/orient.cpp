@@ -32,9 +32,11 @@ std::vector<LatticeVector> lattice_vectors(const Mat3& L, const std::vector<Vec3
           double len = norm(c);
           if (len > 1e-6 && len <= rmax) out.push_back({f, c, len});
         }
+  // lengths compared on a 1e-6 Å grid (a strict weak order), then a fixed order among equals
   std::sort(out.begin(), out.end(), [](const LatticeVector& a, const LatticeVector& b) {
-    if (std::abs(a.length - b.length) > 1e-9) return a.length < b.length;
-    return a.frac > b.frac;  // deterministic order among equal lengths
+    const long long la = std::llround(a.length * 1e6), lb = std::llround(b.length * 1e6);
+    if (la != lb) return la < lb;
+    return a.frac > b.frac;
   });
   return out;
 }

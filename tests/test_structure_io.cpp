@@ -7,6 +7,7 @@
 #include <fstream>
 #include <numbers>
 
+#include "stemtwin/orient.hpp"
 #include "stemtwin/specimen.hpp"
 #include "stemtwin/structure_io.hpp"
 
@@ -209,6 +210,11 @@ Cartesian
   Crystal g = read_crystal(hex);
   EXPECT_NEAR(g.gamma, 120.0, 1e-3);
   EXPECT_NEAR(g.a, 2.46, 1e-9);
+  // ... and the orienter turns it into the orthogonal honeycomb cell
+  OrientedCell oc = orient_along(g, {0, 0, 1});
+  EXPECT_EQ(oc.structure.atoms.size(), 4u);
+  EXPECT_NEAR(oc.structure.cell.x * oc.structure.cell.y, 2.46 * 2.46 * std::sqrt(3.0), 1e-4);
+  EXPECT_LT(oc.max_strain, 1e-6);
   std::string bad = tmp_file("bad.vasp", "x\n1\n3 0 0\n0 3 0\n0 0 3\nSi\n2\nDirect\n0 0 0\n");
   expect_error_at([&] { read_structure(bad); }, bad, 9, "end of file");
   std::string v4 = tmp_file("v4.vasp", "x\n1\n3 0 0\n0 3 0\n0 0 3\n2\nDirect\n0 0 0\n0.5 0.5 0.5\n");
