@@ -44,6 +44,14 @@ Structure srtio3(int nx, int ny, int nz, double rms = 0) {
   return s;
 }
 
+/// A square FFT-friendly grid at ≈ 0.05 Å whose point count is a multiple of `multiple`
+/// (PRISM needs divisibility by its interpolation factor).
+Grid prism_grid(const Structure& s, std::size_t multiple) {
+  std::size_t n = std::size_t(std::ceil(s.cell.x / 0.05));
+  while (n % multiple != 0 || fft_friendly_size(n) != n) ++n;
+  return Grid(s.cell.x, s.cell.y, n, n);
+}
+
 std::vector<Point2> raster(double x0, double y0, double w, double h, std::size_t nx, std::size_t ny) {
   return ScanGrid::from_fov({x0, y0}, w, h, nx, ny).positions();
 }
@@ -162,10 +170,7 @@ int main(int argc, char** argv) {
   if (want("prism")) {
     const int n = quick ? 4 : 8, nz = quick ? 2 : 10;
     const Structure s = srtio3(n, n, nz);
-    // Grid divisible by 8 (f up to 8) and FFT-friendly.
-    std::size_t npts = std::size_t(std::ceil(s.cell.x / 0.05));
-    while (npts % 16 != 0 || fft_friendly_size(npts) != npts) ++npts;
-    const Grid g(s.cell.x, s.cell.y, npts, npts);
+    const Grid g = prism_grid(s, 16);  // f up to 8, even windows
     StemSettings st;
     st.potential.slice_thickness_A = 1.9525;
     st.planning = planning;
@@ -219,9 +224,7 @@ int main(int argc, char** argv) {
   // --- 2b. PRISM f = 1, 2 against multislice on SrTiO3 4×4×4 (f = 1 must equal multislice) ---
   if (!quick && want("prism_small")) {
     const Structure s = srtio3(4, 4, 4);
-    std::size_t npts = std::size_t(std::ceil(s.cell.x / 0.05));
-    while (npts % 4 != 0 || fft_friendly_size(npts) != npts) ++npts;
-    const Grid g(s.cell.x, s.cell.y, npts, npts);
+    const Grid g = prism_grid(s, 4);
     StemSettings st;
     st.potential.slice_thickness_A = 1.9525;
     st.planning = planning;

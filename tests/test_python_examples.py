@@ -7,8 +7,8 @@ import os
 import re
 import subprocess
 import sys
-import time
-import traceback
+
+from py_runner import run_tests  # tests/py_runner.py (this directory is on sys.path)
 
 SOURCE = os.environ.get("STEMTWIN_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -43,22 +43,7 @@ def test_defect_hunt_example_finds_vacancies():
 
 
 def main():
-    tests = [(n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)]
-    passed = failed = 0
-    for name, f in tests:
-        t0 = time.perf_counter()
-        try:
-            f()
-        except Exception:
-            failed += 1
-            print(f"FAIL {name} ({time.perf_counter() - t0:.2f} s)")
-            traceback.print_exc()
-        else:
-            passed += 1
-            print(f"ok   {name} ({time.perf_counter() - t0:.2f} s)")
-        sys.stdout.flush()
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return run_tests(globals())
 
 
 if __name__ == "__main__":

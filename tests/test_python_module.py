@@ -14,7 +14,8 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
+
+from py_runner import run_tests  # tests/py_runner.py (this directory is on sys.path)
 
 import numpy as np
 
@@ -492,25 +493,7 @@ def test_readme_python_block_runs():
 # ------------------------------------------------------------------------------------ runner
 
 def main():
-    tests = [(n, f) for n, f in sorted(globals().items(), key=lambda kv: kv[1].__code__.co_firstlineno
-                                         if callable(kv[1]) and hasattr(kv[1], "__code__") else 0)
-             if n.startswith("test_") and callable(f)]
-    passed = failed = 0
-    t_all = time.perf_counter()
-    for name, f in tests:
-        t0 = time.perf_counter()
-        try:
-            f()
-        except Exception:
-            failed += 1
-            print(f"FAIL {name} ({time.perf_counter() - t0:.2f} s)")
-            traceback.print_exc()
-        else:
-            passed += 1
-            print(f"ok   {name} ({time.perf_counter() - t0:.2f} s)")
-        sys.stdout.flush()
-    print(f"{passed} passed, {failed} failed ({time.perf_counter() - t_all:.1f} s)")
-    return 1 if failed else 0
+    return run_tests(globals())
 
 
 if __name__ == "__main__":
