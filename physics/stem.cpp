@@ -112,10 +112,19 @@ StemResult scan_multislice(const std::vector<Transmission>& configs, const Probe
 StemResult simulate_stem(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
                          const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
                          const StemSettings& settings, PatternSink* sink) {
-  if (settings.method == Method::Prism) return simulate_prism(structure, grid, optics, positions, detectors, settings, sink);
-  const Fft2 fft(grid, settings.planning);
-  const auto configs = frozen_phonon_transmissions(structure, grid, optics.energy_eV, settings, fft);
-  return scan_multislice(configs, optics, positions, detectors, settings, fft, sink);
+  StemResult r;
+  if (settings.method == Method::Prism) {
+    r = simulate_prism(structure, grid, optics, positions, detectors, settings, sink);
+  } else {
+    const Fft2 fft(grid, settings.planning);
+    const auto configs = frozen_phonon_transmissions(structure, grid, optics.energy_eV, settings, fft);
+    r = scan_multislice(configs, optics, positions, detectors, settings, fft, sink);
+  }
+  const bool displaced = std::any_of(structure.atoms.begin(), structure.atoms.end(), [](const Atom& a) { return a.rms > 0; });
+  if (displaced && settings.phonon_configurations <= 1)
+    r.warnings.push_back("1 frozen-phonon configuration of displaced atoms: the result is one random thermal snapshot, "
+                         "not the thermal average");
+  return r;
 }
 
 namespace {

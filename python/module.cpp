@@ -208,7 +208,7 @@ Specimen specimen_from_arrays(const py::object& Z, const py::array_t<double, py:
     a.Z = z[i];
     a.x = d[3 * i], a.y = d[3 * i + 1], a.z = d[3 * i + 2];
     a.occupancy = occupancy ? (*occupancy)[i] : 1.0;
-    a.rms = rms ? (*rms)[i] : default_rms(a.Z);
+    a.rms = rms ? (*rms)[i] : 0.0;  // used only when thermal vibration is turned on
     s.atoms.push_back(a);
   }
   Specimen sp = make_specimen(std::move(s));
@@ -357,6 +357,29 @@ py::dict status_dict(const MicroscopeStatus& s) {
   return d;
 }
 
+/// Thermal-vibration keywords shared by MicroscopeSettings and simulate_stem: `thermal`
+/// (bool), `rms_A` (Å for all elements, or {element: Å}; turns thermal vibration on) and
+/// `phonon_configurations`. Returns false when `key` is none of them.
+bool apply_thermal_keyword(ThermalVibration& t, const std::string& key, const py::handle& v) {
+  if (key == "thermal") {
+    t.enabled = v.cast<bool>();
+  } else if (key == "rms_A") {
+    t.enabled = true;
+    if (py::isinstance<py::dict>(v)) {
+      for (const auto& [el, r] : v.cast<py::dict>()) t.rms_by_Z_A[to_Z(el)] = r.cast<double>();
+    } else {
+      t.rms_A = v.cast<double>();
+    }
+  } else if (key == "phonon_configurations") {
+    const auto n = v.cast<long long>();
+    if (n < 1 || n > 10000) throw std::invalid_argument("phonon_configurations must be in 1..10000");
+    t.configurations = std::size_t(n);
+  } else {
+    return false;
+  }
+  return true;
+}
+
 /// Applies MicroscopeSettings keyword arguments (field names; slicing and method too).
 void apply_settings(MicroscopeSettings& st, const py::dict& kw) {
   for (const auto& [k, v] : kw) {
@@ -366,7 +389,7 @@ void apply_settings(MicroscopeSettings& st, const py::dict& kw) {
     else if (key == "parametrization") st.potential.parametrization = parse_enum("parametrization", v.cast<std::string>(), kParam);
     else if (key == "projection") st.potential.projection = parse_enum("projection", v.cast<std::string>(), kProjection);
     else if (key == "finite_range_A") st.potential.finite_range_A = v.cast<double>();
-    else if (key == "phonon_configurations") st.phonon_configurations = v.cast<std::size_t>();
+    else if (apply_thermal_keyword(st.thermal, key, v)) continue;
     else if (key == "method") st.method = parse_enum("method", v.cast<std::string>(), kMethods);
     else if (key == "prism_interpolation") st.prism_interpolation = v.cast<std::size_t>();
     else if (key == "window_margin_A") st.window_margin_A = v.cast<double>();
@@ -379,8 +402,8 @@ void apply_settings(MicroscopeSettings& st, const py::dict& kw) {
     else
       throw std::invalid_argument("unknown microscope setting '" + key +
                                   "' (known: sampling_A, slice_thickness_A, parametrization, projection, "
-                                  "finite_range_A, phonon_configurations, method, prism_interpolation, "
-                                  "window_margin_A, window_snap_A, min_window_A, max_positions_per_call, "
+                                  "finite_range_A, thermal, rms_A, phonon_configurations, method, "
+                                  "prism_interpolation, window_margin_A, window_snap_A, min_window_A, max_positions_per_call, "
                                   "cache_entries, seed, damage)");
   }
 }
@@ -409,30 +432,34 @@ py::dict simulate(const Specimen& sp, const py::array_t<double, py::array::c_sty
   if (detectors.empty()) throw std::invalid_argument("simulate_stem: at least one detector is needed");
   if (!(sampling_A > 0)) throw std::invalid_argument("simulate_stem: sampling_A must be > 0");
   StemSettings st;
+  ThermalVibration thermal;
   for (const auto& [k, v] : kw) {
     const std::string key = k.cast<std::string>();
+    if (apply_thermal_keyword(thermal, key, v)) continue;
     if (key == "slice_thickness_A") st.potential.slice_thickness_A = v.cast<double>();
     else if (key == "parametrization") st.potential.parametrization = parse_enum("parametrization", v.cast<std::string>(), kParam);
     else if (key == "projection") st.potential.projection = parse_enum("projection", v.cast<std::string>(), kProjection);
-    else if (key == "phonon_configurations") st.phonon_configurations = v.cast<std::size_t>();
     else if (key == "seed") st.seed = v.cast<std::uint64_t>();
     else if (key == "method") st.method = parse_enum("method", v.cast<std::string>(), kMethods);
     else if (key == "interpolation") st.interpolation_x = st.interpolation_y = v.cast<std::size_t>();
     else if (key == "depths_A") st.depths_A = v.cast<std::vector<double>>();
     else
       throw std::invalid_argument("unknown simulate_stem argument '" + key +
-                                  "' (known: slice_thickness_A, parametrization, projection, phonon_configurations, "
-                                  "seed, method, interpolation, depths_A)");
+                                  "' (known: slice_thickness_A, parametrization, projection, thermal, rms_A, "
+                                  "phonon_configurations, seed, method, interpolation, depths_A)");
   }
   const Cell& c = sp.structure.cell;
   if (!(c.x > 0 && c.y > 0 && c.z > 0)) throw std::invalid_argument("simulate_stem: the specimen cell must be positive");
   const Grid grid = Grid::from_sampling(c.x, c.y, sampling_A);
   CollectSink sink;
   sink.positions = pts.size();
+  Structure structure = sp.structure;
+  apply_thermal_vibration(structure, thermal);
+  st.phonon_configurations = thermal.configurations;
   StemResult res;
   {
     py::gil_scoped_release release;
-    res = simulate_stem(sp.structure, grid, optics, pts, detectors, st, &sink);
+    res = simulate_stem(structure, grid, optics, pts, detectors, st, &sink);
   }
   const std::size_t ndepth = res.depths_A.size();
   py::dict signals;
@@ -853,7 +880,8 @@ PYBIND11_MODULE(stemtwin, mod) {
 
   py::class_<MicroscopeSettings>(mod, "MicroscopeSettings",
                                  "What does not change during a session. Keywords: sampling_A, slice_thickness_A, "
-                                 "parametrization, projection, finite_range_A, phonon_configurations, method, "
+                                 "parametrization, projection, finite_range_A, thermal (False: a static lattice), rms_A "
+                                 "(Å, or {element: Å}; turns thermal vibration on), phonon_configurations, method, "
                                  "prism_interpolation, window_margin_A, window_snap_A, min_window_A, "
                                  "max_positions_per_call, cache_entries, seed, damage.")
       .def(py::init([](const py::kwargs& kw) {
@@ -866,7 +894,10 @@ PYBIND11_MODULE(stemtwin, mod) {
                     [](MicroscopeSettings& s, double v) { s.potential.slice_thickness_A = v; })
       .def_property("method", [](const MicroscopeSettings& s) { return enum_name(s.method, kMethods); },
                     [](MicroscopeSettings& s, const std::string& v) { s.method = parse_enum("method", v, kMethods); })
-      .def_readwrite("phonon_configurations", &MicroscopeSettings::phonon_configurations)
+      .def_property("thermal", [](const MicroscopeSettings& s) { return s.thermal.enabled; },
+                    [](MicroscopeSettings& s, bool v) { s.thermal.enabled = v; })
+      .def_property("phonon_configurations", [](const MicroscopeSettings& s) { return s.thermal.configurations; },
+                    [](MicroscopeSettings& s, std::size_t v) { s.thermal.configurations = v; })
       .def_readwrite("prism_interpolation", &MicroscopeSettings::prism_interpolation)
       .def_readwrite("window_margin_A", &MicroscopeSettings::window_margin_A)
       .def_readwrite("window_snap_A", &MicroscopeSettings::window_snap_A)
@@ -1211,7 +1242,9 @@ PYBIND11_MODULE(stemtwin, mod) {
           "STEM simulation of a whole specimen (periodic cell) at probe positions (..., 2) Å. Returns "
           "{'signals': {name: array of shape positions.shape[:-1] (+ (bins,) for segmented/radial/com; leading "
           "depth axis when several depths_A; pixelated: (..., ky, kx) float32)}, 'depths_A', 'warnings', 'grid'}. "
-          "Keywords: slice_thickness_A, parametrization, projection, phonon_configurations, seed, method "
+          "Keywords: slice_thickness_A, parametrization, projection, thermal (default False: a static lattice; "
+          "True: frozen phonons with the atoms' rms, else the elemental table), rms_A (Å or {element: Å}; turns "
+          "thermal vibration on), phonon_configurations (default 8), seed, method "
           "('multislice' | 'prism'), interpolation, depths_A.");
   mod.def("wavelength_A", &wavelength_A, py::arg("energy_eV"), "Relativistic electron wavelength, Å.");
   mod.def("scherzer_defocus_A", &scherzer_defocus_A, py::arg("Cs_A"), py::arg("energy_eV"));

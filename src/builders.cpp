@@ -225,7 +225,7 @@ std::vector<Atom> rsa(const Structure& existing, const std::vector<int>& species
       p[0] -= existing.cell.x * std::floor(p[0] / existing.cell.x);
       p[1] -= existing.cell.y * std::floor(p[1] / existing.cell.y);
       hash.add(p);
-      out.push_back({species[i], p[0], p[1], p[2], 1.0, default_rms(species[i])});
+      out.push_back({species[i], p[0], p[1], p[2], 1.0, 0.0});
       break;
     }
   }
@@ -271,12 +271,12 @@ Specimen build_perovskite(const PerovskiteParams& p, std::uint64_t seed, std::ui
     for (int j = 0; j < n[1]; ++j)
       for (int i = 0; i < n[0]; ++i) {
         std::size_t site = (static_cast<std::size_t>(l) * n[1] + j) * n[0] + i;
-        s.structure.atoms.push_back({Asp[site], i * a, j * a, l * a, 1.0, default_rms(Asp[site])});
-        s.structure.atoms.push_back({Bsp[site], (i + .5) * a, (j + .5) * a, (l + .5) * a, 1.0, default_rms(Bsp[site])});
+        s.structure.atoms.push_back({Asp[site], i * a, j * a, l * a, 1.0, 0.0});
+        s.structure.atoms.push_back({Bsp[site], (i + .5) * a, (j + .5) * a, (l + .5) * a, 1.0, 0.0});
         // the three oxygens of the cell: the one missing coordinate offset is 0
         const std::array<std::array<double, 3>, 3> O{{{.5, .5, 0}, {.5, 0, .5}, {0, .5, .5}}};
         for (const auto& o : O) {
-          Atom at{p.O, (i + o[0]) * a, (j + o[1]) * a, (l + o[2]) * a, 1.0, default_rms(p.O)};
+          Atom at{p.O, (i + o[0]) * a, (j + o[1]) * a, (l + o[2]) * a, 1.0, 0.0};
           bool vacant = false;
           if (p.vacancy_order) {
             // half-integer units (·2): O sites of BO2 planes ⊥ axis have that coordinate odd
@@ -484,7 +484,7 @@ std::size_t add_dopants(Specimen& s, int host_Z, int dopant_Z, double fraction, 
   auto idx = pick(s, host_Z, fraction, Rng(seed, RngPurpose::Structure, sample, kDopants), "dopant");
   for (std::size_t i : idx) {
     s.structure.atoms[i].Z = dopant_Z;
-    s.structure.atoms[i].rms = default_rms(dopant_Z);
+    // rms stays the host site's: a substitutional dopant vibrates with its site
     s.atom_class[i] = cls(SpecimenClass::Dopant);
   }
   return idx.size();
@@ -593,7 +593,7 @@ Specimen build_fcc_stacking_fault(const StackingFaultParams& p) {
       for (int rz = 0; rz < p.repeats_z; ++rz)
         for (int k = 0; k < 2; ++k) {
           double x = (rx + letter[i] / 3.0 + 0.5 * k) * lx, z = (rz + 0.5 * k) * lz;
-          s.structure.atoms.push_back({p.Z, wrap(x, s.structure.cell.x), (i + 0.5) * d111, z, 1.0, default_rms(p.Z)});
+          s.structure.atoms.push_back({p.Z, wrap(x, s.structure.cell.x), (i + 0.5) * d111, z, 1.0, 0.0});
           s.atom_class.push_back(cls(hcp ? SpecimenClass::Boundary : SpecimenClass::Crystal));
         }
   }
@@ -612,7 +612,7 @@ Specimen build_nanoparticle_on_support(const NanoparticleParams& p, std::uint64_
   fcc.name = element_symbol(p.Z) + " fcc";
   fcc.a = fcc.b = fcc.c = p.a;
   for (const Vec3& f : {Vec3{0, 0, 0}, Vec3{.5, .5, 0}, Vec3{.5, 0, .5}, Vec3{0, .5, .5}})
-    fcc.sites.push_back({p.Z, f[0], f[1], f[2], 1.0, default_rms(p.Z), element_symbol(p.Z)});
+    fcc.sites.push_back({p.Z, f[0], f[1], f[2], 1.0, 0.0, element_symbol(p.Z)});
   OrientedCell oc = orient_along(fcc, p.zone_axis);
   const Cell& uc = oc.structure.cell;
   const double span = 2 * p.radius + 2 * p.a;

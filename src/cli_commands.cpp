@@ -10,6 +10,8 @@
 #include "stemtwin/dataset.hpp"
 #include "stemtwin/preview.hpp"
 #include "stemtwin/scenario.hpp"
+#include "stemtwin/scenario_checks.hpp"
+#include "stemtwin/scenario_run.hpp"
 
 namespace stemtwin {
 
@@ -147,6 +149,14 @@ int cmd_validate(const std::string& scenario, std::ostream& out, std::ostream& e
     // Draw every sample once: impossible draws (e.g. a normal energy ≤ 0) are found now.
     const std::size_t n = std::min<std::size_t>(s.total_samples(), 100000);
     for (std::size_t i = 0; i < n; ++i) (void)sample_parameters(s, i);
+    check_physics_keys(s);
+    const ScenarioCheck checked = check_scenario_physics(s);
+    out << "  sampling: " << (s.simulation.auto_sampling ? "auto, " : "") << checked.sampling_A
+        << " Å for sample 0 (band limit ≥ " << checked.band_limit_mrad << " mrad)\n";
+    for (const CountEstimate& c : checked.counts)
+      out << "  expected counts per pixel, " << c.detector << ": " << c.counts_per_pixel << " (" << c.fraction
+          << " of the beam; kinematic estimate)\n";
+    for (const std::string& w : checked.warnings) err << "stemtwin validate: warning: " << w << '\n';
     return 0;
   } catch (const std::exception& e) {
     err << "stemtwin validate: " << e.what() << '\n';

@@ -154,11 +154,11 @@ Crystal perovskite_crystal(double a, int A, int B, int O) {
   Crystal c;
   c.name = element_symbol(A) + element_symbol(B) + element_symbol(O) + "3";
   c.a = c.b = c.c = a;
-  c.sites = {{A, 0, 0, 0, 1, default_rms(A), element_symbol(A)},
-             {B, 0.5, 0.5, 0.5, 1, default_rms(B), element_symbol(B)},
-             {O, 0.5, 0.5, 0, 1, default_rms(O), element_symbol(O) + "1"},
-             {O, 0.5, 0, 0.5, 1, default_rms(O), element_symbol(O) + "2"},
-             {O, 0, 0.5, 0.5, 1, default_rms(O), element_symbol(O) + "3"}};
+  c.sites = {{A, 0, 0, 0, 1, 0.0, element_symbol(A)},
+             {B, 0.5, 0.5, 0.5, 1, 0.0, element_symbol(B)},
+             {O, 0.5, 0.5, 0, 1, 0.0, element_symbol(O) + "1"},
+             {O, 0.5, 0, 0.5, 1, 0.0, element_symbol(O) + "2"},
+             {O, 0, 0.5, 0.5, 1, 0.0, element_symbol(O) + "3"}};
   return c;
 }
 
@@ -316,7 +316,7 @@ Crystal crystal_from_document(gemmi::cif::Document& doc, const std::string& name
       cif_fail(name, site_line, where + " has no numeric fractional coordinates");
     double occ = row.has(kOcc) ? gemmi::cif::as_number(row[kOcc], 1.0) : 1.0;
     if (!(occ >= 0 && occ <= 1.000001)) cif_fail(name, site_line, where + ": occupancy outside 0..1");
-    double rms = default_rms(Z);
+    double rms = 0.0;
     double u = row.has(kU) ? gemmi::cif::as_number(row[kU], NAN) : NAN;
     if (!std::isfinite(u) && row.has(kB)) u = gemmi::cif::as_number(row[kB], NAN) / (8 * std::numbers::pi * std::numbers::pi);
     if (std::isfinite(u)) {

@@ -333,6 +333,11 @@ DatasetWriter DatasetWriter::create(const std::string& path, const DatasetLayout
   h5::write_attr(f, "units", std::string(kUnits));
   h5::write_attr(f, "layout", layout.to_json());
   if (layout.pixel_size_A.size() == 2) h5::write_attr(f, "pixel_size_A", layout.pixel_size_A);
+  if (!layout.warnings.empty()) {
+    std::string w;
+    for (const std::string& line : layout.warnings) w += line + "\n";
+    h5::write_attr(f, "warnings", w);
+  }
   h5::write_attr(f, "layout_doc", std::string(kLayoutDoc));
   h5::write_attr(f, "total_samples", static_cast<std::int64_t>(layout.total_samples));
   h5::write_attr(f, "shard", std::to_string(layout.shard.index) + "/" + std::to_string(layout.shard.count));

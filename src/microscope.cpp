@@ -93,9 +93,12 @@ struct Microscope::Impl {
   std::list<Window> cache;
   std::list<CleanEntry> clean_cache;
   std::size_t hits = 0, misses = 0, removed = 0, displaced = 0;
+  std::string thermal_note;  // thermal_warning() of the settings ("" when none)
 
   Impl(Specimen s, MicroscopeSettings st) : specimen(std::move(s)), settings(st) {
     check_specimen(specimen);
+    apply_thermal_vibration(specimen.structure, settings.thermal);
+    thermal_note = thermal_warning(specimen.structure, settings.thermal.configurations);
     const Cell& c = specimen.structure.cell;
     if (!(c.x > 0 && c.y > 0 && c.z > 0)) throw std::invalid_argument("Microscope: the specimen needs a cell with positive extent");
     if (!(settings.sampling_A > 0)) throw std::invalid_argument("Microscope: sampling must be > 0 Å");
@@ -166,7 +169,7 @@ struct Microscope::Impl {
     // then cut the window, so every window and every periodic image agree on each atom.
     const Structure& s = specimen.structure;
     const bool thermal = std::any_of(s.atoms.begin(), s.atoms.end(), [](const Atom& a) { return a.rms > 0; });
-    const std::size_t nconf = thermal ? std::max<std::size_t>(1, settings.phonon_configurations) : 1;
+    const std::size_t nconf = thermal ? std::max<std::size_t>(1, settings.thermal.configurations) : 1;
     for (std::size_t c = 0; c < nconf; ++c) {
       const Structure local = extract(w, thermal ? displace_atoms(s, settings.seed, c) : s);
       w.configs.push_back(transmission_functions(build_potential(local, w.grid, settings.potential), w.energy_eV, *w.fft));
@@ -385,6 +388,7 @@ ScanResult Microscope::scan() {
   Window& w = m.window_for(ds.positions_A, r.window_cache_hit);
   const StemResult res = m.simulate_cached(w, ds.positions_A, m.detectors, r.signal_cache_hit);
   r.warnings = res.warnings;
+  if (!m.thermal_note.empty()) r.warnings.push_back(m.thermal_note);
   const NoiseStream base{m.settings.seed, call, 0};
   std::uint64_t channel = 0;
   auto add = [&](const std::string& name, Image clean, bool acquire) {

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "stemtwin/atoms.hpp"
+#include "stemtwin/constants.hpp"
 #include "stemtwin/rng.hpp"
 
 namespace stemtwin {
@@ -173,9 +174,11 @@ void walk(const ScenarioSpec& s, const std::function<void(const Distribution&)>&
   if (sp.builder) walk_tree(*sp.builder, f);
   for (const auto& d : sp.zone_axis) f(d);
   for (const auto& d : sp.repeat) f(d);
-  f(sp.thermal.rms);
-  for (const auto& [el, d] : sp.thermal.rms_by_element) f(d);
-  f(sp.thermal.configurations);
+  if (sp.thermal.enabled) {
+    if (sp.thermal.rms) f(*sp.thermal.rms);
+    for (const auto& [el, d] : sp.thermal.rms_by_element) f(d);
+    f(sp.thermal.configurations);
+  }
   const auto& m = s.microscope;
   f(m.energy);
   f(m.convergence);
@@ -197,7 +200,7 @@ void walk(const ScenarioSpec& s, const std::function<void(const Distribution&)>&
     if (d.azimuth) f((*d.azimuth)[0]), f((*d.azimuth)[1]);
     f(d.rotation);
   }
-  f(s.simulation.sampling);
+  if (!s.simulation.auto_sampling) f(s.simulation.sampling);
   f(s.simulation.slice_thickness);
   if (s.acquisition) walk_tree(*s.acquisition, f);
 }
@@ -550,6 +553,8 @@ void Parser::specimen(const YAML::Node& n, ScenarioSpec& s) const {
   if (n["thermal"]) {
     const YAML::Node& t = n["thermal"];
     allow_keys(t, P + ".thermal", {"rms", "configurations"});
+    sp.thermal.enabled = true;
+    sp.thermal.source = ref(t, P + ".thermal");
     if (t["rms"]) {
       static const std::set<std::string> dists = {"uniform", "normal", "loguniform", "choice", "sweep"};
       const YAML::Node& rms = t["rms"];
@@ -569,7 +574,7 @@ void Parser::specimen(const YAML::Node& n, ScenarioSpec& s) const {
         }
       } else {
         sp.thermal.rms = dist(t["rms"], P + ".thermal.rms");
-        at_least(sp.thermal.rms, 0, false);
+        at_least(*sp.thermal.rms, 0, false);
       }
     }
     if (t["configurations"]) {
@@ -756,8 +761,14 @@ void Parser::simulation(const YAML::Node& n, ScenarioSpec& s) const {
   if (n["interpolation"]) sim.interpolation = static_cast<int>(integer(n["interpolation"], P + ".interpolation", 1));
   if (sim.method != "prism" && sim.interpolation != 1)
     fail(n["interpolation"], P + ".interpolation", "only meaningful with method: prism");
-  if (n["sampling"]) sim.sampling = dist(n["sampling"], P + ".sampling");
-  at_least(sim.sampling, 0, true, "sampling (Å)");
+  if (n["sampling"]) {
+    const YAML::Node& v = n["sampling"];
+    sim.auto_sampling = v.IsScalar() && v.Scalar() == "auto";
+    if (!sim.auto_sampling) {
+      sim.sampling = dist(v, P + ".sampling");
+      at_least(sim.sampling, 0, true, "sampling (Å)");
+    }
+  }
   if (n["slice_thickness"]) sim.slice_thickness = dist(n["slice_thickness"], P + ".slice_thickness");
   at_least(sim.slice_thickness, 0, true, "slice thickness (Å)");
 }
@@ -973,10 +984,13 @@ SampledScenario sample_parameters(const ScenarioSpec& spec, std::size_t index) {
     r.repeat[i] = S.whole(sp.repeat[i]);
     if (r.repeat[i] < 1) S.fail(sp.repeat[i], "drew " + std::to_string(r.repeat[i]) + " cells, must be ≥ 1");
   }
-  r.thermal_rms = S.positive(sp.thermal.rms, false);
-  for (const auto& [el, d] : sp.thermal.rms_by_element) r.thermal_rms_by_element[el] = S.positive(d, false);
-  r.configurations = S.whole(sp.thermal.configurations);
-  if (r.configurations < 1) S.fail(sp.thermal.configurations, "must be ≥ 1");
+  r.thermal = sp.thermal.enabled;
+  if (r.thermal) {
+    if (sp.thermal.rms) r.thermal_rms = S.positive(*sp.thermal.rms, false);
+    for (const auto& [el, d] : sp.thermal.rms_by_element) r.thermal_rms_by_element[el] = S.positive(d, false);
+    r.configurations = S.whole(sp.thermal.configurations);
+    if (r.configurations < 1) S.fail(sp.thermal.configurations, "must be ≥ 1");
+  }
 
   const auto& m = spec.microscope;
   r.energy = S.positive(m.energy, true);
@@ -1030,7 +1044,8 @@ SampledScenario sample_parameters(const ScenarioSpec& spec, std::size_t index) {
   r.interpolation = sim.interpolation;
   r.parametrization = sim.parametrization;
   r.projection = sim.projection;
-  r.sampling = S.positive(sim.sampling, true);
+  r.auto_sampling = sim.auto_sampling;
+  r.sampling = sim.auto_sampling ? auto_sampling_A(r) : S.positive(sim.sampling, true);
   r.slice_thickness = S.positive(sim.slice_thickness, true);
   if (spec.acquisition) r.acquisition = S.tree(*spec.acquisition);
 
@@ -1038,6 +1053,29 @@ SampledScenario sample_parameters(const ScenarioSpec& spec, std::size_t index) {
   for (const Distribution* d : spec.sampled()) r.values[d->source.path] = S.values.at(d->source.path);
   if (!spec.labels.class_param.empty()) r.class_id = static_cast<int>(std::lround(S.values.at(spec.labels.class_param)));
   return r;
+}
+
+double required_angle_mrad(const SampledScenario& s) {
+  double theta = 2 * s.convergence;
+  for (const SampledDetector& d : s.detectors) {
+    switch (d.type) {
+      case DetectorType::Annular: theta = std::max(theta, d.outer); break;
+      case DetectorType::Segmented:
+        if (!d.rings.empty()) theta = std::max(theta, d.rings.back());
+        break;
+      case DetectorType::Radial: theta = std::max(theta, d.max); break;  // 0: up to the band limit
+      case DetectorType::Pixelated:
+      case DetectorType::Com: theta = std::max(theta, d.max_angle); break;
+    }
+  }
+  return theta;
+}
+
+double auto_sampling_A(const SampledScenario& s) {
+  constexpr double kCoarsest_A = 0.1;
+  const double theta_rad = required_angle_mrad(s) * 1e-3 * (1 + 1e-9);
+  if (!(theta_rad > 0)) return kCoarsest_A;
+  return std::min(kCoarsest_A, wavelength_A(s.energy) / (3 * theta_rad));
 }
 
 // ------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 #include "stemtwin/scenario_run.hpp"
+#include "stemtwin/scenario_checks.hpp"
 
 #include <omp.h>
 
@@ -25,7 +26,7 @@ namespace {
 #include "quickstart_scenario.inc"
 
 /// Parameters derived from each sample's physics, stored in /params beside the sampled ones.
-constexpr const char* kDerivedParams[] = {"thickness_A", "electrons_per_position", "dose_e_per_A2", "atoms"};
+constexpr const char* kDerivedParams[] = {"thickness_A", "electrons_per_position", "dose_e_per_A2", "atoms", "sampling_A"};
 
 [[noreturn]] void fail(const SourceRef& src, const std::string& key, const std::string& msg) {
   throw ScenarioError(src.file, src.line, src.column, key.empty() ? src.path : key, msg);
@@ -270,7 +271,9 @@ Image region_at_positions(const Specimen& sp, const DistortedScan& ds) {
   return out;
 }
 
-Grid grid_for(const SampledScenario& s, const Cell& cell) {
+}  // namespace
+
+Grid simulation_grid(const SampledScenario& s, const Cell& cell) {
   Grid g = Grid::from_sampling(cell.x, cell.y, s.sampling);
   if (s.method == "prism" && s.interpolation > 1) {
     auto fit = [&](std::size_t n) {
@@ -282,6 +285,8 @@ Grid grid_for(const SampledScenario& s, const Cell& cell) {
   return g;
 }
 
+namespace {
+
 /// What a sample's simulation holds at once: its grid, slices and the bytes of the
 /// transmission functions of all its phonon configurations.
 struct SampleSize {
@@ -292,7 +297,7 @@ struct SampleSize {
 SampleSize sample_size(const SampledScenario& s) {
   const Specimen sp = build_specimen(s);
   SampleSize z;
-  z.grid = grid_for(s, sp.structure.cell);
+  z.grid = simulation_grid(s, sp.structure.cell);
   z.slices = slice_boundaries(sp.structure.cell.z, s.slice_thickness).size() - 1;
   z.bytes = double(std::max(1, s.configurations)) * double(z.slices) * double(z.grid.size()) * double(sizeof(cfloat));
   return z;
@@ -397,6 +402,15 @@ void check_physics_keys(const ScenarioSpec& spec) {
   }
 }
 
+ThermalVibration thermal_vibration(const SampledScenario& s) {
+  ThermalVibration t;
+  t.enabled = s.thermal;
+  t.rms_A = s.thermal_rms;
+  for (const auto& [sym, v] : s.thermal_rms_by_element) t.rms_by_Z_A[atomic_number(sym)] = v;
+  t.configurations = std::size_t(std::max(1, s.configurations));
+  return t;
+}
+
 Specimen build_specimen(const SampledScenario& s) {
   Specimen sp;
   if (s.builder) {
@@ -410,13 +424,10 @@ Specimen build_specimen(const SampledScenario& s) {
       sp = make_specimen(tile(read_structure(s.structure), s.repeat[0], s.repeat[1], s.repeat[2]));
     }
   }
-  Structure& st = sp.structure;
-  if (s.thermal_rms > 0)
-    for (Atom& a : st.atoms) a.rms = s.thermal_rms;
-  if (!s.thermal_rms_by_element.empty()) {
-    std::map<int, double> by_Z;
-    for (const auto& [sym, v] : s.thermal_rms_by_element) by_Z[atomic_number(sym)] = v;
-    override_rms(st, by_Z);
+  try {
+    apply_thermal_vibration(sp.structure, thermal_vibration(s));
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("specimen.thermal: ") + e.what());
   }
   return sp;
 }
@@ -571,7 +582,7 @@ void complete_layout(DatasetLayout& layout, const ScenarioSpec& spec) {
   // Shapes that physics decides come from sample 0 (its cell, sampling and energy).
   const SampledScenario s = sample_parameters(spec, 0);
   const Specimen sp = build_specimen(s);
-  const Grid g = grid_for(s, sp.structure.cell);
+  const Grid g = simulation_grid(s, sp.structure.cell);
   const double lambda = wavelength_A(s.energy);
   for (auto& r : layout.radial)
     if (r.edges.empty())
@@ -593,7 +604,7 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
   const double layout_mask_radius = spec.labels.mask_radius;
   SampleRecord rec;
   const Specimen sp = build_specimen(s);
-  const Grid grid = grid_for(s, sp.structure.cell);
+  const Grid grid = simulation_grid(s, sp.structure.cell);
   bool noisy = false;
   AcquisitionSettings acq = acquisition_settings(s, noisy);
   const DistortedScan ds = plan_scan(acq, s.seed, s.index);
@@ -654,6 +665,7 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
   rec.params["electrons_per_position"] = acq.electrons_per_position();
   rec.params["dose_e_per_A2"] = dose_report(acq, ds).dose_e_per_A2;
   rec.params["atoms"] = double(sp.structure.atoms.size());
+  rec.params["sampling_A"] = grid.dx();
   for (const ParameterInfo& p : layout.params)
     if (p.name.rfind("specimen.", 0) == 0 && !s.values.count(p.name)) {
       const auto it = sp.info.find(p.name.substr(9));
@@ -687,6 +699,8 @@ int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err) {
       spec.text += "\n# command line: --seed " + std::to_string(*cmd.seed) + "\n";
     }
     check_physics_keys(spec);
+    const ScenarioCheck checked = check_scenario_physics(spec);
+    for (const std::string& w : checked.warnings) err << "stemtwin run: warning: " << w << "\n";
     if (cmd.threads > 0) omp_set_num_threads(cmd.threads);
 
     if (cmd.dry_run) {
@@ -724,6 +738,11 @@ int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err) {
         }
       }
       if (shown < idx.size()) out << "… (" << idx.size() - shown << " more samples)\n";
+      out << "sample 0: sampling " << checked.sampling_A << " Å" << (idx.empty() ? "" : "") << ", band limit ≥ "
+          << checked.band_limit_mrad << " mrad\n";
+      for (const CountEstimate& c : checked.counts)
+        out << "expected counts per pixel, " << c.detector << ": " << c.counts_per_pixel << " (" << c.fraction
+            << " of the beam; kinematic estimate)\n";
       out << "estimate: transmission functions " << peak_bytes / (1 << 20) << " MiB per sample; about " << total_seconds
           << " s of multislice for the shard on " << omp_get_max_threads() << " thread(s)\n";
       return 0;
@@ -752,7 +771,11 @@ int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err) {
       }
     }
     RunOptions opt = cmd.options;
-    const RunResult r = run_scenario(spec, opt, complete_layout,
+    const auto layout_with_warnings = [&](DatasetLayout& l, const ScenarioSpec& sp) {
+      complete_layout(l, sp);
+      l.warnings = checked.warnings;
+    };
+    const RunResult r = run_scenario(spec, opt, layout_with_warnings,
                                      [&](const SampledScenario& s, DatasetWriter& w) { return simulate_sample(s, spec, w.layout(), w); },
                                      out);
     out << "wrote " << r.written << " sample(s) to " << r.path << " (" << r.complete << " of " << r.shard_total

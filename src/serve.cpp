@@ -64,7 +64,7 @@ int cmd_serve(const ServeOptions& o, std::ostream& log) {
       const StemSettings st = stem_settings(*sample);
       ms.sampling_A = sample->sampling;
       ms.potential = st.potential;
-      ms.phonon_configurations = st.phonon_configurations;
+      ms.thermal = thermal_vibration(*sample);
       ms.method = st.method;
       ms.prism_interpolation = st.interpolation_x;
     }

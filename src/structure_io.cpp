@@ -240,7 +240,7 @@ Structure read_xyz(const std::string& path, std::optional<Cell> cell) {
     a.x = number(L, ln, f[c_pos], "x");
     a.y = number(L, ln, f[c_pos + 1], "y");
     a.z = number(L, ln, f[c_pos + 2], "z");
-    a.rms = default_rms(a.Z);
+    a.rms = 0.0;
     if (c_occ >= 0) {
       a.occupancy = number(L, ln, f[c_occ], "occupancy");
       if (a.occupancy < 0 || a.occupancy > 1) L.fail(ln, "occupancy outside 0..1");
@@ -277,7 +277,7 @@ Structure read_prismatic_xyz(const std::string& path) {
     a.y = number(L, ln, f[2], "y");
     a.z = number(L, ln, f[3], "z");
     a.occupancy = f.size() > 4 ? number(L, ln, f[4], "occupancy") : 1.0;
-    a.rms = f.size() > 5 ? number(L, ln, f[5], "rms") : default_rms(a.Z);
+    a.rms = f.size() > 5 ? number(L, ln, f[5], "rms") : 0.0;
     if (a.occupancy < 0 || a.occupancy > 1) L.fail(ln, "occupancy outside 0..1");
     if (a.rms < 0) L.fail(ln, "rms must be ≥ 0 Å");
     s.atoms.push_back(a);
@@ -376,7 +376,7 @@ Crystal crystal_from_poscar(const std::string& path) {
   c.gamma = std::acos(dot(a, b) / (c.a * c.b)) * r2d;
   if (det(p.rows) < 0) L.fail(2, "left-handed lattice vectors");
   for (std::size_t i = 0; i < p.Z.size(); ++i)
-    c.sites.push_back({p.Z[i], p.frac[i][0], p.frac[i][1], p.frac[i][2], 1.0, default_rms(p.Z[i]),
+    c.sites.push_back({p.Z[i], p.frac[i][0], p.frac[i][1], p.frac[i][2], 1.0, 0.0,
                        element_symbol(p.Z[i])});
   return c;
 }
@@ -389,7 +389,7 @@ Structure read_poscar(const std::string& path) {
   s.cell = {p.rows[0][0], p.rows[1][1], p.rows[2][2]};
   for (std::size_t i = 0; i < p.Z.size(); ++i)
     s.atoms.push_back({p.Z[i], p.frac[i][0] * s.cell.x, p.frac[i][1] * s.cell.y, p.frac[i][2] * s.cell.z, 1.0,
-                       default_rms(p.Z[i])});
+                       0.0});
   return s;
 }
 

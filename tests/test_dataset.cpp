@@ -493,7 +493,15 @@ TEST(Dataset, CliInfoValidateMerge) {
   EXPECT_EQ(cmd_info((dir / "absent.h5").string(), out, err), 1);
 
   const std::string good = (dir / "good.yaml").string(), bad = (dir / "bad.yaml").string();
-  std::ofstream(good) << kScenario;
+  // validate also checks the builder's keys (run would refuse `ordering`, which the writer
+  // tests above use only as a sampled class label): a real builder key here.
+  std::string valid = kScenario;
+  for (const std::string from : {"ordering: {choice: [ordered, disordered]}", "class: specimen.builder.ordering"}) {
+    const auto at = valid.find(from);
+    ASSERT_NE(at, std::string::npos);
+    valid.replace(at, from.size(), from[0] == 'o' ? "arrangement: {choice: [random, layered]}" : "class: specimen.builder.arrangement");
+  }
+  std::ofstream(good) << valid;
   std::ofstream(bad) << std::string(kScenario) + "  flavour: strange\n";
   std::ostringstream o2, e2;
   EXPECT_EQ(cmd_validate(good, o2, e2), 0) << e2.str();

@@ -212,3 +212,80 @@ TEST(Run, BuiltInQuickstartParses) {
   EXPECT_EQ(builtin_quickstart_scenario(), ss.str());
   EXPECT_NO_THROW(check_physics_keys(parse_scenario_text(builtin_quickstart_scenario(), "quickstart.yaml")));
 }
+
+// Issue #12: a structure file without displacement parameters, simulated with the defaults,
+// is a static lattice — bit-identical to the physics run on the same atoms with rms = 0 —
+// and a file's own rms column is ignored unless thermal vibration is asked for. With a
+// `thermal` block the same file gives another (thermal) image.
+TEST(Run, StaticLatticeUnlessThermalIsAsked) {
+  const fs::path dir = scratch();
+  // SrTiO3 [001], 2×2×3 cells, as XYZ without and with an rms column.
+  Structure st;
+  const double a = 3.905;
+  st.cell = {2 * a, 2 * a, 3 * a};
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j)
+      for (int k = 0; k < 3; ++k) {
+        st.atoms.push_back({38, i * a, j * a, k * a, 1, 0});
+        st.atoms.push_back({22, (i + .5) * a, (j + .5) * a, (k + .5) * a, 1, 0});
+        st.atoms.push_back({8, (i + .5) * a, (j + .5) * a, k * a, 1, 0});
+        st.atoms.push_back({8, (i + .5) * a, j * a, (k + .5) * a, 1, 0});
+        st.atoms.push_back({8, i * a, (j + .5) * a, (k + .5) * a, 1, 0});
+      }
+  auto write_xyz = [&](const std::string& name, bool with_rms) {
+    std::ofstream f(dir / name);
+    f << st.atoms.size() << "\nLattice=\"" << st.cell.x << " 0 0 0 " << st.cell.y << " 0 0 0 " << st.cell.z
+      << "\" Properties=species:S:1:pos:R:3" << (with_rms ? ":rms:R:1" : "") << "\n";
+    for (const Atom& at : st.atoms) {
+      f << element_symbol(at.Z) << " " << at.x << " " << at.y << " " << at.z;
+      if (with_rms) f << " 0.1";
+      f << "\n";
+    }
+  };
+  write_xyz("sto.xyz", false);
+  write_xyz("sto_rms.xyz", true);
+  const std::string base = R"(name: static
+seed: 3
+specimen:
+  structure: STRUCTURE
+THERMAL
+microscope: {energy: 200e3, convergence: 20}
+scan: {start: [0, 0], fov: [3.905, 3.905], pixels: [4, 4], dwell: 2}
+detectors:
+  - {name: haadf, type: annular, inner: 70, outer: 160}
+  - {name: bf, type: annular, inner: 0, outer: 10}
+simulation: {sampling: 0.08, slice_thickness: 1.9525}
+)";
+  auto scenario = [&](const std::string& file, const std::string& thermal) {
+    std::string t = base;
+    t.replace(t.find("STRUCTURE"), 9, file);
+    t.replace(t.find("THERMAL"), 7, thermal);
+    return t;
+  };
+  auto haadf = [&](const std::string& text, const std::string& name) {
+    const std::string out = (dir / (name + ".h5")).string();
+    std::string err;
+    EXPECT_EQ(run(write_scenario(dir, text, name + ".yaml"), out, false, SIZE_MAX, &err), 0) << err;
+    return DatasetReader(out).clean("haadf", 0).data;
+  };
+  // The same physics called directly on the static atoms.
+  const SampledScenario s0 = sample_parameters(parse_scenario_text(scenario("sto.xyz", ""), (dir / "x.yaml").string()), 0);
+  const StemResult direct = simulate_stem(st, simulation_grid(s0, st.cell), probe_optics(s0), s0.scan.positions(),
+                                          physics_detectors(s0), stem_settings(s0));
+  const Image want = direct.image("haadf", 4, 4);
+  std::vector<double> want_f;  // as stored: float32
+  for (double v : want.data) want_f.push_back(double(float(v)));
+
+  EXPECT_EQ(haadf(scenario("sto.xyz", ""), "plain"), want_f);                  // default: static
+  EXPECT_EQ(haadf(scenario("sto_rms.xyz", ""), "file_rms"), want_f);           // file rms unused by default
+  EXPECT_EQ(haadf(scenario("sto.xyz", "  thermal: {rms: 0}"), "zero"), want_f);  // rms 0 = static
+  const auto thermal = haadf(scenario("sto_rms.xyz", "  thermal: {configurations: 2}"), "thermal");
+  EXPECT_NE(thermal, want_f);  // the file's rms, now asked for, displaces the atoms
+  // Without any rms known for a compound, thermal vibration is refused with the element named.
+  std::string err;
+  EXPECT_EQ(run(write_scenario(dir, scenario("sto.xyz", "  thermal: {configurations: 2}"), "none.yaml"),
+                (dir / "none.h5").string(), false, SIZE_MAX, &err),
+            1);
+  EXPECT_NE(err.find("no rms displacement is known for O, Ti, Sr"), std::string::npos) << err;
+  fs::remove_all(dir);
+}

@@ -113,7 +113,8 @@ TEST(Scenario, ParsesTheIssueExample) {
   EXPECT_DOUBLE_EQ(x.energy, 200e3);
   EXPECT_EQ(x.repeat, (std::array<int, 3>{4, 4, 20}));
   EXPECT_EQ(x.configurations, 8);
-  EXPECT_DOUBLE_EQ(x.thermal_rms, 0.08);
+  ASSERT_TRUE(x.thermal);
+  EXPECT_DOUBLE_EQ(*x.thermal_rms, 0.08);
   EXPECT_EQ(x.scan.nx, 20u);  // ceil(3.905 / 0.2), end excluded
   EXPECT_EQ(x.scan.ny, 20u);
   EXPECT_DOUBLE_EQ(x.detectors[0].outer, 200);
@@ -249,7 +250,7 @@ TEST(Scenario, DistributionsHaveTheirStatedStatistics) {
     EXPECT_DOUBLE_EQ(x.aberrations.at("C10"), -d.back());  // defocus = −C10
     logc.push_back(std::log(x.current));
     conv.push_back(x.convergence);
-    ++rms[x.thermal_rms];
+    ++rms[x.thermal_rms.value_or(-1)];
   }
   const double n = static_cast<double>(N);
   // uniform [100e3, 300e3]: mean 200e3, sd 2e5/√12 = 57735

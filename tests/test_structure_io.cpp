@@ -50,7 +50,7 @@ TEST(Cif, ShippedStructuresExpandToTheFullCell) {
   EXPECT_NEAR(si.sites[0].rms, std::sqrt(0.00577), 1e-9);  // from U_iso in the file
   Crystal au = crystal_from_cif(kStructures + "Au.cif");
   EXPECT_EQ(au.sites.size(), 4u);
-  EXPECT_NEAR(au.sites[0].rms, kDefaultRmsFallback, 1e-12);  // no U in the file → default table
+  EXPECT_EQ(au.sites[0].rms, 0.0);  // no U in the file: none (no made-up default)
   Crystal gr = crystal_from_cif(kStructures + "graphene.cif");  // explicit symmetry operations
   EXPECT_EQ(gr.sites.size(), 2u);
   EXPECT_DOUBLE_EQ(gr.gamma, 120.0);
@@ -221,9 +221,7 @@ Cartesian
   expect_error_at([&] { read_structure(v4); }, v4, 6, "VASP 5");
 }
 
-TEST(Specimen, DefaultRmsAndOverride) {
-  EXPECT_NEAR(default_rms(14), 0.07596, 1e-4);  // Si, U = 57.7e-4 Å² at 300 K
-  EXPECT_DOUBLE_EQ(default_rms(38), kDefaultRmsFallback);
+TEST(Specimen, RmsOverride) {
   Structure s;
   s.cell = {1, 1, 1};
   s.atoms = {{38, 0, 0, 0, 1, 0.1}, {8, 0, 0, 0, 1, 0.1}};
@@ -231,4 +229,62 @@ TEST(Specimen, DefaultRmsAndOverride) {
   EXPECT_DOUBLE_EQ(s.atoms[0].rms, 0.1);
   EXPECT_DOUBLE_EQ(s.atoms[1].rms, 0.12);
   EXPECT_THROW(override_rms(s, {{8, -1}}), std::invalid_argument);
+}
+
+// The elemental table reproduces Peng et al. (1996) Table 1 at 280 K: rms = √(B/8π²).
+TEST(Thermal, ElementalTableIsPengAt280K) {
+  const double k = 8 * M_PI * M_PI;
+  EXPECT_NEAR(elemental_crystal_rms(14), std::sqrt(0.4630 / k), 1e-12);  // Si
+  EXPECT_NEAR(elemental_crystal_rms(79), std::sqrt(0.5925 / k), 1e-12);  // Au
+  EXPECT_NEAR(elemental_crystal_rms(29), std::sqrt(0.5260 / k), 1e-12);  // Cu
+  EXPECT_EQ(elemental_crystal_rms(8), 0.0);   // O: no elemental crystal at room temperature
+  EXPECT_EQ(elemental_crystal_rms(38), 0.0);  // Sr: not listed (compound values differ)
+}
+
+TEST(Thermal, StaticUnlessAsked) {
+  Structure s;
+  s.cell = {4, 4, 4};
+  s.atoms = {{38, 0, 0, 0, 1, 0.09}, {8, 2, 2, 2, 1, 0.0}};  // a file gave Sr a U, not O
+  Structure off = s;
+  apply_thermal_vibration(off, ThermalVibration{});  // default: off
+  for (const Atom& a : off.atoms) EXPECT_EQ(a.rms, 0.0);
+  EXPECT_EQ(thermal_warning(off, 1), "");
+
+  ThermalVibration on;
+  on.enabled = true;
+  Structure missing = s;
+  try {
+    apply_thermal_vibration(missing, on);  // O has no value from the file, and O is in a compound
+    FAIL() << "expected an error naming O";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("no rms displacement is known for O"), std::string::npos) << e.what();
+  }
+  on.rms_by_Z_A = {{8, 0.1}};
+  Structure file = s;
+  apply_thermal_vibration(file, on);
+  EXPECT_DOUBLE_EQ(file.atoms[0].rms, 0.09);  // the file's own value
+  EXPECT_DOUBLE_EQ(file.atoms[1].rms, 0.1);   // per element
+  on.rms_A = 0.0;  // rms: 0 → every element without its own value is static
+  on.rms_by_Z_A.clear();
+  Structure zero = s;
+  apply_thermal_vibration(zero, on);
+  for (const Atom& a : zero.atoms) EXPECT_EQ(a.rms, 0.0);
+  EXPECT_EQ(thermal_warning(zero, 1), "");  // nothing displaced: no snapshot
+  on.rms_A = 0.07;
+  Structure all = s;
+  apply_thermal_vibration(all, on);
+  for (const Atom& a : all.atoms) EXPECT_DOUBLE_EQ(a.rms, 0.07);
+  EXPECT_NE(thermal_warning(all, 1), "");  // one displaced configuration is a snapshot
+  EXPECT_EQ(thermal_warning(all, 8), "");
+  on.rms_A = -1;
+  EXPECT_THROW(apply_thermal_vibration(all, on), std::invalid_argument);
+
+  // A single-element specimen takes the elemental table.
+  Structure si;
+  si.cell = {5, 5, 5};
+  si.atoms = {{14, 0, 0, 0, 1, 0}, {14, 1, 1, 1, 1, 0}};
+  ThermalVibration t;
+  t.enabled = true;
+  apply_thermal_vibration(si, t);
+  for (const Atom& a : si.atoms) EXPECT_DOUBLE_EQ(a.rms, elemental_crystal_rms(14));
 }

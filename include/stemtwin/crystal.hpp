@@ -53,7 +53,7 @@ Structure unit_cell_structure(const Crystal& c);
 /// group — from the symmetry operations in the file (_space_group_symop_operation_xyz or
 /// _symmetry_equiv_pos_as_xyz) or else from the Hermann–Mauguin name — to the full cell,
 /// merging images closer than `merge_distance` Å. Keeps occupancies; rms from U_iso or
-/// B_iso (rms = √U = √(B/8π²)), else default_rms(Z). Errors (StructureError) name the file
+/// B_iso (rms = √U = √(B/8π²)), else 0 (none given). Errors (StructureError) name the file
 /// and line.
 Crystal crystal_from_cif(const std::string& path, double merge_distance = 0.01);
 /// Same from CIF text; `name` is used in error messages in place of the path.

@@ -74,6 +74,9 @@ struct DatasetLayout {
   /// Scan step (x, y) in Å when every sample shares it (root attribute `pixel_size_A`);
   /// empty when the step varies (then /params holds it).
   std::vector<double> pixel_size_A;
+  /// Warnings of the scenario checks (band limit, dose, thermal snapshot); root attribute
+  /// `warnings` (one per line). Not part of the JSON layout: they do not fix shapes.
+  std::vector<std::string> warnings;
 
   std::string to_json() const;
   static DatasetLayout from_json(const std::string& json);

@@ -55,7 +55,10 @@ struct DamageSettings {
 struct MicroscopeSettings {
   double sampling_A = 0.05;               ///< simulation grid sampling (FFT-friendly sizes chosen)
   PotentialSettings potential;            ///< slicing, parametrisation, projection
-  std::size_t phonon_configurations = 1;  ///< frozen-phonon configurations (atoms' rms)
+  /// Thermal vibration (frozen phonons): off by default, a static lattice. When on, each
+  /// atom's rms comes from `thermal` (per element or for all), else from the structure
+  /// file (U/B), else from the elemental-crystal table; see apply_thermal_vibration.
+  ThermalVibration thermal;
   Method method = Method::Multislice;
   std::size_t prism_interpolation = 4;    ///< PRISM f (when method == Prism)
   double window_margin_A = 0;             ///< 0: automatic, 3 Å + thickness·tan(α) + probe FWHM

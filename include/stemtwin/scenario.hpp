@@ -100,10 +100,14 @@ struct SampledTree {
   bool flag(const std::string& key, bool fallback) const;  ///< numbers ≠ 0 and true/yes/on
 };
 
+/// `specimen.thermal`: present = thermal vibration on (frozen phonons); absent = a static
+/// lattice. `rms: 0` (scalar or per element) means static for those atoms.
 struct ThermalSpec {
-  Distribution rms = Distribution::fixed(0);               ///< Å, all elements
+  bool enabled = false;                ///< a `thermal` block is present
+  SourceRef source;                    ///< where the block is (for messages)
+  std::optional<Distribution> rms;     ///< Å, all elements (absent: per element, file, table)
   std::vector<std::pair<std::string, Distribution>> rms_by_element;  ///< when a map is given
-  Distribution configurations = Distribution::fixed(1);   ///< frozen-phonon configurations
+  Distribution configurations = Distribution::fixed(8);  ///< frozen-phonon configurations
 };
 
 struct SpecimenSpec {
@@ -162,7 +166,10 @@ struct DetectorSpec {
 struct SimulationSpec {
   std::string method = "multislice";       ///< multislice | prism
   int interpolation = 1;                   ///< PRISM interpolation factor f
-  Distribution sampling = Distribution::fixed(0.05);         ///< Å
+  /// `sampling: auto` (the default): per sample, auto_sampling_A() — the coarsest sampling
+  /// whose band limit covers every detector and the probe. Otherwise `sampling` (Å).
+  bool auto_sampling = true;
+  Distribution sampling = Distribution::fixed(0.05);         ///< Å (when not auto)
   Distribution slice_thickness = Distribution::fixed(2.0);   ///< Å
   std::string parametrization = "lobato";  ///< lobato | kirkland
   std::string projection = "infinite";     ///< infinite | finite
@@ -239,9 +246,10 @@ struct SampledScenario {
   std::string builder_type;
   std::array<int, 3> zone_axis{0, 0, 1};
   std::array<int, 3> repeat{1, 1, 1};
-  double thermal_rms = 0;
+  bool thermal = false;                ///< thermal vibration requested (a `thermal` block)
+  std::optional<double> thermal_rms;   ///< Å, all elements (when given as a scalar)
   std::map<std::string, double> thermal_rms_by_element;  ///< element symbol → Å (when a map was given)
-  int configurations = 1;
+  int configurations = 1;              ///< frozen-phonon configurations (1 without thermal vibration)
   // microscope
   double energy = 0, convergence = 0, focal_spread = 0, source_size = 0, current = 0;
   /// Canonical Krivanek coefficients (C10…, phi…); `defocus` d is stored as C10 = −d.
@@ -253,6 +261,7 @@ struct SampledScenario {
   // simulation
   std::string method, parametrization, projection;
   int interpolation = 1;
+  bool auto_sampling = false;          ///< sampling chosen by auto_sampling_A()
   double sampling = 0, slice_thickness = 0;
   std::optional<SampledTree> acquisition;
   int class_id = -1;  ///< from labels.class (−1: none)
@@ -262,6 +271,18 @@ struct SampledScenario {
   /// Dwell-time dose: electrons per probe position, I·t/e.
   double electrons_per_position() const;
 };
+
+/// The angle (mrad) up to which a sample must be simulated: the largest outer angle of its
+/// detectors (annular outer, last segmented ring, radial `max`, pixelated/COM `max_angle`;
+/// those that default to the band limit do not ask for more) and twice the probe's
+/// convergence semi-angle (the probe and its first scattering out of the aperture).
+double required_angle_mrad(const SampledScenario& s);
+
+/// `sampling: auto`: the coarsest sampling (Å) whose 2/3 band limit, k_max = 1/(3·dx), reaches
+/// required_angle_mrad(s) at the sample's energy, dx = λ/(3·θ), but never coarser than
+/// 0.1 Å (atomic potentials need it). Grids round their point counts up to FFT-friendly
+/// sizes, so the band limit of the real grid is never below the requested angle.
+double auto_sampling_A(const SampledScenario& s);
 
 /// Draws sample `index` (0 ≤ index < total_samples); throws ScenarioError when a draw is
 /// impossible (e.g. a normal energy ≤ 0), naming the key.

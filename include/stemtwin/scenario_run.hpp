@@ -25,9 +25,17 @@ const std::string& builtin_quickstart_scenario();
 /// (ScenarioError with file, line and key), before any work.
 void check_physics_keys(const ScenarioSpec& spec);
 
+/// The thermal vibration a sample asked for (specimen.thermal; off without that block).
+ThermalVibration thermal_vibration(const SampledScenario& s);
+
 /// The specimen of one sample: a structure file oriented along the zone axis and tiled by
-/// `repeat`, or a builder; thermal rms applied.
+/// `repeat`, or a builder; rms set by apply_thermal_vibration (all 0 without a `thermal`
+/// block); throws std::invalid_argument naming specimen.thermal when an element has no rms.
 Specimen build_specimen(const SampledScenario& s);
+
+/// The simulation grid of a sample: its sampling (or auto_sampling_A) over the specimen cell,
+/// FFT-friendly sizes; with PRISM f > 1, sizes divisible by f.
+Grid simulation_grid(const SampledScenario& s, const Cell& cell);
 
 /// Acquisition settings from the sampled `acquisition` section (absent: no noise at all).
 /// `noise: false` keeps the section's distortions but turns counting noise off.

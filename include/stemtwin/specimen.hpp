@@ -6,6 +6,7 @@
 // Units: Å. Class ids are small integers with names (`class_names[id]`); the fixed set
 // below is shared by every builder so that datasets from different builders agree.
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -53,14 +54,43 @@ Specimen make_specimen(Structure s, SpecimenClass cls = SpecimenClass::Crystal);
 /// Throws std::invalid_argument unless atom_class matches the atoms and every class id is valid.
 void check_specimen(const Specimen& s);
 
-/// Default rms thermal displacement (Å, per Cartesian axis) for element Z at room
-/// temperature, used when a file gives none and no override is set. Sources, per element,
-/// are listed in docs/specimens.md and next to the table in src/specimen.cpp; elements
-/// without a sourced value get the documented fallback kDefaultRmsFallback.
-double default_rms(int Z);
-constexpr double kDefaultRmsFallback = 0.085;  ///< Å (B = 8π²·0.085² ≈ 0.57 Å²)
+/// Room-temperature rms displacement (Å, per Cartesian axis) of element Z **in its
+/// elemental crystal**, from the Debye–Waller factors of Peng, Ren, Dudarev & Whelan,
+/// Acta Cryst. A52 (1996) 456, Table 1, at 280 K (the highest temperature tabulated):
+/// rms = √(B/8π²). Only elements checked against that table are listed (docs/specimens.md);
+/// 0 for every other element. These are values for the pure element: an element bound in a
+/// compound vibrates differently (Sr in SrTiO3 far less than in Sr metal), so they are used
+/// only for specimens made of one element (see apply_thermal_vibration).
+double elemental_crystal_rms(int Z);
 
-/// Sets rms of every atom whose element is in `by_Z` (scenario override).
+/// Thermal vibration of a specimen (Einstein model; frozen phonons). Off by default: a
+/// specimen is a static lattice unless the user asks for thermal vibration.
+struct ThermalVibration {
+  bool enabled = false;
+  /// rms (Å per axis) for every element; unset: per element as below.
+  std::optional<double> rms_A;
+  /// rms (Å per axis) per element Z; overrides rms_A.
+  std::map<int, double> rms_by_Z_A;
+  /// Frozen-phonon configurations averaged. One configuration with rms > 0 is a single
+  /// thermal snapshot, not an average (warned about by the callers).
+  std::size_t configurations = 8;
+};
+
+/// Sets every atom's rms for the requested thermal vibration:
+/// - disabled: every rms = 0 (a static lattice, whatever the structure file said);
+/// - enabled, per element: rms_by_Z_A, else rms_A, else the structure file's own value
+///   (U_iso/B_iso, the XYZ rms column; atoms' rms > 0 on input), else, for a specimen of a
+///   single element, elemental_crystal_rms(Z).
+/// Throws std::invalid_argument naming every element left without a value, and for
+/// negative or non-finite values.
+void apply_thermal_vibration(Structure& s, const ThermalVibration& thermal);
+
+/// "" when the settings are fine; otherwise the warning a user should see (one displaced
+/// configuration is a snapshot, not an average).
+std::string thermal_warning(const Structure& s, std::size_t configurations);
+
+/// Sets rms of every atom whose element is in `by_Z` (Å; used only when thermal vibration is
+/// turned on, see apply_thermal_vibration).
 void override_rms(Structure& s, const std::map<int, double>& by_Z);
 
 /// Atoms per Å³ counted with occupancy (Σ occupancy / volume of the cell).
