@@ -134,7 +134,9 @@ ScenarioCheck check_scenario_physics(const ScenarioSpec& spec, std::size_t max_s
   }
 
   // Thermal vibration (the specimen of the first and last checked sample) and counts (sample 0).
-  for (std::size_t i : {idx.front(), idx.back()}) {
+  const std::vector<std::size_t> ends = idx.size() > 1 ? std::vector<std::size_t>{idx.front(), idx.back()}
+                                                       : std::vector<std::size_t>{idx.front()};
+  for (std::size_t i : ends) {
     const SampledScenario s = sample_parameters(spec, i);
     Specimen sp;
     try {

@@ -195,3 +195,37 @@ TEST(Microscope, StageHeightActsAsDefocus) {
   b.set_defocus(40.0);
   EXPECT_EQ(a.scan().clean.at("ADF").data, b.scan().clean.at("ADF").data);
 }
+
+// Issue #12: the session is a static lattice unless thermal vibration is asked for, and one
+// displaced configuration is reported as a snapshot.
+TEST(Microscope, StaticUnlessThermalVibrationIsAsked) {
+  Specimen sp = film();
+  for (Atom& a : sp.structure.atoms) a.rms = 0.1;  // as a structure file's U would give
+  Microscope plain(sp, fast());
+  plain.set_detectors(dets());
+  plain.set_scan(small_scan());
+  Specimen static_sp = film();
+  for (Atom& a : static_sp.structure.atoms) a.rms = 0;
+  Microscope reference(static_sp, fast());
+  reference.set_detectors(dets());
+  reference.set_scan(small_scan());
+  const ScanResult a = plain.scan(), b = reference.scan();
+  EXPECT_EQ(a.clean.at("ADF").data, b.clean.at("ADF").data);  // the file's rms is not applied
+  for (const Atom& at : plain.specimen().structure.atoms) EXPECT_EQ(at.rms, 0.0);
+
+  MicroscopeSettings hot = fast();
+  hot.thermal.enabled = true;  // uses the atoms' own 0.1 Å
+  hot.thermal.configurations = 1;
+  Microscope snap(sp, hot);
+  snap.set_detectors(dets());
+  snap.set_scan(small_scan());
+  const ScanResult c = snap.scan();
+  EXPECT_NE(c.clean.at("ADF").data, b.clean.at("ADF").data);
+  bool warned = false;
+  for (const std::string& w : c.warnings) warned |= w.find("snapshot") != std::string::npos;
+  EXPECT_TRUE(warned);
+  // A compound without rms anywhere is refused by element.
+  MicroscopeSettings unknown = fast();
+  unknown.thermal.enabled = true;
+  EXPECT_THROW(Microscope(static_sp, unknown), std::invalid_argument);
+}

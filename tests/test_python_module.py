@@ -290,7 +290,7 @@ def test_specimens_from_files_builders_and_arrays():
     assert len(demo.vacancy_positions) > 0 and (demo.atom_class == 1).sum() > 0
 
     s = stemtwin.Specimen(["Sr", 8], np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]), (4.0, 4.0, 4.0))
-    assert s.Z.tolist() == [38, 8] and np.all(s.rms > 0) and s.cell == (4.0, 4.0, 4.0)
+    assert s.Z.tolist() == [38, 8] and np.all(s.rms == 0) and s.cell == (4.0, 4.0, 4.0)  # no rms given: none (thermal vibration is opt-in)
     assert len(s.tile(2, 2, 1)) == 8
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "s.xyz")
@@ -321,6 +321,33 @@ def test_simulate_stem_shapes_and_physics():
     assert thick["signals"]["ADF"].shape == (2, 3) and len(thick["depths_A"]) == 2
     assert np.allclose(thick["signals"]["ADF"][1], sig["ADF"][0], rtol=1e-6)  # exit surface = the full run
 
+
+
+def test_thermal_vibration_is_off_unless_asked():
+    """Issue #12: simulate_stem and the session are static lattices by default; rms_A or
+    thermal=True turn frozen phonons on; a compound without rms is refused by element."""
+    demo = small_specimen(cells_x=2, cells_y=2)
+    hot = stemtwin.Specimen(demo.Z, demo.positions, demo.cell, rms=np.full(len(demo), 0.1))  # as a file's U
+    cold = stemtwin.Specimen(demo.Z, demo.positions, demo.cell)  # no rms given: 0
+    pos = np.array([[A, A], [1.25 * A, 1.25 * A]])
+    dets = [stemtwin.annular("ADF", 40, 80)]
+    kw = dict(sampling_A=0.1, slice_thickness_A=A / 2)
+    static = stemtwin.simulate_stem(cold, pos, dets, **kw)["signals"]["ADF"]
+    assert np.array_equal(stemtwin.simulate_stem(hot, pos, dets, **kw)["signals"]["ADF"], static)
+    thermal = stemtwin.simulate_stem(hot, pos, dets, thermal=True, phonon_configurations=2, **kw)
+    assert not np.array_equal(thermal["signals"]["ADF"], static)
+    snap = stemtwin.simulate_stem(cold, pos, dets, rms_A={"Sr": 0.08, "Ti": 0.065, "O": 0.085},
+                                  phonon_configurations=1, **kw)
+    assert any("snapshot" in w for w in snap["warnings"]), snap["warnings"]
+    try:
+        stemtwin.simulate_stem(cold, pos, dets, thermal=True, **kw)
+        raise AssertionError("expected ValueError")
+    except ValueError as e:
+        assert "no rms displacement is known for O" in str(e), e
+    st = stemtwin.MicroscopeSettings(sampling_A=0.1)
+    assert st.thermal is False and st.phonon_configurations == 8
+    st = stemtwin.MicroscopeSettings(sampling_A=0.1, rms_A=0.08)
+    assert st.thermal is True
 
 # ------------------------------------------------------------------------------------ datasets
 
