@@ -18,9 +18,12 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <iostream>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -700,6 +703,62 @@ TEST(MicroscopeService, SpectroscopyAberrationsAndNativeMethods) {
   EXPECT_GE(methods.size(), 20u);
   const json mv = t.result("stemtwin.move_stage", {{"x_A", 2.0}, {"relative", true}});
   EXPECT_NEAR(mv["x_A"].get<double>(), 15.62 / 2 + 2.0, 1e-9);
+}
+
+TEST(MicroscopeService, OpticsAndStageAreRangeCheckedByTheSession) {
+  Twin t;
+  const json optics_before = t.result("stemtwin.status")["optics"];
+  std::string msg;
+  // Each was accepted before; each is now -32602 naming the parameter.
+  for (const auto& [params, name] :
+       std::vector<std::pair<json, std::string>>{{{{"energy_eV", 1e300}}, "energy"},
+                                                 {{{"convergence_mrad", 1e9}}, "convergence"},
+                                                 {{{"current_pA", 1e300}}, "current"},
+                                                 {{{"aberrations", {{"C30", 1e300}}}}, "C30"},
+                                                 {{{"aberrations", {{"phi12", 100.0}}}}, "phi12"},
+                                                 {{{"defocus_A", -1e300}}, "defocus"},
+                                                 {{{"focal_spread_A", 1e300}}, "focal spread"},
+                                                 {{{"source_size_A", -1.0}}, "source size"}}) {
+    EXPECT_EQ(t.error("stemtwin.set_optics", params, &msg), rpc::kInvalidParams) << params.dump();
+    EXPECT_NE(msg.find(name), std::string::npos) << params.dump() << ": " << msg;
+  }
+  EXPECT_EQ(t.result("stemtwin.status")["optics"], optics_before) << "a refused call changes nothing";
+  // A stage 1e308 Å away used to be accepted; the next scan then held the session for 30 s
+  // before bad_alloc. The stage travels ±1 mm.
+  const auto t0 = Clock::now();
+  EXPECT_EQ(t.error("stemtwin.move_stage", {{"x_A", 1e308}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("stage x"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("1 mm"), std::string::npos) << msg;
+  EXPECT_EQ(t.error("set_stage", {{"stage_positions", {{"y", 2e-3}}}, {"relative", false}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("stage y"), std::string::npos) << msg;
+  // Relative moves add up: the resulting position is what is checked.
+  EXPECT_EQ(t.result("set_stage", {{"stage_positions", {{"x", 6e-4}}}})["new_stage"].size(), 5u);
+  EXPECT_EQ(t.error("set_stage", {{"stage_positions", {{"x", 6e-4}}}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("stage x"), std::string::npos) << msg;
+  EXPECT_EQ(t.error("stemtwin.probe", {{"x_A", 1e308}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("probe position x"), std::string::npos) << msg;
+  EXPECT_EQ(t.error("stemtwin.probe_points", {{"points_A", {{0.0, 0.0}, {1e6, 0.0}}}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("points_A"), std::string::npos) << msg;
+  EXPECT_LT(seconds_since(t0), 2.0) << "refusals are immediate";
+  t.result("stemtwin.move_stage", {{"x_A", 7.8}, {"y_A", 7.8}});
+  const json scan = t.result("stemtwin.scan", {{"nx", 4}, {"ny", 4}, {"fov_x_A", 2}, {"fov_y_A", 2}, {"detectors", {"BF"}}});
+  EXPECT_EQ(scan["images"]["BF"]["shape"], json({4, 4}));
+}
+
+TEST(MicroscopeService, LimitsArePrintedWithUnitsAndDigits) {
+  Twin t;
+  std::string msg;
+  // The field of view used to read "... exceeds the limit of 0.000000" (metres, 6 decimals).
+  EXPECT_EQ(t.error("device_settings", {{"device", "scan"}, {"field_of_view", 1e-6}}, &msg), rpc::kInvalidParams);
+  EXPECT_EQ(msg.find("0.000000"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("= 1e-06 m (10000 Å)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("limit of 4e-09 m (40 Å"), std::string::npos) << msg;
+  EXPECT_EQ(t.error("stemtwin.scan", {{"fov_x_A", 50}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("fov_x_A = 50 Å exceeds the limit of 40 Å"), std::string::npos) << msg;
+  EXPECT_EQ(t.error("device_settings", {{"device", "scan"}, {"exposure", 2e-3}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("scan.exposure = 0.002 s exceeds the limit of 0.001 s"), std::string::npos) << msg;
+  EXPECT_EQ(t.error("stemtwin.set_optics", {{"energy_eV", 5e6}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("5e+06 eV is outside 1000 … 3e+06 eV"), std::string::npos) << msg;
 }
 
 TEST(MicroscopeService, ConcurrentClientsShareOneSessionSafely) {
