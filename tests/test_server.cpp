@@ -251,6 +251,28 @@ TEST(JsonRpc, ErrorsFollowTheSpecification) {
   EXPECT_EQ(error_code(handle(std::string(100, '[') + std::string(100, ']'))), rpc::kParseError);  // too deep
 }
 
+TEST(JsonRpc, ParseErrorsNameThePathOfTheBadValue) {
+  // JSON has no NaN or Infinity (Python's json.dumps writes them anyway) and 1e999 overflows
+  // a double; before, all three read "the request is not valid JSON" (1e999 even -32603).
+  const RpcDispatcher d = toy_dispatcher();
+  auto error = [&](const std::string& text) {
+    const json r = json::parse(d.handle(text).value());
+    EXPECT_EQ(error_code(r), rpc::kParseError) << text << " -> " << r.dump();
+    return r["error"]["message"].get<std::string>();
+  };
+  std::string m = error(R"({"id":1,"method":"add","params":{"a":1,"b":NaN}})");
+  EXPECT_NE(m.find("in \"params.b\""), std::string::npos) << m;
+  EXPECT_NE(m.find("NaN and Infinity are not JSON numbers"), std::string::npos) << m;
+  m = error(R"({"id":1,"method":"add","params":[1,1e999]})");
+  EXPECT_NE(m.find("in \"params[1]\""), std::string::npos) << m;
+  EXPECT_NE(m.find("overflow"), std::string::npos) << m;
+  m = error(R"({"id":1,"method":"add","params":{"a":[[0,0],[0,-Infinity]]}})");
+  EXPECT_NE(m.find("in \"params.a[1][1]\""), std::string::npos) << m;
+  m = error("{\"id\":1,\"method\":\"add\",\"params\":{\"a\\n\\u0000\":NaN}}");
+  EXPECT_NE(m.find("in \"params.a\\n\\x00\""), std::string::npos) << "keys are quoted escaped: " << m;
+  EXPECT_NE(error("{\"id\":1,").find("at byte"), std::string::npos);
+}
+
 TEST(JsonRpc, PositionalNamedNotificationsAndBatches) {
   const RpcDispatcher d = toy_dispatcher();
   auto handle = [&](const std::string& text) { return json::parse(d.handle(text).value()); };
