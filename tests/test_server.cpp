@@ -110,7 +110,8 @@ int error_code(const json& response) {
 struct RunningServer {
   RpcServer server;
   std::thread thread;
-  RunningServer(const RpcDispatcher& d, RpcServerOptions o) : server(d, with_port0(std::move(o))) {
+  RunningServer(const RpcDispatcher& d, RpcServerOptions o, std::ostream* log = nullptr)
+      : server(d, with_port0(std::move(o)), log) {
     thread = std::thread([this] { server.run(); });
   }
   ~RunningServer() {
@@ -365,19 +366,109 @@ TEST(RpcServer, ConcurrentClientsAreServedAndAnIdleOneBlocksNobody) {
   EXPECT_LT(t, 0.55) << "two 300 ms requests took " << t << " s: not concurrent";  // serial would be ≥ 0.6 s
 }
 
-TEST(RpcServer, ConnectionsBeyondTheCapAreRefused) {
+TEST(RpcServer, ANewClientIsRefusedOnlyWhenEveryConnectionIsInACall) {
   const RpcDispatcher d = toy_dispatcher();
   RpcServerOptions o;
   o.max_connections = 2;
+  o.read_timeout_s = 0.3;  // shorter than the calls: time in a call is not idleness
   RunningServer s(d, o);
   Client c1(s.port()), c2(s.port());
-  EXPECT_EQ(c1.request("echo", {{"value", 1}})["result"], 1);  // both are being served
-  EXPECT_EQ(c2.request("echo", {{"value", 2}})["result"], 2);
+  const auto request = [](int ms) {
+    return netstring::encode(json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "sleep_ms"}, {"params", {{"ms", ms}}}}.dump());
+  };
+  ASSERT_TRUE(c1.send_raw(request(1500)));
+  ASSERT_TRUE(c2.send_raw(request(1500)));
+  const auto t0 = Clock::now();
+  while (s.server.stats().requests < 2 && seconds_since(t0) < 5) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   Client c3(s.port());
   const json r = c3.read();
-  EXPECT_EQ(error_code(r), rpc::kServerError);
-  EXPECT_NE(r["error"]["message"].get<std::string>().find("busy"), std::string::npos);
+  EXPECT_EQ(error_code(r), rpc::kServerError) << r.dump();
+  EXPECT_NE(r.value("error", json::object()).value("message", "").find("busy"), std::string::npos) << r.dump();
+  EXPECT_EQ(c1.read()["result"], 1) << "a call longer than the read timeout is not cut off";
+  EXPECT_EQ(c2.read()["result"], 1);
   EXPECT_EQ(s.server.stats().refused, 1u);
+  EXPECT_EQ(call(s.port(), "echo", {{"value", 4}})["result"], 4);
+}
+
+TEST(RpcServer, IdleSocketsDoNotLockOutANewClient) {
+  // Before: 16 silent sockets filled every slot and a 17th client got "server busy" for the
+  // 60 s of the read timeout. Now the one idle longest is closed to make room, at once.
+  const RpcDispatcher d = toy_dispatcher();
+  RunningServer s(d, {});
+  ASSERT_EQ(s.server.options().max_connections, 16u);
+  std::vector<std::unique_ptr<Client>> idle;
+  for (int i = 0; i < 16; ++i) {
+    idle.push_back(std::make_unique<Client>(s.port()));
+    ASSERT_TRUE(idle.back()->connected());
+  }
+  const auto t0 = Clock::now();
+  while (s.server.stats().connections < 16 && seconds_since(t0) < 5) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto t1 = Clock::now();
+  const json r = call(s.port(), "echo", {{"value", 17}});
+  const double waited = seconds_since(t1);
+  EXPECT_EQ(r.value("result", json()), 17) << r.dump();
+  EXPECT_LT(waited, 2.0) << "the 17th client waited " << waited << " s";
+  std::cout << "[ measured ] 16 idle sockets: the 17th client was answered after " << waited << " s\n";
+  const json notice = idle.front()->read();  // the first connected had been idle longest
+  EXPECT_EQ(error_code(notice), rpc::kServerError) << notice.dump();
+  EXPECT_TRUE(idle.front()->closed_by_peer());
+  const RpcServerStats st = s.server.stats();
+  EXPECT_EQ(st.evicted, 1u);
+  EXPECT_EQ(st.refused, 0u);
+  // And idle connections do not linger: the default read timeout is a few seconds.
+  EXPECT_LE(RpcServerOptions{}.read_timeout_s, 10.0);
+  EXPECT_EQ(ServeOptions{}.read_timeout_s, RpcServerOptions{}.read_timeout_s);
+}
+
+TEST(RpcServer, RequestPerConnectionClientsAreNeverTurnedAway) {
+  // The DTMicroscope client connects, sends one request, reads the reply and closes. Before:
+  // 12-45 % of such calls from 16 clients got "server busy", because connections their
+  // clients had closed still counted. Now only open connections count.
+  const RpcDispatcher d = toy_dispatcher();
+  RunningServer s(d, {});
+  constexpr int kClients = 16, kCalls = 40;
+  std::atomic<int> busy{0}, failed{0};
+  std::vector<std::thread> clients;
+  const auto t0 = Clock::now();
+  for (int c = 0; c < kClients; ++c)
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < kCalls; ++i) {
+        const json r = call(s.port(), "echo", {{"value", c * 1000 + i}});
+        if (r.value("result", json()) == c * 1000 + i) continue;
+        (r.dump().find("busy") != std::string::npos ? busy : failed)++;
+      }
+    });
+  for (auto& t : clients) t.join();
+  std::cout << "[ measured ] " << kClients << " clients x " << kCalls << " calls, one connection each: " << busy.load()
+            << " busy, " << failed.load() << " other failures, " << seconds_since(t0) << " s\n";
+  EXPECT_EQ(busy.load(), 0);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(s.server.stats().refused, 0u);
+}
+
+TEST(RpcServer, ClientTextCannotForgeLogLines) {
+  EXPECT_EQ(printable_excerpt("scan\n[forged] ok\x01\\", 100), "scan\\n[forged] ok\\x01\\\\");
+  EXPECT_EQ(printable_excerpt(std::string(500, 'a'), 10), "aaaaaaaaaa…(+490 bytes)");
+  const RpcDispatcher d = toy_dispatcher();
+  std::ostringstream log;
+  {
+    RunningServer s(d, {}, &log);
+    EXPECT_EQ(error_code(call(s.port(), "x\nconnection 99: stemtwin.scan -> ok (1 ms)\r\n[forged]")), rpc::kMethodNotFound);
+    const json r = call(s.port(), std::string(100000, 'm'));
+    EXPECT_EQ(error_code(r), rpc::kMethodNotFound);
+    EXPECT_LT(r["error"]["message"].get<std::string>().size(), 200u) << "the method name is echoed bounded";
+    EXPECT_EQ(call(s.port(), "echo", {{"value", 1}})["result"], 1);
+  }
+  std::istringstream lines(log.str());
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    ++n;
+    EXPECT_TRUE(line.rfind("connection ", 0) == 0 || line.rfind("stemtwin serve", 0) == 0) << "forged line: " << line;
+    EXPECT_LT(line.size(), 300u) << line.substr(0, 100);
+    EXPECT_EQ(line.find('\r'), std::string::npos);
+  }
+  EXPECT_EQ(n, 5) << log.str();  // listening, three requests, stopped
 }
 
 TEST(RpcServer, SlowOrIdleClientIsDisconnectedAfterTheReadTimeout) {
