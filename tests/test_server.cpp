@@ -566,9 +566,9 @@ struct Twin {
   MicroscopeService service{microscope, tiny_limits()};
   RpcDispatcher dispatcher;
   std::unique_ptr<RunningServer> server;
-  Twin() {
+  explicit Twin(RpcServerOptions options = {}) {
     service.register_methods(dispatcher);
-    server = std::make_unique<RunningServer>(dispatcher, RpcServerOptions{});
+    server = std::make_unique<RunningServer>(dispatcher, std::move(options));
   }
   int port() const { return server->port(); }
   json result(const std::string& method, const json& params = json::object()) {
@@ -955,4 +955,239 @@ TEST(Serve, CmdServeSetsTheSessionUpFromAScenario) {
   std::raise(SIGTERM);
   ASSERT_EQ(served.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   EXPECT_EQ(served.get(), 0) << log.str();
+}
+
+// ===================================================================== hostile requests
+
+namespace {
+
+/// The JSON path of the string "@V" in `j`, written as the server's parse errors write it
+/// ("params.stage_positions.x", "params.points_A[0][1]"); empty when absent.
+std::string sentinel_path(const json& j, const std::string& prefix = "") {
+  if (j.is_string() && j == "@V") return prefix.empty() ? "@" : prefix;
+  if (j.is_object())
+    for (const auto& [k, v] : j.items())
+      if (auto p = sentinel_path(v, prefix.empty() ? k : prefix + "." + k); !p.empty()) return p;
+  if (j.is_array())
+    for (std::size_t i = 0; i < j.size(); ++i)
+      if (auto p = sentinel_path(j[i], prefix + "[" + std::to_string(i) + "]"); !p.empty()) return p;
+  return {};
+}
+
+/// Every numeric parameter of every method, as (method, params with "@V" where the value
+/// goes, text the error message must contain to name the parameter).
+struct NumericParameter {
+  std::string method;
+  json params;
+  std::string names;
+};
+
+std::vector<NumericParameter> numeric_parameters() {
+  const json V = "@V";
+  auto setting = [&](const std::string& device, const std::string& key, json value) {
+    return NumericParameter{"device_settings", {{"device", device}, {key, value}}, device + "." + key};
+  };
+  std::vector<NumericParameter> v = {
+      setting("scan", "size", V),
+      setting("scan", "size", json::array({V, 16})),
+      setting("scan", "exposure", V),
+      setting("scan", "field_of_view", V),
+      setting("scan", "field_of_view", json::array({1e-9, V})),
+      setting("scan", "rotation", V),
+      setting("scan", "camera_length", V),
+      {"device_settings", {{"device", "scan"}, {"collection_angles", {{"HAADF", json::array({V, 0.2})}}}}, "scan.collection_angles"},
+      {"device_settings", {{"device", "scan"}, {"collection_angles", {{"HAADF", json::array({0.05, V})}}}}, "scan.collection_angles"},
+      setting("ceta_camera", "size", V),
+      setting("ceta_camera", "exposure", V),
+      setting("ceta_camera", "binning", V),
+      setting("flu_camera", "exposure", V),
+      setting("flu_camera", "binning", V),
+      setting("super_x", "exposure", V),
+      setting("super_x", "energy_window", json::array({V, 100})),
+      setting("super_x", "energy_window", json::array({0, V})),
+      {"set_stage", {{"stage_positions", {{"x", V}}}}, "stage x"},
+      {"set_stage", {{"stage_positions", {{"y", V}}}, {"relative", false}}, "stage y"},
+      {"set_stage", {{"stage_positions", {{"z", V}}}}, "stage z"},
+      {"set_stage", {{"stage_positions", {{"a", V}}}}, "tilt alpha"},
+      {"set_stage", {{"stage_positions", {{"b", V}}}}, "tilt beta"},
+      {"set_stage", {{"stage_positions", json::array({V})}}, "stage x"},
+      {"set_stage", {{"stage_positions", json::array({nullptr, nullptr, nullptr, nullptr, V})}}, "tilt beta"},
+      {"acquire_image", {{"device", "scan"}, {"exposure", V}}, "scan.exposure"},
+      {"acquire_image", {{"device", "scan"}, {"size", V}}, "scan.size"},
+      {"acquire_image", {{"device", "ceta_camera"}, {"exposure", V}}, "ceta_camera.exposure"},
+      {"acquire_image_stack", {{"device", "scan"}, {"frames", V}}, "frames"},
+      {"acquire_image_stack", {{"device", "flu_camera"}, {"size", V}}, "flu_camera.size"},
+      {"acquire_spectrum", {{"device", "super_x"}, {"exposure", V}}, "super_x.exposure"},
+      {"acquire_spectrum_points", {{"device", "super_x"}, {"points", json::array({json::array({V, 0.5})})}}, "points"},
+      {"set_beam_position", {{"x", V}, {"y", 0.5}}, "x = "},
+      {"set_beam_position", {{"x", 0.5}, {"y", V}}, "y = "},
+      {"aberration_correction", {{"order", V}}, "order"},
+      {"stemtwin.scan", {{"fov_x_A", V}}, "fov_x_A"},
+      {"stemtwin.scan", {{"fov_y_A", V}}, "fov_y_A"},
+      {"stemtwin.scan", {{"nx", V}}, "nx"},
+      {"stemtwin.scan", {{"ny", V}}, "ny"},
+      {"stemtwin.scan", {{"rotation_deg", V}}, "rotation_deg"},
+      {"stemtwin.scan", {{"dwell_us", V}}, "dwell_us"},
+      {"stemtwin.probe", {{"x_A", V}}, "probe position x"},
+      {"stemtwin.probe", {{"y_A", V}}, "probe position y"},
+      {"stemtwin.probe", {{"dwell_us", V}}, "dwell_us"},
+      {"stemtwin.probe_points", {{"points_A", json::array({json::array({V, 0.0})})}}, "probe position x"},
+      {"stemtwin.probe_points", {{"points_A", json::array({json::array({0.0, V})})}}, "probe position y"},
+      {"stemtwin.probe_points", {{"points_A", {{0.0, 0.0}}}, {"dwell_us", V}}, "dwell_us"},
+      {"stemtwin.dose_map", {{"pixel_A", V}}, "pixel_A"},
+      {"stemtwin.set_optics", {{"energy_eV", V}}, "energy"},
+      {"stemtwin.set_optics", {{"convergence_mrad", V}}, "convergence"},
+      {"stemtwin.set_optics", {{"current_pA", V}}, "current"},
+      {"stemtwin.set_optics", {{"defocus_A", V}}, "defocus"},
+      {"stemtwin.set_optics", {{"focal_spread_A", V}}, "focal spread"},
+      {"stemtwin.set_optics", {{"source_size_A", V}}, "source size"},
+      {"stemtwin.set_optics", {{"aberrations", {{"C30", V}}}}, "C30"},
+      {"stemtwin.set_optics", {{"aberrations", {{"phi12", V}}}}, "phi12"},
+      {"stemtwin.move_stage", {{"x_A", V}}, "stage x"},
+      {"stemtwin.move_stage", {{"y_A", V}}, "stage y"},
+      {"stemtwin.move_stage", {{"z_A", V}}, "stage z"},
+      {"stemtwin.move_stage", {{"alpha_rad", V}}, "tilt alpha"},
+      {"stemtwin.move_stage", {{"beta_rad", V}, {"relative", true}}, "tilt beta"},
+  };
+  return v;
+}
+
+/// A raw frame, the error code it must get, text its message must contain, and whether the
+/// server must then close the connection (framing errors).
+struct HostileFrame {
+  std::string what;
+  std::string bytes;
+  int code;
+  std::string names;
+  bool closes = false;
+  bool half_close = false;  ///< the client shuts its sending side after the bytes
+};
+
+std::string request_text(const std::string& method, const json& params) {
+  return json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", method}, {"params", params}}.dump();
+}
+
+std::vector<HostileFrame> hostile_frames() {
+  auto frame = [](const std::string& payload) { return netstring::encode(payload); };
+  std::string batch = "[";
+  for (int i = 0; i < 33; ++i) batch += std::string(i ? "," : "") + R"({"jsonrpc":"2.0","id":1,"method":"get_stage"})";
+  batch += "]";
+  std::string nested_objects;
+  for (int i = 0; i < 1000; ++i) nested_objects += "{\"a\":";
+  nested_objects += "1" + std::string(1000, '}');
+  json many_detectors = json::array(), many_points = json::array(), many_names = json::array();
+  for (int i = 0; i < 1000; ++i) many_detectors.push_back("HAADF");
+  for (int i = 0; i < 100000; ++i) many_points.push_back({0.0, 0.0});
+  for (int i = 0; i < 10000; ++i) many_names.push_back("p" + std::to_string(i));
+  json many_aberrations = json::object();
+  for (int i = 0; i < 1000; ++i) many_aberrations["X" + std::to_string(i)] = 1.0;
+  return {
+      // framing: answered -32700 and closed
+      {"letters for a length", "abc:{}", rpc::kParseError, "netstring", true},
+      {"23-digit length", "99999999999999999999999:", rpc::kParseError, "netstring", true},
+      {"length over the limit", "1048577:", rpc::kParseError, "1048576 bytes", true},
+      {"leading zero", "01:a,", rpc::kParseError, "leading zero", true},
+      {"negative length", "-5:hello,", rpc::kParseError, "netstring", true},
+      {"empty length", ":,", rpc::kParseError, "netstring", true},
+      {"wrong terminator", "5:hello!", rpc::kParseError, "expected ','", true},
+      {"binary garbage", std::string("\x00\xff\xfe\x01garbage", 11), rpc::kParseError, "netstring", true},
+      {"truncated frame", "40:{\"jsonrpc\":\"2.0\",\"id\"", rpc::kParseError, "inside a frame", true, true},
+      {"truncated length", "12", rpc::kParseError, "inside a frame", true, true},
+      // JSON and JSON-RPC: answered, the connection stays open
+      {"not JSON", frame("hello"), rpc::kParseError, "parse error", false},
+      {"unterminated object", frame("{"), rpc::kParseError, "parse error", false},
+      {"a megabyte of spaces", frame(std::string(1 << 20, ' ')), rpc::kParseError, "parse error", false},
+      {"invalid UTF-8", frame("{\"id\":1,\"method\":\"\xff\xfe\"}"), rpc::kParseError, "method", false},
+      {"null", frame("null"), rpc::kInvalidRequest, "object", false},
+      {"a number", frame("42"), rpc::kInvalidRequest, "object", false},
+      {"a string", frame("\"get_stage\""), rpc::kInvalidRequest, "object", false},
+      {"empty batch", frame("[]"), rpc::kInvalidRequest, "batch", false},
+      {"batch of 33", frame(batch), rpc::kInvalidRequest, "32", false},
+      {"array depth bomb", frame(std::string(100000, '[') + std::string(100000, ']')), rpc::kParseError, "nested", false},
+      {"object depth bomb", frame(nested_objects), rpc::kParseError, "nested", false},
+      {"depth bomb in params", frame(R"({"id":1,"method":"get_stage","params":{"x":)" + std::string(70, '[') + std::string(70, ']') + "}}"),
+       rpc::kParseError, "nested", false},
+      {"method a number", frame(R"({"jsonrpc":"2.0","id":1,"method":5})"), rpc::kInvalidRequest, "method", false},
+      {"id an object", frame(R"({"jsonrpc":"2.0","id":{"a":1},"method":"get_stage"})"), rpc::kInvalidRequest, "id", false},
+      {"params a string", frame(R"({"jsonrpc":"2.0","id":1,"method":"get_stage","params":"x"})"), rpc::kInvalidRequest, "params", false},
+      {"jsonrpc 1.0", frame(R"({"jsonrpc":"1.0","id":1,"method":"get_stage"})"), rpc::kInvalidRequest, "jsonrpc", false},
+      {"unknown method", frame(request_text("warp_drive", json::object())), rpc::kMethodNotFound, "warp_drive", false},
+      {"huge method name", frame(request_text(std::string(200000, 'q') + "\n", json::object())), rpc::kMethodNotFound, "bytes)", false},
+      {"too many positional", frame(R"({"jsonrpc":"2.0","id":1,"method":"get_stage","params":[1,2,3]})"), rpc::kInvalidParams, "positional", false},
+      {"unknown parameter", frame(request_text("stemtwin.scan", {{"bogus", 1}})), rpc::kInvalidParams, "bogus", false},
+      {"device a number", frame(request_text("activate_device", {{"device", 5}})), rpc::kInvalidParams, "device", false},
+      {"device unknown", frame(request_text("acquire_image", {{"device", "eels"}})), rpc::kInvalidParams, "eels", false},
+      {"size a string", frame(request_text("device_settings", {{"device", "scan"}, {"size", "big"}})), rpc::kInvalidParams, "scan.size", false},
+      {"relative a string", frame(request_text("set_stage", {{"stage_positions", {{"x", 0}}}, {"relative", "yes"}})), rpc::kInvalidParams, "relative", false},
+      {"stage list too long", frame(request_text("set_stage", {{"stage_positions", {0, 0, 0, 0, 0, 0}}})), rpc::kInvalidParams, "at most 5", false},
+      {"encoding unknown", frame(request_text("acquire_image", {{"device", "scan"}, {"encoding", "hex"}})), rpc::kInvalidParams, "encoding", false},
+      {"detectors not a list", frame(request_text("device_settings", {{"device", "scan"}, {"detectors", "HAADF"}})), rpc::kInvalidParams, "scan.detectors", false},
+      {"1000 detectors", frame(request_text("device_settings", {{"device", "scan"}, {"detectors", many_detectors}})), rpc::kInvalidParams, "scan.detectors", false},
+      {"100000 points", frame(request_text("stemtwin.probe_points", {{"points_A", many_points}})), rpc::kInvalidParams, "points_A", false},
+      {"points spread 100 µm", frame(request_text("stemtwin.probe_points", {{"points_A", {{0.0, 0.0}, {1e6, 0.0}}}})), rpc::kInvalidParams, "points_A", false},
+      {"1000 unknown aberrations", frame(request_text("stemtwin.set_optics", {{"aberrations", many_aberrations}})), rpc::kInvalidParams, "aberration", false},
+      {"10000 status names", frame(request_text("get_microscope_status", {{"parameters", many_names}})), rpc::kInvalidParams, "parameter", false},
+      {"scan of 256 x 256", frame(request_text("stemtwin.scan", {{"nx", 256}, {"ny", 256}})), rpc::kInvalidParams, "4096", false},
+      {"NaN point in a spectrum list", frame(R"({"id":1,"method":"acquire_spectrum_points","params":{"device":"super_x","points":[[NaN,0]]}})"),
+       rpc::kParseError, "params.points[0][0]", false},
+  };
+}
+
+}  // namespace
+
+TEST(HostileRequests, EveryOneGetsANamedErrorAndTheServerGoesOn) {
+  Twin t;
+  auto state = [&] {
+    json s = t.result("stemtwin.status");
+    for (const char* d : {"scan", "ceta_camera", "flu_camera", "super_x"})
+      s[d] = t.result("get_device_settings", {{"device", d}});
+    s["beam"] = t.result("get_beam_position");
+    return s;
+  };
+  const json before = state();
+  const auto t0 = Clock::now();
+  std::size_t sent = 0;
+  // 1. Each numeric parameter of each method: out-of-range JSON numbers (-32602 naming the
+  //    parameter) and the literals JSON does not have (-32700 naming the path of the value).
+  for (const NumericParameter& p : numeric_parameters()) {
+    const std::string text = request_text(p.method, p.params);
+    const std::string path = sentinel_path(json{{"params", p.params}});
+    ASSERT_FALSE(path.empty()) << p.method;
+    for (const std::string value : {"1e308", "-1e308", "NaN", "-Infinity", "1e999"}) {
+      std::string hostile = text;
+      hostile.replace(hostile.find("\"@V\""), 4, value);
+      Client c(t.port(), 10);
+      ASSERT_TRUE(c.send_raw(netstring::encode(hostile)));
+      const json r = c.read();
+      ++sent;
+      const bool literal = value == "NaN" || value == "-Infinity" || value == "1e999";
+      ASSERT_TRUE(r.is_object()) << "no answer to " << hostile;
+      EXPECT_EQ(error_code(r), literal ? rpc::kParseError : rpc::kInvalidParams) << hostile << "\n" << r.dump();
+      const std::string msg = r.value("error", json::object()).value("message", "");
+      EXPECT_NE(msg.find(literal ? path : p.names), std::string::npos) << hostile << "\n  message: " << msg;
+    }
+  }
+  // 2. Framing, JSON, JSON-RPC and shape attacks.
+  for (const HostileFrame& f : hostile_frames()) {
+    Client c(t.port(), 10);
+    ASSERT_TRUE(c.send_raw(f.bytes)) << f.what;
+    if (f.half_close) c.shutdown_write();
+    const json r = c.read();
+    ++sent;
+    ASSERT_TRUE(r.is_object()) << "no answer to: " << f.what;
+    EXPECT_EQ(error_code(r), f.code) << f.what << ": " << r.dump().substr(0, 300);
+    const std::string msg = r.value("error", json::object()).value("message", "");
+    EXPECT_NE(msg.find(f.names), std::string::npos) << f.what << ": " << msg.substr(0, 300);
+    EXPECT_LT(msg.size(), 400u) << f.what << ": client text is quoted bounded";
+    if (f.closes) EXPECT_TRUE(c.closed_by_peer()) << f.what << ": a broken stream is closed";
+    else EXPECT_EQ(c.request("get_vacuum")["result"], 1e-5) << f.what << ": the connection goes on";
+  }
+  const double elapsed = seconds_since(t0);
+  std::cout << "[ measured ] " << sent << " hostile requests answered in " << elapsed << " s\n";
+  EXPECT_GE(sent, 40u);
+  EXPECT_LT(elapsed, 60.0) << "no request may hang or compute";
+  // Nothing changed, and the server answers a normal call, an acquisition included.
+  EXPECT_EQ(state(), before);
+  const json scan = t.result("stemtwin.scan", {{"nx", 4}, {"ny", 4}, {"fov_x_A", 2}, {"fov_y_A", 2}, {"detectors", {"BF"}}});
+  EXPECT_EQ(scan["images"]["BF"]["shape"], json({4, 4}));
 }
