@@ -121,6 +121,10 @@ using Clock = std::chrono::steady_clock;
 constexpr int kSliceMs = 100;  // how often blocked waits look at the stop flag
 // Method names are short identifiers; anything longer in a log line is the client's text, cut.
 constexpr std::size_t kLoggedMethodChars = 80;
+// A full server evicts an idle connection only once it has been idle this long (or a slot has
+// not come free in this time): long enough for a closing client's FIN to be seen, short
+// enough that a new client hardly notices.
+constexpr auto kEvictAfter = std::chrono::milliseconds(50);
 
 void close_fd(int& fd) {
   if (fd >= 0) ::close(fd);
@@ -356,24 +360,33 @@ struct RpcServer::Impl {
   /// False when every open connection is in the middle of a call, or when the threads of
   /// closing connections reach twice the cap (they hold a thread until their call ends).
   bool make_room() {
-    std::size_t open = 0, alive = 0;
+    const auto t0 = Clock::now();
+    const auto idle_for = [](const Connection& c) { return Clock::now().time_since_epoch() - Clock::duration(c.since.load()); };
     Connection* oldest = nullptr;
-    for (Connection& c : connections) {
-      if (c.finished.load()) continue;
-      ++alive;
-      if (c.state.load() == Connection::Evicted || peer_closed(c.fd)) continue;
-      ++open;
-      if (c.state.load() == Connection::Idle && (!oldest || c.since.load() < oldest->since.load())) oldest = &c;
+    for (;;) {
+      std::size_t open = 0, alive = 0;
+      oldest = nullptr;
+      for (Connection& c : connections) {
+        if (c.finished.load()) continue;
+        ++alive;
+        if (c.state.load() == Connection::Evicted || peer_closed(c.fd)) continue;
+        ++open;
+        if (c.state.load() == Connection::Idle && (!oldest || c.since.load() < oldest->since.load())) oldest = &c;
+      }
+      if (alive >= 2 * options.max_connections) return false;
+      if (open < options.max_connections) return true;
+      // A client that has just closed may not show it for a moment, and one just accepted
+      // may not have sent its request yet: evict only a connection idle for kEvictAfter, or
+      // the idle longest once kEvictAfter has passed without a slot coming free.
+      if ((oldest && idle_for(*oldest) >= kEvictAfter) || Clock::now() - t0 >= kEvictAfter) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
-    if (alive >= 2 * options.max_connections) return false;
-    if (open < options.max_connections) return true;
     int idle = Connection::Idle;
     if (!oldest || !oldest->state.compare_exchange_strong(idle, Connection::Evicted)) return false;
     ::shutdown(oldest->fd, SHUT_RD);  // wakes its thread at once
     bump(&RpcServerStats::evicted);
-    const double idle_s = std::chrono::duration<double>(Clock::now().time_since_epoch() -
-                                                        Clock::duration(oldest->since.load())).count();
-    say("connection " + std::to_string(oldest->index) + ": evicted to make room (idle " + std::to_string(idle_s) + " s)");
+    say("connection " + std::to_string(oldest->index) + ": evicted to make room (idle " +
+        std::to_string(std::chrono::duration<double>(idle_for(*oldest)).count()) + " s)");
     return true;
   }
 
