@@ -1,6 +1,7 @@
 #include "stemtwin/json_rpc.hpp"
 
 #include <algorithm>
+#include <vector>
 
 namespace stemtwin {
 
@@ -16,7 +17,130 @@ json error_object(const json& id, int code, const std::string& message) {
 // message quoting client bytes can always be sent.
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+// Client text quoted in messages (keys, tokens, method names) is cut to this many bytes.
+constexpr std::size_t kQuotedBytes = 80;
+
+/// Replays a text that failed to parse through nlohmann's SAX interface to say where: the
+/// byte offset and the path ("params.points_A[0][1]") of the value being read, and why.
+class ParseErrorLocator final : public nlohmann::json_sax<json> {
+ public:
+  std::string message() const {
+    std::string out = "parse error at byte ";
+    out += std::to_string(position_);
+    if (const std::string p = path(); !p.empty()) {
+      out += " in \"";
+      out += p;
+      out += '"';
+    }
+    out += ": ";
+    out += reason_;
+    return out;
+  }
+
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override { return open(false); }
+  bool key(string_t& k) override {
+    if (!stack_.empty()) stack_.back().key = k;
+    return true;
+  }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(true); }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t position, const std::string& last_token, const nlohmann::detail::exception& e) override {
+    position_ = position;
+    // nlohmann's text, less its "[json.exception…] parse error at line…, column…: " prefix.
+    std::string what = e.what();
+    if (const auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+    if (what.rfind("parse error", 0) == 0)
+      if (const auto p = what.find(": "); p != std::string::npos) what = what.substr(p + 2);
+    if (const auto p = what.find("; last read"); p != std::string::npos) what.resize(p);
+    reason_ = what + " (last read: '" + printable_excerpt(last_token, kQuotedBytes) + "')";
+    if (!last_token.empty() && (last_token.back() == 'N' || last_token.back() == 'I'))
+      reason_ += "; NaN and Infinity are not JSON numbers";
+    return false;
+  }
+
+ private:
+  struct Level {
+    bool array = false;
+    std::size_t index = 0;
+    std::string key;
+  };
+  bool value() {
+    if (!stack_.empty() && stack_.back().array) ++stack_.back().index;
+    return true;
+  }
+  bool open(bool array) {
+    stack_.push_back({array, 0, {}});
+    return true;
+  }
+  bool close() {
+    stack_.pop_back();
+    return value();
+  }
+  std::string path() const {
+    std::string p;
+    for (const Level& l : stack_) {
+      if (l.array) {
+        p += '[';
+        p += std::to_string(l.index);
+        p += ']';
+      } else if (!l.key.empty()) {
+        if (!p.empty()) p += '.';
+        p += printable_excerpt(l.key, kQuotedBytes);
+      }
+    }
+    return p;
+  }
+  std::vector<Level> stack_;
+  std::size_t position_ = 0;
+  std::string reason_ = "not valid JSON";
+};
+
+std::string parse_error_message(std::string_view text) {
+  ParseErrorLocator locator;
+  try {
+    json::sax_parse(text.begin(), text.end(), &locator);
+  } catch (const std::exception&) {
+    // the locator has what it could gather
+  }
+  return locator.message();
+}
+
 }  // namespace
+
+std::string printable_excerpt(std::string_view text, std::size_t max_bytes) {
+  std::string out;
+  const std::size_t n = std::min(text.size(), max_bytes);
+  out.reserve(n + 16);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c >= 0x7f) {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (text.size() > n) out += "…(+" + std::to_string(text.size() - n) + " bytes)";
+  return out;
+}
 
 std::size_t json_nesting_depth(std::string_view text, std::size_t limit) {
   std::size_t depth = 0, deepest = 0;
@@ -90,7 +214,7 @@ std::optional<json> RpcDispatcher::handle_one(const json& request) const {
     }
   }
   const auto it = methods_.find(method);
-  if (it == methods_.end()) return fail(rpc::kMethodNotFound, "method not found: " + method);
+  if (it == methods_.end()) return fail(rpc::kMethodNotFound, "method not found: " + printable_excerpt(method, kQuotedBytes));
   const Entry& e = it->second;
   if (params.is_array()) {
     if (params.size() > e.positional.size())
@@ -123,7 +247,7 @@ std::optional<std::string> RpcDispatcher::handle(std::string_view request) const
       return error_response(rpc::kParseError,
                             "request nested deeper than " + std::to_string(rpc::kMaxDepth) + " levels refused");
     json parsed = json::parse(request.begin(), request.end(), nullptr, /*allow_exceptions=*/false);
-    if (parsed.is_discarded()) return error_response(rpc::kParseError, "parse error: the request is not valid JSON");
+    if (parsed.is_discarded()) return error_response(rpc::kParseError, parse_error_message(request));
     if (parsed.is_array()) {
       if (parsed.empty()) return error_response(rpc::kInvalidRequest, "empty batch");
       if (parsed.size() > rpc::kMaxBatch)

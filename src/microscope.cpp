@@ -10,6 +10,7 @@
 #include "stemtwin/constants.hpp"
 #include "stemtwin/orient.hpp"
 #include "stemtwin/prism.hpp"
+#include "stemtwin/ranges.hpp"
 #include "stemtwin/rng.hpp"
 
 namespace stemtwin {
@@ -315,10 +316,11 @@ Microscope::Microscope(Microscope&&) noexcept = default;
 Microscope& Microscope::operator=(Microscope&&) noexcept = default;
 
 void Microscope::move_stage(const StagePosition& p) {
-  for (double v : {p.x_A, p.y_A, p.z_A, p.alpha_rad, p.beta_rad})
-    if (!std::isfinite(v)) throw std::invalid_argument("stage position must be finite");
-  if (std::fabs(p.alpha_rad) > 0.1 || std::fabs(p.beta_rad) > 0.1)
-    throw std::invalid_argument("stage tilt beyond ±0.1 rad: the twin models small tilts only");
+  check_range(ranges::kStageX, p.x_A);
+  check_range(ranges::kStageY, p.y_A);
+  check_range(ranges::kStageZ, p.z_A);
+  check_range(ranges::kStageTiltAlpha, p.alpha_rad);
+  check_range(ranges::kStageTiltBeta, p.beta_rad);
   impl_->stage = p;
 }
 void Microscope::move_stage_relative(double dx, double dy, double dz, double da, double db) {
@@ -329,13 +331,26 @@ void Microscope::move_stage_relative(double dx, double dy, double dz, double da,
 const StagePosition& Microscope::stage() const { return impl_->stage; }
 
 void Microscope::set_optics(const Optics& o) {
-  if (!(o.current_pA >= 0)) throw std::invalid_argument("beam current must be ≥ 0 pA");
-  if (!(o.probe.semiangle_mrad > 0)) throw std::invalid_argument("convergence semi-angle must be > 0 mrad");
-  wavelength_A(o.probe.energy_eV);  // validates the energy
+  const ProbeOptics& p = o.probe;
+  check_range(ranges::kEnergy, p.energy_eV);
+  check_range(ranges::kConvergence, p.semiangle_mrad);
+  check_range(ranges::kCurrent, o.current_pA);
+  check_range(ranges::kFocalSpread, p.focal_spread_A);
+  check_range(ranges::kFocalSpreadPoints, double(p.focal_spread_points));
+  check_range(ranges::kSourceSize, p.source_size_A);
+  for (std::size_t i = 0; i < Aberrations::kOrders.size(); ++i) {
+    const std::string nm = std::to_string(Aberrations::kOrders[i][0]) + std::to_string(Aberrations::kOrders[i][1]);
+    check_range(ranges::kAberration, p.aberrations.C[i], "aberration C" + nm + (nm == "10" ? " (−defocus)" : ""));
+    if (Aberrations::kOrders[i][1] != 0) check_range(ranges::kAberrationAngle, p.aberrations.phi[i], "aberration angle phi" + nm);
+  }
   impl_->optics = o;
 }
 const Optics& Microscope::optics() const { return impl_->optics; }
-void Microscope::set_aberration(const std::string& name, double value) { impl_->optics.probe.aberrations.set(name, value); }
+void Microscope::set_aberration(const std::string& name, double value) {
+  Optics o = impl_->optics;
+  o.probe.aberrations.set(name, value);
+  set_optics(o);  // the same ranges as every other way in
+}
 void Microscope::set_defocus(double d) { set_aberration("defocus", d); }
 void Microscope::set_current(double pA) {
   Optics o = impl_->optics;
@@ -355,12 +370,17 @@ void Microscope::set_detectors(std::vector<Detector> d) {
 const std::vector<Detector>& Microscope::detectors() const { return impl_->detectors; }
 
 void Microscope::set_scan(const ScanSettings& s) {
-  if (!(s.fov_x_A > 0) || !(s.fov_y_A > 0)) throw std::invalid_argument("field of view must be > 0 Å");
-  if (s.nx == 0 || s.ny == 0) throw std::invalid_argument("scan needs ≥ 1 × 1 pixels");
-  if (!(s.dwell_us > 0)) throw std::invalid_argument("dwell time must be > 0 µs");
-  if (s.nx * s.ny > impl_->settings.max_positions_per_call)
-    throw std::invalid_argument("scan of " + std::to_string(s.nx * s.ny) + " pixels exceeds the limit of " +
-                                std::to_string(impl_->settings.max_positions_per_call));
+  check_range(ranges::kFieldOfView, s.fov_x_A, "field of view x (fov_x_A)");
+  check_range(ranges::kFieldOfView, s.fov_y_A, "field of view y (fov_y_A)");
+  // Each side is bounded before the product, which could otherwise wrap around.
+  const std::size_t max = impl_->settings.max_positions_per_call;
+  if (s.nx == 0 || s.ny == 0 || s.nx > max || s.ny > max || s.nx * s.ny > max)
+    throw std::invalid_argument("scan of " + std::to_string(s.nx) + " × " + std::to_string(s.ny) +
+                                " pixels: needs at least 1 × 1 and at most " + std::to_string(max) +
+                                " pixels in all (max_positions_per_call)");
+  check_range(ranges::kScanRotation, s.rotation_deg);
+  check_range(ranges::kDwell, s.dwell_us);
+  check_range(ranges::kFlyback, s.flyback_us);
   impl_->scan = s;
 }
 const ScanSettings& Microscope::scan_settings() const { return impl_->scan; }
@@ -439,9 +459,8 @@ struct CaptureSink : PatternSink {
 std::vector<ProbeResult> Microscope::scan_points(const std::vector<Point2>& points, double dwell_us) {
   Impl& m = *impl_;
   m.check_work(points.size());
-  if (!(dwell_us > 0)) throw std::invalid_argument("dwell time must be > 0 µs");
-  for (const Point2& p : points)
-    if (!std::isfinite(p.x) || !std::isfinite(p.y)) throw std::invalid_argument("probe positions must be finite");
+  check_range(ranges::kDwell, dwell_us);
+  for (const Point2& p : points) check_range(ranges::kProbeX, p.x), check_range(ranges::kProbeY, p.y);
   const std::uint64_t call = m.calls++;
   // One pattern detector: the user's pixelated detector if any, else the whole pattern.
   std::vector<Detector> dets;

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <set>
 
+#include "stemtwin/ranges.hpp"
+
 namespace stemtwin {
 
 using nlohmann::json;
@@ -66,10 +68,23 @@ double number(const json& v, const std::string& what) {
   return d;
 }
 
-double positive(const json& v, const std::string& what, double max, const std::string& limit_name) {
+/// A number in (0, max], in `unit`; the message names the value, the limit and where the limit comes from.
+double positive(const json& v, const std::string& what, double max, const char* unit, const std::string& limit_name) {
   const double d = number(v, what);
-  if (!(d > 0)) throw_invalid_params(what + " must be > 0");
-  if (d > max) throw_invalid_params(what + " = " + std::to_string(d) + " exceeds the limit of " + std::to_string(max) + " (" + limit_name + ")");
+  if (!(d > 0)) throw_invalid_params(what + " must be > 0 " + unit);
+  if (d > max)
+    throw_invalid_params(what + " = " + format_quantity(d, unit) + " exceeds the limit of " + format_quantity(max, unit) +
+                         " (" + limit_name + ")");
+  return d;
+}
+
+/// A number inside a session range (ranges.hpp) given in the client's units: `scale` converts
+/// the client's value to the range's unit, so the physical rule stays in one place.
+double in_range(const json& v, const std::string& what, const Range& r, double scale, const char* unit) {
+  const double d = number(v, what);
+  if (!r.contains(d * scale))
+    throw_invalid_params(what + " = " + format_quantity(d, unit) + " is outside " + format_quantity(r.lo / scale, "") + " … " +
+                         format_quantity(r.hi / scale, unit) + " (" + r.why + ")");
   return d;
 }
 
@@ -245,6 +260,16 @@ std::string MicroscopeService::device_name(const json& v, const std::string& met
 }
 
 json MicroscopeService::validated_settings(const std::string& device, const json& base, const json& changes) const {
+  // Fields of view arrive in metres and the limit is set in Å: the message gives both.
+  auto field_of_view_m = [this](const json& x, const std::string& what) {
+    const double d = number(x, what), lim_A = limits_.max_field_of_view_A;
+    if (!(d > 0)) throw_invalid_params(what + " must be > 0 m");
+    if (d * kA_per_m > lim_A)
+      throw_invalid_params(what + " = " + format_quantity(d, "m") + " (" + format_quantity(d * kA_per_m, "Å") +
+                           ") exceeds the limit of " + format_quantity(lim_A / kA_per_m, "m") + " (" +
+                           format_quantity(lim_A, "Å") + ", the server's field-of-view limit)");
+    return d;
+  };
   json out = base;
   if (!changes.is_object()) throw_invalid_params("settings must be given by name");
   std::vector<std::string> known;
@@ -265,12 +290,11 @@ json MicroscopeService::validated_settings(const std::string& device, const json
         out[k] = count(v, what, 0, 4096);
       }
     } else if (k == "exposure") {
-      out[k] = device == "scan" ? positive(v, what, limits_.max_dwell_s, "dwell per pixel limit, s")
-                                : positive(v, what, limits_.max_exposure_s, "exposure limit, s");
+      out[k] = device == "scan" ? positive(v, what, limits_.max_dwell_s, "s", "the server's dwell-per-pixel limit")
+                                : positive(v, what, limits_.max_exposure_s, "s", "the server's exposure limit");
     } else if (k == "field_of_view") {
       const auto p = pair_of(v, what);
-      const double lim = limits_.max_field_of_view_A / kA_per_m;
-      out[k] = json::array({positive(p[0], what, lim, "field of view limit, m"), positive(p[1], what, lim, "field of view limit, m")});
+      out[k] = json::array({field_of_view_m(p[0], what), field_of_view_m(p[1], what)});
     } else if (k == "detectors") {
       if (!v.is_array() || v.empty()) throw_invalid_params(what + " must be a non-empty list of detector names");
       if (v.size() > limits_.max_detectors)
@@ -285,9 +309,9 @@ json MicroscopeService::validated_settings(const std::string& device, const json
       }
       out[k] = names;
     } else if (k == "rotation") {
-      out[k] = number(v, what);
+      out[k] = in_range(v, what, ranges::kScanRotation, 180 / kPi, "rad");
     } else if (k == "camera_length") {
-      out[k] = positive(v, what, 10, "m");
+      out[k] = positive(v, what, 10, "m", "10 m: recorded only");
     } else if (k == "collection_angles") {
       if (!v.is_object()) throw_invalid_params(what + " must be an object {\"HAADF\": [inner, outer]} (rad)");
       json angles = base.at(k);
@@ -307,7 +331,10 @@ json MicroscopeService::validated_settings(const std::string& device, const json
     } else if (k == "energy_window") {
       if (!v.is_array() || v.size() != 2) throw_invalid_params(what + " must be [low, high] in eV");
       const double lo = number(v[0], what), hi = number(v[1], what);
-      if (!(lo >= 0 && lo < hi)) throw_invalid_params(what + " needs 0 <= low < high");
+      // No X-ray carries more than the beam energy: the session's energy range bounds the window.
+      if (!(lo >= 0 && lo < hi && hi <= ranges::kEnergy.hi))
+        throw_invalid_params(what + " needs 0 <= low < high <= " + format_quantity(ranges::kEnergy.hi, "eV") + " (got [" +
+                             format_quantity(lo, "") + ", " + format_quantity(hi, "eV") + "])");
       out[k] = json::array({lo, hi});
     } else {
       throw_invalid_params("setting '" + k + "' cannot be changed");
@@ -473,8 +500,7 @@ void MicroscopeService::register_methods(RpcDispatcher& d) {
           } else {
             throw_invalid_params("set_stage: stage_positions must be {\"x\": m, ...} or [x, y, z, a, b]");
           }
-          for (std::size_t i = 0; i < 3; ++i)
-            if (v[i] && std::fabs(*v[i]) > 1e-3) throw_invalid_params("set_stage: |" + std::string(axes[i]) + "| beyond 1 mm");
+          // The session checks the resulting position against the stage's travel (ranges.hpp).
           StagePosition s = m_.stage();
           double* fields[5] = {&s.x_A, &s.y_A, &s.z_A, &s.alpha_rad, &s.beta_rad};
           for (std::size_t i = 0; i < 5; ++i) {
@@ -544,7 +570,9 @@ void MicroscopeService::register_methods(RpcDispatcher& d) {
   d.add("acquire_spectrum", {"device"}, locked([this, no_spectroscopy](const json& p) -> json {
           json rest = json::object();
           Params a(p, "acquire_spectrum", {"device"}, &rest);
-          no_spectroscopy(device_name(a.get("device"), a.method()), a.method());
+          const std::string dev = device_name(a.get("device"), a.method());
+          if (dev == "super_x") validated_settings(dev, settings_[dev], rest);  // bad settings are named first
+          no_spectroscopy(dev, a.method());
           return nullptr;
         }),
         "super_x: -32000 until spectroscopy exists");
@@ -553,7 +581,18 @@ void MicroscopeService::register_methods(RpcDispatcher& d) {
           json rest = json::object();
           Params a(p, "acquire_spectrum_points", {"device", "points"}, &rest);
           const std::string dev = device_name(a.get("device"), a.method());
-          if (!a.get("points").is_array()) throw_invalid_params("acquire_spectrum_points: points must be a list of [x, y]");
+          const json& pts = a.get("points");
+          if (!pts.is_array() || pts.empty() || pts.size() > limits_.max_points)
+            throw_invalid_params("acquire_spectrum_points: points must be a list of 1 to " + std::to_string(limits_.max_points) +
+                                 " beam positions [x, y] (fractions of the field, 0..1)");
+          for (const json& q : pts) {
+            if (!q.is_array() || q.size() != 2) throw_invalid_params("acquire_spectrum_points: points must be a list of [x, y]");
+            for (const json& f : q)
+              if (const double v = number(f, "points x/y"); v < 0 || v > 1)
+                throw_invalid_params("acquire_spectrum_points: points x/y = " + format_quantity(v, "") +
+                                     " is not a fraction of the field (0..1)");
+          }
+          if (dev == "super_x") validated_settings(dev, settings_[dev], rest);
           no_spectroscopy(dev, a.method());
           return nullptr;
         }),
@@ -561,9 +600,14 @@ void MicroscopeService::register_methods(RpcDispatcher& d) {
 
   d.add("set_beam_position", {"x", "y"}, locked([this](const json& p) {
           Params a(p, "set_beam_position", {"x", "y"});
-          const double x = number(a.get("x"), "x"), y = number(a.get("y"), "y");
-          if (x < 0 || x > 1 || y < 0 || y > 1)
-            throw_invalid_params("set_beam_position: x and y are fractions of the field of view, 0..1");
+          auto fraction = [&a](const char* k) {
+            const double v = number(a.get(k), k);
+            if (v < 0 || v > 1)
+              throw_invalid_params(std::string("set_beam_position: ") + k + " = " + format_quantity(v, "") +
+                                   " is not a fraction of the field of view (0..1)");
+            return v;
+          };
+          const double x = fraction("x"), y = fraction("y");
           beam_ = {x, y};
           return json(1);
         }),
@@ -692,17 +736,23 @@ void MicroscopeService::register_methods(RpcDispatcher& d) {
           json change = json::object();
           const json& cur = settings_.at("scan");
           const json& size = cur.at("size");
-          const json nx = a.has("nx") ? a.get("nx") : (size.is_array() ? size[0] : size);
-          const json ny = a.has("ny") ? a.get("ny") : (size.is_array() ? size[1] : size);
+          // nx, ny are named in their own errors; the pixel limit is checked with the size below.
+          const json nx = a.has("nx") ? json(count(a.get("nx"), "nx", 1, 1u << 16)) : (size.is_array() ? size[0] : size);
+          const json ny = a.has("ny") ? json(count(a.get("ny"), "ny", 1, 1u << 16)) : (size.is_array() ? size[1] : size);
           if (a.has("nx") || a.has("ny")) change["size"] = json::array({nx, ny});
           if (a.has("fov_x_A") || a.has("fov_y_A")) {
             json fov = cur.at("field_of_view");
-            if (a.has("fov_x_A")) fov[0] = number(a.get("fov_x_A"), "fov_x_A") / kA_per_m;
-            if (a.has("fov_y_A")) fov[1] = number(a.get("fov_y_A"), "fov_y_A") / kA_per_m;
+            const double lim = limits_.max_field_of_view_A;
+            const char* why = "the server's field-of-view limit";
+            if (a.has("fov_x_A")) fov[0] = positive(a.get("fov_x_A"), "fov_x_A", lim, "Å", why) / kA_per_m;
+            if (a.has("fov_y_A")) fov[1] = positive(a.get("fov_y_A"), "fov_y_A", lim, "Å", why) / kA_per_m;
             change["field_of_view"] = fov;
           }
-          if (a.has("rotation_deg")) change["rotation"] = number(a.get("rotation_deg"), "rotation_deg") * kPi / 180;
-          if (a.has("dwell_us")) change["exposure"] = number(a.get("dwell_us"), "dwell_us") * 1e-6;
+          if (a.has("rotation_deg"))
+            change["rotation"] = in_range(a.get("rotation_deg"), "rotation_deg", ranges::kScanRotation, 1, "deg") * kPi / 180;
+          if (a.has("dwell_us"))
+            change["exposure"] = positive(a.get("dwell_us"), "dwell_us", limits_.max_dwell_s * 1e6, "µs",
+                                          "the server's dwell-per-pixel limit") * 1e-6;
           if (a.has("detectors")) change["detectors"] = a.get("detectors");
           const bool clean = a.has("clean") ? boolean(a.get("clean"), "clean") : false;
           const std::string enc = a.has("encoding") ? encoding_of(a.get("encoding")) : "base64";
@@ -737,7 +787,7 @@ void MicroscopeService::register_methods(RpcDispatcher& d) {
           Point2 pos = field_position_locked(beam_[0], beam_[1]);
           if (a.has("x_A")) pos.x = number(a.get("x_A"), "x_A");
           if (a.has("y_A")) pos.y = number(a.get("y_A"), "y_A");
-          const double dwell_us = a.has("dwell_us") ? positive(a.get("dwell_us"), "dwell_us", limits_.max_exposure_s * 1e6, "exposure limit, µs")
+          const double dwell_us = a.has("dwell_us") ? positive(a.get("dwell_us"), "dwell_us", limits_.max_exposure_s * 1e6, "µs", "the server's exposure limit")
                                                     : settings_.at("ceta_camera").at("exposure").get<double>() * 1e6;
           const std::string enc = a.has("encoding") ? encoding_of(a.get("encoding")) : "base64";
           const ProbeResult r = m_.probe_at(pos.x, pos.y, dwell_us);
@@ -761,9 +811,16 @@ void MicroscopeService::register_methods(RpcDispatcher& d) {
           std::vector<Point2> points;
           for (const json& q : pts) {
             if (!q.is_array() || q.size() != 2) throw_invalid_params("points_A must be a list of [x, y] (Å)");
-            points.push_back({number(q[0], "x_A"), number(q[1], "y_A")});
+            points.push_back({number(q[0], "points_A x"), number(q[1], "points_A y")});
           }
-          const double dwell_us = a.has("dwell_us") ? positive(a.get("dwell_us"), "dwell_us", limits_.max_dwell_s * 1e6, "dwell limit, µs") : 2.0;
+          // One window covers every point: their spread is bounded like a scan's field of view.
+          double x0 = points[0].x, x1 = x0, y0 = points[0].y, y1 = y0;
+          for (const Point2& q : points) x0 = std::min(x0, q.x), x1 = std::max(x1, q.x), y0 = std::min(y0, q.y), y1 = std::max(y1, q.y);
+          if (x1 - x0 > limits_.max_field_of_view_A || y1 - y0 > limits_.max_field_of_view_A)
+            throw_invalid_params("points_A spread over " + format_quantity(x1 - x0, "") + " × " + format_quantity(y1 - y0, "Å") +
+                                 ", beyond the limit of " + format_quantity(limits_.max_field_of_view_A, "Å") +
+                                 " per side (the server's field-of-view limit)");
+          const double dwell_us = a.has("dwell_us") ? positive(a.get("dwell_us"), "dwell_us", limits_.max_dwell_s * 1e6, "µs", "the server's dwell limit") : 2.0;
           const std::vector<ProbeResult> r = m_.scan_points(points, dwell_us);
           std::map<std::string, std::vector<float>> sig;
           for (const ProbeResult& q : r)
@@ -776,7 +833,7 @@ void MicroscopeService::register_methods(RpcDispatcher& d) {
 
   d.add("stemtwin.dose_map", {"pixel_A"}, locked([this](const json& p) {
           Params a(p, "stemtwin.dose_map", {"pixel_A"});
-          const double px = a.has("pixel_A") ? positive(a.get("pixel_A"), "pixel_A", 1e4, "Å") : 1.0;
+          const double px = a.has("pixel_A") ? positive(a.get("pixel_A"), "pixel_A", 1e4, "Å", "1 µm") : 1.0;
           const Cell& c = m_.specimen().structure.cell;
           if ((c.x / px) * (c.y / px) > 4.2e6) throw_invalid_params("stemtwin.dose_map: more than 2048 x 2048 pixels; use a larger pixel_A");
           const DoseMap dm = m_.dose_map(px);
@@ -801,7 +858,6 @@ void MicroscopeService::register_methods(RpcDispatcher& d) {
             for (const auto& [k, v] : ab.items()) o.probe.aberrations.set(k, number(v, k));
           }
           if (a.has("defocus_A")) o.probe.aberrations.set("defocus", number(a.get("defocus_A"), "defocus_A"));
-          if (o.probe.focal_spread_A < 0 || o.probe.source_size_A < 0) throw_invalid_params("spreads must be >= 0");
           m_.set_optics(o);
           return json{{"energy_eV", o.probe.energy_eV}, {"convergence_mrad", o.probe.semiangle_mrad},
                       {"current_pA", o.current_pA}, {"defocus_A", o.probe.aberrations.get("defocus")},

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <ostream>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -118,10 +119,25 @@ extern "C" void rpc_server_on_signal(int) { g_signal_stop = 1; }
 
 using Clock = std::chrono::steady_clock;
 constexpr int kSliceMs = 100;  // how often blocked waits look at the stop flag
+// Method names are short identifiers; anything longer in a log line is the client's text, cut.
+constexpr std::size_t kLoggedMethodChars = 80;
+// A full server evicts an idle connection only once it has been idle this long (or a slot has
+// not come free in this time): long enough for a closing client's FIN to be seen, short
+// enough that a new client hardly notices.
+constexpr auto kEvictAfter = std::chrono::milliseconds(50);
 
 void close_fd(int& fd) {
   if (fd >= 0) ::close(fd);
   fd = -1;
+}
+
+Clock::duration seconds(double s) { return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); }
+
+/// True when the peer has closed (or half-closed) its side or the socket failed: the
+/// connection is on its way out and no longer counts as open.
+bool peer_closed(int fd) {
+  pollfd p{fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 }  // namespace
@@ -135,8 +151,28 @@ struct RpcServer::Impl {
   int bound_port = 0;
   std::atomic<bool> stopping{false};
 
+  /// One accepted socket and the thread serving it. The socket is closed only when the
+  /// Connection is destroyed (by run(), after the thread has been joined), so run() may look
+  /// at it or shut it down at any time before.
   struct Connection {
+    enum State : int { Idle, Busy, Evicted };
+    Connection(int socket, std::uint64_t n) : fd(socket), index(n), since(Clock::now().time_since_epoch().count()) {}
+    ~Connection() {
+      if (thread.joinable()) thread.join();
+      ::close(fd);
+    }
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    const int fd;
+    const std::uint64_t index;
     std::thread thread;
+    /// Idle: waiting for a complete request. Busy: a request is being handled or answered
+    /// (however long the microscope takes, this is not idleness). Evicted: closed by run() to
+    /// make room; the serving thread notices and leaves. Idle→Busy and Idle→Evicted are
+    /// compare-and-swap, so a connection is never evicted in the middle of a call.
+    std::atomic<int> state{Idle};
+    std::atomic<Clock::rep> since;  ///< when the connection last became Idle (accepted or answered)
     std::atomic<bool> finished{false};
   };
   std::list<Connection> connections;  // touched by run() only
@@ -225,51 +261,75 @@ struct RpcServer::Impl {
     send_all(fd, frame_response(RpcDispatcher::error_response(code, message), options.response_block));
   }
 
-  void serve_connection(int fd, std::uint64_t index) {
-    const std::string who = "connection " + std::to_string(index);
+  void serve_connection(Connection& c) {
+    const int fd = c.fd;
+    const std::string who = "connection " + std::to_string(c.index);
     netstring::Parser parser(options.max_request_bytes);
     std::vector<char> buf(64 * 1024);
-    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                       std::chrono::duration<double>(options.read_timeout_s));
+    auto deadline = Clock::now() + seconds(options.read_timeout_s);
+    // Leaves Idle for Busy; false when run() evicted the connection first.
+    auto begin_call = [&c] {
+      int idle = Connection::Idle;
+      return c.state.compare_exchange_strong(idle, Connection::Busy);
+    };
+    auto end_call = [&] {
+      c.since.store(Clock::now().time_since_epoch().count());
+      c.state.store(Connection::Idle);
+      deadline = Clock::now() + seconds(options.read_timeout_s);
+    };
+    auto answer = [&](const std::string& request) {
+      bump(&RpcServerStats::requests);
+      const auto t0 = Clock::now();
+      std::optional<std::string> response = dispatcher.handle(request);
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      if (log) {
+        std::string method = "?";
+        const auto j = nlohmann::json::parse(request, nullptr, false);
+        if (j.is_object() && j.contains("method") && j["method"].is_string()) method = j["method"];
+        const bool is_error = response && response->find("\"error\":{\"code\"") != std::string::npos;
+        // The method name is the client's text: escaped and bounded, so it cannot forge log lines.
+        say(who + ": " + printable_excerpt(method, kLoggedMethodChars) + (is_error ? " -> error" : " -> ok") + " (" +
+            std::to_string(ms) + " ms)");
+      }
+      return !response || send_all(fd, frame_response(*response, options.response_block));
+    };
     bool open = true;
     while (open && !should_stop()) {
       // Answer every complete request already received, in order.
       std::string request;
       while (open && parser.next(request)) {
-        bump(&RpcServerStats::requests);
-        const auto t0 = Clock::now();
-        std::optional<std::string> response = dispatcher.handle(request);
-        const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-        if (log) {
-          std::string method = "?";
-          const auto j = nlohmann::json::parse(request, nullptr, false);
-          if (j.is_object() && j.contains("method") && j["method"].is_string()) method = j["method"];
-          const bool is_error = response && response->find("\"error\":{\"code\"") != std::string::npos;
-          say(who + ": " + method + (is_error ? " -> error" : " -> ok") + " (" + std::to_string(ms) + " ms)");
-        }
-        if (response && !send_all(fd, frame_response(*response, options.response_block))) open = false;
-        deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                      std::chrono::duration<double>(options.read_timeout_s));
+        if (!begin_call()) break;  // evicted: said below
+        open = answer(request);
+        end_call();
       }
       if (!open) break;
+      if (c.state.load() == Connection::Evicted) {
+        send_error(fd, rpc::kServerError,
+                   "connection closed to make room for a new client: the server was full and this connection had "
+                   "been idle longest");
+        break;
+      }
       if (Clock::now() > deadline) {
         if (!parser.idle()) {
           bump(&RpcServerStats::frame_errors);
           send_error(fd, rpc::kParseError, "timed out waiting for the rest of the request");
         }
-        say(who + ": read timeout, closed");
+        bump(&RpcServerStats::idle_timeouts);
+        say(who + ": no complete request within " + std::to_string(options.read_timeout_s) + " s, closed");
         break;
       }
       pollfd p{fd, POLLIN, 0};
       const int pr = ::poll(&p, 1, kSliceMs);
       if (pr < 0 && errno != EINTR) break;
       if (pr <= 0) continue;
+      if (c.state.load() == Connection::Evicted) continue;  // woken by run()'s shutdown: said above
       const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
         break;
       }
-      if (n == 0) {  // peer closed (or half-closed) its side
+      if (n == 0) {  // peer closed (or half-closed) its side, or run() evicted us (shut down our reading side)
+        if (c.state.load() == Connection::Evicted) continue;
         if (!parser.idle()) {
           bump(&RpcServerStats::frame_errors);
           send_error(fd, rpc::kParseError, "netstring: connection closed inside a frame");
@@ -281,9 +341,9 @@ struct RpcServer::Impl {
       } catch (const netstring::NetstringError& e) {
         // Answer the complete requests before the bad frame, then the error, then close.
         std::string earlier;
-        while (parser.next(earlier)) {
-          bump(&RpcServerStats::requests);
-          if (auto r = dispatcher.handle(earlier)) send_all(fd, frame_response(*r, options.response_block));
+        while (parser.next(earlier) && begin_call()) {
+          answer(earlier);
+          end_call();
         }
         bump(&RpcServerStats::frame_errors);
         say(who + ": " + e.what() + ", closed");
@@ -291,19 +351,48 @@ struct RpcServer::Impl {
         break;
       }
     }
-    ::shutdown(fd, SHUT_RDWR);
-    ::close(fd);
+    ::shutdown(fd, SHUT_RDWR);  // closed by ~Connection once run() has joined this thread
+  }
+
+  /// Makes room for one more connection: true when fewer than max_connections are open, or
+  /// after evicting the one idle longest. Open means accepted, not finished, not evicted and
+  /// its peer not gone (a client that has closed after its reply does not hold a slot).
+  /// False when every open connection is in the middle of a call, or when the threads of
+  /// closing connections reach twice the cap (they hold a thread until their call ends).
+  bool make_room() {
+    const auto t0 = Clock::now();
+    const auto idle_for = [](const Connection& c) { return Clock::now().time_since_epoch() - Clock::duration(c.since.load()); };
+    Connection* oldest = nullptr;
+    for (;;) {
+      std::size_t open = 0, alive = 0;
+      oldest = nullptr;
+      for (Connection& c : connections) {
+        if (c.finished.load()) continue;
+        ++alive;
+        if (c.state.load() == Connection::Evicted || peer_closed(c.fd)) continue;
+        ++open;
+        if (c.state.load() == Connection::Idle && (!oldest || c.since.load() < oldest->since.load())) oldest = &c;
+      }
+      if (alive >= 2 * options.max_connections) return false;
+      if (open < options.max_connections) return true;
+      // A client that has just closed may not show it for a moment, and one just accepted
+      // may not have sent its request yet: evict only a connection idle for kEvictAfter, or
+      // the idle longest once kEvictAfter has passed without a slot coming free.
+      if ((oldest && idle_for(*oldest) >= kEvictAfter) || Clock::now() - t0 >= kEvictAfter) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    int idle = Connection::Idle;
+    if (!oldest || !oldest->state.compare_exchange_strong(idle, Connection::Evicted)) return false;
+    ::shutdown(oldest->fd, SHUT_RD);  // wakes its thread at once
+    bump(&RpcServerStats::evicted);
+    say("connection " + std::to_string(oldest->index) + ": evicted to make room (idle " +
+        std::to_string(std::chrono::duration<double>(idle_for(*oldest)).count()) + " s)");
+    return true;
   }
 
   void reap(bool all) {
-    for (auto it = connections.begin(); it != connections.end();) {
-      if (all || it->finished.load()) {
-        if (it->thread.joinable()) it->thread.join();
-        it = connections.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    // ~Connection joins the thread, then closes the socket.
+    connections.remove_if([all](const Connection& c) { return all || c.finished.load(); });
   }
 };
 
@@ -365,25 +454,30 @@ void RpcServer::run() {
     }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (s.connections.size() >= s.options.max_connections) {
+    s.reap(false);
+    if (!s.make_room()) {
       s.bump(&RpcServerStats::refused);
-      s.say("refused a connection: " + std::to_string(s.connections.size()) + " open");
+      s.say("refused a connection: " + std::to_string(s.options.max_connections) + " connections busy with calls");
       s.send_error(fd, rpc::kServerError,
-                   "server busy: " + std::to_string(s.options.max_connections) + " connections open, try again");
+                   "server busy: " + std::to_string(s.options.max_connections) + " connections in the middle of calls, try again");
       ::close(fd);
       continue;
     }
     s.bump(&RpcServerStats::connections);
-    auto& c = s.connections.emplace_back();
-    const std::uint64_t i = ++index;
-    c.thread = std::thread([&s, &c, fd, i] {
-      try {
-        s.serve_connection(fd, i);
-      } catch (...) {
-        ::close(fd);
-      }
-      c.finished.store(true);
-    });
+    Impl::Connection& c = s.connections.emplace_back(fd, ++index);
+    try {
+      c.thread = std::thread([&s, &c] {
+        try {
+          s.serve_connection(c);
+        } catch (...) {
+          ::shutdown(c.fd, SHUT_RDWR);
+        }
+        c.finished.store(true);
+      });
+    } catch (const std::system_error& e) {  // no thread to be had: drop this client, keep serving
+      s.say(std::string("cannot start a connection thread: ") + e.what());
+      s.connections.pop_back();
+    }
   }
   s.reap(true);
   // Drain the wake pipe so a later run() is not woken by an old stop().

@@ -4,6 +4,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "stemtwin/builders.hpp"
 #include "stemtwin/microscope.hpp"
@@ -182,6 +186,79 @@ TEST(Microscope, RejectsBadRequests) {
   EXPECT_THROW(m.move_stage({0, 0, 0, 0.5, 0}), std::invalid_argument);
   EXPECT_THROW(m.scan_points({}, 1), std::invalid_argument);
   EXPECT_THROW(m.set_detectors({}), std::invalid_argument);
+}
+
+TEST(Microscope, RefusesValuesOutsideThePhysicalRanges) {
+  // One table (ranges.hpp), checked by the setters: the server and Python get the same.
+  Microscope m(film(), fast());
+  const Optics optics = m.optics();
+  const StagePosition stage = m.stage();
+  const ScanSettings scan = m.scan_settings();
+  auto message = [](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "(accepted)";
+  };
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::nan("");
+  auto with_optics = [&](auto change) {
+    Optics o = optics;
+    change(o);
+    return [&m, o] { m.set_optics(o); };
+  };
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {message(with_optics([](Optics& o) { o.probe.energy_eV = 1e300; })), "beam energy (energy_eV) = 1e+300 eV"},
+      {message(with_optics([](Optics& o) { o.probe.semiangle_mrad = 1e9; })), "convergence semi-angle"},
+      {message(with_optics([](Optics& o) { o.current_pA = 1e300; })), "beam current"},
+      {message(with_optics([&](Optics& o) { o.probe.focal_spread_A = nan; })), "focal spread"},
+      {message(with_optics([&](Optics& o) { o.probe.focal_spread_points = 0; })), "focal-spread quadrature points"},
+      {message(with_optics([&](Optics& o) { o.probe.source_size_A = inf; })), "source size"},
+      {message([&] { m.set_aberration("Cs", 1e300); }), "aberration C30"},
+      {message([&] { m.set_aberration("phi12", 45.0); }), "aberration angle phi12"},
+      {message([&] { m.set_defocus(-1e300); }), "defocus"},
+      {message([&] { m.set_current(-1); }), "beam current"},
+      {message([&] { m.move_stage({1e308, 0, 0, 0, 0}); }), "stage x (x_A) = 1e+308 Å is outside ±1e+07 Å (stage travel ±1 mm)"},
+      {message([&] { m.move_stage({0, nan, 0, 0, 0}); }), "stage y"},
+      {message([&] { m.move_stage_relative(0, 0, 2e7); }), "stage z"},
+      {message([&] { m.move_stage({0, 0, 0, 0, 0.2}); }), "stage tilt beta"},
+      {message([&] { m.scan_points({{1e308, 0}}, 1); }), "probe position x"},
+      {message([&] { m.scan_points({{0, 0}}, inf); }), "dwell time"},
+      {message([&] {
+         ScanSettings s = scan;
+         s.fov_x_A = 1e300;
+         m.set_scan(s);
+       }), "field of view x (fov_x_A)"},
+      {message([&] {
+         ScanSettings s = scan;
+         s.nx = s.ny = std::size_t{1} << 32;  // the product wraps to 0 in 64 bits
+         m.set_scan(s);
+       }), "pixels"},
+      {message([&] {
+         ScanSettings s = scan;
+         s.rotation_deg = inf;
+         m.set_scan(s);
+       }), "scan rotation"},
+      {message([&] {
+         ScanSettings s = scan;
+         s.dwell_us = nan;
+         m.set_scan(s);
+       }), "dwell time"},
+  };
+  for (const auto& [got, expected] : refused) EXPECT_NE(got.find(expected), std::string::npos) << got;
+  // Nothing was changed by a refused call.
+  EXPECT_EQ(m.optics().probe.energy_eV, optics.probe.energy_eV);
+  EXPECT_EQ(m.optics().probe.aberrations.C, optics.probe.aberrations.C);
+  EXPECT_EQ(m.optics().current_pA, optics.current_pA);
+  EXPECT_EQ(m.stage().x_A, stage.x_A);
+  EXPECT_EQ(m.stage().z_A, stage.z_A);
+  EXPECT_EQ(m.scan_settings().nx, scan.nx);
+  EXPECT_EQ(m.status().calls, 0u);
+  // The edges of the ranges are accepted.
+  EXPECT_NO_THROW(m.move_stage({1e7, -1e7, 0, 0.1, -0.1}));
+  EXPECT_NO_THROW(m.set_current(0));
+  EXPECT_NO_THROW(m.set_aberration("Cs", 1e7));  // 1 mm, an uncorrected lens
 }
 
 TEST(Microscope, StageHeightActsAsDefocus) {

@@ -18,9 +18,12 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <iostream>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -107,7 +110,8 @@ int error_code(const json& response) {
 struct RunningServer {
   RpcServer server;
   std::thread thread;
-  RunningServer(const RpcDispatcher& d, RpcServerOptions o) : server(d, with_port0(std::move(o))) {
+  RunningServer(const RpcDispatcher& d, RpcServerOptions o, std::ostream* log = nullptr)
+      : server(d, with_port0(std::move(o)), log) {
     thread = std::thread([this] { server.run(); });
   }
   ~RunningServer() {
@@ -248,6 +252,28 @@ TEST(JsonRpc, ErrorsFollowTheSpecification) {
   EXPECT_EQ(error_code(handle(std::string(100, '[') + std::string(100, ']'))), rpc::kParseError);  // too deep
 }
 
+TEST(JsonRpc, ParseErrorsNameThePathOfTheBadValue) {
+  // JSON has no NaN or Infinity (Python's json.dumps writes them anyway) and 1e999 overflows
+  // a double; before, all three read "the request is not valid JSON" (1e999 even -32603).
+  const RpcDispatcher d = toy_dispatcher();
+  auto error = [&](const std::string& text) {
+    const json r = json::parse(d.handle(text).value());
+    EXPECT_EQ(error_code(r), rpc::kParseError) << text << " -> " << r.dump();
+    return r["error"]["message"].get<std::string>();
+  };
+  std::string m = error(R"({"id":1,"method":"add","params":{"a":1,"b":NaN}})");
+  EXPECT_NE(m.find("in \"params.b\""), std::string::npos) << m;
+  EXPECT_NE(m.find("NaN and Infinity are not JSON numbers"), std::string::npos) << m;
+  m = error(R"({"id":1,"method":"add","params":[1,1e999]})");
+  EXPECT_NE(m.find("in \"params[1]\""), std::string::npos) << m;
+  EXPECT_NE(m.find("overflow"), std::string::npos) << m;
+  m = error(R"({"id":1,"method":"add","params":{"a":[[0,0],[0,-Infinity]]}})");
+  EXPECT_NE(m.find("in \"params.a[1][1]\""), std::string::npos) << m;
+  m = error("{\"id\":1,\"method\":\"add\",\"params\":{\"a\\n\\u0000\":NaN}}");
+  EXPECT_NE(m.find("in \"params.a\\n\\x00\""), std::string::npos) << "keys are quoted escaped: " << m;
+  EXPECT_NE(error("{\"id\":1,").find("at byte"), std::string::npos);
+}
+
 TEST(JsonRpc, PositionalNamedNotificationsAndBatches) {
   const RpcDispatcher d = toy_dispatcher();
   auto handle = [&](const std::string& text) { return json::parse(d.handle(text).value()); };
@@ -340,19 +366,109 @@ TEST(RpcServer, ConcurrentClientsAreServedAndAnIdleOneBlocksNobody) {
   EXPECT_LT(t, 0.55) << "two 300 ms requests took " << t << " s: not concurrent";  // serial would be ≥ 0.6 s
 }
 
-TEST(RpcServer, ConnectionsBeyondTheCapAreRefused) {
+TEST(RpcServer, ANewClientIsRefusedOnlyWhenEveryConnectionIsInACall) {
   const RpcDispatcher d = toy_dispatcher();
   RpcServerOptions o;
   o.max_connections = 2;
+  o.read_timeout_s = 0.3;  // shorter than the calls: time in a call is not idleness
   RunningServer s(d, o);
   Client c1(s.port()), c2(s.port());
-  EXPECT_EQ(c1.request("echo", {{"value", 1}})["result"], 1);  // both are being served
-  EXPECT_EQ(c2.request("echo", {{"value", 2}})["result"], 2);
+  const auto request = [](int ms) {
+    return netstring::encode(json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "sleep_ms"}, {"params", {{"ms", ms}}}}.dump());
+  };
+  ASSERT_TRUE(c1.send_raw(request(1500)));
+  ASSERT_TRUE(c2.send_raw(request(1500)));
+  const auto t0 = Clock::now();
+  while (s.server.stats().requests < 2 && seconds_since(t0) < 5) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   Client c3(s.port());
   const json r = c3.read();
-  EXPECT_EQ(error_code(r), rpc::kServerError);
-  EXPECT_NE(r["error"]["message"].get<std::string>().find("busy"), std::string::npos);
+  EXPECT_EQ(error_code(r), rpc::kServerError) << r.dump();
+  EXPECT_NE(r.value("error", json::object()).value("message", "").find("busy"), std::string::npos) << r.dump();
+  EXPECT_EQ(c1.read()["result"], 1) << "a call longer than the read timeout is not cut off";
+  EXPECT_EQ(c2.read()["result"], 1);
   EXPECT_EQ(s.server.stats().refused, 1u);
+  EXPECT_EQ(call(s.port(), "echo", {{"value", 4}})["result"], 4);
+}
+
+TEST(RpcServer, IdleSocketsDoNotLockOutANewClient) {
+  // Before: 16 silent sockets filled every slot and a 17th client got "server busy" for the
+  // 60 s of the read timeout. Now the one idle longest is closed to make room, at once.
+  const RpcDispatcher d = toy_dispatcher();
+  RunningServer s(d, {});
+  ASSERT_EQ(s.server.options().max_connections, 16u);
+  std::vector<std::unique_ptr<Client>> idle;
+  for (int i = 0; i < 16; ++i) {
+    idle.push_back(std::make_unique<Client>(s.port()));
+    ASSERT_TRUE(idle.back()->connected());
+  }
+  const auto t0 = Clock::now();
+  while (s.server.stats().connections < 16 && seconds_since(t0) < 5) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto t1 = Clock::now();
+  const json r = call(s.port(), "echo", {{"value", 17}});
+  const double waited = seconds_since(t1);
+  EXPECT_EQ(r.value("result", json()), 17) << r.dump();
+  EXPECT_LT(waited, 2.0) << "the 17th client waited " << waited << " s";
+  std::cout << "[ measured ] 16 idle sockets: the 17th client was answered after " << waited << " s\n";
+  const json notice = idle.front()->read();  // the first connected had been idle longest
+  EXPECT_EQ(error_code(notice), rpc::kServerError) << notice.dump();
+  EXPECT_TRUE(idle.front()->closed_by_peer());
+  const RpcServerStats st = s.server.stats();
+  EXPECT_EQ(st.evicted, 1u);
+  EXPECT_EQ(st.refused, 0u);
+  // And idle connections do not linger: the default read timeout is a few seconds.
+  EXPECT_LE(RpcServerOptions{}.read_timeout_s, 10.0);
+  EXPECT_EQ(ServeOptions{}.read_timeout_s, RpcServerOptions{}.read_timeout_s);
+}
+
+TEST(RpcServer, RequestPerConnectionClientsAreNeverTurnedAway) {
+  // The DTMicroscope client connects, sends one request, reads the reply and closes. Before:
+  // 12-45 % of such calls from 16 clients got "server busy", because connections their
+  // clients had closed still counted. Now only open connections count.
+  const RpcDispatcher d = toy_dispatcher();
+  RunningServer s(d, {});
+  constexpr int kClients = 16, kCalls = 40;
+  std::atomic<int> busy{0}, failed{0};
+  std::vector<std::thread> clients;
+  const auto t0 = Clock::now();
+  for (int c = 0; c < kClients; ++c)
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < kCalls; ++i) {
+        const json r = call(s.port(), "echo", {{"value", c * 1000 + i}});
+        if (r.value("result", json()) == c * 1000 + i) continue;
+        (r.dump().find("busy") != std::string::npos ? busy : failed)++;
+      }
+    });
+  for (auto& t : clients) t.join();
+  std::cout << "[ measured ] " << kClients << " clients x " << kCalls << " calls, one connection each: " << busy.load()
+            << " busy, " << failed.load() << " other failures, " << seconds_since(t0) << " s\n";
+  EXPECT_EQ(busy.load(), 0);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(s.server.stats().refused, 0u);
+}
+
+TEST(RpcServer, ClientTextCannotForgeLogLines) {
+  EXPECT_EQ(printable_excerpt("scan\n[forged] ok\x01\\", 100), "scan\\n[forged] ok\\x01\\\\");
+  EXPECT_EQ(printable_excerpt(std::string(500, 'a'), 10), "aaaaaaaaaa…(+490 bytes)");
+  const RpcDispatcher d = toy_dispatcher();
+  std::ostringstream log;
+  {
+    RunningServer s(d, {}, &log);
+    EXPECT_EQ(error_code(call(s.port(), "x\nconnection 99: stemtwin.scan -> ok (1 ms)\r\n[forged]")), rpc::kMethodNotFound);
+    const json r = call(s.port(), std::string(100000, 'm'));
+    EXPECT_EQ(error_code(r), rpc::kMethodNotFound);
+    EXPECT_LT(r["error"]["message"].get<std::string>().size(), 200u) << "the method name is echoed bounded";
+    EXPECT_EQ(call(s.port(), "echo", {{"value", 1}})["result"], 1);
+  }
+  std::istringstream lines(log.str());
+  std::string line;
+  int n = 0;
+  while (std::getline(lines, line)) {
+    ++n;
+    EXPECT_TRUE(line.rfind("connection ", 0) == 0 || line.rfind("stemtwin serve", 0) == 0) << "forged line: " << line;
+    EXPECT_LT(line.size(), 300u) << line.substr(0, 100);
+    EXPECT_EQ(line.find('\r'), std::string::npos);
+  }
+  EXPECT_EQ(n, 5) << log.str();  // listening, three requests, stopped
 }
 
 TEST(RpcServer, SlowOrIdleClientIsDisconnectedAfterTheReadTimeout) {
@@ -450,9 +566,9 @@ struct Twin {
   MicroscopeService service{microscope, tiny_limits()};
   RpcDispatcher dispatcher;
   std::unique_ptr<RunningServer> server;
-  Twin() {
+  explicit Twin(RpcServerOptions options = {}) {
     service.register_methods(dispatcher);
-    server = std::make_unique<RunningServer>(dispatcher, RpcServerOptions{});
+    server = std::make_unique<RunningServer>(dispatcher, std::move(options));
   }
   int port() const { return server->port(); }
   json result(const std::string& method, const json& params = json::object()) {
@@ -702,6 +818,62 @@ TEST(MicroscopeService, SpectroscopyAberrationsAndNativeMethods) {
   EXPECT_NEAR(mv["x_A"].get<double>(), 15.62 / 2 + 2.0, 1e-9);
 }
 
+TEST(MicroscopeService, OpticsAndStageAreRangeCheckedByTheSession) {
+  Twin t;
+  const json optics_before = t.result("stemtwin.status")["optics"];
+  std::string msg;
+  // Each was accepted before; each is now -32602 naming the parameter.
+  for (const auto& [params, name] :
+       std::vector<std::pair<json, std::string>>{{{{"energy_eV", 1e300}}, "energy"},
+                                                 {{{"convergence_mrad", 1e9}}, "convergence"},
+                                                 {{{"current_pA", 1e300}}, "current"},
+                                                 {{{"aberrations", {{"C30", 1e300}}}}, "C30"},
+                                                 {{{"aberrations", {{"phi12", 100.0}}}}, "phi12"},
+                                                 {{{"defocus_A", -1e300}}, "defocus"},
+                                                 {{{"focal_spread_A", 1e300}}, "focal spread"},
+                                                 {{{"source_size_A", -1.0}}, "source size"}}) {
+    EXPECT_EQ(t.error("stemtwin.set_optics", params, &msg), rpc::kInvalidParams) << params.dump();
+    EXPECT_NE(msg.find(name), std::string::npos) << params.dump() << ": " << msg;
+  }
+  EXPECT_EQ(t.result("stemtwin.status")["optics"], optics_before) << "a refused call changes nothing";
+  // A stage 1e308 Å away used to be accepted; the next scan then held the session for 30 s
+  // before bad_alloc. The stage travels ±1 mm.
+  const auto t0 = Clock::now();
+  EXPECT_EQ(t.error("stemtwin.move_stage", {{"x_A", 1e308}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("stage x"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("1 mm"), std::string::npos) << msg;
+  EXPECT_EQ(t.error("set_stage", {{"stage_positions", {{"y", 2e-3}}}, {"relative", false}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("stage y"), std::string::npos) << msg;
+  // Relative moves add up: the resulting position is what is checked.
+  EXPECT_EQ(t.result("set_stage", {{"stage_positions", {{"x", 6e-4}}}})["new_stage"].size(), 5u);
+  EXPECT_EQ(t.error("set_stage", {{"stage_positions", {{"x", 6e-4}}}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("stage x"), std::string::npos) << msg;
+  EXPECT_EQ(t.error("stemtwin.probe", {{"x_A", 1e308}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("probe position x"), std::string::npos) << msg;
+  EXPECT_EQ(t.error("stemtwin.probe_points", {{"points_A", {{0.0, 0.0}, {1e6, 0.0}}}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("points_A"), std::string::npos) << msg;
+  EXPECT_LT(seconds_since(t0), 2.0) << "refusals are immediate";
+  t.result("stemtwin.move_stage", {{"x_A", 7.8}, {"y_A", 7.8}});
+  const json scan = t.result("stemtwin.scan", {{"nx", 4}, {"ny", 4}, {"fov_x_A", 2}, {"fov_y_A", 2}, {"detectors", {"BF"}}});
+  EXPECT_EQ(scan["images"]["BF"]["shape"], json({4, 4}));
+}
+
+TEST(MicroscopeService, LimitsArePrintedWithUnitsAndDigits) {
+  Twin t;
+  std::string msg;
+  // The field of view used to read "... exceeds the limit of 0.000000" (metres, 6 decimals).
+  EXPECT_EQ(t.error("device_settings", {{"device", "scan"}, {"field_of_view", 1e-6}}, &msg), rpc::kInvalidParams);
+  EXPECT_EQ(msg.find("0.000000"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("= 1e-06 m (10000 Å)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("limit of 4e-09 m (40 Å"), std::string::npos) << msg;
+  EXPECT_EQ(t.error("stemtwin.scan", {{"fov_x_A", 50}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("fov_x_A = 50 Å exceeds the limit of 40 Å"), std::string::npos) << msg;
+  EXPECT_EQ(t.error("device_settings", {{"device", "scan"}, {"exposure", 2e-3}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("scan.exposure = 0.002 s exceeds the limit of 0.001 s"), std::string::npos) << msg;
+  EXPECT_EQ(t.error("stemtwin.set_optics", {{"energy_eV", 5e6}}, &msg), rpc::kInvalidParams);
+  EXPECT_NE(msg.find("5e+06 eV is outside 1000 … 3e+06 eV"), std::string::npos) << msg;
+}
+
 TEST(MicroscopeService, ConcurrentClientsShareOneSessionSafely) {
   Twin t;
   std::vector<std::future<json>> f;
@@ -783,4 +955,239 @@ TEST(Serve, CmdServeSetsTheSessionUpFromAScenario) {
   std::raise(SIGTERM);
   ASSERT_EQ(served.wait_for(std::chrono::seconds(30)), std::future_status::ready);
   EXPECT_EQ(served.get(), 0) << log.str();
+}
+
+// ===================================================================== hostile requests
+
+namespace {
+
+/// The JSON path of the string "@V" in `j`, written as the server's parse errors write it
+/// ("params.stage_positions.x", "params.points_A[0][1]"); empty when absent.
+std::string sentinel_path(const json& j, const std::string& prefix = "") {
+  if (j.is_string() && j == "@V") return prefix.empty() ? "@" : prefix;
+  if (j.is_object())
+    for (const auto& [k, v] : j.items())
+      if (auto p = sentinel_path(v, prefix.empty() ? k : prefix + "." + k); !p.empty()) return p;
+  if (j.is_array())
+    for (std::size_t i = 0; i < j.size(); ++i)
+      if (auto p = sentinel_path(j[i], prefix + "[" + std::to_string(i) + "]"); !p.empty()) return p;
+  return {};
+}
+
+/// Every numeric parameter of every method, as (method, params with "@V" where the value
+/// goes, text the error message must contain to name the parameter).
+struct NumericParameter {
+  std::string method;
+  json params;
+  std::string names;
+};
+
+std::vector<NumericParameter> numeric_parameters() {
+  const json V = "@V";
+  auto setting = [&](const std::string& device, const std::string& key, json value) {
+    return NumericParameter{"device_settings", {{"device", device}, {key, value}}, device + "." + key};
+  };
+  std::vector<NumericParameter> v = {
+      setting("scan", "size", V),
+      setting("scan", "size", json::array({V, 16})),
+      setting("scan", "exposure", V),
+      setting("scan", "field_of_view", V),
+      setting("scan", "field_of_view", json::array({1e-9, V})),
+      setting("scan", "rotation", V),
+      setting("scan", "camera_length", V),
+      {"device_settings", {{"device", "scan"}, {"collection_angles", {{"HAADF", json::array({V, 0.2})}}}}, "scan.collection_angles"},
+      {"device_settings", {{"device", "scan"}, {"collection_angles", {{"HAADF", json::array({0.05, V})}}}}, "scan.collection_angles"},
+      setting("ceta_camera", "size", V),
+      setting("ceta_camera", "exposure", V),
+      setting("ceta_camera", "binning", V),
+      setting("flu_camera", "exposure", V),
+      setting("flu_camera", "binning", V),
+      setting("super_x", "exposure", V),
+      setting("super_x", "energy_window", json::array({V, 100})),
+      setting("super_x", "energy_window", json::array({0, V})),
+      {"set_stage", {{"stage_positions", {{"x", V}}}}, "stage x"},
+      {"set_stage", {{"stage_positions", {{"y", V}}}, {"relative", false}}, "stage y"},
+      {"set_stage", {{"stage_positions", {{"z", V}}}}, "stage z"},
+      {"set_stage", {{"stage_positions", {{"a", V}}}}, "tilt alpha"},
+      {"set_stage", {{"stage_positions", {{"b", V}}}}, "tilt beta"},
+      {"set_stage", {{"stage_positions", json::array({V})}}, "stage x"},
+      {"set_stage", {{"stage_positions", json::array({nullptr, nullptr, nullptr, nullptr, V})}}, "tilt beta"},
+      {"acquire_image", {{"device", "scan"}, {"exposure", V}}, "scan.exposure"},
+      {"acquire_image", {{"device", "scan"}, {"size", V}}, "scan.size"},
+      {"acquire_image", {{"device", "ceta_camera"}, {"exposure", V}}, "ceta_camera.exposure"},
+      {"acquire_image_stack", {{"device", "scan"}, {"frames", V}}, "frames"},
+      {"acquire_image_stack", {{"device", "flu_camera"}, {"size", V}}, "flu_camera.size"},
+      {"acquire_spectrum", {{"device", "super_x"}, {"exposure", V}}, "super_x.exposure"},
+      {"acquire_spectrum_points", {{"device", "super_x"}, {"points", json::array({json::array({V, 0.5})})}}, "points"},
+      {"set_beam_position", {{"x", V}, {"y", 0.5}}, "x = "},
+      {"set_beam_position", {{"x", 0.5}, {"y", V}}, "y = "},
+      {"aberration_correction", {{"order", V}}, "order"},
+      {"stemtwin.scan", {{"fov_x_A", V}}, "fov_x_A"},
+      {"stemtwin.scan", {{"fov_y_A", V}}, "fov_y_A"},
+      {"stemtwin.scan", {{"nx", V}}, "nx"},
+      {"stemtwin.scan", {{"ny", V}}, "ny"},
+      {"stemtwin.scan", {{"rotation_deg", V}}, "rotation_deg"},
+      {"stemtwin.scan", {{"dwell_us", V}}, "dwell_us"},
+      {"stemtwin.probe", {{"x_A", V}}, "probe position x"},
+      {"stemtwin.probe", {{"y_A", V}}, "probe position y"},
+      {"stemtwin.probe", {{"dwell_us", V}}, "dwell_us"},
+      {"stemtwin.probe_points", {{"points_A", json::array({json::array({V, 0.0})})}}, "probe position x"},
+      {"stemtwin.probe_points", {{"points_A", json::array({json::array({0.0, V})})}}, "probe position y"},
+      {"stemtwin.probe_points", {{"points_A", {{0.0, 0.0}}}, {"dwell_us", V}}, "dwell_us"},
+      {"stemtwin.dose_map", {{"pixel_A", V}}, "pixel_A"},
+      {"stemtwin.set_optics", {{"energy_eV", V}}, "energy"},
+      {"stemtwin.set_optics", {{"convergence_mrad", V}}, "convergence"},
+      {"stemtwin.set_optics", {{"current_pA", V}}, "current"},
+      {"stemtwin.set_optics", {{"defocus_A", V}}, "defocus"},
+      {"stemtwin.set_optics", {{"focal_spread_A", V}}, "focal spread"},
+      {"stemtwin.set_optics", {{"source_size_A", V}}, "source size"},
+      {"stemtwin.set_optics", {{"aberrations", {{"C30", V}}}}, "C30"},
+      {"stemtwin.set_optics", {{"aberrations", {{"phi12", V}}}}, "phi12"},
+      {"stemtwin.move_stage", {{"x_A", V}}, "stage x"},
+      {"stemtwin.move_stage", {{"y_A", V}}, "stage y"},
+      {"stemtwin.move_stage", {{"z_A", V}}, "stage z"},
+      {"stemtwin.move_stage", {{"alpha_rad", V}}, "tilt alpha"},
+      {"stemtwin.move_stage", {{"beta_rad", V}, {"relative", true}}, "tilt beta"},
+  };
+  return v;
+}
+
+/// A raw frame, the error code it must get, text its message must contain, and whether the
+/// server must then close the connection (framing errors).
+struct HostileFrame {
+  std::string what;
+  std::string bytes;
+  int code;
+  std::string names;
+  bool closes = false;
+  bool half_close = false;  ///< the client shuts its sending side after the bytes
+};
+
+std::string request_text(const std::string& method, const json& params) {
+  return json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", method}, {"params", params}}.dump();
+}
+
+std::vector<HostileFrame> hostile_frames() {
+  auto frame = [](const std::string& payload) { return netstring::encode(payload); };
+  std::string batch = "[";
+  for (int i = 0; i < 33; ++i) batch += std::string(i ? "," : "") + R"({"jsonrpc":"2.0","id":1,"method":"get_stage"})";
+  batch += "]";
+  std::string nested_objects;
+  for (int i = 0; i < 1000; ++i) nested_objects += "{\"a\":";
+  nested_objects += "1" + std::string(1000, '}');
+  json many_detectors = json::array(), many_points = json::array(), many_names = json::array();
+  for (int i = 0; i < 1000; ++i) many_detectors.push_back("HAADF");
+  for (int i = 0; i < 100000; ++i) many_points.push_back({0.0, 0.0});
+  for (int i = 0; i < 10000; ++i) many_names.push_back("p" + std::to_string(i));
+  json many_aberrations = json::object();
+  for (int i = 0; i < 1000; ++i) many_aberrations["X" + std::to_string(i)] = 1.0;
+  return {
+      // framing: answered -32700 and closed
+      {"letters for a length", "abc:{}", rpc::kParseError, "netstring", true},
+      {"23-digit length", "99999999999999999999999:", rpc::kParseError, "netstring", true},
+      {"length over the limit", "1048577:", rpc::kParseError, "1048576 bytes", true},
+      {"leading zero", "01:a,", rpc::kParseError, "leading zero", true},
+      {"negative length", "-5:hello,", rpc::kParseError, "netstring", true},
+      {"empty length", ":,", rpc::kParseError, "netstring", true},
+      {"wrong terminator", "5:hello!", rpc::kParseError, "expected ','", true},
+      {"binary garbage", std::string("\x00\xff\xfe\x01garbage", 11), rpc::kParseError, "netstring", true},
+      {"truncated frame", "40:{\"jsonrpc\":\"2.0\",\"id\"", rpc::kParseError, "inside a frame", true, true},
+      {"truncated length", "12", rpc::kParseError, "inside a frame", true, true},
+      // JSON and JSON-RPC: answered, the connection stays open
+      {"not JSON", frame("hello"), rpc::kParseError, "parse error", false},
+      {"unterminated object", frame("{"), rpc::kParseError, "parse error", false},
+      {"a megabyte of spaces", frame(std::string(1 << 20, ' ')), rpc::kParseError, "parse error", false},
+      {"invalid UTF-8", frame("{\"id\":1,\"method\":\"\xff\xfe\"}"), rpc::kParseError, "method", false},
+      {"null", frame("null"), rpc::kInvalidRequest, "object", false},
+      {"a number", frame("42"), rpc::kInvalidRequest, "object", false},
+      {"a string", frame("\"get_stage\""), rpc::kInvalidRequest, "object", false},
+      {"empty batch", frame("[]"), rpc::kInvalidRequest, "batch", false},
+      {"batch of 33", frame(batch), rpc::kInvalidRequest, "32", false},
+      {"array depth bomb", frame(std::string(100000, '[') + std::string(100000, ']')), rpc::kParseError, "nested", false},
+      {"object depth bomb", frame(nested_objects), rpc::kParseError, "nested", false},
+      {"depth bomb in params", frame(R"({"id":1,"method":"get_stage","params":{"x":)" + std::string(70, '[') + std::string(70, ']') + "}}"),
+       rpc::kParseError, "nested", false},
+      {"method a number", frame(R"({"jsonrpc":"2.0","id":1,"method":5})"), rpc::kInvalidRequest, "method", false},
+      {"id an object", frame(R"({"jsonrpc":"2.0","id":{"a":1},"method":"get_stage"})"), rpc::kInvalidRequest, "id", false},
+      {"params a string", frame(R"({"jsonrpc":"2.0","id":1,"method":"get_stage","params":"x"})"), rpc::kInvalidRequest, "params", false},
+      {"jsonrpc 1.0", frame(R"({"jsonrpc":"1.0","id":1,"method":"get_stage"})"), rpc::kInvalidRequest, "jsonrpc", false},
+      {"unknown method", frame(request_text("warp_drive", json::object())), rpc::kMethodNotFound, "warp_drive", false},
+      {"huge method name", frame(request_text(std::string(200000, 'q') + "\n", json::object())), rpc::kMethodNotFound, "bytes)", false},
+      {"too many positional", frame(R"({"jsonrpc":"2.0","id":1,"method":"get_stage","params":[1,2,3]})"), rpc::kInvalidParams, "positional", false},
+      {"unknown parameter", frame(request_text("stemtwin.scan", {{"bogus", 1}})), rpc::kInvalidParams, "bogus", false},
+      {"device a number", frame(request_text("activate_device", {{"device", 5}})), rpc::kInvalidParams, "device", false},
+      {"device unknown", frame(request_text("acquire_image", {{"device", "eels"}})), rpc::kInvalidParams, "eels", false},
+      {"size a string", frame(request_text("device_settings", {{"device", "scan"}, {"size", "big"}})), rpc::kInvalidParams, "scan.size", false},
+      {"relative a string", frame(request_text("set_stage", {{"stage_positions", {{"x", 0}}}, {"relative", "yes"}})), rpc::kInvalidParams, "relative", false},
+      {"stage list too long", frame(request_text("set_stage", {{"stage_positions", {0, 0, 0, 0, 0, 0}}})), rpc::kInvalidParams, "at most 5", false},
+      {"encoding unknown", frame(request_text("acquire_image", {{"device", "scan"}, {"encoding", "hex"}})), rpc::kInvalidParams, "encoding", false},
+      {"detectors not a list", frame(request_text("device_settings", {{"device", "scan"}, {"detectors", "HAADF"}})), rpc::kInvalidParams, "scan.detectors", false},
+      {"1000 detectors", frame(request_text("device_settings", {{"device", "scan"}, {"detectors", many_detectors}})), rpc::kInvalidParams, "scan.detectors", false},
+      {"100000 points", frame(request_text("stemtwin.probe_points", {{"points_A", many_points}})), rpc::kInvalidParams, "points_A", false},
+      {"points spread 100 µm", frame(request_text("stemtwin.probe_points", {{"points_A", {{0.0, 0.0}, {1e6, 0.0}}}})), rpc::kInvalidParams, "points_A", false},
+      {"1000 unknown aberrations", frame(request_text("stemtwin.set_optics", {{"aberrations", many_aberrations}})), rpc::kInvalidParams, "aberration", false},
+      {"10000 status names", frame(request_text("get_microscope_status", {{"parameters", many_names}})), rpc::kInvalidParams, "parameter", false},
+      {"scan of 256 x 256", frame(request_text("stemtwin.scan", {{"nx", 256}, {"ny", 256}})), rpc::kInvalidParams, "4096", false},
+      {"NaN point in a spectrum list", frame(R"({"id":1,"method":"acquire_spectrum_points","params":{"device":"super_x","points":[[NaN,0]]}})"),
+       rpc::kParseError, "params.points[0][0]", false},
+  };
+}
+
+}  // namespace
+
+TEST(HostileRequests, EveryOneGetsANamedErrorAndTheServerGoesOn) {
+  Twin t;
+  auto state = [&] {
+    json s = t.result("stemtwin.status");
+    for (const char* d : {"scan", "ceta_camera", "flu_camera", "super_x"})
+      s[d] = t.result("get_device_settings", {{"device", d}});
+    s["beam"] = t.result("get_beam_position");
+    return s;
+  };
+  const json before = state();
+  const auto t0 = Clock::now();
+  std::size_t sent = 0;
+  // 1. Each numeric parameter of each method: out-of-range JSON numbers (-32602 naming the
+  //    parameter) and the literals JSON does not have (-32700 naming the path of the value).
+  for (const NumericParameter& p : numeric_parameters()) {
+    const std::string text = request_text(p.method, p.params);
+    const std::string path = sentinel_path(json{{"params", p.params}});
+    ASSERT_FALSE(path.empty()) << p.method;
+    for (const std::string value : {"1e308", "-1e308", "NaN", "-Infinity", "1e999"}) {
+      std::string hostile = text;
+      hostile.replace(hostile.find("\"@V\""), 4, value);
+      Client c(t.port(), 10);
+      ASSERT_TRUE(c.send_raw(netstring::encode(hostile)));
+      const json r = c.read();
+      ++sent;
+      const bool literal = value == "NaN" || value == "-Infinity" || value == "1e999";
+      ASSERT_TRUE(r.is_object()) << "no answer to " << hostile;
+      EXPECT_EQ(error_code(r), literal ? rpc::kParseError : rpc::kInvalidParams) << hostile << "\n" << r.dump();
+      const std::string msg = r.value("error", json::object()).value("message", "");
+      EXPECT_NE(msg.find(literal ? path : p.names), std::string::npos) << hostile << "\n  message: " << msg;
+    }
+  }
+  // 2. Framing, JSON, JSON-RPC and shape attacks.
+  for (const HostileFrame& f : hostile_frames()) {
+    Client c(t.port(), 10);
+    ASSERT_TRUE(c.send_raw(f.bytes)) << f.what;
+    if (f.half_close) c.shutdown_write();
+    const json r = c.read();
+    ++sent;
+    ASSERT_TRUE(r.is_object()) << "no answer to: " << f.what;
+    EXPECT_EQ(error_code(r), f.code) << f.what << ": " << r.dump().substr(0, 300);
+    const std::string msg = r.value("error", json::object()).value("message", "");
+    EXPECT_NE(msg.find(f.names), std::string::npos) << f.what << ": " << msg.substr(0, 300);
+    EXPECT_LT(msg.size(), 400u) << f.what << ": client text is quoted bounded";
+    if (f.closes) EXPECT_TRUE(c.closed_by_peer()) << f.what << ": a broken stream is closed";
+    else EXPECT_EQ(c.request("get_vacuum")["result"], 1e-5) << f.what << ": the connection goes on";
+  }
+  const double elapsed = seconds_since(t0);
+  std::cout << "[ measured ] " << sent << " hostile requests answered in " << elapsed << " s\n";
+  EXPECT_GE(sent, 40u);
+  EXPECT_LT(elapsed, 60.0) << "no request may hang or compute";
+  // Nothing changed, and the server answers a normal call, an acquisition included.
+  EXPECT_EQ(state(), before);
+  const json scan = t.result("stemtwin.scan", {{"nx", 4}, {"ny", 4}, {"fov_x_A", 2}, {"fov_y_A", 2}, {"detectors", {"BF"}}});
+  EXPECT_EQ(scan["images"]["BF"]["shape"], json({4, 4}));
 }

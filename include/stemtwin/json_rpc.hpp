@@ -11,7 +11,9 @@
 // responses.
 //
 // Errors are JSON-RPC error objects {"code","message"}:
-//   -32700 parse error (not JSON, or nested deeper than kMaxDepth)
+//   -32700 parse error (not JSON, or nested deeper than kMaxDepth); the message gives the
+//          byte offset and the path of the value being read ("params.energy_eV"), so a NaN,
+//          Infinity or overflowing number names its parameter
 //   -32600 invalid request (not an object, bad "jsonrpc"/"method"/"id"/"params", empty or
 //          oversized batch)
 //   -32601 method not found
@@ -96,5 +98,10 @@ class RpcDispatcher {
 /// Deepest nesting of arrays/objects in a JSON text (strings skipped); stops counting at
 /// `limit` + 1. Used to refuse pathological requests before parsing them.
 std::size_t json_nesting_depth(std::string_view text, std::size_t limit);
+
+/// Client text made safe to quote in a log line or a message: at most `max_bytes` bytes of
+/// it, control characters, backslashes and bytes outside printable ASCII written as escapes
+/// (\n, \t, \\, \xNN), and "…(+N bytes)" when cut. One line, whatever the input.
+std::string printable_excerpt(std::string_view text, std::size_t max_bytes);
 
 }  // namespace stemtwin

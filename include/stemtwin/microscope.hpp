@@ -21,6 +21,10 @@
 //
 // Every call is seeded: the n-th acquisition of a session uses the stream (seed, Session, n),
 // so a session replayed with the same calls gives the same bytes.
+//
+// The setters (and the positions and dwell of probe_at/scan_points) check the physical
+// ranges of ranges.hpp and throw std::invalid_argument naming the value and its range; a
+// refused call changes nothing.
 #include <cstdint>
 #include <map>
 #include <memory>

@@ -5,14 +5,19 @@
 //
 // Safety bounds (RpcServerOptions):
 //  - binds 127.0.0.1 unless told otherwise;
-//  - at most `max_connections` connections are served at once; one more is answered with a
-//    -32000 "server busy" error and closed;
+//  - at most `max_connections` connections are open at once. Open means accepted and not yet
+//    closed by either side: a client that has closed after its reply (the DTMicroscope client
+//    connects once per request) no longer counts. When all are open, a new client still gets
+//    a slot: the connection idle longest (waiting for a request, not in a call) is closed with
+//    a -32000 error. Only when every open connection is in the middle of a call is the new
+//    one answered -32000 "server busy" and closed;
 //  - a request frame longer than `max_request_bytes` is refused as soon as its length prefix
 //    is read (-32700), as is any malformed frame; the connection is then closed (a netstring
 //    stream cannot be resynchronised) while the server goes on serving others;
 //  - a client must deliver each complete request within `read_timeout_s` (counted from
-//    connecting or from the previous response), so an idle or slow-dripping client frees its
-//    slot; writes give up after `write_timeout_s` without progress;
+//    connecting or from the previous response; time spent in a call does not count), so an
+//    idle or slow-dripping client frees its slot within seconds; writes give up after
+//    `write_timeout_s` without progress;
 //  - compute per request is bounded by the method handlers (microscope_service.hpp).
 //
 // Responses are netstrings whose payload is padded with JSON whitespace (never changing the
@@ -37,7 +42,11 @@ struct RpcServerOptions {
   int port = 9093;                 ///< the DTMicroscope TEM client's default; 0 = any free port
   std::size_t max_connections = 16;
   std::size_t max_request_bytes = 1 << 20;  ///< payload bytes of one request frame
-  double read_timeout_s = 60;
+  /// Seconds a connection may go without delivering a complete request (from connecting or
+  /// from its previous reply). 5 s: the DTMicroscope client sends its request as soon as it has
+  /// connected, and a request is at most max_request_bytes (1 MiB: 2 s at 4 Mbit/s); a silent
+  /// connection only holds a thread and a slot.
+  double read_timeout_s = 5;
   double write_timeout_s = 60;
   std::size_t response_block = 4096;  ///< 0 disables the comma padding
   /// run() installs SIGINT/SIGTERM handlers for its duration (restoring the previous ones on
@@ -47,9 +56,11 @@ struct RpcServerOptions {
 
 struct RpcServerStats {
   std::uint64_t connections = 0;  ///< accepted and served
-  std::uint64_t refused = 0;      ///< turned away (too many connections)
+  std::uint64_t refused = 0;      ///< turned away "server busy" (every open connection in a call)
   std::uint64_t requests = 0;     ///< frames handled
   std::uint64_t frame_errors = 0; ///< malformed or oversized frames, timeouts mid-frame
+  std::uint64_t idle_timeouts = 0;  ///< closed for not delivering a complete request in time
+  std::uint64_t evicted = 0;        ///< idle connections closed to make room for a new client
 };
 
 class RpcServer {

@@ -5,7 +5,7 @@
 //
 //   stemtwin serve [--port 9093] [--host 127.0.0.1] [--structure FILE | --scenario YAML] [--sampling 0.05]
 //                  [--method multislice|prism] [--prism-interpolation 4] [--seed 0]
-//                  [--max-pixels 65536] [--max-connections 16] [--timeout 60]
+//                  [--max-pixels 65536] [--max-connections 16] [--timeout 5]
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -34,7 +34,7 @@ struct ServeOptions {
   std::uint64_t seed = 0;          ///< session seed (noise, phonons, default specimen)
   std::size_t max_connections = 16;
   std::size_t max_request_bytes = 1 << 20;
-  double read_timeout_s = 60;
+  double read_timeout_s = 5;        ///< RpcServerOptions::read_timeout_s (why 5 s: there)
   ServiceLimits limits;
   /// Called once the socket listens, with the bound port (tests use port 0 and this).
   std::function<void(int port)> on_listening;

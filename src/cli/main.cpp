@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
   c_serve->add_option("--seed", serve.seed, "session seed");
   c_serve->add_option("--max-pixels", serve.limits.max_scan_pixels, "largest scan one request may ask for");
   c_serve->add_option("--max-connections", serve.max_connections, "simultaneous clients");
-  c_serve->add_option("--timeout", serve.read_timeout_s, "seconds a client may stay silent mid-request");
+  c_serve->add_option("--timeout", serve.read_timeout_s, "seconds a connection may go without delivering a complete request (default 5)");
   c_serve->callback([&] { code = cmd_serve(serve, std::cerr); });
 
   // bench
