@@ -154,6 +154,19 @@ struct Microscope::Impl {
       }
     hit = false;
     ++misses;
+    {
+      // Refuse, before allocating, a window whose transmission functions (complex float per
+      // point, per slice, per configuration) would not fit in the memory budget.
+      const double points = std::ceil(w.wx / settings.sampling_A) * std::ceil(w.wy / settings.sampling_A);
+      const double slices = std::ceil(specimen.structure.cell.z / std::max(settings.potential.slice_thickness_A, 1e-3));
+      const double configs = settings.thermal.enabled ? double(std::max<std::size_t>(1, settings.thermal.configurations)) : 1.0;
+      const double bytes = points * slices * configs * 8.0;
+      const double budget = double(default_memory_budget());
+      if (!(bytes <= budget))
+        throw std::invalid_argument("the field of view needs a " + std::to_string(int(w.wx)) + " × " + std::to_string(int(w.wy)) +
+                                    " Å window: " + std::to_string(int(bytes / (1 << 20))) + " MiB of transmission functions, more than the " +
+                                    std::to_string(int(budget / (1 << 20))) + " MiB available; use a smaller field of view or a coarser sampling");
+    }
     w.grid = Grid::from_sampling(w.wx, w.wy, settings.sampling_A);
     if (settings.method == Method::Prism) {
       // PRISM needs point counts divisible by f: round up to FFT-friendly multiples.

@@ -306,3 +306,23 @@ TEST(Microscope, StaticUnlessThermalVibrationIsAsked) {
   unknown.thermal.enabled = true;
   EXPECT_THROW(Microscope(static_sp, unknown), std::invalid_argument);
 }
+
+// A field of view whose window would not fit in memory is refused before anything is
+// allocated (a 0.9 µm window at 0.1 Å is 8·10⁹ points, hundreds of GiB).
+TEST(Microscope, AWindowTooLargeForMemoryIsRefusedBeforeAllocating) {
+  Microscope m(film(), fast());
+  m.set_detectors(dets());
+  ScanSettings s = small_scan();
+  s.fov_x_A = s.fov_y_A = 9000;
+  s.nx = s.ny = 8;
+  m.set_scan(s);
+  try {
+    m.scan();
+    FAIL() << "expected a refusal";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("MiB of transmission functions"), std::string::npos) << e.what();
+  }
+  s = small_scan();
+  m.set_scan(s);
+  EXPECT_NO_THROW(m.scan());  // the session goes on
+}
