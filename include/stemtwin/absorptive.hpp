@@ -6,7 +6,8 @@
 // (1990) 202; Weickenmeier & Kohl, Acta Cryst. A47 (1991) 590; for STEM: Allen, Findlay,
 // Oxley & Rossouw, Ultramicroscopy 96 (2003) 47 and the muSTEM code, whose "absorptive
 // model" this is). Conventions are the project's: spatial frequencies q in 1/Å with
-// θ = λ|q| (q = 2 sin(θ/2)/λ, i.e. q = 2s in the s = sin θ/λ of the crystallographic tables),
+// θ = λ|q| (exactly q = 2 sin(θ/2)/λ: q = 2s with the s = sin θ_B/λ of the crystallographic
+// tables, θ_B = θ/2 the Bragg angle),
 // `rms` = u = standard deviation of an atom's displacement along each Cartesian axis (Å),
 // B = 8π²u². The Debye–Waller factor of an amplitude is then exp(−B s²) = exp(−2π²u²q²).
 //
