@@ -67,12 +67,12 @@ double form_factor(const FeTables& t, double rms, double Q, double q0, double q1
     const double w = edges.back() < kWideFrom ? kPanel : kWidePanel;
     edges.push_back(std::min(q1, edges.back() < kWideFrom ? std::min(edges.back() + w, std::max(kWideFrom, q0 + kPanel)) : edges.back() + w));
   }
-  static const auto cosines = [](int M) {
+  const auto cosines = [](int M) {
     std::vector<double> c(std::size_t(M) + 1);
     for (int j = 0; j <= M; ++j) c[std::size_t(j)] = std::cos(double(j) * kPi / M);
     return c;
   };
-  static const std::vector<double> cos_sharp = cosines(kAzimuth), cos_smooth = cosines(kAzimuthSmooth);
+  const std::vector<double> cos_sharp = cosines(kAzimuth), cos_smooth = cosines(kAzimuthSmooth);
   double sum = 0;
   for (std::size_t pnl = 0; pnl + 1 < edges.size(); ++pnl) {
     const double a = edges[pnl], h = edges[pnl + 1] - edges[pnl];
