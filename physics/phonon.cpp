@@ -57,4 +57,14 @@ PhononSummary summarize_configurations(const std::vector<StemResult>& rs) {
   return out;
 }
 
+PhononSummary simulate_stem_phonon_statistics(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
+                                              const std::vector<Point2>& positions,
+                                              const std::vector<Detector>& detectors, const StemSettings& settings) {
+  if (settings.method != Method::Multislice)
+    throw std::invalid_argument("simulate_stem_phonon_statistics: multislice only");
+  const Fft2 fft(grid, settings.planning);
+  const auto configs = frozen_phonon_transmissions(structure, grid, optics.energy_eV, settings, fft);
+  return summarize_configurations(scan_multislice_per_configuration(configs, optics, positions, detectors, settings, fft));
+}
+
 }  // namespace stemtwin

@@ -309,4 +309,17 @@ TEST(Phonon, PerConfigurationResultsGiveTheEngineMeanAndTheirStandardError) {
         EXPECT_GT(sum.sem.signal(name, depth).values[p], 0.0);  // the configurations differ
       }
   EXPECT_THROW(scan_multislice_per_configuration(configs, o, pos, {PixelatedDetector{}}, st, fft), std::invalid_argument);
+
+  // The one-call form: same configurations (same seed) as simulate_stem, so the same mean.
+  const PhononSummary direct = simulate_stem_phonon_statistics(s, g, o, pos, d, st);
+  const StemResult sim = simulate_stem(s, g, o, pos, d, st);
+  for (std::size_t p = 0; p < pos.size(); ++p) {
+    EXPECT_NEAR(direct.mean.signal("haadf").values[p], sim.signal("haadf").values[p], 1e-12 * sim.signal("haadf").values[p]);
+    EXPECT_EQ(direct.sem.signal("haadf").values[p], sum.sem.signal("haadf").values[p]);
+  }
+  Structure still = s;
+  for (Atom& a : still.atoms) a.rms = 0;  // nothing to average: one configuration, no error estimate
+  const PhononSummary one = simulate_stem_phonon_statistics(still, g, o, pos, d, st);
+  EXPECT_EQ(one.configurations, 1u);
+  EXPECT_TRUE(std::isnan(one.sem.signal("bf").values[0]));
 }

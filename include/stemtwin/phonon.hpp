@@ -47,4 +47,13 @@ struct PhononSummary {
 };
 PhononSummary summarize_configurations(const std::vector<StemResult>& per_configuration);
 
+/// simulate_stem with multislice, keeping the configurations apart: the thermal
+/// configurations of settings.phonon_configurations (seeded as simulate_stem's, so `mean`
+/// equals simulate_stem's result up to rounding) and their standard error. Without thermal
+/// vibration (every rms = 0) there is one configuration and `sem` is NaN. Pixelated detectors
+/// and Method::Prism are rejected (std::invalid_argument).
+PhononSummary simulate_stem_phonon_statistics(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
+                                              const std::vector<Point2>& positions,
+                                              const std::vector<Detector>& detectors, const StemSettings& settings);
+
 }  // namespace stemtwin
