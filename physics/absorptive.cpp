@@ -64,8 +64,9 @@ double form_factor(const FeTables& t, double rms, double Q, double q0, double q1
   // Panel edges: kPanel wide up to kWideFrom, kWidePanel beyond.
   std::vector<double> edges{q0};
   while (edges.back() < q1 - 1e-12) {
-    const double w = edges.back() < kWideFrom ? kPanel : kWidePanel;
-    edges.push_back(std::min(q1, edges.back() < kWideFrom ? std::min(edges.back() + w, std::max(kWideFrom, q0 + kPanel)) : edges.back() + w));
+    const double e = edges.back();
+    const double next = e < kWideFrom ? std::min(e + kPanel, kWideFrom) : e + kWidePanel;
+    edges.push_back(std::min(q1, next));
   }
   const auto cosines = [](int M) {
     std::vector<double> c(std::size_t(M) + 1);

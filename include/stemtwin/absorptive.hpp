@@ -58,6 +58,10 @@
 // of a wave band-limited to k_max holds frequencies up to 2 k_max < the fine grid's Nyquist
 // frequency, and W_D is given there by its exact Fourier coefficients.
 // Only infinite projection (an atom wholly in the slice of its centre) is supported.
+// Occupancy: the elastic potential scales with it (the engine's virtual crystal); the TDS
+// scales with it linearly (a site occupied with probability occ scatters incoherently).
+// The engine's frozen phonons scale the potential, so their TDS goes as occ²: compare the
+// two on fully occupied sites only.
 #include <cstddef>
 #include <vector>
 
