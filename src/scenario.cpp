@@ -236,6 +236,14 @@ std::string range_problem(const std::string& path, double lo, double hi, bool fi
   return "";
 }
 
+/// "" when samples × sweep grid is within the range table's limit on `samples`.
+std::string sample_count_problem(const ScenarioSpec& s) {
+  double grid = 1;  // in double: a product of sweep lengths may overflow size_t
+  for (const Distribution* d : s.sweeps()) grid *= static_cast<double>(d->options.size());
+  const double total = static_cast<double>(s.samples) * grid, most = range_for("samples")->hi;
+  return total > most ? "samples × sweep grid = " + fmt(total) + " is more than " + fmt(most) + " samples" : "";
+}
+
 // ------------------------------------------------------------------------------------
 // YAML bounds: before the document is loaded into a node tree (which shares aliased
 // nodes) and walked (which expands them), one pass over yaml-cpp's events computes the
@@ -1169,12 +1177,8 @@ ScenarioSpec Parser::parse_root(const YAML::Node& root, const std::string& text)
   } else if (!s.labels.class_names.empty()) {
     fail(root["labels"]["class_names"], "labels.class_names", "needs labels.class (the key whose value is the class)");
   }
-  double grid = 1;  // in double: a product of sweep lengths may overflow size_t
-  for (const Distribution* d : s.sweeps()) grid *= static_cast<double>(d->options.size());
-  const double total = static_cast<double>(s.samples) * grid, most = range_for("samples")->hi;
-  if (total > most)
-    fail(root["samples"] ? root["samples"] : root, "samples",
-         "samples × sweep grid = " + fmt(total) + " is more than " + fmt(most) + " samples");
+  if (const std::string why = sample_count_problem(s); !why.empty())
+    fail(root["samples"] ? root["samples"] : root, "samples", why);
   return s;
 }
 
@@ -1183,6 +1187,11 @@ ScenarioSpec Parser::parse_root(const YAML::Node& root, const std::string& text)
 ScenarioSpec parse_scenario_text(const std::string& text, const std::string& name_for_errors) {
   const std::string dir = std::filesystem::path(name_for_errors).parent_path().string();
   return Parser(name_for_errors, dir, false).parse(text);
+}
+
+void check_sample_count(const ScenarioSpec& spec) {
+  if (const std::string why = sample_count_problem(spec); !why.empty())
+    throw ScenarioError(spec.source_file, 0, 0, "samples", why);
 }
 
 ScenarioSpec parse_scenario_file(const std::string& path) {

@@ -437,5 +437,15 @@ def test_forced_run_leaves_an_existing_dataset_alone():
     assert not failures, f"{len(failures)} failures:\n" + "\n\n".join(failures[:20])
 
 
+def test_samples_on_the_command_line_are_bounded_too():
+    # `run --samples` changes the count after parsing; the same limit applies.
+    path = os.path.join(WORK, "override.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(BASE)
+    rc, out, err = run_cli(["run", "--dry-run", "--samples", "100000000000", path])
+    assert rc == 1, f"exit code {rc}: {err[-2000:]}"
+    assert path + ": samples: samples × sweep grid = 1e+11 is more than 10000000 samples" in err, err[-2000:]
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(dict(globals())))

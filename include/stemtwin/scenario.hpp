@@ -226,6 +226,9 @@ struct ScenarioSpec {
 /// as the base for relative structure paths (its directory).
 ScenarioSpec parse_scenario_text(const std::string& text, const std::string& name_for_errors);
 ScenarioSpec parse_scenario_file(const std::string& path);
+/// Throws ScenarioError when samples × sweep grid exceeds the limit of docs/scenario.md
+/// "Ranges" (for a `samples` changed after parsing, e.g. by `run --samples`).
+void check_sample_count(const ScenarioSpec& spec);
 
 struct SampledDetector {
   std::string name;
