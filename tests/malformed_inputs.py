@@ -14,6 +14,7 @@ Every run must:
 Usage: malformed_inputs.py <stemtwin binary> <source dir> [--sanitized]
 Debian's /usr/bin/python3, standard library only."""
 import hashlib
+import re
 import os
 import resource
 import subprocess
@@ -435,6 +436,19 @@ def test_forced_run_leaves_an_existing_dataset_alone():
             failures.append(f"{case.name}: the existing dataset changed")
             break
     assert not failures, f"{len(failures)} failures:\n" + "\n\n".join(failures[:20])
+
+
+def test_docs_list_the_range_table():
+    # docs/scenario.md "Ranges" copies kRanges (src/scenario.cpp): a key added to one and not
+    # the other fails here (the bounds are compared by eye: the docs write 1e7, −2π, …).
+    src = open(os.path.join(SRC, "src", "scenario.cpp"), encoding="utf-8").read()
+    table = src[src.index("constexpr Range kRanges[]"):src.index("// clang-format on")]
+    rows = re.findall(r'\{"([^"]+)", ([-\w.]+), ([-\w.]+), (?:true|false), (?:true|false), "[^"]*"\}', table)
+    doc = open(os.path.join(SRC, "docs", "scenario.md"), encoding="utf-8").read()
+    doc_keys = set(re.findall(r"^\| `([^`]+)`(?: \(entries\))? \|", doc[doc.index("## Ranges"):], re.M))
+    src_keys = {path.rstrip("#") for path, lo, hi in rows}
+    assert len(rows) > 100, len(rows)
+    assert src_keys == doc_keys, f"only in the code: {src_keys - doc_keys}; only in the docs: {doc_keys - src_keys}"
 
 
 def test_samples_on_the_command_line_are_bounded_too():
