@@ -12,6 +12,7 @@
 #include "stemtwin/scenario.hpp"
 #include "stemtwin/scenario_checks.hpp"
 #include "stemtwin/scenario_run.hpp"
+#include "stemtwin/structure_io.hpp"
 
 namespace stemtwin {
 
@@ -130,6 +131,13 @@ int cmd_preview(const std::string& dataset, const std::string& png, std::size_t 
 int cmd_validate(const std::string& scenario, std::ostream& out, std::ostream& err) {
   try {
     const ScenarioSpec s = parse_scenario_file(scenario);
+    // The structure file is read too (not tiled): a malformed one is named by its own
+    // file:line now rather than when a run starts.
+    if (!s.specimen.structure.empty()) {
+      const StructureFormat f = detect_format(s.specimen.structure);
+      if (f == StructureFormat::Cif || f == StructureFormat::Poscar) (void)read_crystal(s.specimen.structure);
+      else (void)read_structure(s.specimen.structure);
+    }
     const SampledScenario s0 = sample_parameters(s, 0);
     out << scenario << ": valid\n";
     out << "  name:     " << s.name << ", seed " << s.seed << "\n";

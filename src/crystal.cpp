@@ -7,10 +7,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <numbers>
 #include <fstream>
 #include <sstream>
 
+#include "stemtwin/constants.hpp"
 #include "stemtwin/specimen.hpp"
 #include "stemtwin/structure_io.hpp"
 
@@ -61,7 +61,7 @@ double norm(const Vec3& a) { return std::sqrt(dot(a, a)); }
 
 // --- lattice ------------------------------------------------------------------------------
 Mat3 lattice_matrix(const Crystal& c) {
-  const double d2r = std::numbers::pi / 180.0;
+  const double d2r = kPi / 180.0;
   double ca = std::cos(c.alpha * d2r), cb = std::cos(c.beta * d2r), cg = std::cos(c.gamma * d2r);
   double sg = std::sin(c.gamma * d2r);
   if (!(c.a > 0) || !(c.b > 0) || !(c.c > 0) || !(std::abs(sg) > 1e-9))
@@ -270,8 +270,20 @@ Crystal crystal_from_document(gemmi::cif::Document& doc, const std::string& name
   c.alpha = num("_cell_angle_alpha");
   c.beta = num("_cell_angle_beta");
   c.gamma = num("_cell_angle_gamma");
-  for (double v : {c.a, c.b, c.c, c.alpha, c.beta, c.gamma})
-    if (!std::isfinite(v) || v <= 0) cif_fail(name, item_line(b, "_cell_length_a"), "bad cell parameter");
+  // Lengths: the largest unit cells on record (virus crystals) are ~1000 Å; a longer one is
+  // a typo that would size every later grid. Angles: a cell needs each in (0°, 180°).
+  constexpr double kMaxCellLength_A = 1000;
+  for (const char* tag : {"_cell_length_a", "_cell_length_b", "_cell_length_c"}) {
+    const double v = num(tag);
+    if (!(std::isfinite(v) && v > 0 && v <= kMaxCellLength_A))
+      cif_fail(name, item_line(b, tag), std::string(tag) + " must be > 0 and ≤ 1000 Å (got " + std::to_string(v) + ")");
+  }
+  for (const char* tag : {"_cell_angle_alpha", "_cell_angle_beta", "_cell_angle_gamma"}) {
+    const double v = num(tag);
+    if (!(std::isfinite(v) && v > 0 && v < 180))
+      cif_fail(name, b.find_value(tag) ? item_line(b, tag) : block_line(b),
+               std::string(tag) + " must be between 0 and 180° (got " + std::to_string(v) + ")");
+  }
   Mat3 L;
   try {
     L = lattice_matrix(c);
@@ -318,7 +330,7 @@ Crystal crystal_from_document(gemmi::cif::Document& doc, const std::string& name
     if (!(occ >= 0 && occ <= 1.000001)) cif_fail(name, site_line, where + ": occupancy outside 0..1");
     double rms = 0.0;
     double u = row.has(kU) ? gemmi::cif::as_number(row[kU], NAN) : NAN;
-    if (!std::isfinite(u) && row.has(kB)) u = gemmi::cif::as_number(row[kB], NAN) / (8 * std::numbers::pi * std::numbers::pi);
+    if (!std::isfinite(u) && row.has(kB)) u = gemmi::cif::as_number(row[kB], NAN) / (8 * kPi * kPi);
     if (std::isfinite(u)) {
       if (u < 0) cif_fail(name, site_line, where + ": negative displacement parameter");
       rms = std::sqrt(u);

@@ -1,8 +1,10 @@
 #include "stemtwin/scenario.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -35,6 +37,301 @@ std::string fmt(double v) {
   s << v;
   return s.str();
 }
+
+// ------------------------------------------------------------------------------------
+// Physical ranges: the one table of what every numeric scenario key may hold, checked by
+// the parser as soon as a value (or the support of a distribution) is read, before any
+// work. Paths are key paths with list indices written "[]" and '*' matching one path
+// component (a detector's name, an aberration's suffix, an element symbol); the first
+// matching row applies. A "#" suffix limits the length of a list.
+//
+// The bounds are what a microscopist would still recognise as an experiment (10–1000 kV,
+// dwell 10 ns–1 s, at most 1 µA of beam current, slices of 0.2–50 Å, …), wide enough for
+// every scenario in scenarios/ and the tests, narrow enough that no accepted value turns
+// the simulation into an all-zero image, an hours-long loop or a multi-GB allocation
+// (pixels ≤ 4096 per axis, ≤ 10^4 interstitials, ≤ 32 segmented rings …). docs/scenario.md
+// lists the same table ("Ranges").
+
+struct Range {
+  const char* path;
+  double lo, hi;
+  bool lo_strict;  ///< lo itself is excluded (e.g. a convergence angle > 0)
+  bool whole;      ///< fixed values must be integers (draws are rounded)
+  const char* unit;
+};
+
+constexpr double kTwoPi = 6.2832;  // angles in rad: one turn (rounded up)
+
+// clang-format off
+constexpr Range kRanges[] = {
+    // top level
+    {"samples", 1, 1e7, false, true, ""},
+    // specimen
+    {"specimen.zone_axis[]", -20, 20, false, true, ""},
+    {"specimen.repeat[]", 0.5, 200, true, true, "cells"},
+    {"specimen.repeat (x·y·z)", 1, 1e6, false, true, "cells"},  // ~5·10^6 atoms of a perovskite
+    {"specimen.thermal.rms", 0, 1, false, false, "Å"},
+    {"specimen.thermal.rms.*", 0, 1, false, false, "Å"},
+    {"specimen.thermal.configurations", 0.5, 1000, true, true, ""},
+    // specimen.builder (free-form keys; which keys a builder takes: check_physics_keys)
+    {"specimen.builder.a", 2, 20, false, false, "Å"},
+    {"specimen.builder.*.a", 2, 20, false, false, "Å"},
+    {"specimen.builder.A.*", 0, 1e3, false, false, "(relative fraction)"},
+    {"specimen.builder.B.*", 0, 1e3, false, false, "(relative fraction)"},
+    {"specimen.builder.*.A.*", 0, 1e3, false, false, "(relative fraction)"},
+    {"specimen.builder.*.B.*", 0, 1e3, false, false, "(relative fraction)"},
+    {"specimen.builder.layer_axis", 0, 2, false, true, ""},
+    {"specimen.builder.*.layer_axis", 0, 2, false, true, ""},
+    {"specimen.builder.vacancy_axis", 0, 2, false, true, ""},
+    {"specimen.builder.*.vacancy_axis", 0, 2, false, true, ""},
+    {"specimen.builder.correlation_length", 0, 1e4, false, false, "Å"},
+    {"specimen.builder.*.correlation_length", 0, 1e4, false, false, "Å"},
+    {"specimen.builder.substrate_cells", 0, 1000, false, true, "cells"},
+    {"specimen.builder.film_cells", 0, 1000, false, true, "cells"},
+    {"specimen.builder.poisson", -1, 0.5, false, false, ""},
+    {"specimen.builder.vacuum", 0, 1e4, false, false, "Å"},
+    {"specimen.builder.amorphous.fraction", 0, 1, false, false, ""},
+    {"specimen.builder.amorphous.axis", 0, 2, false, true, ""},
+    {"specimen.builder.amorphous.amplitude", 0, 1e4, false, false, "Å"},
+    {"specimen.builder.amorphous.wavelength", 0, 1e5, true, false, "Å"},
+    {"specimen.builder.amorphous.min_distance", 0, 10, false, false, "Å"},
+    {"specimen.builder.amorphous.displacement_rms", 0, 5, false, false, "Å"},
+    {"specimen.builder.vacancies#", 0, 100, false, true, "entries"},
+    {"specimen.builder.vacancies[].fraction", 0, 1, false, false, ""},
+    {"specimen.builder.dopants#", 0, 100, false, true, "entries"},
+    {"specimen.builder.dopants[].fraction", 0, 1, false, false, ""},
+    {"specimen.builder.interstitials#", 0, 100, false, true, "entries"},
+    {"specimen.builder.interstitials[].count", 0, 1e4, false, true, "atoms"},
+    {"specimen.builder.interstitials[].min_distance", 0, 10, false, false, "Å"},
+    {"specimen.builder.antiphase_boundary.position", -1e4, 1e4, false, false, "Å"},
+    {"specimen.builder.radius", 0, 500, true, false, "Å"},
+    {"specimen.builder.cell#", 2, 2, false, true, "entries"},
+    {"specimen.builder.cell[]", 0, 2000, true, false, "Å"},
+    {"specimen.builder.support_thickness", 0, 1e4, false, false, "Å"},
+    {"specimen.builder.support_density", 0, 30, true, false, "g/cm³"},
+    {"specimen.builder.gap", 0, 1e4, false, false, "Å"},
+    // microscope
+    {"microscope.energy", 10e3, 1000e3, false, false, "eV"},
+    {"microscope.convergence", 0, 200, true, false, "mrad"},
+    {"microscope.aberrations.*_angle", -kTwoPi, kTwoPi, false, false, "rad"},
+    {"microscope.aberrations.phi*", -kTwoPi, kTwoPi, false, false, "rad"},
+    {"microscope.aberrations.defocus", -1e5, 1e5, false, false, "Å"},
+    {"microscope.aberrations.astigmatism", -1e5, 1e5, false, false, "Å"},
+    {"microscope.aberrations.C1*", -1e5, 1e5, false, false, "Å"},
+    {"microscope.aberrations.coma", -1e6, 1e6, false, false, "Å"},
+    {"microscope.aberrations.trefoil", -1e6, 1e6, false, false, "Å"},
+    {"microscope.aberrations.C2*", -1e6, 1e6, false, false, "Å"},
+    {"microscope.aberrations.Cs", -1e8, 1e8, false, false, "Å"},
+    {"microscope.aberrations.C3*", -1e8, 1e8, false, false, "Å"},
+    {"microscope.aberrations.C4*", -1e9, 1e9, false, false, "Å"},
+    {"microscope.aberrations.C5", -1e10, 1e10, false, false, "Å"},
+    {"microscope.aberrations.C5*", -1e10, 1e10, false, false, "Å"},
+    {"microscope.focal_spread", 0, 1000, false, false, "Å"},
+    {"microscope.source_size", 0, 10, false, false, "Å"},
+    {"microscope.current", 0, 1e6, false, false, "pA"},
+    // scan
+    {"scan.start[]", -1e5, 1e5, false, false, "Å"},
+    {"scan.end[]", -1e5, 1e5, false, false, "Å"},
+    {"scan.step", 1e-3, 1e4, false, false, "Å"},
+    {"scan.step[]", 1e-3, 1e4, false, false, "Å"},
+    {"scan.fov[]", 0, 1e5, true, false, "Å"},
+    {"scan.pixels[]", 1, 4096, false, true, "pixels"},
+    {"scan.dwell", 0.01, 1e6, false, false, "µs"},
+    // detectors (by name)
+    {"detectors#", 1, 64, false, true, "detectors"},
+    {"detectors.*.inner", 0, 1000, false, false, "mrad"},
+    {"detectors.*.outer", 0, 1000, false, false, "mrad"},
+    {"detectors.*.azimuth[]", -360, 720, false, false, "deg"},
+    {"detectors.*.step", 0.01, 1000, false, false, "mrad"},
+    {"detectors.*.max", 0, 1000, false, false, "mrad"},
+    {"detectors.*.rings#", 2, 33, false, true, "ring edges"},
+    {"detectors.*.rings[]", 0, 1000, false, false, "mrad"},
+    {"detectors.*.segments", 1, 64, false, true, ""},
+    {"detectors.*.rotation", -360, 360, false, false, "deg"},
+    {"detectors.*.max_angle", 0, 1000, false, false, "mrad"},
+    {"detectors.*.bin", 1, 64, false, true, ""},
+    // simulation
+    {"simulation.interpolation", 1, 64, false, true, ""},
+    {"simulation.sampling", 0.005, 2, false, false, "Å"},
+    {"simulation.slice_thickness", 0.2, 50, false, false, "Å"},
+    // acquisition (free-form keys; which keys exist: check_physics_keys)
+    {"acquisition.beam_current_pA", 0, 1e6, false, false, "pA"},
+    {"acquisition.scan.rotation_deg", -360, 360, false, false, "deg"},
+    {"acquisition.scan.flyback_us", 0, 1e6, false, false, "µs"},
+    {"acquisition.drift.velocity_A_per_s", -1e3, 1e3, false, false, "Å/s"},
+    {"acquisition.drift.velocity_A_per_s[]", -1e3, 1e3, false, false, "Å/s"},
+    {"acquisition.drift.diffusion_A_per_sqrt_s", 0, 1e3, false, false, "Å/√s"},
+    {"acquisition.jitter.rms_A", 0, 100, false, false, "Å"},
+    {"acquisition.flyback.amplitude_A", -1e3, 1e3, false, false, "Å"},
+    {"acquisition.flyback.decay_us", 0, 1e6, false, false, "µs"},
+    {"acquisition.scan_noise.frequencies_Hz#", 0, 100, false, true, "frequencies"},
+    {"acquisition.scan_noise.frequencies_Hz[]", 0, 1e7, false, false, "Hz"},
+    {"acquisition.scan_noise.rms_A", 0, 100, false, false, "Å"},
+    {"acquisition.mains.frequency_Hz", 0, 1e4, false, false, "Hz"},
+    {"acquisition.mains.amplitude_A", -1e3, 1e3, false, false, "Å"},
+    {"acquisition.mains.amplitude_A[]", -1e3, 1e3, false, false, "Å"},
+    {"acquisition.current.relative_rms", 0, 1, false, false, ""},
+    {"acquisition.current.correlation_time_us", 0, 1e9, false, false, "µs"},
+    {"acquisition.*.detection_efficiency", 0, 1, false, false, ""},
+    {"acquisition.*.gain_ADU_per_electron", 0, 1e6, true, false, "ADU/e"},
+    {"acquisition.*.gain_shape", 0, 1e6, false, false, ""},
+    {"acquisition.*.dark_offset_ADU", -1e9, 1e9, false, false, "ADU"},
+    {"acquisition.*.read_noise_ADU", 0, 1e6, false, false, "ADU"},
+    {"acquisition.*.adc_bits", 0, 32, false, true, "bits"},
+    {"acquisition.annular.afterglow.time_constant_us", 0, 1e6, false, false, "µs"},
+    {"acquisition.annular.afterglow.delayed_fraction", 0, 1, false, false, ""},
+    {"acquisition.camera.dead_time_s", 0, 1, false, false, "s"},
+    {"acquisition.camera.counter_max", 1, 9007199254740992.0, false, true, "counts"},
+    {"acquisition.camera.psf_sigma_px", 0, 100, false, false, "px"},
+    // labels, output
+    {"labels.mask_radius", 0, 10, true, false, "Å"},
+    {"labels.class_names#", 1, 1000, false, true, "names"},
+    {"output.compression", 0, 9, false, true, ""},
+    {"output.preview_samples", 1, 1000, false, true, "samples"},
+};
+// clang-format on
+
+/// `pattern` matches `path` when equal, '*' standing for any run of characters but '.'.
+bool path_matches(const char* pattern, const char* path) {
+  if (*pattern == '\0') return *path == '\0';
+  if (*pattern == '*') {
+    for (const char* p = path;; ++p) {
+      if (path_matches(pattern + 1, p)) return true;
+      if (*p == '\0' || *p == '.') return false;
+    }
+  }
+  return *pattern == *path && path_matches(pattern + 1, path + 1);
+}
+
+/// The table's row for a key path ("detectors.haadf.inner", "scan.pixels[1]"), or null.
+const Range* range_for(const std::string& path) {
+  std::string key;  // list indices → "[]"
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    key += path[i];
+    if (path[i] == '[') {
+      std::size_t j = i + 1;
+      while (j < path.size() && std::isdigit(static_cast<unsigned char>(path[j]))) ++j;
+      if (j < path.size() && path[j] == ']' && j > i + 1) i = j - 1;
+    }
+  }
+  for (const Range& r : kRanges)
+    if (path_matches(r.path, key.c_str())) return &r;
+  return nullptr;
+}
+
+std::string describe_range(const Range& r) {
+  std::string s = std::string("must be ") + (r.lo_strict ? "> " : "≥ ") + fmt(r.lo) + " and ≤ " + fmt(r.hi);
+  if (*r.unit) s += std::string(" ") + r.unit;
+  return s;
+}
+
+/// "" when every value in [lo, hi] is allowed at `path`, else the message.
+std::string range_problem(const std::string& path, double lo, double hi, bool fixed) {
+  const Range* r = range_for(path);
+  if (!r) return "";
+  const bool low_ok = r->lo_strict ? lo > r->lo : lo >= r->lo;
+  if (!low_ok || !(hi <= r->hi))
+    return describe_range(*r) + (fixed ? " (got " + fmt(lo) + ")"
+                                       : " for every draw (draws span " + fmt(lo) + " to " + fmt(hi) + ")");
+  if (r->whole && fixed && lo != std::floor(lo)) return "expected a whole number, got " + fmt(lo);
+  return "";
+}
+
+/// "" when samples × sweep grid is within the range table's limit on `samples`.
+std::string sample_count_problem(const ScenarioSpec& s) {
+  double grid = 1;  // in double: a product of sweep lengths may overflow size_t
+  for (const Distribution* d : s.sweeps()) grid *= static_cast<double>(d->options.size());
+  const double total = static_cast<double>(s.samples) * grid, most = range_for("samples")->hi;
+  return total > most ? "samples × sweep grid = " + fmt(total) + " is more than " + fmt(most) + " samples" : "";
+}
+
+// ------------------------------------------------------------------------------------
+// YAML bounds: before the document is loaded into a node tree (which shares aliased
+// nodes) and walked (which expands them), one pass over yaml-cpp's events computes the
+// expanded size and depth of every anchor, so a self-referencing alias (a cycle that would
+// recurse forever) or an alias "billion laughs" (10^9 nodes from a few lines) is refused
+// with its line. Limits: a complete scenario has a few hundred nodes nested at most ~8
+// deep; 10^5 nodes (long choice/sweep lists included) parse in milliseconds and a few MB,
+// and 64 levels keep every recursive walk of the tree far from the stack's end.
+
+constexpr std::uint64_t kMaxYamlNodes = 100000;
+constexpr std::size_t kMaxYamlDepth = 64;
+
+struct YamlLimitError {
+  YAML::Mark mark;
+  std::string message;
+};
+
+class YamlBounds : public YAML::EventHandler {
+ public:
+  int documents = 0;
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (++documents > 1)
+      throw YamlLimitError{mark, "a second YAML document ('---'): a scenario file holds exactly one document"};
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { leaf(mark, anchor); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, const std::string&) override {
+    leaf(mark, anchor);
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    const auto it = anchors_.find(anchor);
+    if (it == anchors_.end())
+      throw YamlLimitError{mark, "alias refers to its own enclosing anchor (a cycle): the tree would be infinite"};
+    add(mark, it->second.nodes, it->second.depth);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, YAML::EmitterStyle::value) override {
+    open(mark, anchor);
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor, YAML::EmitterStyle::value) override {
+    open(mark, anchor);
+  }
+  void OnMapEnd() override { close(); }
+
+ private:
+  struct Size {
+    std::uint64_t nodes = 1;  // expanded node count, ≤ kMaxYamlNodes (checked on every addition)
+    std::size_t depth = 1;
+  };
+  struct Open {
+    YAML::Mark mark;
+    YAML::anchor_t anchor;
+    Size size;
+  };
+  std::vector<Open> stack_;
+  std::map<YAML::anchor_t, Size> anchors_;  // complete anchors only
+  std::uint64_t document_nodes_ = 0;
+
+  void leaf(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    if (anchor != YAML::NullAnchor) anchors_[anchor] = Size{};
+    add(mark, 1, 1);
+  }
+  void open(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    if (stack_.size() + 1 > kMaxYamlDepth)
+      throw YamlLimitError{mark, "nesting deeper than " + std::to_string(kMaxYamlDepth) + " levels"};
+    stack_.push_back(Open{mark, anchor, Size{}});
+  }
+  void close() {
+    const Open o = stack_.back();
+    stack_.pop_back();
+    if (o.anchor != YAML::NullAnchor) anchors_[o.anchor] = o.size;
+    add(o.mark, o.size.nodes, o.size.depth);
+  }
+  void add(const YAML::Mark& mark, std::uint64_t nodes, std::size_t depth) {
+    // Both terms are ≤ kMaxYamlNodes, so the sum cannot overflow.
+    std::uint64_t& total = stack_.empty() ? document_nodes_ : stack_.back().size.nodes;
+    total += nodes;
+    if (total > kMaxYamlNodes)
+      throw YamlLimitError{mark, "the document expands to more than " + std::to_string(kMaxYamlNodes) +
+                                     " nodes (aliases are expanded; a scenario needs a few hundred)"};
+    if (stack_.size() + depth > kMaxYamlDepth)
+      throw YamlLimitError{mark, "nesting deeper than " + std::to_string(kMaxYamlDepth) + " levels (aliases expanded)"};
+    if (!stack_.empty()) stack_.back().size.depth = std::max(stack_.back().size.depth, depth + 1);
+  }
+};
+
 
 }  // namespace
 
@@ -281,6 +578,7 @@ class Parser {
   ScenarioSpec parse(const std::string& text);
 
  private:
+  ScenarioSpec parse_root(const YAML::Node& root, const std::string& text) const;
   std::string file_, base_;
   bool check_files_;
 
@@ -336,7 +634,14 @@ class Parser {
   double number(const YAML::Node& n, const std::string& path) const {
     double v;
     if (!scalar_number(n, v)) fail(n, path, "expected a number, got " + kind_name(n));
+    if (const std::string why = range_problem(path, v, v, true); !why.empty()) fail(n, path, why);
     return v;
+  }
+  /// A list's length against the range table ("path#").
+  void list_length(const YAML::Node& n, const std::string& path) const {
+    const auto size = static_cast<double>(n.size());
+    if (const Range* r = range_for(path + "#"); r && !(size >= r->lo && size <= r->hi))
+      fail(n, path, "holds " + fmt(size) + " entries; " + describe_range(*r));
   }
   std::string word(const YAML::Node& n, const std::string& path) const {
     if (!n.IsScalar()) fail(n, path, "expected a word, got " + kind_name(n));
@@ -364,8 +669,17 @@ class Parser {
     fail(n, path, "expected a number or a word, got " + kind_name(n));
   }
 
-  /// A scalar or a one-key map {uniform|normal|loguniform|choice|sweep: ...}.
+  /// A scalar or a one-key map {uniform|normal|loguniform|choice|sweep: ...}, within the
+  /// range table's bounds for `path`.
   Distribution dist(const YAML::Node& n, const std::string& path, bool allow_text = false) const {
+    Distribution d = any_dist(n, path, allow_text);
+    if (!d.is_text()) {
+      const auto [lo, hi] = d.support();
+      if (const std::string why = range_problem(path, lo, hi, d.is_fixed()); !why.empty()) fail(n, path, why);
+    }
+    return d;
+  }
+  Distribution any_dist(const YAML::Node& n, const std::string& path, bool allow_text) const {
     Distribution d;
     d.source = ref(n, path);
     if (n.IsScalar()) {
@@ -458,6 +772,7 @@ class Parser {
     t.source = ref(n, path);
     if (n.IsSequence()) {
       t.kind = ParamTree::Kind::List;
+      list_length(n, path);
       for (std::size_t i = 0; i < n.size(); ++i) t.list.push_back(tree(n[i], path + "[" + std::to_string(i) + "]"));
       return t;
     }
@@ -537,18 +852,16 @@ void Parser::specimen(const YAML::Node& n, ScenarioSpec& s) const {
   }
   if (n["zone_axis"]) {
     sp.zone_axis = vec<3>(n["zone_axis"], P + ".zone_axis");
-    for (auto& d : sp.zone_axis) whole(d);
     bool nonzero = false;
     for (auto& d : sp.zone_axis) nonzero |= !(d.is_fixed() && d.options[0].number == 0);
     if (!nonzero) fail(n["zone_axis"], P + ".zone_axis", "must not be [0, 0, 0]");
   }
   if (n["repeat"]) {
     sp.repeat = vec<3>(n["repeat"], P + ".repeat");
-    const char* what[3] = {"cells along x", "cells along y", "thickness (cells along z)"};
-    for (int i = 0; i < 3; ++i) {
-      whole(sp.repeat[i]);
-      at_least(sp.repeat[i], 0.5, true, what[i]);  // rounded draws must give ≥ 1
-    }
+    double cells = 1;
+    for (const auto& d : sp.repeat) cells *= std::round(d.support().second);
+    const Range& r = *range_for("specimen.repeat (x·y·z)");
+    if (cells > r.hi) fail(n["repeat"], P + ".repeat", "up to " + fmt(cells) + " cells; the product x·y·z " + describe_range(r));
   }
   if (n["thermal"]) {
     const YAML::Node& t = n["thermal"];
@@ -569,18 +882,14 @@ void Parser::specimen(const YAML::Node& n, ScenarioSpec& s) const {
             fail(kv.first, p, "unknown element symbol");
           }
           Distribution d = dist(kv.second, p);
-          at_least(d, 0, false);
           sp.thermal.rms_by_element.emplace_back(el, std::move(d));
         }
       } else {
         sp.thermal.rms = dist(t["rms"], P + ".thermal.rms");
-        at_least(*sp.thermal.rms, 0, false);
       }
     }
     if (t["configurations"]) {
       sp.thermal.configurations = dist(t["configurations"], P + ".thermal.configurations");
-      whole(sp.thermal.configurations);
-      at_least(sp.thermal.configurations, 0.5, true);
     }
   }
 }
@@ -590,9 +899,7 @@ void Parser::microscope(const YAML::Node& n, ScenarioSpec& s) const {
   allow_keys(n, P, {"energy", "convergence", "aberrations", "focal_spread", "source_size", "current"});
   auto& m = s.microscope;
   if (n["energy"]) m.energy = dist(n["energy"], P + ".energy");
-  at_least(m.energy, 0, true, "energy (eV)");
   if (n["convergence"]) m.convergence = dist(n["convergence"], P + ".convergence");
-  at_least(m.convergence, 0, true, "convergence semi-angle (mrad)");
   if (n["aberrations"]) {
     const YAML::Node& a = n["aberrations"];
     expect_map(a, P + ".aberrations");
@@ -610,11 +917,8 @@ void Parser::microscope(const YAML::Node& n, ScenarioSpec& s) const {
     }
   }
   if (n["focal_spread"]) m.focal_spread = dist(n["focal_spread"], P + ".focal_spread");
-  at_least(m.focal_spread, 0, false);
   if (n["source_size"]) m.source_size = dist(n["source_size"], P + ".source_size");
-  at_least(m.source_size, 0, false);
   if (n["current"]) m.current = dist(n["current"], P + ".current");
-  at_least(m.current, 0, false);
 }
 
 void Parser::scan(const YAML::Node& n, ScenarioSpec& s) const {
@@ -640,16 +944,18 @@ void Parser::scan(const YAML::Node& n, ScenarioSpec& s) const {
       must_be_fixed(sc.end[i], why);
       must_be_fixed(sc.step[i], why);
       must_be_fixed(sc.start[i], why + " (with end + step; use fov + pixels to vary start)");
-      at_least(sc.step[i], 0, true);
-      if (!(sc.end[i].options[0].number > sc.start[i].options[0].number))
-        fail(sc.end[i].source, "end must exceed start");
+      const double span = sc.end[i].options[0].number - sc.start[i].options[0].number;
+      if (!(span > 0)) fail(sc.end[i].source, "end must exceed start");
+      // The same limit as fov + pixels (ScanGrid::from_range rounds the count up).
+      const double positions = std::ceil(span / sc.step[i].options[0].number - 1e-9), most = range_for("scan.pixels[]")->hi;
+      if (positions > most)
+        fail(sc.step[i].source, "(end − start) / step = " + fmt(positions) + " positions; at most " + fmt(most) + " per axis");
     }
   } else {
     require(n, "fov", P);
     require(n, "pixels", P);
     sc.use_fov = true;
     sc.fov = vec<2>(n["fov"], P + ".fov");
-    for (auto& d : sc.fov) at_least(d, 0, true);
     const YAML::Node& px = n["pixels"];
     if (!px.IsSequence() || px.size() != 2) fail(px, P + ".pixels", "expected [nx, ny], got " + kind_name(px));
     for (int i = 0; i < 2; ++i) {
@@ -658,12 +964,12 @@ void Parser::scan(const YAML::Node& n, ScenarioSpec& s) const {
     }
   }
   if (n["dwell"]) sc.dwell = dist(n["dwell"], P + ".dwell");
-  at_least(sc.dwell, 0, true, "dwell time (µs)");
 }
 
 void Parser::detectors(const YAML::Node& n, ScenarioSpec& s) const {
   const std::string P = "detectors";
   if (!n.IsSequence() || n.size() == 0) fail(n, P, "expected a non-empty list of detectors, got " + kind_name(n));
+  list_length(n, P);
   std::set<std::string> names;
   for (std::size_t i = 0; i < n.size(); ++i) {
     const YAML::Node& d = n[i];
@@ -696,7 +1002,6 @@ void Parser::detectors(const YAML::Node& n, ScenarioSpec& s) const {
       require(d, "outer", P2);
       det.inner = dist(d["inner"], P2 + ".inner");
       det.outer = dist(d["outer"], P2 + ".outer");
-      at_least(det.inner, 0, false);
       const double in_max = det.inner.support().second, out_min = det.outer.support().first;
       if (!(out_min > in_max))
         fail(det.outer.source, "outer angle must exceed inner angle (outer " + fmt(out_min) + " ≤ inner " +
@@ -719,6 +1024,7 @@ void Parser::detectors(const YAML::Node& n, ScenarioSpec& s) const {
       require(d, "rings", P2);
       const YAML::Node& r = d["rings"];
       if (!r.IsSequence() || r.size() < 2) fail(r, P2 + ".rings", "expected at least two ring edges (mrad)");
+      list_length(r, P2 + ".rings");
       for (std::size_t k = 0; k < r.size(); ++k) {
         const std::string p = P2 + ".rings[" + std::to_string(k) + "]";
         if (r[k].IsMap()) fail(r[k], p, "must be a fixed value (it sets the number of segments)");
@@ -764,13 +1070,9 @@ void Parser::simulation(const YAML::Node& n, ScenarioSpec& s) const {
   if (n["sampling"]) {
     const YAML::Node& v = n["sampling"];
     sim.auto_sampling = v.IsScalar() && v.Scalar() == "auto";
-    if (!sim.auto_sampling) {
-      sim.sampling = dist(v, P + ".sampling");
-      at_least(sim.sampling, 0, true, "sampling (Å)");
-    }
+    if (!sim.auto_sampling) sim.sampling = dist(v, P + ".sampling");
   }
   if (n["slice_thickness"]) sim.slice_thickness = dist(n["slice_thickness"], P + ".slice_thickness");
-  at_least(sim.slice_thickness, 0, true, "slice thickness (Å)");
 }
 
 void Parser::labels(const YAML::Node& n, ScenarioSpec& s) const {
@@ -797,6 +1099,7 @@ void Parser::labels(const YAML::Node& n, ScenarioSpec& s) const {
   if (n["class_names"]) {
     const YAML::Node& c = n["class_names"];
     if (!c.IsSequence() || c.size() == 0) fail(c, P + ".class_names", "expected a list of names");
+    list_length(c, P + ".class_names");
     for (std::size_t i = 0; i < c.size(); ++i) l.class_names.push_back(word(c[i], P + ".class_names[" + std::to_string(i) + "]"));
   }
 }
@@ -808,20 +1111,36 @@ void Parser::output(const YAML::Node& n, ScenarioSpec& s) const {
   if (n["file"]) o.file = word(n["file"], P + ".file");
   if (n["compression"]) {
     o.compression = static_cast<int>(integer(n["compression"], P + ".compression", 0));
-    if (o.compression > 9) fail(n["compression"], P + ".compression", "deflate level must be 0–9");
   }
   if (n["clean"]) o.clean = boolean(n["clean"], P + ".clean");
   if (n["preview_samples"]) o.preview_samples = static_cast<int>(integer(n["preview_samples"], P + ".preview_samples", 1));
 }
 
 ScenarioSpec Parser::parse(const std::string& text) {
+  auto mark_error = [&](const YAML::Mark& m, const std::string& msg) {
+    return ScenarioError(file_, m.line >= 0 ? m.line + 1 : 0, m.column >= 0 ? m.column + 1 : 0, "", msg);
+  };
   YAML::Node root;
   try {
+    std::istringstream in(text);
+    YAML::Parser events(in);
+    YamlBounds bounds;
+    while (events.HandleNextDocument(bounds)) {
+    }
     root = YAML::Load(text);
+  } catch (const YamlLimitError& e) {
+    throw mark_error(e.mark, e.message);
   } catch (const YAML::Exception& e) {
-    throw ScenarioError(file_, e.mark.line >= 0 ? e.mark.line + 1 : 0, e.mark.column >= 0 ? e.mark.column + 1 : 0, "",
-                        "YAML syntax error: " + e.msg);
+    throw mark_error(e.mark, "YAML syntax error: " + e.msg);
   }
+  try {
+    return parse_root(root, text);
+  } catch (const YAML::Exception& e) {  // e.g. a map or list used as a key
+    throw mark_error(e.mark, "unexpected YAML structure: " + e.msg);
+  }
+}
+
+ScenarioSpec Parser::parse_root(const YAML::Node& root, const std::string& text) const {
   ScenarioSpec s;
   s.source_file = file_;
   s.text = text;
@@ -867,8 +1186,8 @@ ScenarioSpec Parser::parse(const std::string& text) {
   } else if (!s.labels.class_names.empty()) {
     fail(root["labels"]["class_names"], "labels.class_names", "needs labels.class (the key whose value is the class)");
   }
-  const double total = static_cast<double>(s.samples) * static_cast<double>(s.grid_size());
-  if (total > 1e12) fail(root, "samples", "samples × sweep grid = " + fmt(total) + " is too many");
+  if (const std::string why = sample_count_problem(s); !why.empty())
+    fail(root["samples"] ? root["samples"] : root, "samples", why);
   return s;
 }
 
@@ -877,6 +1196,11 @@ ScenarioSpec Parser::parse(const std::string& text) {
 ScenarioSpec parse_scenario_text(const std::string& text, const std::string& name_for_errors) {
   const std::string dir = std::filesystem::path(name_for_errors).parent_path().string();
   return Parser(name_for_errors, dir, false).parse(text);
+}
+
+void check_sample_count(const ScenarioSpec& spec) {
+  if (const std::string why = sample_count_problem(spec); !why.empty())
+    throw ScenarioError(spec.source_file, 0, 0, "samples", why);
 }
 
 ScenarioSpec parse_scenario_file(const std::string& path) {

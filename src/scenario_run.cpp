@@ -692,6 +692,7 @@ int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err) {
                             : parse_scenario_file(cmd.scenario);
     if (cmd.samples) {
       spec.samples = *cmd.samples;
+      check_sample_count(spec);
       spec.text += "\n# command line: --samples " + std::to_string(*cmd.samples) + "\n";
     }
     if (cmd.seed) {

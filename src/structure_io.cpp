@@ -59,6 +59,26 @@ double number(const Lines& L, std::size_t line, const std::string& s, const std:
   return v;
 }
 
+// Counts (atoms, column widths) are read as whole numbers written in digits and bounded:
+// "1e30" or "2.5" is an error, not a silently truncated or overflowing cast. 10^8 atoms is
+// beyond any file these readers are meant for (~4 GB of text); 1000 columns per property
+// keeps every column index far inside an int.
+constexpr std::size_t kMaxAtomCount = 100000000;
+constexpr std::size_t kMaxPropertyWidth = 1000;
+
+std::size_t count(const Lines& L, std::size_t line, const std::string& s, const std::string& what, std::size_t lo,
+                  std::size_t hi) {
+  const std::size_t start = !s.empty() && s[0] == '+' ? 1 : 0;
+  const bool digits = s.size() > start && s.size() - start <= 12 &&
+                      std::all_of(s.begin() + static_cast<std::ptrdiff_t>(start), s.end(),
+                                  [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; });
+  if (!digits) L.fail(line, what + " must be a whole number written in digits, got '" + s + "'");
+  const std::size_t v = std::stoull(s.substr(start));
+  if (v < lo || v > hi)
+    L.fail(line, what + " must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " + s);
+  return v;
+}
+
 int element(const Lines& L, std::size_t line, const std::string& s) {
   double z;
   if (parse_double(s, z)) {
@@ -182,10 +202,8 @@ Structure read_cif(const std::string& path) {
 Structure read_xyz(const std::string& path, std::optional<Cell> cell) {
   Lines L = read_lines(path);
   auto w = split(L.at(0, "atom count"));
-  double nd;
-  if (w.empty() || !parse_double(w[0], nd) || nd < 0 || nd != std::round(nd))
-    L.fail(0, "first line must be the number of atoms");
-  const std::size_t n = static_cast<std::size_t>(nd);
+  if (w.empty()) L.fail(0, "first line must be the number of atoms");
+  const std::size_t n = count(L, 0, w[0], "the atom count (first line)", 0, kMaxAtomCount);
   const std::string& comment = L.at(1, "comment line");
   Structure s;
   std::string lat;
@@ -204,7 +222,7 @@ Structure read_xyz(const std::string& path, std::optional<Cell> cell) {
   // Properties: default species:S:1:pos:R:3
   std::string props = "species:S:1:pos:R:3";
   find_key(comment, "Properties", props);
-  struct Col { std::string name; char type; int width; };
+  struct Col { std::string name; char type; std::size_t width; };
   std::vector<Col> cols;
   {
     std::vector<std::string> parts;
@@ -215,13 +233,14 @@ Structure read_xyz(const std::string& path, std::optional<Cell> cell) {
     parts.push_back(cur);
     if (parts.size() % 3 != 0) L.fail(1, "Properties must be name:type:count triples, got '" + props + "'");
     for (std::size_t i = 0; i < parts.size(); i += 3) {
-      double wd;
-      if (!parse_double(parts[i + 2], wd) || wd < 1) L.fail(1, "bad column count in Properties '" + props + "'");
-      cols.push_back({lower(parts[i]), parts[i + 1].empty() ? 'S' : static_cast<char>(std::toupper(parts[i + 1][0])),
-                      static_cast<int>(wd)});
+      const std::size_t wd = count(L, 1, parts[i + 2], "the column count of '" + parts[i] + "' in Properties", 1,
+                                   kMaxPropertyWidth);
+      cols.push_back({lower(parts[i]), parts[i + 1].empty() ? 'S' : static_cast<char>(std::toupper(parts[i + 1][0])), wd});
     }
   }
-  int c_species = -1, c_pos = -1, c_occ = -1, c_rms = -1, total = 0;
+  // Column indices; `total` ≤ (number of triples) × kMaxPropertyWidth, bounded by the line's length.
+  constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  std::size_t c_species = kNone, c_pos = kNone, c_occ = kNone, c_rms = kNone, total = 0;
   for (const Col& c : cols) {
     if ((c.name == "species" || c.name == "element" || c.name == "z") && c.width == 1) c_species = total;
     if ((c.name == "pos" || c.name == "positions") && c.width == 3) c_pos = total;
@@ -229,11 +248,11 @@ Structure read_xyz(const std::string& path, std::optional<Cell> cell) {
     if (c.name == "rms" && c.width == 1) c_rms = total;
     total += c.width;
   }
-  if (c_species < 0 || c_pos < 0) L.fail(1, "Properties must contain species:S:1 and pos:R:3");
+  if (c_species == kNone || c_pos == kNone) L.fail(1, "Properties must contain species:S:1 and pos:R:3");
   for (std::size_t i = 0; i < n; ++i) {
     std::size_t ln = i + 2;
     auto f = split(L.at(ln, "atom " + std::to_string(i + 1) + " of " + std::to_string(n)));
-    if (static_cast<int>(f.size()) < total)
+    if (f.size() < total)
       L.fail(ln, "expected " + std::to_string(total) + " columns, found " + std::to_string(f.size()));
     Atom a;
     a.Z = element(L, ln, f[c_species]);
@@ -241,11 +260,11 @@ Structure read_xyz(const std::string& path, std::optional<Cell> cell) {
     a.y = number(L, ln, f[c_pos + 1], "y");
     a.z = number(L, ln, f[c_pos + 2], "z");
     a.rms = 0.0;
-    if (c_occ >= 0) {
+    if (c_occ != kNone) {
       a.occupancy = number(L, ln, f[c_occ], "occupancy");
       if (a.occupancy < 0 || a.occupancy > 1) L.fail(ln, "occupancy outside 0..1");
     }
-    if (c_rms >= 0) {
+    if (c_rms != kNone) {
       a.rms = number(L, ln, f[c_rms], "rms");
       if (a.rms < 0) L.fail(ln, "rms must be ≥ 0 Å");
     }
@@ -339,9 +358,8 @@ Poscar parse_poscar(const Lines& L) {
   Mat3 cols = transpose(p.rows);
   Mat3 inv = inverse(cols);
   for (std::size_t k = 0; k < species.size(); ++k) {
-    double cnt = number(L, 6, counts[k], "atom count");
-    if (cnt < 0 || cnt != std::round(cnt)) L.fail(6, "atom counts must be non-negative integers");
-    for (int i = 0; i < static_cast<int>(cnt); ++i, ++line) {
+    const std::size_t cnt = count(L, 6, counts[k], "the atom count of " + names[k], 0, kMaxAtomCount);
+    for (std::size_t i = 0; i < cnt; ++i, ++line) {
       auto f = split(L.at(line, "atom position"));
       if (f.size() < 3) L.fail(line, "expected three coordinates");
       Vec3 v{number(L, line, f[0], "x"), number(L, line, f[1], "y"), number(L, line, f[2], "z")};

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -154,14 +155,14 @@ TEST(Scenario, OuterBelowInnerIsRejected) {
 
 TEST(Scenario, ZeroEnergyIsRejected) {
   const std::string t = edit("energy: 200e3", "energy: 0");
-  expect_error(t, line_of(t, "energy: 0"), "microscope.energy", "energy (eV) must be > 0 (got 0)");
+  expect_error(t, line_of(t, "energy: 0"), "microscope.energy", "must be ≥ 10000 and ≤ 1000000 eV (got 0)");
   const std::string t2 = edit("energy: 200e3", "energy: {uniform: [-10, 300e3]}");
   expect_error(t2, line_of(t2, "energy: {"), "microscope.energy", "for every draw");
 }
 
 TEST(Scenario, NegativeThicknessIsRejected) {
   const std::string t = edit("repeat: [4, 4, 20]", "repeat: [4, 4, -3]");
-  expect_error(t, line_of(t, "repeat:"), "specimen.repeat[2]", "thickness (cells along z) must be > 0.5");
+  expect_error(t, line_of(t, "repeat:"), "specimen.repeat[2]", "must be > 0.5 and ≤ 200 cells (got -3)");
   // builder parameters: a key named thickness must be positive
   const std::string t2 = edit("structure: structures/SrTiO3.cif", "builder: {type: film, thickness: -12}");
   expect_error(t2, line_of(t2, "builder:"), "specimen.builder.thickness", "must be > 0");
@@ -173,7 +174,7 @@ TEST(Scenario, OtherImpossibleValues) {
     const std::string t = edit(from, to);
     expect_error(t, line_of(t, to), key, what);
   };
-  bad("step: 0.2", "step: 0", "scan.step", "must be > 0");
+  bad("step: 0.2", "step: 0", "scan.step", "must be ≥ 0.001 and ≤ 10000 Å (got 0)");
   bad("end: [3.905, 3.905]", "end: [3.905, 0]", "scan.end[1]", "end must exceed start");
   bad("rms: 0.08", "rms: -0.1", "specimen.thermal.rms", "must be ≥ 0");
   bad("convergence: 20", "convergence: {uniform: [2, 1]}", "microscope.convergence.uniform", "needs a < b");
@@ -374,7 +375,7 @@ TEST(Scenario, BuilderAcquisitionAndClassLabels) {
   EXPECT_GT(seen[0], 5);
   EXPECT_GT(seen[1], 5);
   // a fraction outside [0, 1] in a builder is rejected
-  expect_error(edit("[0, 0.1]", "[0, 1.5]", t), 5, "specimen.builder.vacancies[0].fraction", "must be ≤ 1");
+  expect_error(edit("[0, 0.1]", "[0, 1.5]", t), 5, "specimen.builder.vacancies[0].fraction", "≤ 1 for every draw");
   // class must name a key of the scenario
   expect_error(edit("class: specimen.builder.ordering", "class: specimen.builder.order", t), line_of(t, "class:"),
                "labels.class", "no key");
@@ -447,4 +448,105 @@ TEST(Scenario, PerElementThermalRms) {
   expect_error(bad, line_of(bad, "rms:"), "specimen.thermal.rms.Xx", "unknown element symbol");
   const std::string neg = edit("rms: 0.08", "rms: {Sr: 0.08, O: -0.1}");
   expect_error(neg, line_of(neg, "rms:"), "specimen.thermal.rms.O", "must be ≥ 0");
+}
+
+// --- inputs that can never hurt (issue #12) -------------------------------------------
+
+namespace {
+// Expects a ScenarioError at `line` (any key) whose message contains `what`.
+void expect_yaml_error(const std::string& text, int line, const std::string& what) {
+  try {
+    parse_scenario_text(text, "bad.yaml");
+    ADD_FAILURE() << "no error; expected " << what;
+  } catch (const ScenarioError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(e.line(), line) << msg;
+    EXPECT_EQ(msg.rfind("bad.yaml:" + std::to_string(line) + ":", 0), 0u) << msg;
+    EXPECT_NE(msg.find(what), std::string::npos) << msg;
+  }
+}
+}  // namespace
+
+TEST(ScenarioHardening, SelfReferencingAliasIsACycleNotACrash) {
+  // Before: the parser's walk recursed through the cycle until the stack overflowed.
+  expect_yaml_error("x: &a [*a]\n", 1, "cycle");
+  const std::string t = edit("acquisition:\n  noise: true\n", "acquisition: &acq\n  noise: true\n  jitter: [*acq]\n");
+  expect_yaml_error(t, line_of(t, "jitter"), "cycle");
+}
+
+TEST(ScenarioHardening, AliasBombIsRefusedQuickly) {
+  // 10 levels of 10 aliases: 10^10 nodes once expanded (before: > 6 GB and > 60 s).
+  std::string bomb = "acquisition:\n  l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 10; ++i) {
+    bomb += "  l" + std::to_string(i) + ": &l" + std::to_string(i) + " [";
+    for (int k = 0; k < 10; ++k) bomb += (k ? ", *l" : "*l") + std::to_string(i - 1);
+    bomb += "]\n";
+  }
+  const std::string t = edit("acquisition:\n  noise: true\n", bomb);
+  const auto t0 = std::chrono::steady_clock::now();
+  expect_yaml_error(t, line_of(t, "l4:"), "more than 100000 nodes");
+  // Generous for a loaded CI machine: the refusal itself takes about a millisecond.
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 2.0);
+}
+
+TEST(ScenarioHardening, DeepNestingIsRefused) {
+  std::string deep = "acquisition: {x: " + std::string(100, '[') + std::string(100, ']') + "}\n";
+  const std::string t = edit("acquisition:\n  noise: true\n", deep);
+  expect_yaml_error(t, line_of(t, "acquisition"), "deeper than 64 levels");
+}
+
+TEST(ScenarioHardening, SecondDocumentIsAnError) {
+  const std::string t = std::string(kExample) + "---\nname: other\n";
+  expect_yaml_error(t, line_of(t, "---"), "second YAML document");
+}
+
+TEST(ScenarioHardening, MapAsAKeyNamesTheLine) {
+  const std::string t = edit("  current: 20\n", "  current: 20\n  {a: 1}: 2\n");
+  expect_yaml_error(t, line_of(t, "{a: 1}"), "");
+}
+
+TEST(ScenarioHardening, AbsurdValuesAreRefusedWithTheirRange) {
+  auto bad = [](const std::string& from, const std::string& to, const std::string& key, const std::string& what) {
+    const std::string t = edit(from, to);
+    expect_error(t, line_of(t, to), key, what);
+  };
+  // Each of these was accepted before (all-zero images, hangs, or huge allocations).
+  bad("dwell: 2", "dwell: 1e300", "scan.dwell", "must be ≥ 0.01 and ≤ 1000000 µs (got 1e+300)");
+  bad("current: 20", "current: 1e300", "microscope.current", "≤ 1000000 pA");
+  bad("energy: 200e3", "energy: 5e6", "microscope.energy", "≤ 1000000 eV");
+  bad("slice_thickness: 1.9525", "slice_thickness: 1e-9", "simulation.slice_thickness", "≥ 0.2 and ≤ 50 Å");
+  bad("sampling: 0.05", "sampling: {uniform: [1e-6, 0.1]}", "simulation.sampling", "for every draw");
+  bad("{name: radial, type: radial, step: 1}", "{name: radial, type: radial, step: 1e-9}", "detectors.radial.step",
+      "≥ 0.01 and ≤ 1000 mrad");
+  bad("repeat: [4, 4, 20]", "repeat: [4, 4, 1e6]", "specimen.repeat[2]", "≤ 200 cells");
+  bad("samples: 100", "samples: 1e9", "samples", "≤ 10000000");
+  bad("configurations: 8", "configurations: 1e9", "specimen.thermal.configurations", "≤ 1000");
+  bad("C30: 0", "C30: 1e300", "microscope.aberrations.C30", "≤ 100000000 Å");
+  const std::string wide = edit("end: [3.905, 3.905]", "end: [3.905, 1000]");  // 5000 rows of 0.2 Å
+  expect_error(wide, line_of(wide, "step: 0.2"), "scan.step", "at most 4096 per axis");
+  bad("inner: 70, outer: 200", "inner: 70, outer: 1e9", "detectors.haadf.outer", "≤ 1000 mrad");
+  // builder and acquisition keys (read by name from a free-form tree)
+  const std::string builder = edit("structure: structures/SrTiO3.cif",
+                                   "builder: {type: defects, interstitials: [{element: O, count: 1e9}]}");
+  expect_error(builder, line_of(builder, "builder:"), "specimen.builder.interstitials[0].count", "≤ 10000 atoms");
+  const std::string acq = edit("  noise: true\n", "  noise: true\n  annular: {detection_efficiency: 3}\n");
+  expect_error(acq, line_of(acq, "annular: {"), "acquisition.annular.detection_efficiency", "≤ 1");
+  const std::string beam = edit("  noise: true\n", "  noise: true\n  beam_current_pA: {uniform: [1, 1e300]}\n");
+  expect_error(beam, line_of(beam, "beam_current"), "acquisition.beam_current_pA", "for every draw");
+}
+
+TEST(ScenarioHardening, LongListsAreRefused) {
+  std::string rings = "rings: [";
+  for (int i = 0; i < 1000; ++i) rings += (i ? ", " : "") + std::to_string(i + 1);
+  rings += "]";
+  const std::string t = edit("{name: radial, type: radial, step: 1}", "{name: dpc, type: segmented, " + rings + "}");
+  expect_error(t, line_of(t, "dpc"), "detectors.dpc.rings", "holds 1000 entries");
+  std::string seg = edit("{name: radial, type: radial, step: 1}", "{name: dpc, type: segmented, rings: [1, 2], segments: 100000}");
+  expect_error(seg, line_of(seg, "dpc"), "detectors.dpc.segments", "≤ 64");
+}
+
+TEST(ScenarioHardening, EveryShippedScenarioIsWithinRange) {
+  // The ranges must not refuse what the project itself ships.
+  for (const auto& e : std::filesystem::directory_iterator(std::string(STEMTWIN_SOURCE_DIR) + "/scenarios"))
+    if (e.path().extension() == ".yaml") EXPECT_NO_THROW(parse_scenario_file(e.path().string())) << e.path();
 }

@@ -288,3 +288,45 @@ TEST(Thermal, StaticUnlessAsked) {
   apply_thermal_vibration(si, t);
   for (const Atom& a : si.atoms) EXPECT_DOUBLE_EQ(a.rms, elemental_crystal_rms(14));
 }
+
+// Counts are bounded whole numbers (issue #12): before, a Properties width of 3e9 overflowed
+// an int and indexed past the row (a heap read out of bounds under ASan), and an atom count
+// of 1e30 was cast to 0 atoms (XYZ) or dropped an element (POSCAR), silently.
+TEST(StructureCounts, OverflowingOrFractionalCountsNameTheLine) {
+  const std::string lat = "Lattice=\"3 0 0 0 3 0 0 0 3\"";
+  std::string wide = tmp_file("wide.xyz", "1\n" + lat + " Properties=species:S:1:pos:R:3:junk:R:3000000000\nSi 0 0 0 1\n");
+  expect_error_at([&] { read_structure(wide); }, wide, 2, "column count of 'junk'");
+  std::string negw = tmp_file("negw.xyz", "1\n" + lat + " Properties=species:S:1:pos:R:-3\nSi 0 0 0\n");
+  expect_error_at([&] { read_structure(negw); }, negw, 2, "whole number");
+  std::string huge = tmp_file("huge.xyz", "1e30\n" + lat + "\nSi 0 0 0\n");
+  expect_error_at([&] { read_structure(huge); }, huge, 1, "atom count");
+  std::string frac = tmp_file("frac.xyz", "1.5\n" + lat + "\nSi 0 0 0\n");
+  expect_error_at([&] { read_structure(frac); }, frac, 1, "whole number");
+  std::string big = tmp_file("big.xyz", "999999999999\n" + lat + "\nSi 0 0 0\n");
+  expect_error_at([&] { read_structure(big); }, big, 1, "0..100000000");
+  const std::string poscar = "Si\n1.0\n 5.431 0 0\n 0 5.431 0\n 0 0 5.431\nSi O\n1 COUNT\nDirect\n0 0 0\n";
+  for (const char* bad : {"1e30", "-1", "2.0", "nan"}) {
+    std::string text = poscar;
+    text.replace(text.find("COUNT"), 5, bad);
+    std::string p = tmp_file("bad.vasp", text);
+    expect_error_at([&] { read_structure(p); }, p, 7, "atom count of O");
+  }
+}
+
+// A CIF cell of 1e300 Å or an angle of 400° was accepted and failed later without the
+// file's name (or ran); now the reader names the tag's line.
+TEST(StructureCounts, CifCellOutOfRangeNamesTheTag) {
+  const std::string cif = "data_x\n_cell_length_a LEN\n_cell_length_b 3.905\n_cell_length_c 3.905\n"
+                          "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma ANG\n_space_group_name_H-M_alt 'P 1'\nloop_\n"
+                          "_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n"
+                          "_atom_site_fract_z\nSr1 Sr 0 0 0\n";
+  auto with = [&](const std::string& len, const std::string& ang) {
+    std::string t = cif;
+    t.replace(t.find("LEN"), 3, len);
+    t.replace(t.find("ANG"), 3, ang);
+    return t;
+  };
+  EXPECT_EQ(crystal_from_cif_text(with("3.905", "90"), "ok.cif").sites.size(), 1u);
+  expect_error_at([&] { crystal_from_cif_text(with("1e300", "90"), "big.cif"); }, "big.cif", 2, "_cell_length_a");
+  expect_error_at([&] { crystal_from_cif_text(with("3.905", "400"), "angle.cif"); }, "angle.cif", 7, "_cell_angle_gamma");
+}

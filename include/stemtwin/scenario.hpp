@@ -74,21 +74,31 @@ struct Distribution {
 
 /// A generic (sampled) key/value tree for sections whose fields another module defines:
 /// the specimen builder and the acquisition section. Keys keep document order.
+///
+/// `map` holds Entry (first = key, second = subtree), not std::pair: a pair of an
+/// incomplete type inside its own class does not compile with clang + libstdc++ 12.
 struct ParamTree {
   enum class Kind { Leaf, Map, List };
+  struct Entry;
   Kind kind = Kind::Map;
   Distribution leaf;
-  std::vector<std::pair<std::string, ParamTree>> map;
+  std::vector<Entry> map;
   std::vector<ParamTree> list;
   SourceRef source;
   const ParamTree* find(const std::string& key) const;
 };
+struct ParamTree::Entry {
+  std::string first;
+  ParamTree second;
+  Entry(std::string key, ParamTree value) : first(std::move(key)), second(std::move(value)) {}
+};
 
 /// A ParamTree with every leaf drawn. Accessors throw ScenarioError naming the key path.
 struct SampledTree {
+  struct Entry;
   ParamTree::Kind kind = ParamTree::Kind::Map;
   Value leaf;
-  std::vector<std::pair<std::string, SampledTree>> map;
+  std::vector<Entry> map;  ///< as ParamTree::map
   std::vector<SampledTree> list;
   SourceRef source;
   bool has(const std::string& key) const;
@@ -98,6 +108,11 @@ struct SampledTree {
   std::string text(const std::string& key) const;
   std::string text(const std::string& key, const std::string& fallback) const;
   bool flag(const std::string& key, bool fallback) const;  ///< numbers ≠ 0 and true/yes/on
+};
+struct SampledTree::Entry {
+  std::string first;
+  SampledTree second;
+  Entry(std::string key, SampledTree value) : first(std::move(key)), second(std::move(value)) {}
 };
 
 /// `specimen.thermal`: present = thermal vibration on (frozen phonons); absent = a static
@@ -218,6 +233,9 @@ struct ScenarioSpec {
 /// as the base for relative structure paths (its directory).
 ScenarioSpec parse_scenario_text(const std::string& text, const std::string& name_for_errors);
 ScenarioSpec parse_scenario_file(const std::string& path);
+/// Throws ScenarioError when samples × sweep grid exceeds the limit of docs/scenario.md
+/// "Ranges" (for a `samples` changed after parsing, e.g. by `run --samples`).
+void check_sample_count(const ScenarioSpec& spec);
 
 struct SampledDetector {
   std::string name;
