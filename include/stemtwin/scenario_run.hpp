@@ -11,6 +11,7 @@
 
 #include "stemtwin/acquisition.hpp"
 #include "stemtwin/dataset.hpp"
+#include "stemtwin/memory_estimate.hpp"
 #include "stemtwin/runner.hpp"
 #include "stemtwin/scenario.hpp"
 #include "stemtwin/specimen.hpp"
@@ -24,6 +25,18 @@ const std::string& builtin_quickstart_scenario();
 /// Rejects unknown keys and impossible values in `specimen.builder` and `acquisition`
 /// (ScenarioError with file, line and key), before any work.
 void check_physics_keys(const ScenarioSpec& spec);
+
+/// The acquisition settings of sample `s` are valid (ScenarioError naming `acquisition` and the sample).
+void check_acquisition(const ScenarioSpec& spec, const SampledScenario& s);
+
+/// What `run` checks before it creates or touches its file: every sample of the shard is
+/// drawn and its acquisition settings validated, and the memory estimate of the samples most
+/// likely to be the largest is held against `budget` bytes (0: default_memory_budget()) on
+/// `threads` threads (0: OpenMP's default). Throws with the numbers; returns the largest estimate.
+MemoryEstimate check_run(const ScenarioSpec& spec, Shard shard = {}, std::size_t threads = 0, double budget = 0);
+
+/// The simulation grid of a sample on a specimen cell (FFT-friendly, divisible by the PRISM factor).
+Grid simulation_grid(const SampledScenario& s, const Cell& cell);
 
 /// The specimen of one sample: a structure file oriented along the zone axis and tiled by
 /// `repeat`, or a builder; thermal rms applied.
@@ -52,6 +65,7 @@ struct RunCommand {
   std::optional<std::uint64_t> seed;    ///< --seed
   int threads = 0;                      ///< --threads (0: OpenMP default)
   bool dry_run = false;                 ///< print the sampled parameters, grid, memory and time estimate
+  std::size_t memory_budget_bytes = 0;  ///< refuse samples estimated above this (0: default_memory_budget())
 };
 
 /// `stemtwin run`: returns the exit code (0 done, 1 error, 130 interrupted by Ctrl-C).
