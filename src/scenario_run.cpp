@@ -410,7 +410,6 @@ void check_physics_keys(const ScenarioSpec& spec) {
     sub("camera", {"mode", "detection_efficiency", "shot_noise", "dead_time_s", "dead_time_model", "counter_max",
                    "gain_ADU_per_electron", "gain_shape", "psf_sigma_px", "dark_offset_ADU", "read_noise_ADU", "adc_bits"});
   }
-  check_fixed_pattern_shape(spec);
   // Values: one draw of sample 0 must give valid settings (distributions are checked by the
   // parser for their support; acquisition values by AcquisitionSettings::validate; every
   // sample's draw by check_run).
@@ -430,6 +429,7 @@ void check_acquisition(const ScenarioSpec& spec, const SampledScenario& s) {
 MemoryEstimate check_run(const ScenarioSpec& spec, Shard shard, std::size_t threads, double budget) {
   if (threads == 0) threads = std::size_t(std::max(1, omp_get_max_threads()));
   if (!(budget > 0)) budget = double(default_memory_budget());
+  check_fixed_pattern_shape(spec);  // here, not in check_physics_keys: a session uses sample 0 only
   const auto idx = shard_samples(spec.total_samples(), shard);
   if (idx.empty()) return {};
   // Every draw of the shard (up to kMaxDrawn: drawing is microseconds a sample, so this bounds

@@ -29,8 +29,9 @@ void check_physics_keys(const ScenarioSpec& spec);
 /// The acquisition settings of sample `s` are valid (ScenarioError naming `acquisition` and the sample).
 void check_acquisition(const ScenarioSpec& spec, const SampledScenario& s);
 
-/// What `run` checks before it creates or touches its file: every sample of the shard is
-/// drawn and its acquisition settings validated, and the memory estimate of the samples most
+/// What `run` checks before it creates or touches its file: with a pixelated detector, no
+/// key that changes the pattern shape between samples may vary (ScenarioError naming it);
+/// every sample of the shard is drawn and its acquisition settings validated; the memory estimate of the samples most
 /// likely to be the largest is held against `budget` bytes (0: default_memory_budget()) on
 /// `threads` threads (0: OpenMP's default). Throws with the numbers; returns the largest estimate.
 MemoryEstimate check_run(const ScenarioSpec& spec, Shard shard = {}, std::size_t threads = 0, double budget = 0);
