@@ -310,7 +310,13 @@ std::optional<std::string> unfinished_dataset(const std::string& path) {
   if (std::memcmp(head, kSignature, n) != 0) return std::nullopt;  // not HDF5: not ours to replace
   try {
     const h5::Handle f = h5::open_file(path, false);
-    if (h5::has_attr(f, "layout") && h5::has_attr(f, "complete_samples")) return std::nullopt;
+    if (h5::has_attr(f, "layout") && h5::has_attr(f, "complete_samples")) {
+      // A writer killed inside its first sample may leave a chunk index that points where
+      // nothing was written yet (HDF5 1.10 evicts metadata in any order); resume could not
+      // truncate it. With no complete sample there is nothing to keep: start again.
+      if (h5::read_attr_int(f, "complete_samples") == 0) return "holds no complete sample";
+      return std::nullopt;
+    }
     // Only what DatasetWriter::create makes may be at the root of a file we start again.
     static const std::set<std::string> kOurs = {"images", "clean", "radial", "diffraction", "params", "labels"};
     H5G_info_t info{};
@@ -396,6 +402,23 @@ DatasetWriter DatasetWriter::create(const std::string& path, const DatasetLayout
   h5::write_attr(f, "total_samples", static_cast<std::int64_t>(layout.total_samples));
   h5::write_attr(f, "shard", std::to_string(layout.shard.index) + "/" + std::to_string(layout.shard.count));
   h5::write_attr(f, "complete_samples", std::int64_t{0});
+  // Give every per-sample dataset its chunk index now: write one element (allocating the
+  // first chunk and the index's root node) and truncate back to 0 rows (the empty root
+  // stays). Otherwise the first chunk of a dataset, e.g. the column table of a run whose
+  // first sample had no columns, creates the index in a later sample, and a writer killed
+  // before that sample's flush could leave an object header pointing to an index node never
+  // written: HDF5 then cannot read or truncate the dataset, and resume fails.
+  std::vector<std::string> indexed = per_sample_paths(layout);
+  if (layout.columns)
+    for (const char* c : kColumnNames) indexed.push_back(std::string("labels/columns/") + c);
+  for (const auto& p : indexed) {
+    auto d = impl->ds(p);
+    const std::size_t rank = h5::shape(d).size();
+    const std::int64_t zero[2] = {0, 0};  // 8 bytes: wide enough for every element type here
+    h5::set_rows(d, 1);
+    h5::write_slab(d, H5T_NATIVE_UINT8, std::vector<hsize_t>(rank, 0), std::vector<hsize_t>(rank, 1), zero);
+    h5::set_rows(d, 0);
+  }
   impl->flush();
   staged.commit();  // HDF5 keeps writing through its open descriptor
   return DatasetWriter(std::move(impl));

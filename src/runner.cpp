@@ -41,7 +41,7 @@ RunResult run_scenario(const ScenarioSpec& spec, const RunOptions& o, const Comp
         return w;
       }
       log << "--resume: '" << res.path << "' " << *unfinished
-          << " (its creation was interrupted before any sample): starting it again\n";
+          << " (a run interrupted before its first sample): starting it again\n";
     }
     DatasetLayout layout = layout_for(spec, o.shard);
     if (complete_layout) complete_layout(layout, spec);

@@ -131,10 +131,11 @@ class StagedFile {
   bool committed_ = false;
 };
 
-/// Why an existing file at `path` is an unfinished dataset whose creation was interrupted
-/// (empty, an HDF5 file that does not open, or one without stemtwin's layout attributes and
-/// nothing but stemtwin's groups); nullopt for a complete dataset and for any other file
-/// (which nobody may overwrite unasked).
+/// Why an existing file at `path` is an unfinished dataset, interrupted before its first
+/// complete sample (empty, an HDF5 file that does not open, one without stemtwin's layout
+/// attributes and nothing but stemtwin's groups, or a dataset with 0 complete samples);
+/// nullopt for a dataset with samples and for any other file (which nobody may overwrite
+/// unasked).
 std::optional<std::string> unfinished_dataset(const std::string& path);
 
 class DatasetWriter {
