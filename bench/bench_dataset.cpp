@@ -15,10 +15,20 @@
 using namespace stemtwin;
 
 int main(int argc, char** argv) {
+  constexpr const char* kUsage =
+      "usage: bench_dataset [--threads N] [--samples N]\n"
+      "  writes the built-in quick-start scenario to a temporary file; prints one BENCH line (samples per minute)\n";
   RunCommand c;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) c.threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--samples") && i + 1 < argc) c.samples = std::size_t(std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::printf("%s", kUsage);
+      return 0;
+    } else {
+      std::fprintf(stderr, "bench_dataset: unknown argument '%s'\n%s", argv[i], kUsage);
+      return 2;
+    }
   }
   const auto path = std::filesystem::temp_directory_path() / ("stemtwin_bench_dataset_" + std::to_string(::getpid()) + ".h5");
   c.options.output = path.string();

@@ -78,6 +78,15 @@ double fft_floor(const Grid& g, std::size_t slices, std::size_t positions, FftPl
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: bench_engine [--quick|--full] [--only SECTION] [--threads N] [--measure]\n"
+    "  --quick      small cases only (seconds)\n"
+    "  --full       also PRISM f = 1, 2 on the 8x8x10 cell (long)\n"
+    "  --only S     one section: 4d, multislice, prism, prism_small, potential\n"
+    "  --threads N  OpenMP threads (default: all)\n"
+    "  --measure    FFTW_MEASURE plans for engine and floor alike\n"
+    "Prints one 'BENCH case=... key=value ...' line per measurement.\n";
+
 int main(int argc, char** argv) {
   bool quick = false, full = false;
   std::string only;  // run one section: 4d, multislice, prism, prism_small, potential
@@ -89,6 +98,13 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else if (!std::strcmp(argv[i], "--measure")) planning = FftPlanning::Measure;
     else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::printf("%s", kUsage);
+      return 0;
+    } else {
+      std::fprintf(stderr, "bench_engine: unknown argument '%s'\n%s", argv[i], kUsage);
+      return 2;
+    }
   }
   omp_set_num_threads(threads);
   const char* plan_name = planning == FftPlanning::Measure ? "measure" : "estimate";

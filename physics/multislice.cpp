@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "stemtwin/constants.hpp"
+#include "stemtwin/parallel.hpp"
 
 namespace stemtwin {
 
@@ -18,8 +19,9 @@ Transmission transmission_functions(const Potential& potential, double energy_eV
   t.energy_eV = energy_eV;
   t.slice_thickness_A = potential.slice_thickness_A;
   t.slices.resize(potential.num_slices());
+  ParallelErrors errors;
 #pragma omp parallel for schedule(dynamic)
-  for (long s = 0; s < long(potential.num_slices()); ++s) {
+  for (long s = 0; s < long(potential.num_slices()); ++s) errors.run([&] {
     ComplexBuffer buf(g.size());
     const std::vector<float>& v = potential.slices[std::size_t(s)];
     for (std::size_t i = 0; i < g.size(); ++i) {
@@ -30,7 +32,8 @@ Transmission transmission_functions(const Potential& potential, double energy_eV
     for (std::size_t i = 0; i < g.size(); ++i) buf[i] *= mask[i] * inv_n;
     fft.backward(buf.data());
     t.slices[std::size_t(s)] = std::move(buf);
-  }
+  });
+  errors.rethrow();
   return t;
 }
 

@@ -10,6 +10,8 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+
+#include "stemtwin/parallel.hpp"
 #include <string>
 
 #include "stemtwin/constants.hpp"
@@ -282,13 +284,20 @@ Potential build_potential(const Structure& structure, const Grid& grid, const Po
   for (std::size_t s = 0; s < ns; ++s) pot.slice_thickness_A[s] = bounds[s + 1] - bounds[s];
 
   // Each slice is independent: threads over slices give thread-count independent results.
+  ParallelErrors errors;
 #pragma omp parallel
   {
-    auto fine = fftw_alloc<double>(nfx * nfy);
-    auto fine_k = fftw_alloc<fftw_complex>(nfy * nfhx);
-    auto coarse_k = fftw_alloc<fftw_complex>(ny * nhx);
-    auto coarse = fftw_alloc<double>(nx * ny);
-    std::vector<double> wx(2 * kSpreadHalfWidth_px + 1), wy(2 * kSpreadHalfWidth_px + 1);
+    fftw_ptr<double> fine, coarse;
+    fftw_ptr<fftw_complex> fine_k, coarse_k;
+    std::vector<double> wx, wy;
+    errors.run([&] {
+      fine = fftw_alloc<double>(nfx * nfy);
+      fine_k = fftw_alloc<fftw_complex>(nfy * nfhx);
+      coarse_k = fftw_alloc<fftw_complex>(ny * nhx);
+      coarse = fftw_alloc<double>(nx * ny);
+      wx.resize(2 * kSpreadHalfWidth_px + 1);
+      wy.resize(2 * kSpreadHalfWidth_px + 1);
+    });
 
     auto spread = [&](const std::vector<Entry>& entries, auto weight_of) {
       std::fill(fine.get(), fine.get() + nfx * nfy, 0.0);
@@ -315,7 +324,7 @@ Potential build_potential(const Structure& structure, const Grid& grid, const Po
     };
 
 #pragma omp for schedule(dynamic)
-    for (long sl = 0; sl < long(ns); ++sl) {
+    for (long sl = 0; sl < long(ns); ++sl) errors.run([&] {
       const auto s = std::size_t(sl);
       std::fill(&coarse_k.get()[0][0], &coarse_k.get()[0][0] + 2 * ny * nhx, 0.0);
       for (const auto& [Z, entries] : per_slice[s]) {
@@ -342,8 +351,9 @@ Potential build_potential(const Structure& structure, const Grid& grid, const Po
       fftw_execute_dft_c2r(plans.coarse_c2r, coarse_k.get(), coarse.get());
       std::vector<float>& out = pot.slices[s];
       for (std::size_t i = 0; i < nx * ny; ++i) out[i] = static_cast<float>(coarse.get()[i]);
-    }
+    });
   }
+  errors.rethrow();
   return pot;
 }
 

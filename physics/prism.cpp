@@ -12,6 +12,9 @@
 #include <Eigen/Core>
 #include <map>
 #include <omp.h>
+#include <optional>
+
+#include "stemtwin/parallel.hpp"
 #include "stemtwin/constants.hpp"
 
 namespace stemtwin {
@@ -120,11 +123,14 @@ SMatrix build_smatrix(const Transmission& t, double semiangle_mrad, std::size_t 
     prop_of[s] = props.size() - 1;
   }
   S.waves.assign(depth_slice.size(), std::vector<ComplexBuffer>(S.beams.size()));
+  ParallelErrors errors;
 #pragma omp parallel
   {
-    ComplexBuffer psi(N);
+    std::optional<ComplexBuffer> buffer;
+    errors.run([&] { buffer.emplace(N); });
 #pragma omp for schedule(dynamic)
-    for (long bl = 0; bl < long(S.beams.size()); ++bl) {
+    for (long bl = 0; bl < long(S.beams.size()); ++bl) errors.run([&] {
+      ComplexBuffer& psi = *buffer;
       const auto b = std::size_t(bl);
       const double kx = S.beams[b][0] * double(fx) / g.lx, ky = S.beams[b][1] * double(fy) / g.ly;
       for (std::size_t j = 0; j < g.ny; ++j)
@@ -143,8 +149,9 @@ SMatrix build_smatrix(const Transmission& t, double semiangle_mrad, std::size_t 
           fft.backward(psi.data());
         }
       }
-    }
+    });
   }
+  errors.rethrow();
   return S;
 }
 
@@ -174,14 +181,23 @@ void scan_grouped(const std::vector<SMatrix>& configs, const std::vector<BeamCoe
   const double wconf = 1.0 / double(configs.size());
   const float inv_n = 1.0f / float(nw);
   std::size_t done = 0;
+  ParallelErrors errors;
 #pragma omp parallel
   {
-    std::vector<detail::Recorder> rec(max_group, detail::Recorder(comp, ndepth));
-    Mat W(nb, nw), A(max_group, nb), C(max_group, nw);
-    ComplexBuffer psi(nw);
+    struct Workspace {
+      std::vector<detail::Recorder> rec;
+      Mat W, A, C;
+      ComplexBuffer psi;
+    };
+    std::optional<Workspace> workspace;
+    errors.run([&] {
+      workspace.emplace(Workspace{std::vector<detail::Recorder>(max_group, detail::Recorder(comp, ndepth)), Mat(nb, nw),
+                                  Mat(max_group, nb), Mat(max_group, nw), ComplexBuffer(nw)});
+    });
     std::vector<std::size_t> depth_list(1);
 #pragma omp for schedule(dynamic)
-    for (long gl = 0; gl < long(groups.size()); ++gl) {
+    for (long gl = 0; gl < long(groups.size()); ++gl) errors.run([&] {
+      auto& [rec, W, A, C, psi] = *workspace;
       const auto& [key, members] = groups[std::size_t(gl)];
       const std::size_t P = members.size();
       for (std::size_t k = 0; k < P; ++k) rec[k].clear();
@@ -228,8 +244,9 @@ void scan_grouped(const std::vector<SMatrix>& configs, const std::vector<BeamCoe
           if (omp_get_thread_num() == 0) st.progress(done, positions.size());
         }
       }
-    }
+    });
   }
+  errors.rethrow();
   if (st.progress) st.progress(positions.size(), positions.size());
 }
 

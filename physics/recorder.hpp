@@ -8,12 +8,14 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
 #include "stemtwin/constants.hpp"
 #include "stemtwin/detectors.hpp"
 #include "stemtwin/fft.hpp"
+#include "stemtwin/parallel.hpp"
 #include "stemtwin/stem.hpp"
 
 namespace stemtwin::detail {
@@ -237,31 +239,42 @@ void drive_positions(std::size_t npos, const Compiled& c, const std::vector<Dete
   const std::size_t block = std::max<std::size_t>(1, st.pattern_block);
   std::vector<std::vector<float>> pattern_block(c.patterns.size());
   for (std::size_t p = 0; p < c.patterns.size(); ++p) pattern_block[p].assign(block * c.patterns[p].ny * c.patterns[p].nx, 0.0f);
+  // Errors (a failed allocation, a sink refusing a block) are carried out of the region;
+  // every thread keeps reaching the barriers until the region ends.
+  ParallelErrors errors;
 #pragma omp parallel
   {
-    Recorder rec(c, ndepth);
-    Workspace ws = make_workspace();
+    std::optional<Recorder> rec;
+    std::optional<Workspace> ws;
+    errors.run([&] {
+      rec.emplace(c, ndepth);
+      ws.emplace(make_workspace());
+    });
+    // No early exit from this loop: every thread must meet the same barriers (after an
+    // error the remaining blocks cost only a check each).
     for (std::size_t b0 = 0; b0 < npos; b0 += block) {
       const std::size_t b1 = std::min(npos, b0 + block);
 #pragma omp for schedule(dynamic)
-      for (long pl = long(b0); pl < long(b1); ++pl) {
-        const auto pi = std::size_t(pl);
-        rec.clear();
-        body(pi, rec, ws);
-        rec.store(pi, res);
-        for (std::size_t p = 0; p < c.patterns.size(); ++p)
-          rec.store_pattern(p, pattern_block[p].data() + (pi - b0) * c.patterns[p].ny * c.patterns[p].nx);
-      }  // implicit barrier
+      for (long pl = long(b0); pl < long(b1); ++pl)
+        errors.run([&] {
+          const auto pi = std::size_t(pl);
+          rec->clear();
+          body(pi, *rec, *ws);
+          rec->store(pi, res);
+          for (std::size_t p = 0; p < c.patterns.size(); ++p)
+            rec->store_pattern(p, pattern_block[p].data() + (pi - b0) * c.patterns[p].ny * c.patterns[p].nx);
+        });  // implicit barrier
 #pragma omp single
-      {
+      errors.run([&] {
         if (sink)
           for (std::size_t p = 0; p < c.patterns.size(); ++p)
             sink->write(detector_name(dets[c.patterns[p].detector]), b0, b1 - b0, c.patterns[p].ny, c.patterns[p].nx,
                         pattern_block[p].data());
         if (st.progress) st.progress(b1, npos);
-      }
+      });  // implicit barrier
     }
   }
+  errors.rethrow();
 }
 
 /// Maps requested recording depths to slice indices (after which to record).

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "noise_keys.hpp"
+#include "stemtwin/parallel.hpp"
 
 namespace stemtwin {
 namespace {
@@ -106,8 +107,9 @@ void apply_camera(std::span<float> stack, std::size_t pnx, std::size_t pny, doub
   const double dwell_s = dwell_us * 1e-6;
   const double full = ip.adc_bits > 0 ? std::ldexp(1.0, ip.adc_bits) - 1.0 : 0.0;
   const long lnp = static_cast<long>(np);
+  ParallelErrors errors;
 #pragma omp parallel for schedule(dynamic, 16)
-  for (long lp = 0; lp < lnp; ++lp) {
+  for (long lp = 0; lp < lnp; ++lp) errors.run([&] {
     const std::size_t p = static_cast<std::size_t>(lp);
     Rng rng = detail::noise_rng(st.seed, st.sample, st.channel, detail::kStageCamera, p);
     const double e = cam.detection_efficiency * electrons_per_position * (dose_multiplier.empty() ? 1.0 : dose_multiplier[p]);
@@ -142,7 +144,8 @@ void apply_camera(std::span<float> stack, std::size_t pnx, std::size_t pny, doub
         v = static_cast<float>(s);
       }
     }
-  }
+  });
+  errors.rethrow();
 }
 
 ComImages com_from_patterns(std::span<const float> stack, std::size_t nx, std::size_t ny, std::size_t pnx,

@@ -3,13 +3,17 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
 #include <tuple>
+
+#include <unistd.h>
 
 #include "stemtwin/hdf5.hpp"
 
@@ -269,17 +273,78 @@ std::size_t DatasetWriter::last_index() const {
 }
 std::string DatasetWriter::scenario_text() const { return h5::read_attr_string(impl_->file, "scenario"); }
 
+// ------------------------------------------------------------------------------------
+// Staged files
+
+StagedFile::StagedFile(std::string destination) : destination_(std::move(destination)) {
+  const std::filesystem::path d(destination_);
+  if (!d.has_filename()) throw std::invalid_argument("'" + destination_ + "' is not a file name");
+  std::string name = ".";  // appended piecewise: GCC 12 warns (-Wrestrict) about "." + string
+  name += d.filename().string();
+  name += ".partial-";
+  name += std::to_string(::getpid());
+  temp_ = (d.parent_path() / name).string();
+}
+
+StagedFile::~StagedFile() {
+  if (committed_) return;
+  std::error_code ec;  // a destructor must not throw; a leftover temporary file is harmless
+  std::filesystem::remove(temp_, ec);
+}
+
+void StagedFile::commit() {
+  std::error_code ec;
+  std::filesystem::rename(temp_, destination_, ec);
+  if (ec) throw std::runtime_error("cannot rename '" + temp_ + "' to '" + destination_ + "': " + ec.message());
+  committed_ = true;
+}
+
+std::optional<std::string> unfinished_dataset(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  char head[8] = {};
+  in.read(head, sizeof head);
+  const auto n = static_cast<std::size_t>(in.gcount());
+  static constexpr char kSignature[8] = {'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};  // HDF5 superblock
+  if (n == 0) return "is empty";
+  if (std::memcmp(head, kSignature, n) != 0) return std::nullopt;  // not HDF5: not ours to replace
+  try {
+    const h5::Handle f = h5::open_file(path, false);
+    if (h5::has_attr(f, "layout") && h5::has_attr(f, "complete_samples")) {
+      // A writer killed inside its first sample may leave a chunk index that points where
+      // nothing was written yet (HDF5 1.10 evicts metadata in any order); resume could not
+      // truncate it. With no complete sample there is nothing to keep: start again.
+      if (h5::read_attr_int(f, "complete_samples") == 0) return "holds no complete sample";
+      return std::nullopt;
+    }
+    // Only what DatasetWriter::create makes may be at the root of a file we start again.
+    static const std::set<std::string> kOurs = {"images", "clean", "radial", "diffraction", "params", "labels"};
+    H5G_info_t info{};
+    h5::check(H5Gget_info(f, &info), "read the root group of '" + path + "'");
+    for (hsize_t i = 0; i < info.nlinks; ++i) {
+      char name[64] = {};
+      if (H5Lget_name_by_idx(f, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) < 0 || !kOurs.count(name))
+        return std::nullopt;
+    }
+    return "has no complete layout";
+  } catch (const std::runtime_error&) {
+    return "does not open as HDF5";
+  }
+}
+
 DatasetWriter DatasetWriter::create(const std::string& path, const DatasetLayout& layout,
                                     const std::string& scenario_text, bool force) {
   validate(layout);
-  if (std::filesystem::exists(path) && !force)
-    throw std::runtime_error("'" + path + "' exists: use --force to overwrite it (or --resume to continue it)");
+  if (std::filesystem::exists(path) && !force) throw std::runtime_error("'" + path + "' exists: use --force to overwrite it");
   const auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
+  // The layout goes to a temporary file renamed into place once complete: a writer killed
+  // while creating leaves no file at `path` that resume could not use.
+  StagedFile staged(path);
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->layout = layout;
-  impl->file = h5::create_file(path, true);
+  impl->file = h5::create_file(staged.path(), true);
   const hid_t f = impl->file;
   const int z = layout.compression;
   const hsize_t nx = layout.nx, ny = layout.ny;
@@ -342,7 +407,25 @@ DatasetWriter DatasetWriter::create(const std::string& path, const DatasetLayout
   h5::write_attr(f, "total_samples", static_cast<std::int64_t>(layout.total_samples));
   h5::write_attr(f, "shard", std::to_string(layout.shard.index) + "/" + std::to_string(layout.shard.count));
   h5::write_attr(f, "complete_samples", std::int64_t{0});
+  // Give every per-sample dataset its chunk index now: write one element (allocating the
+  // first chunk and the index's root node) and truncate back to 0 rows (the empty root
+  // stays). Otherwise the first chunk of a dataset, e.g. the column table of a run whose
+  // first sample had no columns, creates the index in a later sample, and a writer killed
+  // before that sample's flush could leave an object header pointing to an index node never
+  // written: HDF5 then cannot read or truncate the dataset, and resume fails.
+  std::vector<std::string> indexed = per_sample_paths(layout);
+  if (layout.columns)
+    for (const char* c : kColumnNames) indexed.push_back(std::string("labels/columns/") + c);
+  for (const auto& p : indexed) {
+    auto d = impl->ds(p);
+    const std::size_t rank = h5::shape(d).size();
+    const std::int64_t zero[2] = {0, 0};  // 8 bytes: wide enough for every element type here
+    h5::set_rows(d, 1);
+    h5::write_slab(d, H5T_NATIVE_UINT8, std::vector<hsize_t>(rank, 0), std::vector<hsize_t>(rank, 1), zero);
+    h5::set_rows(d, 0);
+  }
   impl->flush();
+  staged.commit();  // HDF5 keeps writing through its open descriptor
   return DatasetWriter(std::move(impl));
 }
 
@@ -725,7 +808,12 @@ MergeReport merge_datasets(const std::vector<std::string>& inputs, const std::st
       throw std::invalid_argument("merge: sample " + std::to_string(std::get<0>(order[i])) + " is in both '" +
                                   inputs[std::get<1>(order[i - 1])] + "' and '" + inputs[std::get<1>(order[i])] + "'");
   layout.shard = Shard{};
-  DatasetWriter w = DatasetWriter::create(output, layout, scenario, force);
+  // Written under a temporary name and renamed over `output` when complete: a failed or
+  // killed merge leaves any earlier output as it was, never a half-written file.
+  if (std::filesystem::exists(output) && !force)
+    throw std::runtime_error("merge: '" + output + "' exists: use --force to overwrite it");
+  StagedFile staged(output);
+  DatasetWriter w = DatasetWriter::create(staged.path(), layout, scenario, false);
   for (const auto& [index, k, row] : order) {
     const DatasetReader& r = readers[k];
     for (const auto& d : layout.diffraction)
@@ -733,6 +821,7 @@ MergeReport merge_datasets(const std::vector<std::string>& inputs, const std::st
     w.append_sample(r.record(row));
   }
   w.close();
+  staged.commit();
   MergeReport rep;
   rep.samples = order.size();
   rep.missing = layout.total_samples > rep.samples ? layout.total_samples - rep.samples : 0;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "noise_keys.hpp"
+#include "stemtwin/parallel.hpp"
 
 namespace stemtwin {
 namespace {
@@ -28,8 +29,9 @@ Image count_electrons(const Image& clean, double electrons_per_position, std::sp
   Image out(clean.nx, clean.ny);
   const long ny = static_cast<long>(clean.ny);
   const std::size_t nx = clean.nx;
+  ParallelErrors errors;
 #pragma omp parallel for schedule(static)
-  for (long iy = 0; iy < ny; ++iy) {
+  for (long iy = 0; iy < ny; ++iy) errors.run([&] {
     Rng rng = detail::noise_rng(st.seed, st.sample, st.channel, detail::kStageCount, static_cast<std::uint64_t>(iy));
     for (std::size_t ix = 0; ix < nx; ++ix) {
       const std::size_t i = static_cast<std::size_t>(iy) * nx + ix;
@@ -37,7 +39,8 @@ Image count_electrons(const Image& clean, double electrons_per_position, std::sp
       const double lambda = std::max(0.0, detection_efficiency * electrons_per_position * m * clean.data[i]);
       out.data[i] = shot_noise ? static_cast<double>(rng.poisson(lambda)) : lambda;
     }
-  }
+  });
+  errors.rethrow();
   return out;
 }
 
@@ -46,8 +49,9 @@ Image apply_gain(const Image& electrons, double g, double k, const NoiseStream& 
   Image out(electrons.nx, electrons.ny);
   const long ny = static_cast<long>(electrons.ny);
   const std::size_t nx = electrons.nx;
+  ParallelErrors errors;
 #pragma omp parallel for schedule(static)
-  for (long iy = 0; iy < ny; ++iy) {
+  for (long iy = 0; iy < ny; ++iy) errors.run([&] {
     Rng rng = detail::noise_rng(st.seed, st.sample, st.channel, detail::kStageGain, static_cast<std::uint64_t>(iy));
     for (std::size_t ix = 0; ix < nx; ++ix) {
       const std::size_t i = static_cast<std::size_t>(iy) * nx + ix;
@@ -55,7 +59,8 @@ Image apply_gain(const Image& electrons, double g, double k, const NoiseStream& 
       // Sum of n Gamma(k, g/k) pulse heights is Gamma(n·k, g/k): one draw per pixel.
       out.data[i] = (k > 0 && n > 0) ? rng.gamma(n * k, g / k) : g * n;
     }
-  }
+  });
+  errors.rethrow();
   return out;
 }
 
@@ -102,8 +107,9 @@ void apply_readout(Image& signal, double dark, double read_noise, int adc_bits, 
   const double full = adc_bits > 0 ? std::ldexp(1.0, adc_bits) - 1.0 : 0.0;
   const long ny = static_cast<long>(signal.ny);
   const std::size_t nx = signal.nx;
+  ParallelErrors errors;
 #pragma omp parallel for schedule(static)
-  for (long iy = 0; iy < ny; ++iy) {
+  for (long iy = 0; iy < ny; ++iy) errors.run([&] {
     Rng rng = detail::noise_rng(st.seed, st.sample, st.channel, detail::kStageReadout, static_cast<std::uint64_t>(iy));
     for (std::size_t ix = 0; ix < nx; ++ix) {
       double& v = signal.data[static_cast<std::size_t>(iy) * nx + ix];
@@ -111,7 +117,8 @@ void apply_readout(Image& signal, double dark, double read_noise, int adc_bits, 
       if (read_noise > 0) v += read_noise * rng.normal();
       if (adc_bits > 0) v = std::clamp(std::floor(v + 0.5), 0.0, full);
     }
-  }
+  });
+  errors.rethrow();
 }
 
 Image acquire_annular(const Image& clean, double electrons_per_position, std::span<const double> dose_multiplier,

@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 
 #include "stemtwin/preview.hpp"
@@ -17,22 +18,50 @@ RunResult run_scenario(const ScenarioSpec& spec, const RunOptions& o, const Comp
   const std::size_t total = spec.total_samples();
   res.shard_total = shard_samples(total, o.shard).size();
 
+  // --force over an existing file writes everything to a staged file that replaces the old
+  // one only when the run finishes: a failed or interrupted run keeps the previous dataset.
+  const bool exists = std::filesystem::exists(res.path);
+  if (exists && !o.force && !o.resume)
+    throw std::runtime_error("'" + res.path + "' exists: use --force to overwrite it or --resume to continue it");
+  std::optional<StagedFile> staged;
+  bool created = false;
   DatasetWriter writer = [&] {
-    if (o.resume && std::filesystem::exists(res.path)) {
-      DatasetWriter w = DatasetWriter::open_for_resume(res.path);
-      if (w.scenario_text() != spec.text)
-        throw std::runtime_error("--resume: '" + res.path + "' was written from a different scenario text");
-      const Shard s = w.layout().shard;
-      if (s.index != o.shard.index || s.count != o.shard.count)
-        throw std::runtime_error("--resume: '" + res.path + "' holds shard " + std::to_string(s.index) + "/" +
-                                 std::to_string(s.count) + ", not " + std::to_string(o.shard.index) + "/" +
-                                 std::to_string(o.shard.count));
-      return w;
+    std::optional<std::string> unfinished;
+    if (o.resume && exists) {
+      unfinished = unfinished_dataset(res.path);
+      if (!unfinished) {
+        DatasetWriter w = DatasetWriter::open_for_resume(res.path);
+        if (w.scenario_text() != spec.text)
+          throw std::runtime_error("--resume: '" + res.path + "' was written from a different scenario text");
+        const Shard s = w.layout().shard;
+        if (s.index != o.shard.index || s.count != o.shard.count)
+          throw std::runtime_error("--resume: '" + res.path + "' holds shard " + std::to_string(s.index) + "/" +
+                                   std::to_string(s.count) + ", not " + std::to_string(o.shard.index) + "/" +
+                                   std::to_string(o.shard.count));
+        return w;
+      }
+      log << "--resume: '" << res.path << "' " << *unfinished
+          << " (a run interrupted before its first sample): starting it again\n";
     }
     DatasetLayout layout = layout_for(spec, o.shard);
     if (complete_layout) complete_layout(layout, spec);
-    return DatasetWriter::create(res.path, layout, spec.text, o.force);
+    created = true;
+    if (o.force && exists) {
+      staged.emplace(res.path);
+      return DatasetWriter::create(staged->path(), layout, spec.text, false);
+    }
+    return DatasetWriter::create(res.path, layout, spec.text, unfinished.has_value());
   }();
+  // A file this run created and left without a complete sample is no use to anyone.
+  auto discard_if_empty = [&] {
+    if (!created || staged || writer.rows() > 0) return;
+    try {
+      writer.close();
+    } catch (...) {  // the file goes anyway; the error being reported is the run's
+    }
+    std::error_code ec;
+    std::filesystem::remove(res.path, ec);
+  };
 
   const auto pending = remaining_samples(total, o.shard, writer.rows());
   ProgressReporter progress(res.shard_total, log);
@@ -64,16 +93,25 @@ RunResult run_scenario(const ScenarioSpec& spec, const RunOptions& o, const Comp
     }
   } catch (...) {
     if (o.handle_sigint) std::signal(SIGINT, previous);
-    throw;
+    discard_if_empty();
+    if (staged) log << "the previous '" << res.path << "' is kept unchanged\n";
+    throw;  // an uncommitted staged file is removed on the way out
   }
   if (o.handle_sigint) std::signal(SIGINT, previous);
   clear_interrupt();
   if (o.progress) progress.finish();
   res.complete = writer.rows();
   writer.close();
-  if (res.interrupted)
+  if (res.interrupted && staged) {
+    res.complete = 0;
+    log << "interrupted: the previous '" << res.path << "' is kept unchanged (--force replaces it only when the run "
+        << "finishes)\n";
+  } else if (res.interrupted) {
+    discard_if_empty();
     log << "interrupted: " << res.complete << " of " << res.shard_total << " samples complete in " << res.path
         << "; continue with --resume\n";
+  }
+  if (staged && !res.interrupted) staged->commit();
   if (!o.preview.empty() && res.complete > 0) {
     const DatasetReader reader(res.path);
     PreviewOptions po;

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
+#include <limits>
 #include <iomanip>
 #include <set>
 #include <sstream>
@@ -16,6 +18,7 @@
 #include "stemtwin/columns.hpp"
 #include "stemtwin/constants.hpp"
 #include "stemtwin/label_masks.hpp"
+#include "stemtwin/memory_estimate.hpp"
 #include "stemtwin/orient.hpp"
 #include "stemtwin/prism.hpp"
 #include "stemtwin/structure_io.hpp"
@@ -287,20 +290,48 @@ Grid simulation_grid(const SampledScenario& s, const Cell& cell) {
 
 namespace {
 
-/// What a sample's simulation holds at once: its grid, slices and the bytes of the
-/// transmission functions of all its phonon configurations.
-struct SampleSize {
-  Grid grid;
-  std::size_t slices = 0;
-  double bytes = 0;
-};
-SampleSize sample_size(const SampledScenario& s) {
-  const Specimen sp = build_specimen(s);
-  SampleSize z;
-  z.grid = simulation_grid(s, sp.structure.cell);
-  z.slices = slice_boundaries(sp.structure.cell.z, s.slice_thickness).size() - 1;
-  z.bytes = double(std::max(1, s.configurations)) * double(z.slices) * double(z.grid.size()) * double(sizeof(cfloat));
-  return z;
+/// The grid the detectors see: PRISM records the waves on its window (the cell and grid
+/// divided by the interpolation factor), multislice on the whole grid.
+Grid detector_simulation_grid(const SampledScenario& s, const Grid& g) {
+  if (s.method != "prism" || s.interpolation <= 1) return g;
+  const auto f = std::size_t(s.interpolation);
+  return Grid(g.lx / double(f), g.ly / double(f), g.nx / f, g.ny / f);
+}
+
+/// With a pixelated detector every sample's patterns must have one shape (the file's 4D
+/// array is fixed): refuse keys that change the lateral cell, the grid or the wavelength.
+void check_fixed_pattern_shape(const ScenarioSpec& spec) {
+  const auto pixelated = std::find_if(spec.detectors.begin(), spec.detectors.end(),
+                                      [](const DetectorSpec& d) { return d.type == DetectorType::Pixelated; });
+  if (pixelated == spec.detectors.end()) return;
+  const std::string why = "must be fixed with the pixelated detector '" + pixelated->name +
+                          "': 4D-STEM needs the same lateral cell, sampling and energy in every sample";
+  auto fixed = [&](const Distribution& d, const std::string& key) {
+    if (!d.is_fixed()) fail(d.source, key, why);
+  };
+  fixed(spec.specimen.repeat[0], "specimen.repeat[0]");
+  fixed(spec.specimen.repeat[1], "specimen.repeat[1]");
+  fixed(spec.microscope.energy, "microscope.energy");
+  if (spec.simulation.auto_sampling) {
+    // sampling: auto follows the convergence angle and the detectors' outer angles.
+    fixed(spec.microscope.convergence, "microscope.convergence");
+    for (const DetectorSpec& d : spec.detectors)
+      if (d.type == DetectorType::Annular) fixed(d.outer, "detectors." + d.name + ".outer");
+  } else {
+    fixed(spec.simulation.sampling, "simulation.sampling");
+  }
+  // Builder keys that set the lateral cell: lattice constants and a nanoparticle's cell.
+  std::function<void(const ParamTree&, const std::string&, bool)> walk = [&](const ParamTree& t, const std::string& key,
+                                                                            bool lateral) {
+    if (t.kind == ParamTree::Kind::Leaf) {
+      if (lateral) fixed(t.leaf, key);
+    } else if (t.kind == ParamTree::Kind::Map) {
+      for (const auto& [k, v] : t.map) walk(v, key + "." + k, lateral || k == "a" || k == "cell");
+    } else {
+      for (std::size_t i = 0; i < t.list.size(); ++i) walk(t.list[i], key + "[" + std::to_string(i) + "]", lateral);
+    }
+  };
+  if (spec.specimen.builder) walk(*spec.specimen.builder, "specimen.builder", false);
 }
 
 /// Streams 4D patterns (blocks of one scan row) through the camera into the writer.
@@ -333,6 +364,7 @@ struct RowSink : PatternSink {
 };
 
 }  // namespace
+
 
 const std::string& builtin_quickstart_scenario() {
   static const std::string text = kQuickstartScenario;
@@ -390,15 +422,18 @@ void check_physics_keys(const ScenarioSpec& spec) {
                    "gain_ADU_per_electron", "gain_shape", "psf_sigma_px", "dark_offset_ADU", "read_noise_ADU", "adc_bits"});
   }
   // Values: one draw of sample 0 must give valid settings (distributions are checked by the
-  // parser for their support; acquisition values by AcquisitionSettings::validate).
-  if (spec.acquisition) {
-    const SampledScenario s = sample_parameters(spec, 0);
-    bool noisy = false;
-    try {
-      acquisition_settings(s, noisy).validate();
-    } catch (const std::invalid_argument& e) {
-      fail(spec.acquisition->source, "acquisition", e.what());
-    }
+  // parser for their support; acquisition values by AcquisitionSettings::validate; every
+  // sample's draw by check_run).
+  if (spec.acquisition) check_acquisition(spec, sample_parameters(spec, 0));
+}
+
+void check_acquisition(const ScenarioSpec& spec, const SampledScenario& s) {
+  if (!spec.acquisition) return;
+  bool noisy = false;
+  try {
+    acquisition_settings(s, noisy).validate();
+  } catch (const std::invalid_argument& e) {
+    fail(spec.acquisition->source, "acquisition", "sample " + std::to_string(s.index) + ": " + e.what());
   }
 }
 
@@ -409,6 +444,49 @@ ThermalVibration thermal_vibration(const SampledScenario& s) {
   for (const auto& [sym, v] : s.thermal_rms_by_element) t.rms_by_Z_A[atomic_number(sym)] = v;
   t.configurations = std::size_t(std::max(1, s.configurations));
   return t;
+}
+
+MemoryEstimate check_run(const ScenarioSpec& spec, Shard shard, std::size_t threads, double budget) {
+  if (threads == 0) threads = std::size_t(std::max(1, omp_get_max_threads()));
+  if (!(budget > 0)) budget = double(default_memory_budget());
+  check_fixed_pattern_shape(spec);  // here, not in check_physics_keys: a session uses sample 0 only
+  const auto idx = shard_samples(spec.total_samples(), shard);
+  if (idx.empty()) return {};
+  // Every draw of the shard (up to kMaxDrawn: drawing is microseconds a sample, so this bounds
+  // the check to about a second), with its acquisition settings.
+  constexpr std::size_t kMaxDrawn = 100000;
+  // Memory of the samples most likely to be the largest: the first and the last (where sweeps
+  // put their extremes) and those drawing the most atoms, grid points, slices, configurations
+  // and scan positions (building a specimen for each of many samples would cost seconds).
+  constexpr std::size_t kMaxEstimated = 16;
+  std::vector<std::pair<double, std::size_t>> by_size;
+  const std::size_t n = std::min(idx.size(), kMaxDrawn);
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t i = k + 1 == n ? idx.back() : idx[k];
+    const SampledScenario s = sample_parameters(spec, i);
+    check_acquisition(spec, s);
+    const double cells = double(s.repeat[0]) * double(s.repeat[1]) * double(s.repeat[2]);
+    const double size = cells * double(std::max(1, s.configurations)) / (s.sampling * s.sampling * s.slice_thickness) +
+                        double(s.scan.size());
+    by_size.emplace_back(k == 0 || k + 1 == n ? std::numeric_limits<double>::infinity() : size, i);
+  }
+  const std::size_t keep = std::min(by_size.size(), kMaxEstimated);
+  std::partial_sort(by_size.begin(), by_size.begin() + long(keep), by_size.end(),
+                    [](const auto& a, const auto& b) { return a.first > b.first; });
+  MemoryEstimate largest;
+  for (std::size_t k = 0; k < keep; ++k) {
+    const SampledScenario s = sample_parameters(spec, by_size[k].second);
+    const MemoryEstimate e = estimate_memory(s, spec.labels, threads, budget);
+    if (e.bytes > budget) {
+      std::ostringstream m;
+      m << e.describe(s.index) << " but only " << std::fixed << std::setprecision(0) << budget / (1 << 20)
+        << " MiB are available for it: use fewer phonon configurations, thicker slices, a "
+           "coarser sampling, a smaller specimen or scan, fewer detector bins, or fewer threads (--threads)";
+      throw std::runtime_error(m.str());
+    }
+    if (e.bytes > largest.bytes) largest = e;
+  }
+  return largest;
 }
 
 Specimen build_specimen(const SampledScenario& s) {
@@ -582,7 +660,7 @@ void complete_layout(DatasetLayout& layout, const ScenarioSpec& spec) {
   // Shapes that physics decides come from sample 0 (its cell, sampling and energy).
   const SampledScenario s = sample_parameters(spec, 0);
   const Specimen sp = build_specimen(s);
-  const Grid g = simulation_grid(s, sp.structure.cell);
+  const Grid g = detector_simulation_grid(s, simulation_grid(s, sp.structure.cell));
   const double lambda = wavelength_A(s.energy);
   for (auto& r : layout.radial)
     if (r.edges.empty())
@@ -704,6 +782,11 @@ int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err) {
     for (const std::string& w : checked.warnings) err << "stemtwin run: warning: " << w << "\n";
     if (cmd.threads > 0) omp_set_num_threads(cmd.threads);
 
+    // Everything that can be checked is checked before any work and before the output file
+    // is touched: every draw, and the memory of the largest samples against what is free.
+    const double budget = cmd.memory_budget_bytes ? double(cmd.memory_budget_bytes) : double(default_memory_budget());
+    const MemoryEstimate largest = check_run(spec, cmd.options.shard, std::size_t(std::max(1, omp_get_max_threads())), budget);
+
     if (cmd.dry_run) {
       const auto idx = shard_samples(spec.total_samples(), cmd.options.shard);
       out << "scenario '" << spec.name << "': " << spec.total_samples() << " samples (this shard " << idx.size() << ")\n";
@@ -711,66 +794,38 @@ int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err) {
       out << std::left << std::setw(8) << "sample";
       for (const auto& p : info) out << " " << std::setw(14) << p.name;
       out << "\n";
-      double total_seconds = 0, peak_bytes = 0;
       const std::size_t shown = std::min<std::size_t>(idx.size(), 20);
-      for (std::size_t k = 0; k < idx.size(); ++k) {
+      for (std::size_t k = 0; k < shown; ++k) {
         const SampledScenario s = sample_parameters(spec, idx[k]);
-        if (k < shown) {
-          out << std::setw(8) << s.index;
-          for (const auto& p : info) out << " " << std::setw(14) << s.values.at(p.name);
-          out << "\n";
-        }
-        if (k < 3 || k + 1 == idx.size()) {  // estimates from a few samples, scaled
-          const SampleSize z = sample_size(s);
-          peak_bytes = std::max(peak_bytes, z.bytes);
-          if (k == 0) {
-            // Time one FFT pair on this grid to estimate the run.
-            const Fft2 fft(z.grid);
-            ComplexBuffer b(z.grid.size());
-            const auto t0 = std::chrono::steady_clock::now();
-            for (int i = 0; i < 10; ++i) fft.forward(b.data()), fft.backward(b.data());
-            const double pair = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 10;
-            const double per_sample = pair * double(z.slices) * double(s.scan.size()) * double(std::max(1, s.configurations)) /
-                                      double(std::max(1, omp_get_max_threads()));
-            total_seconds = per_sample * double(idx.size());
-            out << "grid " << z.grid.nx << " × " << z.grid.ny << " (" << z.grid.dx() << " Å), " << z.slices << " slices, "
-                << s.scan.nx << " × " << s.scan.ny << " positions, " << s.configurations << " phonon configuration(s)\n";
-          }
-        }
+        out << std::setw(8) << s.index;
+        for (const auto& p : info) out << " " << std::setw(14) << s.values.at(p.name);
+        out << "\n";
       }
       if (shown < idx.size()) out << "… (" << idx.size() - shown << " more samples)\n";
-      out << "sample 0: sampling " << checked.sampling_A << " Å" << (idx.empty() ? "" : "") << ", band limit ≥ "
-          << checked.band_limit_mrad << " mrad\n";
+      out << "sample 0: sampling " << checked.sampling_A << " Å, band limit ≥ " << checked.band_limit_mrad << " mrad\n";
       for (const CountEstimate& c : checked.counts)
         out << "expected counts per pixel, " << c.detector << ": " << c.counts_per_pixel << " (" << c.fraction
             << " of the beam; kinematic estimate)\n";
-      out << "estimate: transmission functions " << peak_bytes / (1 << 20) << " MiB per sample; about " << total_seconds
+      if (idx.empty()) return 0;
+      // Time one FFT pair on sample 0's grid (it fits: check_run said so) to estimate the run.
+      const SampledScenario s = sample_parameters(spec, idx[0]);
+      const MemoryEstimate z = estimate_memory(s, spec.labels, std::size_t(std::max(1, omp_get_max_threads())), budget);
+      const Grid grid(1, 1, std::size_t(z.grid_nx), std::size_t(z.grid_ny));
+      const Fft2 fft(grid);
+      ComplexBuffer b(grid.size());
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < 10; ++i) fft.forward(b.data()), fft.backward(b.data());
+      const double pair = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 10;
+      const double per_sample = pair * z.slices * double(s.scan.size()) * double(std::max(1, s.configurations)) /
+                                double(std::max(1, omp_get_max_threads()));
+      out << "grid " << grid.nx << " × " << grid.ny << ", " << z.slices << " slices, " << s.scan.nx << " × " << s.scan.ny
+          << " positions, " << s.configurations << " phonon configuration(s)\n";
+      out << "estimate: peak memory " << std::fixed << std::setprecision(0) << largest.bytes / (1 << 20) << " MiB per sample ("
+          << budget / (1 << 20) << " MiB available); about " << per_sample * double(idx.size())
           << " s of multislice for the shard on " << omp_get_max_threads() << " thread(s)\n";
       return 0;
     }
 
-    // Memory: the transmission functions of the phonon configurations of a sample are held
-    // at once; refuse before any work when a sample would not fit (first and last samples of
-    // the shard, where sweeps put their extremes).
-    {
-      const auto idx = shard_samples(spec.total_samples(), cmd.options.shard);
-      const std::size_t budget = default_memory_budget();
-      for (std::size_t k : {std::size_t(0), idx.empty() ? std::size_t(0) : idx.size() - 1}) {
-        if (idx.empty()) break;
-        const SampledScenario s = sample_parameters(spec, idx[k]);
-        const SampleSize z = sample_size(s);
-        const double bytes = z.bytes, ns = double(z.slices);
-        const Grid& g = z.grid;
-        if (bytes > double(budget)) {
-          std::ostringstream m;
-          m << "sample " << s.index << " needs " << bytes / (1 << 20) << " MiB of transmission functions ("
-            << s.configurations << " configurations × " << ns << " slices × " << g.nx << "×" << g.ny
-            << " points) but only " << double(budget) / (1 << 20)
-            << " MiB are available: use fewer configurations, thicker slices or a coarser sampling";
-          throw std::runtime_error(m.str());
-        }
-      }
-    }
     RunOptions opt = cmd.options;
     const auto layout_with_warnings = [&](DatasetLayout& l, const ScenarioSpec& sp) {
       complete_layout(l, sp);
@@ -782,10 +837,7 @@ int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err) {
     out << "wrote " << r.written << " sample(s) to " << r.path << " (" << r.complete << " of " << r.shard_total
         << " complete)\n";
     if (!opt.preview.empty() && !r.interrupted) out << "preview: " << opt.preview << "\n";
-    if (r.interrupted) {
-      out << "interrupted: continue with --resume\n";
-      return 130;
-    }
+    if (r.interrupted) return 130;  // the runner said what was kept and how to continue
     return 0;
   } catch (const std::exception& e) {
     err << "stemtwin run: " << e.what() << "\n";

@@ -1,12 +1,16 @@
 // End to end: scenario → physics → read-out → labels → HDF5, through `stemtwin run`'s function.
 #include <gtest/gtest.h>
 #include <omp.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include "stemtwin/dataset.hpp"
 #include "stemtwin/scenario_run.hpp"
@@ -288,4 +292,183 @@ simulation: {sampling: 0.08, slice_thickness: 1.9525}
             1);
   EXPECT_NE(err.find("no rms displacement is known for O, Ti, Sr"), std::string::npos) << err;
   fs::remove_all(dir);
+}
+
+namespace {
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const auto pos = text.find(from);
+  if (pos == std::string::npos) throw std::logic_error("test scenario has no '" + from + "'");
+  return text.replace(pos, from.size(), to);
+}
+}  // namespace
+
+// Issue #12: PRISM with interpolation > 1 records on its window (L/f): the dataset's 4D
+// shape must be the window's. Before, the first pattern block did not match the layout, the
+// sink threw inside the parallel region and the process aborted.
+TEST(Run, PrismWithInterpolationAndAPixelatedDetectorWorks) {
+  const fs::path dir = scratch();
+  const std::string text = replaced(kScenario, "  slice_thickness: 1.9525\n",
+                                    "  slice_thickness: 1.9525\n  method: prism\n  interpolation: 2\n");
+  const std::string yaml = write_scenario(dir, text), out = (dir / "prism.h5").string();
+  std::string err;
+  ASSERT_EQ(run(yaml, out, false, SIZE_MAX, &err), 0) << err;
+  DatasetReader r(out);
+  ASSERT_EQ(r.size(), 2u);
+  const DiffractionLayout& d = r.layout().diffraction.at(0);
+  EXPECT_EQ(r.diffraction_row("cam", 1, 5).size(), 6u * d.kx * d.ky);
+  // 30 mrad on the 3.905 Å window at 200 kV: λ/L = 6.4 mrad per pixel, frequencies −4..4.
+  EXPECT_EQ(d.kx, 9u);
+  EXPECT_NEAR(d.sampling_x, 0.025079 / (7.81 / 2) * 1e3, 1e-3);
+  fs::remove_all(dir);
+}
+
+// Issue #12: a 4D dataset holds one pattern shape; keys that change the lateral cell, the
+// grid or the wavelength between samples are refused by validate (and run) naming the key,
+// not found after sample 0 with the file half written.
+TEST(Run, PixelatedDetectorRefusesVaryingLateralCellAtValidation) {
+  const fs::path dir = scratch();
+  struct Case {
+    std::string from, to, key;
+  };
+  const Case cases[] = {
+      {"repeat: [2, 2, {sweep: [1, 2]}]", "repeat: [{sweep: [1, 2]}, 2, 1]", "specimen.repeat[0]"},
+      {"repeat: [2, 2, {sweep: [1, 2]}]", "repeat: [2, {choice: [1, 2]}, 1]", "specimen.repeat[1]"},
+      {"  energy: 200e3\n", "  energy: {uniform: [190e3, 210e3]}\n", "microscope.energy"},
+      {"    a: 3.905\n", "    a: {uniform: [3.9, 4.0]}\n", "specimen.builder.a"},
+  };
+  for (const Case& c : cases) {
+    const std::string yaml = write_scenario(dir, replaced(kScenario, c.from, c.to), "varying.yaml");
+    const ScenarioSpec spec = parse_scenario_file(yaml);
+    EXPECT_NO_THROW(check_physics_keys(spec));  // a session, which uses sample 0 only, may
+    try {
+      check_run(spec);  // what `validate` and `run` call
+      ADD_FAILURE() << c.key << " accepted";
+    } catch (const ScenarioError& e) {
+      EXPECT_EQ(e.key(), c.key) << e.what();
+      EXPECT_NE(std::string(e.what()).find("pixelated detector 'cam'"), std::string::npos) << e.what();
+      EXPECT_GT(e.line(), 0) << e.what();
+    }
+    std::string err;
+    EXPECT_EQ(run(yaml, (dir / "varying.h5").string(), false, SIZE_MAX, &err), 1);
+    EXPECT_NE(err.find(c.key), std::string::npos) << err;
+    EXPECT_FALSE(fs::exists(dir / "varying.h5"));
+    const std::string cli = std::string(STEMTWIN_BINARY_DIR) + "/stemtwin";
+    if (fs::exists(cli))  // the command itself: `stemtwin validate` exits 1
+      EXPECT_NE(std::system((cli + " validate " + yaml + " >/dev/null 2>&1").c_str()), 0) << c.key;
+  }
+  // Without the pixelated detector the same sweep is fine.
+  const std::string no4d = replaced(replaced(kScenario, "repeat: [2, 2, {sweep: [1, 2]}]", "repeat: [{sweep: [1, 2]}, 2, 1]"),
+                                    "  - {name: cam, type: pixelated, max_angle: 30}\n", "");
+  EXPECT_NO_THROW(check_run(parse_scenario_text(no4d, "no4d.yaml")));
+  fs::remove_all(dir);
+}
+
+// Issue #12: every draw is checked before the file is created; a later sample's impossible
+// acquisition setting used to fail the run after the file was made.
+TEST(Run, EveryDrawIsCheckedBeforeTheFileIsCreated) {
+  const fs::path dir = scratch();
+  std::string text = replaced(kScenario, "samples: 1\n", "samples: 8\n");
+  text = replaced(text, "  noise: true\n", "  noise: true\n  jitter: {rms_A: {uniform: [-0.5, 1]}}\n");
+  // A seed whose sample 0 is fine (all that was checked before) and a later sample draws a
+  // negative jitter.
+  auto valid = [](const ScenarioSpec& spec, std::size_t i) {
+    try {
+      check_acquisition(spec, sample_parameters(spec, i));
+      return true;
+    } catch (const ScenarioError&) {
+      return false;
+    }
+  };
+  bool found = false;
+  for (int seed = 5; seed < 100 && !found; ++seed) {
+    const std::string t = replaced(text, "seed: 5\n", "seed: " + std::to_string(seed) + "\n");
+    const ScenarioSpec spec = parse_scenario_text(t, "draws.yaml");
+    if (!valid(spec, 0)) continue;
+    for (std::size_t i = 1; i < spec.total_samples() && !found; ++i) found = !valid(spec, i);
+    if (found) text = t;
+  }
+  ASSERT_TRUE(found);
+  const std::string yaml = write_scenario(dir, text, "draws.yaml");
+  EXPECT_NO_THROW(check_physics_keys(parse_scenario_file(yaml)));
+  std::string err;
+  EXPECT_EQ(run(yaml, (dir / "draws.h5").string(), false, SIZE_MAX, &err), 1);
+  EXPECT_NE(err.find("acquisition"), std::string::npos) << err;
+  EXPECT_NE(err.find("draws.yaml:"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(dir / "draws.h5"));
+  fs::remove_all(dir);
+}
+
+// Issue #12: sizes are estimated arithmetically before anything of that size is allocated,
+// and a run that cannot fit is refused with the numbers before any file is touched. Each
+// case runs in a child limited to 2 GiB of address space (the test binary and its threads
+// need a few hundred MiB): before, the pre-check or the layout itself allocated gigabytes
+// (slice boundaries, radial bin edges, atoms, images) and the run ended in std::bad_alloc.
+TEST(Run, OversizedRunsAreRefusedWithTheNumbersBeforeAnyAllocation) {
+  const fs::path dir = scratch();
+  std::string rings = "[0";
+  for (int i = 1; i <= 100000; ++i) rings += ", " + std::to_string(i * 1e-3);
+  rings += "]";
+  struct Case {
+    std::string from, to, expect;
+  };
+  const Case cases[] = {
+      {"  slice_thickness: 1.9525\n", "  slice_thickness: 1e-9\n", "slices"},
+      {"{name: radial, type: radial, step: 5}", "{name: radial, type: radial, step: 1e-9}", "detector signals"},
+      {"rings: [5, 20], segments: 4", "rings: " + rings + ", segments: 4", "images"},
+      {"repeat: [2, 2, {sweep: [1, 2]}]", "repeat: [100000, 100000, 1]", "needs about"},
+      {"  pixels: [6, 6]\n", "  pixels: [100000, 100000]\n", "detector signals"},
+  };
+  // Without the pixelated detector: the repeat and pixel cases must reach the estimate (a 4D
+  // dataset would refuse nothing here, but its rows of 100000 patterns are a case of their own).
+  const std::string base = replaced(kScenario, "  - {name: cam, type: pixelated, max_angle: 30}\n", "");
+  for (const Case& c : cases) {
+    const std::string yaml = write_scenario(dir, replaced(base, c.from, c.to), "huge.yaml");
+    const std::string out = (dir / "huge.h5").string();
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      alarm(120);  // a run that was not refused would take for ever: end it
+      const rlimit limit{std::size_t(2) << 30, std::size_t(2) << 30};
+      setrlimit(RLIMIT_AS, &limit);
+      RunCommand cmd;
+      cmd.scenario = yaml;
+      cmd.options.output = out;
+      cmd.options.progress = false;
+      cmd.options.handle_sigint = false;
+      cmd.threads = 2;
+      cmd.memory_budget_bytes = std::size_t(512) << 20;  // the same refusal on any machine
+      std::ostringstream o, e;
+      const int code = cmd_run(cmd, o, e);
+      const std::string msg = e.str();
+      const bool ok = code == 1 && msg.find("needs about") != std::string::npos &&
+                      msg.find("MiB are available") != std::string::npos && msg.find(c.expect) != std::string::npos &&
+                      !fs::exists(out);
+      if (!ok) std::fprintf(stderr, "[%s] code %d: %s\n", c.to.substr(0, 60).c_str(), code, msg.substr(0, 600).c_str());
+      _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << c.to.substr(0, 60);
+  }
+  fs::remove_all(dir);
+}
+
+// Issue #12: `bench_engine --help` ran the whole benchmark (minutes); both benchmarks now
+// print their usage and exit, and refuse arguments they do not know.
+TEST(Run, BenchmarksPrintUsageForHelp) {
+  for (const char* name : {"bench_engine", "bench_dataset"}) {
+    const std::string bin = std::string(STEMTWIN_BINARY_DIR) + "/" + name;
+    if (!fs::exists(bin)) GTEST_SKIP() << name << " not built (STEMTWIN_BENCH=OFF)";
+    // 30 s: usage is instant; the benchmark itself takes minutes, so a timeout means it ran.
+    FILE* p = popen(("timeout 30 " + bin + " --help 2>&1").c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string text;
+    char buf[256];
+    while (std::fgets(buf, sizeof buf, p)) text += buf;
+    const int status = pclose(p);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << name << ": " << text;
+    EXPECT_EQ(text.rfind(std::string("usage: ") + name, 0), 0u) << text;
+    EXPECT_EQ(text.find("\nBENCH "), std::string::npos) << text;  // no measurement ran
+    EXPECT_EQ(WEXITSTATUS(std::system(("timeout 30 " + bin + " --frobnicate >/dev/null 2>&1").c_str())), 2) << name;
+  }
 }

@@ -1,12 +1,16 @@
-// Scanning multislice: detector invariants, Z contrast, determinism, thickness series, 4D, COM.
+// Scanning multislice: detector invariants, Z contrast, determinism, thickness series, 4D, COM;
+// errors out of the parallel regions.
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cmath>
 #include <cstdio>
+#include <new>
 #include <numeric>
+#include <stdexcept>
 
 #include "stemtwin/constants.hpp"
+#include "stemtwin/parallel.hpp"
 #include "stemtwin/stem.hpp"
 
 using namespace stemtwin;
@@ -211,4 +215,55 @@ TEST(Stem, WarnsWhenDetectorExceedsBandLimit) {
   EXPECT_NE(r.warnings[0].find("band limit"), std::string::npos);
   EXPECT_THROW(simulate_stem(column(6, 8, 2), kGrid, o, {{4, 4}}, {AnnularDetector{"x", 50, 40}}, settings()),
                std::invalid_argument);
+}
+
+// Issue #12: an exception inside an OpenMP parallel region must reach the caller as that
+// exception; before ParallelErrors it called std::terminate and the whole process aborted.
+TEST(Stem, ParallelErrorsCarryTheFirstExceptionOutOfARegion) {
+  ParallelErrors errors;
+  int ran = 0;
+#pragma omp parallel for schedule(dynamic) reduction(+ : ran)
+  for (long i = 0; i < 64; ++i)
+    errors.run([&] {
+      ++ran;
+      if (i % 5 == 3) throw std::bad_alloc();
+    });
+  EXPECT_TRUE(errors.failed());
+  EXPECT_THROW(errors.rethrow(), std::bad_alloc);
+  EXPECT_LE(ran, 64);  // every item at most once; items after the first error may be skipped
+  ParallelErrors none;
+  EXPECT_NO_THROW(none.rethrow());
+}
+
+TEST(Stem, ASinkThatThrowsStopsTheScanWithItsError) {
+  // Both engines stream 4D patterns from inside their parallel region; a sink that refuses a
+  // block (a full disk, a pattern of the wrong shape) or runs out of memory must surface here.
+  struct Refusing : PatternSink {
+    bool out_of_memory;
+    explicit Refusing(bool oom) : out_of_memory(oom) {}
+    void write(const std::string&, std::size_t first, std::size_t, std::size_t, std::size_t, const float*) override {
+      if (first == 0) return;  // the first block goes through, the second fails
+      if (out_of_memory) throw std::bad_alloc();
+      throw std::runtime_error("disk full");
+    }
+  };
+  const std::vector<Detector> d = {PixelatedDetector{"cam", 20, 1}, AnnularDetector{"adf", 40, 100}};
+  std::vector<Point2> pos;
+  for (int i = 0; i < 8; ++i) pos.push_back({0.5 * i, 1.0});
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+  for (const Method m : {Method::Multislice, Method::Prism}) {
+    StemSettings st = settings();
+    st.method = m;
+    st.pattern_block = 2;
+    Refusing disk(false), memory(true);
+    try {
+      simulate_stem(column(14, 8.0, 4.0), kGrid, ProbeOptics{}, pos, d, st, &disk);
+      ADD_FAILURE() << "no error";
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "disk full");
+    }
+    EXPECT_THROW(simulate_stem(column(14, 8.0, 4.0), kGrid, ProbeOptics{}, pos, d, st, &memory), std::bad_alloc);
+  }
+  omp_set_num_threads(threads);
 }

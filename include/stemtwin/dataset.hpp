@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -114,9 +115,37 @@ struct SampleRecord {
   std::vector<ColumnLabel> columns;
 };
 
+/// A file written under a temporary name beside its destination (same directory, so the
+/// rename is atomic: ".<name>.partial-<pid>") and renamed over the destination by commit().
+/// Not committed, the temporary file is removed: a failed or interrupted write never
+/// touches the destination, and a killed one leaves at most the temporary file.
+class StagedFile {
+ public:
+  explicit StagedFile(std::string destination);
+  StagedFile(const StagedFile&) = delete;
+  StagedFile& operator=(const StagedFile&) = delete;
+  ~StagedFile();
+  const std::string& path() const { return temp_; }  ///< where to write
+  const std::string& destination() const { return destination_; }
+  void commit();  ///< renames path() over destination()
+
+ private:
+  std::string destination_, temp_;
+  bool committed_ = false;
+};
+
+/// Why an existing file at `path` is an unfinished dataset, interrupted before its first
+/// complete sample (empty, an HDF5 file that does not open, one without stemtwin's layout
+/// attributes and nothing but stemtwin's groups, or a dataset with 0 complete samples);
+/// nullopt for a dataset with samples and for any other file (which nobody may overwrite
+/// unasked).
+std::optional<std::string> unfinished_dataset(const std::string& path);
+
 class DatasetWriter {
  public:
-  /// Creates a new file; throws when it exists and !force (the message says --force).
+  /// Creates a new file; throws when it exists and !force (the message says --force). The
+  /// layout is written under a temporary name and renamed into place (over an existing file
+  /// when force), so `path` is never a file without its complete layout.
   static DatasetWriter create(const std::string& path, const DatasetLayout& layout, const std::string& scenario_text,
                               bool force);
   /// Reopens a file for appending after its last complete sample, truncating any rows a

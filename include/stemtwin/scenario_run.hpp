@@ -11,6 +11,7 @@
 
 #include "stemtwin/acquisition.hpp"
 #include "stemtwin/dataset.hpp"
+#include "stemtwin/memory_estimate.hpp"
 #include "stemtwin/runner.hpp"
 #include "stemtwin/scenario.hpp"
 #include "stemtwin/specimen.hpp"
@@ -27,6 +28,16 @@ void check_physics_keys(const ScenarioSpec& spec);
 
 /// The thermal vibration a sample asked for (specimen.thermal; off without that block).
 ThermalVibration thermal_vibration(const SampledScenario& s);
+
+/// The acquisition settings of sample `s` are valid (ScenarioError naming `acquisition` and the sample).
+void check_acquisition(const ScenarioSpec& spec, const SampledScenario& s);
+
+/// What `run` checks before it creates or touches its file: with a pixelated detector, no
+/// key that changes the pattern shape between samples may vary (ScenarioError naming it);
+/// every sample of the shard is drawn and its acquisition settings validated; the memory estimate of the samples most
+/// likely to be the largest is held against `budget` bytes (0: default_memory_budget()) on
+/// `threads` threads (0: OpenMP's default). Throws with the numbers; returns the largest estimate.
+MemoryEstimate check_run(const ScenarioSpec& spec, Shard shard = {}, std::size_t threads = 0, double budget = 0);
 
 /// The specimen of one sample: a structure file oriented along the zone axis and tiled by
 /// `repeat`, or a builder; rms set by apply_thermal_vibration (all 0 without a `thermal`
@@ -60,6 +71,7 @@ struct RunCommand {
   std::optional<std::uint64_t> seed;    ///< --seed
   int threads = 0;                      ///< --threads (0: OpenMP default)
   bool dry_run = false;                 ///< print the sampled parameters, grid, memory and time estimate
+  std::size_t memory_budget_bytes = 0;  ///< refuse samples estimated above this (0: default_memory_budget())
 };
 
 /// `stemtwin run`: returns the exit code (0 done, 1 error, 130 interrupted by Ctrl-C).

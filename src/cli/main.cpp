@@ -76,6 +76,15 @@ int main(int argc, char** argv) {
       return;
     }
     code = cmd_validate(scenario, std::cout, std::cerr);
+    if (code == 0) try {
+        // What `run` would refuse before starting (pattern shapes, every draw, memory).
+        const ScenarioSpec spec = parse_scenario_file(scenario);
+        check_physics_keys(spec);
+        check_run(spec);
+      } catch (const std::exception& e) {
+        std::cerr << e.what() << "\n";
+        code = 1;
+      }
   });
 
   // info / preview / merge

@@ -1,0 +1,102 @@
+// The memory estimate (issue #12) against real runs: `stemtwin run` in a child process, its
+// peak resident memory from wait4(), less that of the same command's --dry-run (the same
+// program, scenario, checks and libraries, without the simulation). The estimate must be at
+// least that growth: a run estimated at 4 GiB once reached 8.9 GB.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "stemtwin/memory_estimate.hpp"
+#include "stemtwin/scenario_run.hpp"
+
+using namespace stemtwin;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path scratch() {
+  const fs::path d = fs::temp_directory_path() / ("stemtwin_test_memory_" + std::to_string(::getpid()));
+  fs::create_directories(d);
+  return d;
+}
+
+/// Peak resident memory (bytes) of `stemtwin args…` run to completion in a child process.
+double peak_rss_of(const std::vector<std::string>& args) {
+  const std::string bin = std::string(STEMTWIN_BINARY_DIR) + "/stemtwin";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    std::vector<std::string> a = args;
+    a.insert(a.begin(), bin);
+    std::vector<char*> argv;
+    for (auto& s : a) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  rusage u{};
+  wait4(pid, &status, 0, &u);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << args[1];
+  return double(u.ru_maxrss) * 1024.0;  // Linux reports KiB
+}
+
+// Perovskite (SrTiO3) specimens of 10⁴–10⁵ grid points: big enough that the simulation's
+// buffers (tens to hundreds of MiB) stand out of the program's own few tens of MiB, small
+// enough for seconds on two threads.
+std::string scenario(const std::string& name, const std::string& repeat, const std::string& extra_specimen,
+                     const std::string& pixels, const std::string& detectors, const std::string& simulation) {
+  return "name: " + name + "\nseed: 3\nsamples: 1\nspecimen:\n  builder: {type: perovskite, a: 3.905}\n  repeat: " + repeat +
+         "\n" + extra_specimen + "microscope: {energy: 200e3, convergence: 20}\nscan:\n  start: [0, 0]\n  fov: [3.905, 3.905]\n"
+         "  pixels: " + pixels + "\ndetectors:\n" + detectors + "simulation:\n" + simulation +
+         "labels: {columns: true, masks: [columns]}\noutput: {file: " + name + ".h5}\n";
+}
+
+}  // namespace
+
+TEST(MemoryEstimate, BoundsThePeakResidentMemoryOfRealRuns) {
+  const std::string bin = std::string(STEMTWIN_BINARY_DIR) + "/stemtwin";
+  if (!fs::exists(bin)) GTEST_SKIP() << "the stemtwin program is not built";
+  const fs::path dir = scratch();
+  struct Case {
+    std::string name, yaml;
+  };
+  const Case cases[] = {
+      {"multislice_phonons",
+       scenario("multislice_phonons", "[4, 4, 6]", "  thermal: {rms: 0.08, configurations: 4}\n", "[3, 3]",
+                "  - {name: haadf, type: annular, inner: 70, outer: 200}\n  - {name: radial, type: radial, step: 2}\n"
+                "  - {name: com, type: com}\n",
+                "  sampling: 0.05\n  slice_thickness: 2.0\n")},
+      {"prism_f2",
+       scenario("prism_f2", "[4, 4, 4]", "", "[4, 4]", "  - {name: haadf, type: annular, inner: 70, outer: 200}\n",
+                "  sampling: 0.05\n  slice_thickness: 2.0\n  method: prism\n  interpolation: 2\n")},
+      {"4d",
+       scenario("4d", "[3, 3, 4]", "", "[8, 8]",
+                "  - {name: cam, type: pixelated, max_angle: 40}\n  - {name: dpc, type: segmented, rings: [5, 20, 40], "
+                "segments: 4}\n",
+                "  sampling: 0.05\n  slice_thickness: 2.0\n")},
+  };
+  for (const Case& c : cases) {
+    const std::string yaml = (dir / (c.name + ".yaml")).string(), out = (dir / (c.name + ".h5")).string();
+    std::ofstream(yaml) << c.yaml;
+    const ScenarioSpec spec = parse_scenario_file(yaml);
+    const double estimate = check_run(spec, {}, 2, 1e15).bytes;
+    const double base = peak_rss_of({"run", yaml, "-o", out, "--threads", "2", "--dry-run"});
+    const double peak = peak_rss_of({"run", yaml, "-o", out, "--threads", "2", "--force"});
+    const double growth = peak - base;
+    std::printf("MEMORY case=%s estimate_MiB=%.1f peak_growth_MiB=%.1f peak_rss_MiB=%.1f\n", c.name.c_str(),
+                estimate / (1 << 20), growth / (1 << 20), peak / (1 << 20));
+    EXPECT_GE(estimate, growth) << c.name;
+    EXPECT_GT(growth, 0) << c.name;
+  }
+  fs::remove_all(dir);
+}
