@@ -22,7 +22,7 @@ using json = nlohmann::json;
 
 void write_text(const std::filesystem::path& p, const json& j) {
   std::ofstream o(p);
-  o << j.dump(2) << '\n';
+  o << j.dump(2, ' ', true) << '\n';  // zarr reads its metadata as ASCII JSON
   if (!o) throw std::runtime_error("zarr: cannot write '" + p.string() + "'");
 }
 
