@@ -34,11 +34,18 @@ Calibration calibration_for(const DatasetLayout& layout, const std::string& scen
   const bool energy_sampled = std::any_of(layout.params.begin(), layout.params.end(), [](const ParameterInfo& p) {
     return p.name.rfind("microscope.energy", 0) == 0;
   });
-  if (energy_sampled) return c;
   try {
     const ScenarioSpec spec = parse_scenario_text(scenario_text, "dataset scenario");
-    const double e = sample_parameters(spec, 0).energy;
-    if (e > 0) c.energy_eV = e;
+    const SampledScenario s0 = sample_parameters(spec, 0);
+    if (!energy_sampled && s0.energy > 0) c.energy_eV = s0.energy;
+    // Acquired read-outs are in ADU (detected electrons at the default gain, docs/acquisition.md);
+    // without an acquisition section the images are the clean signals. COM is an angle.
+    const std::string acquired = s0.acquisition ? "ADU" : "fraction of the incident probe";
+    for (const auto& d : spec.detectors)
+      for (const auto& ch : image_channels(d)) {
+        c.acquired_units[ch] = d.type == DetectorType::Com ? "mrad" : acquired;
+        c.clean_units[ch] = d.type == DetectorType::Com ? "mrad" : "fraction of the incident probe";
+      }
   } catch (const std::exception&) {
     // A file written from a hand-made layout (tests, merges of such files): no energy.
   }
@@ -131,14 +138,20 @@ std::vector<AxisInfo> image_axes(const DatasetLayout& l, const Calibration& c, s
 std::vector<ArrayInfo> dataset_arrays(const DatasetLayout& l, const Calibration& c, std::size_t rows,
                                       const std::vector<double>& idx) {
   std::vector<ArrayInfo> out;
+  auto units = [](const std::map<std::string, std::string>& m, const std::string& ch, const char* otherwise) {
+    const auto it = m.find(ch);
+    return it == m.end() ? std::string(otherwise) : it->second;
+  };
   for (const auto& ch : l.images) {
     out.push_back({ArrayKind::Image, "images/" + ch, ch, ch + " detector signal (acquired)",
-                   "detector units (see the acquisition section)", "intensity", image_axes(l, c, rows, idx), {}, ""});
+                   units(c.acquired_units, ch, "detector units (docs/acquisition.md)"), "intensity",
+                   image_axes(l, c, rows, idx), {}, ""});
   }
   if (l.store_clean)
     for (const auto& ch : l.images)
       out.push_back({ArrayKind::Clean, "clean/" + ch, ch, ch + " detector signal (noise-free)",
-                     "fraction of the incident probe", "intensity", image_axes(l, c, rows, idx), {}, ""});
+                     units(c.clean_units, ch, "fraction of the incident probe"), "intensity", image_axes(l, c, rows, idx),
+                     {}, ""});
   for (const auto& r : l.radial) {
     ArrayInfo a{ArrayKind::Radial, "radial/" + r.name, r.name, r.name + " radial detector",
                 "fraction of the incident probe per bin", "intensity", image_axes(l, c, rows, idx), {}, ""};

@@ -14,6 +14,7 @@
 //   energy     eV, from the dataset /axes/<detector>/energy_eV (spectra)
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -63,6 +64,9 @@ struct ArrayInfo {
 struct Calibration {
   std::optional<double> energy_eV;  ///< fixed beam energy; none when sampled or unknown
   std::vector<double> pixel_size_A; ///< (x, y), from the layout when fixed
+  /// Units of each image channel's values, acquired and clean (from the scenario's
+  /// detectors and acquisition; channels not named here get the generic units).
+  std::map<std::string, std::string> acquired_units, clean_units;
 };
 
 /// Reads the calibrations from the scenario text stored with a dataset (a text that does
