@@ -1,8 +1,8 @@
 #include "stemtwin/hdf5.hpp"
 
 #include <hdf5_hl.h>
-#include <algorithm>
 
+#include <algorithm>
 #include <mutex>
 #include <stdexcept>
 
