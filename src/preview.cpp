@@ -194,7 +194,10 @@ Picture picture_of(const DatasetReader& r, const RowKind& k, std::size_t row, co
       for (std::size_t i = 0; i < m.size(); ++i) {
         const long v = std::lround(m.data[i]);
         if (v <= 0) continue;
-        const auto c = k.name == "columns" ? std::array<std::uint8_t, 3>{255, 70, 70} : pal(static_cast<int>(v) - 1);
+        // species: the legend's colours; columns: one red; other masks (regions): by value.
+        const auto c = k.name == "species"   ? pal(static_cast<int>(v) - 1)
+                       : k.name == "columns" ? std::array<std::uint8_t, 3>{255, 70, 70}
+                                             : species_color(static_cast<int>(v) + 4);
         p.overlay[i] = {c[0], c[1], c[2], 110};  // alpha 110/255: the image stays visible
       }
       return p;
