@@ -112,7 +112,8 @@ int cmd_info(const std::string& path, std::ostream& out, std::ostream& err) {
     const Calibration cal = calibration_for(L, r.scenario_text());
     if (cal.energy_eV) out << "    beam energy " << *cal.energy_eV * 1e-3 << " keV (k = θ/λ, λ from it)\n";
     for (const auto& a : dataset_arrays(L, cal, r.size())) {
-      out << "    " << std::left << std::setw(22) << a.path << std::right << " [" << a.units << "]";
+      out << "    " << std::left << std::setw(22) << a.path << std::right << " [" << (a.units.empty() ? "label values" : a.units)
+          << "]";
       for (const auto& ax : a.axes) {
         out << "  " << ax.name;
         if (ax.name == "sample") continue;
