@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 
+#include "stemtwin/axes.hpp"
 #include "stemtwin/dataset.hpp"
 #include "stemtwin/preview.hpp"
 #include "stemtwin/scenario.hpp"
@@ -97,10 +98,32 @@ int cmd_info(const std::string& path, std::ostream& out, std::ostream& err) {
       out << "  mask:      " << m.name << (m.type == MaskType::UInt8 ? " uint8" : " int16") << " [" << r.size() << ", "
           << L.ny << ", " << L.nx << "]\n";
     if (L.columns) {
+      // The species that occur (a layout may name every element; the legend shows what is there).
+      std::map<int, std::size_t> occur;
+      for (std::size_t i = 0; i < r.size(); ++i)
+        for (const auto& c : r.columns(i)) ++occur[c.species];
       out << "  columns:   " << r.column_count() << " labelled columns";
-      if (!L.species.empty()) {
+      if (!occur.empty()) {
         out << ", species";
-        for (std::size_t i = 0; i < L.species.size(); ++i) out << ' ' << i << '=' << L.species[i];
+        for (const auto& [s, n] : occur)
+          out << ' ' << s << '=' << (s >= 0 && static_cast<std::size_t>(s) < L.species.size() ? L.species[s] : "?")
+              << " (" << n << ')';
+      }
+      out << '\n';
+    }
+    out << "  calibrations (axes of every array; HDF5 dimension scales under /axes):\n";
+    const Calibration cal = calibration_for(L, r.scenario_text());
+    if (cal.energy_eV) out << "    beam energy " << *cal.energy_eV * 1e-3 << " keV (k = θ/λ, λ from it)\n";
+    for (const auto& a : dataset_arrays(L, cal, r.size())) {
+      out << "    " << std::left << std::setw(22) << a.path << std::right << " [" << (a.units.empty() ? "label values" : a.units)
+          << "]";
+      for (const auto& ax : a.axes) {
+        out << "  " << ax.name;
+        if (ax.name == "sample") continue;
+        out << ' ' << ax.size << " x ";
+        if (ax.values.empty()) out << ax.scale << ' ' << ax.units << " from " << ax.offset;
+        else out << "(" << ax.values.front() << "…" << ax.values.back() << ") " << ax.units;
+        if (!ax.alt_name.empty()) out << " (" << ax.alt_scale << ' ' << ax.alt_units << ')';
       }
       out << '\n';
     }
@@ -113,17 +136,52 @@ int cmd_info(const std::string& path, std::ostream& out, std::ostream& err) {
 
 int cmd_preview(const std::string& dataset, const std::string& png, std::size_t samples, bool clean, std::ostream& out,
                 std::ostream& err) {
+  PreviewOptions o;
+  o.samples = samples;
+  o.clean = clean;
+  return cmd_preview(dataset, png, o, out, err);
+}
+
+int cmd_preview(const std::string& dataset, const std::string& png, const PreviewOptions& o, std::ostream& out,
+                std::ostream& err) {
   try {
     const DatasetReader r(dataset);
-    PreviewOptions o;
-    o.samples = samples;
-    o.clean = clean;
-    write_preview(r, png, o);
-    out << "wrote " << png << ": " << std::min(samples, r.size()) << " samples x " << r.detectors().size()
-        << " channels\n";
+    const RgbImage sheet = render_contact_sheet(r, o);
+    write_png(png, sheet);
+    out << "wrote " << png << " (" << sheet.width << " x " << sheet.height << "): " << std::min(o.samples, r.size())
+        << " samples\n";
     return 0;
   } catch (const std::exception& e) {
-    err << "stemtwin preview: " << e.what() << '\n';
+    err << "stemtwin preview: " << dataset << ": " << e.what() << '\n';
+    return 1;
+  }
+}
+
+int cmd_show(const std::string& dataset, std::size_t row, const std::string& png, const PreviewOptions& o,
+             std::ostream& out, std::ostream& err) {
+  try {
+    const DatasetReader r(dataset);
+    const RgbImage sheet = render_sample_sheet(r, row, o);
+    write_png(png, sheet);
+    out << "wrote " << png << " (" << sheet.width << " x " << sheet.height << "): sample " << r.sample_index(row)
+        << '\n';
+    return 0;
+  } catch (const std::exception& e) {
+    err << "stemtwin show: " << dataset << ": " << e.what() << '\n';
+    return 1;
+  }
+}
+
+int cmd_export(const std::string& dataset, const std::string& output, const ExportOptions& o, std::ostream& out,
+               std::ostream& err) {
+  try {
+    const ExportReport rep = export_dataset(dataset, output, o);
+    out << "wrote " << output << " (" << to_string(o.format) << "): " << rep.samples << " samples of";
+    for (const auto& a : rep.arrays) out << ' ' << a;
+    out << '\n';
+    return 0;
+  } catch (const std::exception& e) {
+    err << "stemtwin export: " << e.what() << '\n';
     return 1;
   }
 }

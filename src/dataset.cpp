@@ -15,6 +15,7 @@
 
 #include <unistd.h>
 
+#include "stemtwin/axes.hpp"
 #include "stemtwin/hdf5.hpp"
 
 #ifndef STEMTWIN_VERSION
@@ -406,6 +407,8 @@ DatasetWriter DatasetWriter::create(const std::string& path, const DatasetLayout
   h5::write_attr(f, "layout_doc", std::string(kLayoutDoc));
   h5::write_attr(f, "total_samples", static_cast<std::int64_t>(layout.total_samples));
   h5::write_attr(f, "shard", std::to_string(layout.shard.index) + "/" + std::to_string(layout.shard.count));
+  // Units, long names, value names and HDF5 dimension scales for every array (axes.hpp).
+  write_dimension_scales(f, layout, calibration_for(layout, scenario_text));
   h5::write_attr(f, "complete_samples", std::int64_t{0});
   // Give every per-sample dataset its chunk index now: write one element (allocating the
   // first chunk and the index's root node) and truncate back to 0 rows (the empty root

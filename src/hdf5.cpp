@@ -1,5 +1,8 @@
 #include "stemtwin/hdf5.hpp"
 
+#include <hdf5_hl.h>
+
+#include <algorithm>
 #include <mutex>
 #include <stdexcept>
 
@@ -224,6 +227,56 @@ void write_attr(hid_t obj, const std::string& name, const std::vector<std::strin
   for (const auto& s : values) ptrs.push_back(s.c_str());
   Handle a(H5Acreate2(obj, name.c_str(), t, sp, H5P_DEFAULT, H5P_DEFAULT), H5Aclose, "create attribute " + name);
   if (!ptrs.empty()) check(H5Awrite(a, t, ptrs.data()), "write attribute " + name);
+}
+
+void write_attr_bool(hid_t obj, const std::string& name, bool value) {
+  delete_attr(obj, name);
+  Handle t(H5Tenum_create(H5T_NATIVE_INT8), H5Tclose, "create bool enum type");
+  const std::int8_t f = 0, tr = 1;
+  check(H5Tenum_insert(t, "FALSE", &f), "bool enum FALSE");
+  check(H5Tenum_insert(t, "TRUE", &tr), "bool enum TRUE");
+  Handle sp(H5Screate(H5S_SCALAR), H5Sclose, "scalar space");
+  Handle a(H5Acreate2(obj, name.c_str(), t, sp, H5P_DEFAULT, H5P_DEFAULT), H5Aclose, "create attribute " + name);
+  const std::int8_t v = value ? 1 : 0;
+  check(H5Awrite(a, t, &v), "write attribute " + name);
+}
+
+Handle create_dataset(hid_t loc, const std::string& path, hid_t type, const std::vector<hsize_t>& dims, hid_t memtype,
+                      const void* data, int deflate_level) {
+  Handle sp = dims.empty() ? Handle(H5Screate(H5S_SCALAR), H5Sclose, "scalar space") : space(dims);
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "dataset property list");
+  hsize_t n = 1;
+  for (hsize_t d : dims) n *= d;
+  if (deflate_level > 0 && !dims.empty() && n > 0) {
+    std::vector<hsize_t> ch(dims);
+    for (std::size_t i = 0; i + 2 < ch.size(); ++i) ch[i] = 1;  // one image (or pattern) per chunk
+    for (auto& c : ch) c = std::max<hsize_t>(c, 1);
+    check(H5Pset_chunk(dcpl, static_cast<int>(ch.size()), ch.data()), "set chunk for " + path);
+    check(H5Pset_shuffle(dcpl), "shuffle filter");
+    check(H5Pset_deflate(dcpl, static_cast<unsigned>(deflate_level)), "deflate filter");
+  }
+  Handle lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose, "link property list");
+  check(H5Pset_create_intermediate_group(lcpl, 1), "intermediate groups");
+  Handle d(H5Dcreate2(loc, path.c_str(), type, sp, lcpl, dcpl, H5P_DEFAULT), H5Dclose, "create dataset " + path);
+  if (data && n > 0) check(H5Dwrite(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "write dataset " + path);
+  return d;
+}
+
+Handle create_dataset(hid_t loc, const std::string& path, const std::vector<double>& values) {
+  return create_dataset(loc, path, H5T_IEEE_F64LE, {static_cast<hsize_t>(values.size())}, H5T_NATIVE_DOUBLE,
+                        values.data());
+}
+
+void make_scale(hid_t scale, const std::string& name) {
+  check(H5DSset_scale(scale, name.c_str()), "make dimension scale " + name);
+}
+
+void attach_scale(hid_t dataset, hid_t scale, unsigned dim) {
+  check(H5DSattach_scale(dataset, scale, dim), "attach dimension scale to dimension " + std::to_string(dim));
+}
+
+void set_dim_label(hid_t dataset, unsigned dim, const std::string& label) {
+  check(H5DSset_label(dataset, dim, label.c_str()), "label dimension " + std::to_string(dim) + " '" + label + "'");
 }
 
 bool has_attr(hid_t obj, const std::string& name) { return H5Aexists(obj, name.c_str()) > 0; }

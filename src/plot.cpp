@@ -10,6 +10,9 @@
 namespace stemtwin::plot {
 namespace {
 
+/// The font's code for Å (UTF-8 "Å"/"å" in text), so scale bars can say Å.
+constexpr char kAngstrom = '\x01';
+
 struct GlyphDef {
   char c;
   std::uint8_t rows[7];
@@ -71,6 +74,7 @@ constexpr GlyphDef kGlyphs[] = {
     {'*', {0x00, 0x04, 0x15, 0x0E, 0x15, 0x04, 0x00}},
     {'\'', {0x0C, 0x04, 0x08, 0x00, 0x00, 0x00, 0x00}},
     {'?', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04}},
+    {kAngstrom, {0x04, 0x0A, 0x04, 0x0E, 0x11, 0x1F, 0x11}},  // Å: a ring over a short A
 };
 
 const std::array<const std::uint8_t*, 128>& glyph_table() {
@@ -82,7 +86,7 @@ const std::array<const std::uint8_t*, 128>& glyph_table() {
   return table;
 }
 
-// UTF-8 text → the characters the font draws: lower case as capitals, Å/å as A, µ as U,
+// UTF-8 text → the characters the font draws: lower case as capitals, Å/å as Å, µ as U,
 // any other non-ASCII character as '?'.
 std::string font_chars(const std::string& text) {
   std::string out;
@@ -94,7 +98,7 @@ std::string font_chars(const std::string& text) {
     }
     if ((c & 0xC0) == 0x80) continue;  // continuation byte
     const unsigned char next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
-    if (c == 0xC3 && (next == 0x85 || next == 0xA5)) out.push_back('A');
+    if (c == 0xC3 && (next == 0x85 || next == 0xA5)) out.push_back(kAngstrom);
     else if (c == 0xC2 && next == 0xB5) out.push_back('U');
     else out.push_back('?');
   }

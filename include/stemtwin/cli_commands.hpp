@@ -7,20 +7,38 @@
 //   stemtwin preview dataset.h5 -o p.png [-n 8] [--clean] → cmd_preview
 //   stemtwin validate scenario.yaml          → cmd_validate
 //   stemtwin merge a.h5 b.h5 -o out.h5 [--force] → cmd_merge
+//   stemtwin export dataset.h5 --to hspy|emd|nsid|zarr -o out [--channel c]... → cmd_export
+//   stemtwin show dataset.h5 --sample N -o sample.png → cmd_show
 #include <cstddef>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "stemtwin/export.hpp"
+#include "stemtwin/preview.hpp"
+
 namespace stemtwin {
 
 /// Summary of a dataset: provenance, shard, complete/total samples, shapes of every group,
-/// min/mean/max of each parameter, class counts, column-label counts.
+/// min/mean/max of each parameter, class counts, column-label counts (with the species that
+/// occur), and the calibrated axes of every array.
 int cmd_info(const std::string& dataset, std::ostream& out, std::ostream& err);
 
 /// Contact sheet PNG of the first `samples` samples (rows = image channels).
 int cmd_preview(const std::string& dataset, const std::string& png, std::size_t samples, bool clean, std::ostream& out,
                 std::ostream& err);
+
+/// The same with every picture option (--markers, --tile).
+int cmd_preview(const std::string& dataset, const std::string& png, const PreviewOptions& options, std::ostream& out,
+                std::ostream& err);
+
+/// One sample (row `row` of the file) with all its pictures, labels and parameters as one PNG.
+int cmd_show(const std::string& dataset, std::size_t row, const std::string& png, const PreviewOptions& options,
+             std::ostream& out, std::ostream& err);
+
+/// Exports a dataset for HyperSpy, py4DSTEM, pycroscopy or zarr readers (export.hpp).
+int cmd_export(const std::string& dataset, const std::string& output, const ExportOptions& options, std::ostream& out,
+               std::ostream& err);
 
 /// Parses and validates a scenario (file:line: key: message on error); prints what it
 /// would compute: total samples (sweep grid × samples), image size, detectors and the

@@ -77,12 +77,29 @@ void write_attr(hid_t obj, const std::string& name, double value);
 void write_attr(hid_t obj, const std::string& name, std::int64_t value);
 void write_attr(hid_t obj, const std::string& name, const std::vector<double>& values);
 void write_attr(hid_t obj, const std::string& name, const std::vector<std::string>& values);
+/// A boolean as h5py writes it (an int8 enum FALSE = 0, TRUE = 1): numpy.bool_ on reading.
+void write_attr_bool(hid_t obj, const std::string& name, bool value);
 bool has_attr(hid_t obj, const std::string& name);
 std::string read_attr_string(hid_t obj, const std::string& name);
 double read_attr_double(hid_t obj, const std::string& name);
 std::int64_t read_attr_int(hid_t obj, const std::string& name);
 std::vector<double> read_attr_doubles(hid_t obj, const std::string& name);
 std::vector<std::string> read_attr_strings(hid_t obj, const std::string& name);
+
+/// A fixed-size dataset (intermediate groups created) holding `data` of memory type
+/// `memtype` laid out as dims; chunked + shuffle + deflate(level) when level > 0.
+Handle create_dataset(hid_t loc, const std::string& path, hid_t type, const std::vector<hsize_t>& dims, hid_t memtype,
+                      const void* data, int deflate_level = 0);
+/// A 1-D float64 dataset.
+Handle create_dataset(hid_t loc, const std::string& path, const std::vector<double>& values);
+
+// Dimension scales (HDF5 H5DS, the convention h5py's `dims`, HDFView and netCDF-4 read).
+/// Makes `scale` a dimension scale named `name`.
+void make_scale(hid_t scale, const std::string& name);
+/// Attaches dimension scale `scale` to dimension `dim` of `dataset`.
+void attach_scale(hid_t dataset, hid_t scale, unsigned dim);
+/// Labels dimension `dim` of `dataset` (h5py: dset.dims[dim].label).
+void set_dim_label(hid_t dataset, unsigned dim, const std::string& label);
 
 /// Names of the links in a group (sorted by name).
 std::vector<std::string> list_group(hid_t loc, const std::string& path);

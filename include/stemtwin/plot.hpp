@@ -1,7 +1,7 @@
 #pragma once
 // A small dependency-free raster plotter for reports: metric-versus-parameter line plots with
 // a panel of per-bin sample counts underneath. Text uses a built-in 5×7 bitmap font (digits,
-// capital letters — lower case is drawn as capitals — and . , - + _ / ( ) : = % < > [ ] * ' ?).
+// capital letters — lower case is drawn as capitals — Å, and . , - + _ / ( ) : = % < > [ ] * ' ?).
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -94,14 +94,46 @@ int main(int argc, char** argv) {
   c_info->callback([&] { code = cmd_info(dataset, std::cout, std::cerr); });
 
   std::string png = "preview.png";
-  std::size_t n_preview = 8;
-  bool clean = false;
-  auto* c_prev = app.add_subcommand("preview", "Contact sheet of a dataset's images with labels overlaid");
+  PreviewOptions popt;
+  auto* c_prev = app.add_subcommand("preview", "Contact sheet: a column per sample, a row per channel, mask and 4D view");
   c_prev->add_option("dataset", dataset, "dataset .h5")->required();
   c_prev->add_option("-o,--output", png, "PNG file");
-  c_prev->add_option("-n,--samples", n_preview, "samples to show");
-  c_prev->add_flag("--clean", clean, "show the clean signals instead of the acquired images");
-  c_prev->callback([&] { code = cmd_preview(dataset, png, n_preview, clean, std::cout, std::cerr); });
+  c_prev->add_option("-n,--samples", popt.samples, "samples to show");
+  c_prev->add_option("--tile", popt.tile, "tile edge in pixels (at least 128)");
+  c_prev->add_flag("--clean", popt.clean, "show the clean signals instead of the acquired images");
+  c_prev->add_flag("--markers", popt.markers, "mark the labelled columns (small dots coloured by species)");
+  c_prev->callback([&] { code = cmd_preview(dataset, png, popt, std::cout, std::cerr); });
+
+  std::string show_png = "sample.png";
+  std::size_t show_row = 0;
+  PreviewOptions sopt;
+  auto* c_show = app.add_subcommand("show", "One sample with all its channels, labels and parameters in one PNG");
+  c_show->add_option("dataset", dataset, "dataset .h5")->required();
+  c_show->add_option("--sample", show_row, "row of the file (0 = its first sample)");
+  c_show->add_option("-o,--output", show_png, "PNG file");
+  c_show->add_option("--tile", sopt.tile, "tile edge in pixels (at least 128)");
+  c_show->add_flag("--markers", sopt.markers, "mark the labelled columns");
+  c_show->callback([&] { code = cmd_show(dataset, show_row, show_png, sopt, std::cout, std::cerr); });
+
+  std::string export_to, export_out;
+  ExportOptions eopt;
+  auto* c_exp = app.add_subcommand("export", "Write a dataset for HyperSpy (hspy), py4DSTEM (emd), pycroscopy/DTMicroscope (nsid) or zarr");
+  c_exp->add_option("dataset", dataset, "dataset .h5")->required();
+  c_exp->add_option("--to", export_to, "hspy, emd, nsid or zarr")->required();
+  c_exp->add_option("-o,--output", export_out, "output file (zarr: directory)")->required();
+  c_exp->add_option("--channel", eopt.channels, "array to export (name or path; repeatable; default: all)");
+  c_exp->add_option("--sample", eopt.sample, "nsid: the row of the file to export");
+  c_exp->add_flag("--force", eopt.force, "overwrite an existing output");
+  c_exp->callback([&] {
+    try {
+      eopt.format = parse_export_format(export_to);
+    } catch (const std::exception& e) {
+      std::cerr << "stemtwin export: " << e.what() << "\n";
+      code = 1;
+      return;
+    }
+    code = cmd_export(dataset, export_out, eopt, std::cout, std::cerr);
+  });
 
   std::vector<std::string> inputs;
   std::string merged;

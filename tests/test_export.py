@@ -1,0 +1,260 @@
+#!/usr/bin/python3
+"""Datasets and their exports open calibrated in the field's readers (issue #17), checked with
+what Debian ships: h5py (dimension scales; EMD 1.0 and NSID against their specifications, as
+emdfile and pyNSID check them), HyperSpy 1.7 (python3-hyperspy) for .hspy, and zarr 2.x
+(python3-zarr) for zarr. Run by CTest with Debian's /usr/bin/python3 and STEMTWIN_BIN.
+Prints 'N passed, M failed'; exits non-zero on failure. With --print it also prints the
+HyperSpy axes managers of an image stack, a 4D set and a spectrum image.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import h5py
+import numpy as np
+
+from py_runner import run_tests  # tests/py_runner.py (this directory is on sys.path)
+
+SOURCE = os.environ.get("STEMTWIN_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("STEMTWIN_BIN", os.path.join(SOURCE, "build", "stemtwin"))
+TMP = tempfile.mkdtemp(prefix="stemtwin_export_")
+DATA = os.path.join(TMP, "tiny.h5")
+SPECTRA = os.path.join(TMP, "spectra.h5")
+STEP = 0.65          # Å, tests/data/export_tiny.yaml
+ENERGY = 200e3       # eV
+PRINT = "--print" in sys.argv
+
+
+def stemtwin(*args, ok=True):
+    p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=300)
+    if ok:
+        assert p.returncode == 0, f"stemtwin {' '.join(args)}: {p.stdout}{p.stderr}"
+    return p
+
+
+def wavelength(e):  # relativistic, Å (as physics/constants)
+    return 12.2642584 / np.sqrt(e * (1 + 0.97847573e-6 * e))
+
+
+def setup():
+    stemtwin("run", os.path.join(SOURCE, "tests", "data", "export_tiny.yaml"), "-o", DATA, "--force", "--threads", "1")
+    # Spectroscopy does not exist yet: a copy with synthetic EDS and EELS spectrum images laid
+    # out as it will be (/spectra/<det> [N, ny, nx, channels], /axes/<det>/energy_eV).
+    with h5py.File(DATA, "r") as f, h5py.File(SPECTRA, "w") as g:
+        for k in f:
+            f.copy(k, g)
+        for k, v in f.attrs.items():
+            g.attrs[k] = v
+        n = int(f.attrs["complete_samples"])
+        ny, nx = f["images/haadf"].shape[1:]
+    with h5py.File(SPECTRA, "a") as g:
+        g["axes/eds/energy_eV"] = 100.0 + 10.0 * np.arange(200)
+        d = g.create_dataset("spectra/eds", data=np.random.default_rng(1).random((n, ny, nx, 200), dtype="f4"))
+        d.attrs["technique"] = "EDS"
+        g["axes/eels/energy_eV"] = 400.0 + 0.5 * np.arange(64)
+        d = g.create_dataset("spectra/eels", data=np.random.default_rng(2).random((n, ny, nx, 64), dtype="f4"))
+        d.attrs["technique"] = "EELS"
+
+
+def test_h5py_sees_dimension_scales_units_and_value_names():
+    with h5py.File(DATA, "r") as f:
+        n = int(f.attrs["complete_samples"])
+        im = f["images/haadf"]
+        assert [d.label for d in im.dims] == ["sample", "y", "x"]
+        assert im.attrs["long_name"] and "units" in im.attrs
+        assert list(im.dims[0][0][:n]) == list(f["params/sample_index"][:n])
+        y = im.dims[1][0]
+        assert y.attrs["units"] == "Å" and np.allclose(y[:], STEP * np.arange(im.shape[1]))
+        cam = f["diffraction/cam"]
+        assert [d.label for d in cam.dims] == ["sample", "y", "x", "ky", "kx"]
+        kx = cam.dims[4]
+        assert len(kx) == 2 and kx[0].attrs["units"] == "mrad" and kx[1].attrs["units"] == "1/Å"
+        step = cam.attrs["angular_sampling"][0]
+        assert np.isclose(kx[0][1] - kx[0][0], step)
+        assert np.isclose(kx[1][1] - kx[1][0], step * 1e-3 / wavelength(ENERGY), rtol=1e-5)
+        assert abs(kx[0][:].mean()) < 1e-9  # zero angle in the middle
+        species = list(f["labels/masks/species"].attrs["values"])
+        assert species[0] == "background" and species[1:] == list(f["labels/columns"].attrs["species_names"])
+        assert "Sr" in species and list(f["labels/masks/columns"].attrs["values"]) == ["background", "column"]
+
+
+def hspy_load(path):
+    import hyperspy.api as hs
+    out = hs.load(path)
+    return {s.metadata.General.title: s for s in (out if isinstance(out, list) else [out])}
+
+
+def axes(s):
+    return [(a.name, a.units, a.size, round(a.scale, 9), a.navigate) for a in s.axes_manager._axes]
+
+
+def test_hyperspy_loads_image_stacks_and_4d():
+    out = os.path.join(TMP, "tiny.hspy")
+    stemtwin("export", DATA, "--to", "hspy", "-o", out, "--force")
+    s = hspy_load(out)
+    with h5py.File(DATA, "r") as f:
+        n, ny, nx = f["images/haadf"].shape
+        haadf = f["images/haadf"][:]
+        ky, kx = f["diffraction/cam"].shape[3:]
+        step = f["diffraction/cam"].attrs["angular_sampling"]
+    assert set(s) == {"haadf", "bf", "cam", "mask_columns", "mask_species"}, set(s)
+    im = s["haadf"]
+    assert type(im).__name__ == "Signal2D" and im.axes_manager.signal_dimension == 2
+    assert axes(im) == [("sample", "<undefined>", n, 1.0, True), ("y", "Å", ny, STEP, False), ("x", "Å", nx, STEP, False)]
+    assert np.array_equal(im.data, haadf)
+    assert im.metadata.Acquisition_instrument.TEM.beam_energy == 200.0
+    assert im.metadata.Acquisition_instrument.TEM.convergence_angle == 20.0
+    assert np.isclose(im.metadata.Acquisition_instrument.TEM.beam_current, 0.02)      # nA
+    assert np.isclose(im.metadata.Acquisition_instrument.TEM.dwell_time, 2e-6)       # s
+    assert im.metadata.Acquisition_instrument.TEM.Detector.haadf.inner_angle == 70.0
+    cam = s["cam"]
+    assert cam.metadata.Signal.signal_type == "electron_diffraction"
+    assert cam.axes_manager.navigation_dimension == 3 and cam.axes_manager.signal_dimension == 2
+    assert axes(cam)[3:] == [("ky", "mrad", ky, round(step[1], 9), False), ("kx", "mrad", kx, round(step[0], 9), False)]
+    assert np.isclose(cam.axes_manager["kx"].offset, -0.5 * (kx - 1) * step[0])
+    assert cam.data.shape == (n, ny, nx, ky, kx)
+    if PRINT:
+        print("--- HyperSpy: image stack (haadf)\n", im, "\n", im.axes_manager, sep="")
+        print("--- HyperSpy: 4D (cam)\n", cam, "\n", cam.axes_manager, sep="")
+
+
+def test_hyperspy_loads_spectrum_images_with_energy_axes():
+    out = os.path.join(TMP, "spectra.hspy")
+    stemtwin("export", SPECTRA, "--to", "hspy", "-o", out, "--force", "--channel", "eds", "--channel", "eels")
+    s = hspy_load(out)
+    eds, eels = s["eds"], s["eels"]
+    assert type(eds).__name__ == "EDSTEMSpectrum" and eds.metadata.Signal.signal_type == "EDS_TEM"
+    assert type(eels).__name__ == "EELSSpectrum" and eels.metadata.Signal.signal_type == "EELS"
+    e = eds.axes_manager.signal_axes[0]
+    assert (e.name, e.units, e.size) == ("energy", "keV", 200) and np.isclose(e.offset, 0.1) and np.isclose(e.scale, 0.01)
+    e = eels.axes_manager.signal_axes[0]
+    assert (e.name, e.units, e.size) == ("energy", "eV", 64) and np.isclose(e.offset, 400) and np.isclose(e.scale, 0.5)
+    assert [a.name for a in eels.axes_manager.navigation_axes] == ["x", "y", "sample"]
+    assert eels.metadata.Acquisition_instrument.TEM.beam_energy == 200.0
+    with h5py.File(SPECTRA, "r") as f:
+        assert np.array_equal(eels.data, f["spectra/eels"][:])
+    if PRINT:
+        print("--- HyperSpy: spectrum image (eels)\n", eels, "\n", eels.axes_manager, sep="")
+
+
+def test_emd_follows_the_emd_1_0_layout_py4dstem_reads():
+    out = os.path.join(TMP, "tiny.emd")
+    stemtwin("export", DATA, "--to", "emd", "-o", out, "--force")
+    with h5py.File(out, "r") as f, h5py.File(DATA, "r") as src:
+        # emdfile._is_EMD_file
+        assert f.attrs["emd_group_type"] == "file" and f.attrs["version_major"] == 1 and f.attrs["version_minor"] == 0
+        roots = [k for k in f if f[k].attrs.get("emd_group_type") == "root"]
+        assert roots == ["export-tiny"], roots
+        root = f[roots[0]]
+        cal = root["metadatabundle/calibration"]
+        assert cal.attrs["emd_group_type"] == "metadata" and cal.attrs["python_class"] == "Calibration"
+        assert np.isclose(cal["R_pixel_size"][()], STEP) and cal["R_pixel_units"][()].decode() == "A"
+        q = src["diffraction/cam"].attrs["angular_sampling"][0] * 1e-3 / wavelength(ENERGY)
+        assert np.isclose(cal["Q_pixel_size"][()], q, rtol=1e-5) and cal["Q_pixel_units"][()].decode() == "A^-1"
+        for k in cal:
+            assert cal[k].attrs["type"] in ("number", "string")
+        img = root["haadf"]
+        assert img.attrs["emd_group_type"] == "array" and img.attrs["python_class"] == "Array"
+        assert np.array_equal(img["data"][:], src["images/haadf"][:])
+        assert [img[f"dim{i}"].attrs["name"] for i in range(3)] == ["sample", "y", "x"]
+        assert img["dim1"].attrs["units"] == "A" and np.allclose(img["dim1"][:], [0, STEP])
+        cubes = sorted(k for k in root if root[k].attrs.get("python_class") == "DataCube")
+        assert cubes == [f"cam_sample{i}" for i in range(4)], cubes
+        c = root["cam_sample2"]
+        assert c["data"].shape == src["diffraction/cam"].shape[1:]
+        assert np.array_equal(c["data"][:], src["diffraction/cam"][2])
+        assert [c[f"dim{i}"].attrs["name"] for i in range(4)] == ["Rx", "Ry", "Qx", "Qy"]
+        assert [c[f"dim{i}"].attrs["units"] for i in range(4)] == ["A", "A", "A^-1", "A^-1"]
+        assert np.isclose(c["dim3"][1] - c["dim3"][0], q, rtol=1e-5)
+
+
+def nsid_is_main(d):
+    """pyNSID.io.hdf_utils.check_if_main, restated."""
+    for k in ("quantity", "units", "main_data_name", "pyNSID_version", "data_type", "modality", "source"):
+        assert isinstance(d.attrs.get(k), str), k
+    assert sum(1 for dim in d.dims if len(dim.values()) > 0) == d.ndim
+    for i, dim in enumerate(d.dims):
+        s = d.parent[dim.label]
+        assert isinstance(s, h5py.Dataset) and s.ndim == 1 and s.shape[0] == d.shape[i], dim.label
+        for k in ("name", "quantity", "units", "dimension_type"):
+            assert isinstance(s.attrs.get(k), str), (dim.label, k)
+
+
+def test_nsid_is_what_pynsid_and_dtmicroscope_register():
+    out = os.path.join(TMP, "tiny_nsid.h5")
+    stemtwin("export", DATA, "--to", "nsid", "-o", out, "--force", "--sample", "1")
+    with h5py.File(out, "r") as f, h5py.File(DATA, "r") as src:
+        chans = f["Measurement_000"]
+        assert list(chans) == ["Channel_000", "Channel_001", "Channel_002"]
+        haadf = chans["Channel_000/haadf"]
+        nsid_is_main(haadf)
+        assert haadf.attrs["data_type"] == "IMAGE" and haadf.ndim == 2  # DTMicroscope's scans
+        assert np.array_equal(haadf[:], src["images/haadf"][1])
+        assert [d.label for d in haadf.dims] == ["y", "x"]
+        x = chans["Channel_000/x"]
+        assert x.attrs["units"] == "Å" and x.attrs["dimension_type"] == "SPATIAL" and np.isclose(x[1] - x[0], STEP)
+        cam = chans["Channel_002/cam"]
+        nsid_is_main(cam)
+        assert cam.attrs["data_type"] == "IMAGE_4D"
+        kx = chans["Channel_002/kx"]
+        assert kx.attrs["dimension_type"] == "RECIPROCAL" and kx.attrs["units"] == "1/Å"
+        assert chans["Channel_000/metadata"].attrs["acceleration_voltage_V"] == ENERGY
+    out = os.path.join(TMP, "spectra_nsid.h5")
+    stemtwin("export", SPECTRA, "--to", "nsid", "-o", out, "--force", "--channel", "haadf", "--channel", "eels")
+    with h5py.File(out, "r") as f:
+        eels = f["Measurement_000/Channel_001/eels"]
+        nsid_is_main(eels)
+        assert eels.attrs["data_type"] == "SPECTRAL_IMAGE"  # DTMicroscope's point data
+        e = f["Measurement_000/Channel_001/energy"]
+        assert e.attrs["dimension_type"] == "SPECTRAL" and e.attrs["units"] == "eV" and e[0] == 400.0
+
+
+def test_zarr_store_opens_with_python3_zarr():
+    import zarr
+    out = os.path.join(TMP, "tiny.zarr")
+    stemtwin("export", DATA, "--to", "zarr", "-o", out, "--force")
+    z = zarr.open(out, mode="r")
+    with h5py.File(DATA, "r") as src:
+        assert np.array_equal(z["haadf"][:], src["images/haadf"][:])
+        assert np.array_equal(z["cam"][:], src["diffraction/cam"][:])
+        assert np.array_equal(z["mask_species"][:], src["labels/masks/species"][:])
+    a = z["haadf"].attrs
+    assert a["_ARRAY_DIMENSIONS"] == ["sample", "y", "x"]
+    assert a["axes"][2]["units"] == "Å" and np.isclose(a["axes"][2]["scale"], STEP)
+    assert z["cam"].attrs["axes"][4]["units"] == "mrad"
+
+
+def test_errors_name_the_file_and_what_is_wrong():
+    out = os.path.join(TMP, "tiny.hspy")
+    p = stemtwin("export", DATA, "--to", "hspy", "-o", out, ok=False)
+    assert p.returncode == 1 and out in p.stderr and "--force" in p.stderr, p.stderr
+    p = stemtwin("export", DATA, "--to", "hspy", "-o", out, "--force", "--channel", "nope", ok=False)
+    assert p.returncode == 1 and DATA in p.stderr and "nope" in p.stderr and "images/haadf" in p.stderr, p.stderr
+    p = stemtwin("export", DATA, "--to", "tiff", "-o", out, ok=False)
+    assert p.returncode == 1 and "hspy, emd, nsid or zarr" in p.stderr, p.stderr
+    with h5py.File(SPECTRA, "r") as f, h5py.File(os.path.join(TMP, "broken.h5"), "w") as g:
+        for k in f:
+            f.copy(k, g)
+        for k, v in f.attrs.items():
+            g.attrs[k] = v
+        del g["axes/eds/energy_eV"]
+    p = stemtwin("export", os.path.join(TMP, "broken.h5"), "--to", "hspy", "-o", os.path.join(TMP, "b.hspy"), ok=False)
+    assert p.returncode == 1 and "broken.h5" in p.stderr and "/axes/eds/energy_eV" in p.stderr, p.stderr
+
+
+def test_info_prints_occurring_species_and_calibrations():
+    out = stemtwin("info", DATA).stdout
+    if PRINT:
+        print("--- stemtwin info\n" + out)
+    assert "species 8=O" in out and "38=Sr" in out and "He" not in out, out
+    assert "calibrations" in out and "0.65 Å" in out and "1/Å" in out, out
+
+
+def main():
+    setup()
+    return run_tests(globals())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
