@@ -4,9 +4,12 @@
 // by the multislice and PRISM engines (so both record exactly the same way).
 #include <omp.h>
 
+#include <exception>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <stdexcept>
 #include <vector>
@@ -228,7 +231,9 @@ inline void init_signals(StemResult& res, const Compiled& c, const std::vector<D
 
 /// Runs body(position, recorder, workspace) for every position, OpenMP threads over
 /// positions in blocks; after each block the 4D patterns go to the sink and progress is
-/// reported, both on the calling thread. Each thread makes its workspace once.
+/// reported, both on the calling thread. Each thread makes its workspace once. An exception
+/// (from the body, the sink or progress) stops the positions after the current block and is
+/// rethrown here: it must not leave the parallel region, which would end the program.
 template <class Workspace>
 void drive_positions(std::size_t npos, const Compiled& c, const std::vector<Detector>& dets, std::size_t ndepth,
                      const StemSettings& st, PatternSink* sink, StemResult& res,
@@ -237,31 +242,46 @@ void drive_positions(std::size_t npos, const Compiled& c, const std::vector<Dete
   const std::size_t block = std::max<std::size_t>(1, st.pattern_block);
   std::vector<std::vector<float>> pattern_block(c.patterns.size());
   for (std::size_t p = 0; p < c.patterns.size(); ++p) pattern_block[p].assign(block * c.patterns[p].ny * c.patterns[p].nx, 0.0f);
+  std::exception_ptr error;  // the first one; written only inside the loop or the single, read after barriers
+  const auto keep = [&] {
+#pragma omp critical(stemtwin_drive_positions_error)
+    if (!error) error = std::current_exception();
+  };
 #pragma omp parallel
   {
     Recorder rec(c, ndepth);
     Workspace ws = make_workspace();
-    for (std::size_t b0 = 0; b0 < npos; b0 += block) {
+    // `error` is tested only here, after the single's barrier: every thread sees the same value.
+    for (std::size_t b0 = 0; b0 < npos && !error; b0 += block) {
       const std::size_t b1 = std::min(npos, b0 + block);
 #pragma omp for schedule(dynamic)
       for (long pl = long(b0); pl < long(b1); ++pl) {
         const auto pi = std::size_t(pl);
-        rec.clear();
-        body(pi, rec, ws);
-        rec.store(pi, res);
-        for (std::size_t p = 0; p < c.patterns.size(); ++p)
-          rec.store_pattern(p, pattern_block[p].data() + (pi - b0) * c.patterns[p].ny * c.patterns[p].nx);
+        try {
+          rec.clear();
+          body(pi, rec, ws);
+          rec.store(pi, res);
+          for (std::size_t p = 0; p < c.patterns.size(); ++p)
+            rec.store_pattern(p, pattern_block[p].data() + (pi - b0) * c.patterns[p].ny * c.patterns[p].nx);
+        } catch (...) {
+          keep();
+        }
       }  // implicit barrier
 #pragma omp single
       {
-        if (sink)
-          for (std::size_t p = 0; p < c.patterns.size(); ++p)
-            sink->write(detector_name(dets[c.patterns[p].detector]), b0, b1 - b0, c.patterns[p].ny, c.patterns[p].nx,
-                        pattern_block[p].data());
-        if (st.progress) st.progress(b1, npos);
-      }
+        try {
+          if (sink && !error)
+            for (std::size_t p = 0; p < c.patterns.size(); ++p)
+              sink->write(detector_name(dets[c.patterns[p].detector]), b0, b1 - b0, c.patterns[p].ny, c.patterns[p].nx,
+                          pattern_block[p].data());
+          if (st.progress && !error) st.progress(b1, npos);
+        } catch (...) {
+          keep();
+        }
+      }  // implicit barrier
     }
   }
+  if (error) std::rethrow_exception(error);
 }
 
 /// Maps requested recording depths to slice indices (after which to record).
