@@ -39,6 +39,9 @@ enum Tag : int {
   kFailed = 7,  // w → 0: uint64 sample index + the reason (also a request)
 };
 
+/// Samples shorter than this (mean so far) are handed out two at a time (see coordinate).
+constexpr double kPrefetchBelow_s = 0.1;
+
 /// What a worker measured for the sample it returns.
 struct Timing {
   double compute_s = 0;  ///< computing the sample
@@ -170,10 +173,6 @@ class LocalWorker {
   LocalWorker(const LocalWorker&) = delete;
   LocalWorker& operator=(const LocalWorker&) = delete;
 
-  bool idle() {
-    const std::lock_guard lock(m_);
-    return !job_ && !done_;
-  }
   void give(std::size_t index) {
     {
       const std::lock_guard lock(m_);
@@ -269,15 +268,23 @@ void coordinate(const MpiSession& mpi, const MpiRunOptions& mo, const ScenarioSp
   const std::size_t window = mo.window ? mo.window : 4 * std::size_t(R);
   std::size_t next_dispatch = 0, next_write = 0;
   std::map<std::size_t, ComputedSample> early;  // by sample index, waiting for their turn
-  enum class W { Starting, Idle, Busy, Stopped };
-  std::vector<W> state(std::size_t(R), W::Starting);
-  state[0] = W::Stopped;  // rank 0's work goes through `local`
+  // A worker holds one index at a time, so the samples balance exactly. Only when samples
+  // are short (the mean so far below kPrefetchBelow_s, where a round trip to rank 0 would
+  // be a noticeable share) does it hold a second one in its inbox, and not at the tail
+  // (fewer samples left than ranks), where a held index would keep another rank idle.
+  struct Worker {
+    bool started = false, stopped = false;
+    int outstanding = 0;
+  };
+  std::vector<Worker> state(static_cast<std::size_t>(R));
+  state[0].stopped = true;  // rank 0's work goes through `local`
   std::optional<Failure> failure;
   std::exception_ptr fatal;  // rank 0's own error (writing): stop everyone, then rethrow
   bool stop = false;         // Ctrl-C
   std::optional<LocalWorker> local;
   if (mo.rank0_computes && n > 0) local.emplace(spec, writer.layout(), simulate);
   bool local_busy = false;
+  double busy_sum = 0;  // compute time of the samples returned so far
 
   const auto no_more_work = [&] { return failure || fatal || stop || next_dispatch == n; };
   const auto can_dispatch = [&] { return !no_more_work() && next_dispatch < next_write + window; };
@@ -286,6 +293,7 @@ void coordinate(const MpiSession& mpi, const MpiRunOptions& mo, const ScenarioSp
   };
   const auto arrived = [&](int rank, ComputedSample c, const Timing& t) {
     stats.busy_s[std::size_t(rank)] += t.compute_s;
+    busy_sum += t.compute_s;
     stats.wait_s += t.wait_s;
     ++stats.samples;
     const std::size_t index = c.record.index;
@@ -296,17 +304,17 @@ void coordinate(const MpiSession& mpi, const MpiRunOptions& mo, const ScenarioSp
     bool progressed = false;
     while (auto m = poll(comm, MPI_ANY_SOURCE)) {
       progressed = true;
-      W& s = state[std::size_t(m->source)];
+      Worker& s = state[std::size_t(m->source)];
       if (m->tag == kReady) {
-        s = W::Idle;
+        s.started = true;
       } else if (m->tag == kResult) {
-        s = W::Idle;
+        --s.outstanding;
         if (m->bytes.size() < sizeof(Timing)) throw std::runtime_error("MPI: short result message");
         Timing t;
         std::memcpy(&t, m->bytes.data(), sizeof t);
         arrived(m->source, decode_sample(std::span(m->bytes).subspan(sizeof t)), t);
       } else if (m->tag == kFailed) {
-        s = W::Idle;
+        --s.outstanding;
         const std::size_t index = std::size_t(read_u64(m->bytes));
         fail(index, m->source,
              std::string(reinterpret_cast<const char*>(m->bytes.data()) + sizeof(std::uint64_t),
@@ -325,16 +333,19 @@ void coordinate(const MpiSession& mpi, const MpiRunOptions& mo, const ScenarioSp
     // Hand out work first (writing takes milliseconds a waiting rank would lose), or stop
     // the ranks there is none for.
     for (int r = 1; r < R; ++r) {
-      W& s = state[std::size_t(r)];
-      if (s != W::Idle) continue;
-      if (can_dispatch()) {
+      Worker& s = state[std::size_t(r)];
+      if (!s.started || s.stopped) continue;
+      const bool prefetch = stats.samples > 0 && busy_sum / double(stats.samples) < kPrefetchBelow_s;
+      while (can_dispatch() &&
+             (s.outstanding == 0 || (prefetch && s.outstanding < 2 && n - next_dispatch > std::size_t(R)))) {
         const std::uint64_t index = pending[next_dispatch++];
         send(comm, r, kWork, &index, sizeof index);
-        s = W::Busy;
+        ++s.outstanding;
         progressed = true;
-      } else if (no_more_work()) {
+      }
+      if (s.outstanding == 0 && no_more_work()) {
         send(comm, r, kStop);
-        s = W::Stopped;
+        s.stopped = true;
         progressed = true;
       }
     }
@@ -359,7 +370,7 @@ void coordinate(const MpiSession& mpi, const MpiRunOptions& mo, const ScenarioSp
       ++next_write;
       progressed = true;
     }
-    const bool ranks_done = std::all_of(state.begin(), state.end(), [](W s) { return s == W::Stopped; });
+    const bool ranks_done = std::all_of(state.begin(), state.end(), [](const Worker& w) { return w.stopped; });
     if (ranks_done && !local_busy && no_more_work()) break;
     if (!progressed) std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
