@@ -766,7 +766,7 @@ int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err, const R
     }
     return 0;
   } catch (const std::exception& e) {
-    err << "stemtwin run: " << e.what() << "\n";
+    err << ("stemtwin run: " + std::string(e.what()) + "\n");  // one write: ranks share stderr
     return 1;
   }
 }
