@@ -5,7 +5,8 @@ Two ranks, oversubscribed, shared memory / loopback only, one OpenMP thread each
   as a serial run with the same seed;
 * a sample that fails is reported with its index, rank and reason, every rank stops, the
   file keeps every sample before it, and --resume starts again at that sample;
-* a job killed mid-run (SIGKILL to every rank) resumes, under MPI, to the serial file.
+* a job killed mid-run (SIGKILL to every rank, or to one worker rank, after which mpirun
+  ends the job) resumes, under MPI, to the serial file.
 Environment: STEMTWIN_BIN (the CLI), STEMTWIN_MPIEXEC (mpirun)."""
 import os
 import signal
@@ -31,7 +32,8 @@ TMP = tempfile.mkdtemp(prefix="stemtwin_mpi_test_")
 
 def mpirun(ranks):
     cmd = [MPIEXEC, "-n", str(ranks), "--oversubscribe", "--bind-to", "none",
-           "--mca", "btl", "self,vader", "--mca", "btl_vader_single_copy_mechanism", "none"]
+           "--mca", "btl", "self,vader", "--mca", "btl_vader_single_copy_mechanism", "none",
+           "--mca", "oob_tcp_if_include", "lo"]  # shared memory between ranks, the runtime on loopback
     if os.geteuid() == 0:
         cmd.append("--allow-run-as-root")
     return cmd
@@ -172,6 +174,58 @@ def test_killed_job_resumes_to_serial_bytes():
     with h5py.File(out, "r") as f:
         complete = int(f.attrs["complete_samples"])
     assert 2 <= complete < 30, complete  # killed mid-run
+    r = run([TINY, "-o", out, "--resume"] + more, ranks=2)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert_same_bytes(ref, out)
+
+
+def session_rank(sid, rank):
+    """The pid of MPI rank `rank` among the processes of session `sid` (None if not there yet)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[3]) != sid:
+                    continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if f"OMPI_COMM_WORLD_RANK={rank}".encode() in env:
+            return int(pid)
+    return None
+
+
+def test_one_rank_killed_job_stops_file_resumes():
+    # A worker rank dies (node lost): mpirun ends the job; the file keeps its complete
+    # samples and resumes to the serial bytes.
+    more = ["--samples", "10"]
+    ref = os.path.join(TMP, "serial30.h5")
+    if not os.path.exists(ref):
+        assert run([TINY, "-o", ref] + more).returncode == 0
+    out = os.path.join(TMP, "rank_killed.h5")
+    cmd = mpirun(2) + [BIN, "run", TINY, "-o", out, "--threads", "1"] + more
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                         env=CHILD_ENV)
+    t0 = time.time()
+    while time.time() - t0 < 300 and p.poll() is None:
+        time.sleep(0.02)
+        try:
+            with h5py.File(out, "r") as f:
+                if int(f.attrs.get("complete_samples", 0)) >= 2:
+                    break
+        except Exception:
+            continue
+    worker = session_rank(p.pid, 1)
+    assert worker, "rank 1 not found"
+    os.kill(worker, signal.SIGKILL)
+    try:
+        code = p.wait(timeout=60)
+    finally:
+        kill_session(p.pid)  # whatever mpirun left behind
+    assert code != 0, code
+    with h5py.File(out, "r") as f:
+        complete = int(f.attrs["complete_samples"])
+    assert 2 <= complete < 30, complete
     r = run([TINY, "-o", out, "--resume"] + more, ranks=2)
     assert r.returncode == 0, r.stdout + r.stderr
     assert_same_bytes(ref, out)
