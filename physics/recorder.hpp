@@ -4,9 +4,12 @@
 // by the multislice and PRISM engines (so both record exactly the same way).
 #include <omp.h>
 
+#include <exception>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -230,7 +233,9 @@ inline void init_signals(StemResult& res, const Compiled& c, const std::vector<D
 
 /// Runs body(position, recorder, workspace) for every position, OpenMP threads over
 /// positions in blocks; after each block the 4D patterns go to the sink and progress is
-/// reported, both on the calling thread. Each thread makes its workspace once.
+/// reported, both on the calling thread. Each thread makes its workspace once. An exception
+/// (from the body, the sink or progress) stops the positions after the current block and is
+/// rethrown here: it must not leave the parallel region, which would end the program.
 template <class Workspace>
 void drive_positions(std::size_t npos, const Compiled& c, const std::vector<Detector>& dets, std::size_t ndepth,
                      const StemSettings& st, PatternSink* sink, StemResult& res,

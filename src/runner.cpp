@@ -1,5 +1,6 @@
 #include "stemtwin/runner.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <optional>
@@ -10,8 +11,44 @@
 
 namespace stemtwin {
 
+SampleRecord compute_sample(const ScenarioSpec& spec, const DatasetLayout& layout, std::size_t index,
+                            const SimulateSample& simulate, const DiffractionRowSink& rows) {
+  const SampledScenario s = sample_parameters(spec, index);
+  SampleRecord rec = simulate(s, layout, rows);
+  rec.index = index;
+  for (const auto& [k, v] : s.values) rec.params.emplace(k, v);
+  if (layout.has_class && rec.class_id < 0) rec.class_id = s.class_id;
+  return rec;
+}
+
+DiffractionRowSink collect_rows(const DatasetLayout& layout, DiffractionData& into) {
+  return [&layout, &into](const std::string& name, std::size_t y, const float* row) {
+    const auto it = std::find_if(layout.diffraction.begin(), layout.diffraction.end(),
+                                 [&](const DiffractionLayout& d) { return d.name == name; });
+    if (it == layout.diffraction.end()) throw std::invalid_argument("no diffraction detector '" + name + "' in the layout");
+    if (y >= layout.ny) throw std::out_of_range("diffraction row " + std::to_string(y) + " beyond ny");
+    const std::size_t n = layout.nx * it->ky * it->kx;
+    std::vector<float>& all = into[name];
+    all.resize(layout.ny * n);
+    std::copy(row, row + n, all.begin() + std::ptrdiff_t(y * n));
+  };
+}
+
+void append_collected(DatasetWriter& writer, const SampleRecord& record, const DiffractionData& patterns) {
+  const DatasetLayout& L = writer.layout();
+  for (const DiffractionLayout& d : L.diffraction) {
+    const auto it = patterns.find(d.name);
+    const std::size_t n = L.nx * d.ky * d.kx;
+    if (it == patterns.end() || it->second.size() != L.ny * n)
+      throw std::invalid_argument("sample " + std::to_string(record.index) + ": diffraction/" + d.name +
+                                  " missing or of the wrong size");
+    for (std::size_t y = 0; y < L.ny; ++y) writer.write_diffraction_row(d.name, y, it->second.data() + y * n);
+  }
+  writer.append_sample(record);
+}
+
 RunResult run_scenario(const ScenarioSpec& spec, const RunOptions& o, const CompleteLayout& complete_layout,
-                       const SimulateSample& simulate, std::ostream& log) {
+                       const SimulateSample& simulate, std::ostream& log, const SampleLoop& loop) {
   RunResult res;
   res.path = o.output.empty() ? spec.output.file : o.output;
   if (o.resume && o.force) throw std::invalid_argument("--resume and --force exclude each other");
@@ -74,21 +111,24 @@ RunResult run_scenario(const ScenarioSpec& spec, const RunOptions& o, const Comp
   } else {
     clear_interrupt();
   }
-  const DatasetLayout& L = writer.layout();
+  std::span<const std::size_t> todo(pending);
+  if (todo.size() > o.max_samples) todo = todo.first(o.max_samples);
+  const auto appended = [&] {
+    ++res.written;
+    if (o.progress) progress.update(writer.rows());
+    res.interrupted = interrupt_requested();
+    return res.interrupted;
+  };
   try {
-    for (std::size_t i : pending) {
-      if (res.written >= o.max_samples) break;
-      const SampledScenario s = sample_parameters(spec, i);
-      SampleRecord rec = simulate(s, writer);
-      rec.index = i;
-      for (const auto& [k, v] : s.values) rec.params.emplace(k, v);
-      if (L.has_class && rec.class_id < 0) rec.class_id = s.class_id;
-      writer.append_sample(rec);
-      ++res.written;
-      if (o.progress) progress.update(writer.rows());
-      if (interrupt_requested()) {
-        res.interrupted = true;
-        break;
+    if (loop) {
+      loop(todo, writer, appended);
+    } else {
+      const DiffractionRowSink to_file = [&](const std::string& name, std::size_t y, const float* row) {
+        writer.write_diffraction_row(name, y, row);
+      };
+      for (std::size_t i : todo) {
+        writer.append_sample(compute_sample(spec, writer.layout(), i, simulate, to_file));
+        if (appended()) break;
       }
     }
   } catch (...) {

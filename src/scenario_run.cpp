@@ -334,17 +334,17 @@ void check_fixed_pattern_shape(const ScenarioSpec& spec) {
   if (spec.specimen.builder) walk(*spec.specimen.builder, "specimen.builder", false);
 }
 
-/// Streams 4D patterns (blocks of one scan row) through the camera into the writer.
+/// Streams 4D patterns (blocks of one scan row) through the camera to the row sink.
 struct RowSink : PatternSink {
-  DatasetWriter& writer;
+  const DiffractionRowSink& rows;
   const AcquisitionSettings& acq;
   const DistortedScan& ds;
   bool noisy;
   std::uint64_t seed, sample;
   std::size_t nx, want_kx, want_ky;
-  RowSink(DatasetWriter& w, const AcquisitionSettings& a, const DistortedScan& d, bool n, std::uint64_t sd, std::uint64_t sm,
+  RowSink(const DiffractionRowSink& w, const AcquisitionSettings& a, const DistortedScan& d, bool n, std::uint64_t sd, std::uint64_t sm,
           std::size_t scan_nx, std::size_t kx, std::size_t ky)
-      : writer(w), acq(a), ds(d), noisy(n), seed(sd), sample(sm), nx(scan_nx), want_kx(kx), want_ky(ky) {}
+      : rows(w), acq(a), ds(d), noisy(n), seed(sd), sample(sm), nx(scan_nx), want_kx(kx), want_ky(ky) {}
   void write(const std::string& name, std::size_t first, std::size_t count, std::size_t py, std::size_t px,
              const float* p) override {
     if (px != want_kx || py != want_ky)
@@ -359,7 +359,7 @@ struct RowSink : PatternSink {
       apply_camera(row, px, py, acq.electrons_per_position(), mult, acq.scan.dwell_us, acq.camera,
                    NoiseStream{seed, sample, 0x100000 + y});
     }
-    writer.write_diffraction_row(name, y, row.data());
+    rows(name, y, row.data());
   }
 };
 
@@ -678,7 +678,7 @@ void complete_layout(DatasetLayout& layout, const ScenarioSpec& spec) {
 }
 
 SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec, const DatasetLayout& layout,
-                             DatasetWriter& writer) {
+                             const DiffractionRowSink& rows) {
   const double layout_mask_radius = spec.labels.mask_radius;
   SampleRecord rec;
   const Specimen sp = build_specimen(s);
@@ -693,7 +693,7 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
 
   std::size_t kx = 0, ky = 0;
   for (const auto& p : layout.diffraction) kx = p.kx, ky = p.ky;
-  RowSink sink(writer, acq, ds, noisy, s.seed, s.index, s.scan.nx, kx, ky);
+  RowSink sink(rows, acq, ds, noisy, s.seed, s.index, s.scan.nx, kx, ky);
   const StemResult res = simulate_stem(sp.structure, grid, optics, ds.positions_A, dets, st, &sink);
 
   const std::size_t nx = s.scan.nx, ny = s.scan.ny;
@@ -763,7 +763,7 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
   return rec;
 }
 
-int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err) {
+int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err, const RunScenario& run) {
   try {
     ScenarioSpec spec = cmd.scenario.empty()
                             ? parse_scenario_text(builtin_quickstart_scenario(), "quickstart.yaml (built in)")
@@ -831,16 +831,18 @@ int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err) {
       complete_layout(l, sp);
       l.warnings = checked.warnings;
     };
-    const RunResult r = run_scenario(spec, opt, layout_with_warnings,
-                                     [&](const SampledScenario& s, DatasetWriter& w) { return simulate_sample(s, spec, w.layout(), w); },
-                                     out);
+    const SimulateSample simulate = [&](const SampledScenario& s, const DatasetLayout& L, const DiffractionRowSink& rows) {
+      return simulate_sample(s, spec, L, rows);
+    };
+    const RunResult r = run ? run(spec, opt, layout_with_warnings, simulate, out)
+                            : run_scenario(spec, opt, layout_with_warnings, simulate, out);
     out << "wrote " << r.written << " sample(s) to " << r.path << " (" << r.complete << " of " << r.shard_total
         << " complete)\n";
     if (!opt.preview.empty() && !r.interrupted) out << "preview: " << opt.preview << "\n";
     if (r.interrupted) return 130;  // the runner said what was kept and how to continue
     return 0;
   } catch (const std::exception& e) {
-    err << "stemtwin run: " << e.what() << "\n";
+    err << ("stemtwin run: " + std::string(e.what()) + "\n");  // one write: ranks share stderr
     return 1;
   }
 }

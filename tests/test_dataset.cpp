@@ -27,6 +27,7 @@
 #include "stemtwin/progress.hpp"
 #include "stemtwin/rng.hpp"
 #include "stemtwin/runner.hpp"
+#include "stemtwin/sample_wire.hpp"
 #include "stemtwin/scenario.hpp"
 
 using namespace stemtwin;
@@ -530,8 +531,19 @@ TEST(Dataset, CliInfoValidateMerge) {
 
 namespace {
 // The runner with the synthetic simulation (what the lead's physics callback replaces).
+SimulateSample synthetic_simulate(const Fixture& f, int interrupt_at = -1, int fail_at = -1) {
+  return [&f, interrupt_at, fail_at](const SampledScenario& s, const DatasetLayout& L, const DiffractionRowSink& rows) {
+    for (std::size_t y = 0; y < L.ny; ++y) rows("cam", y, pattern_row(s.index, y, L).data());
+    SampleRecord r = make_record(f.spec, L, s.index);
+    r.params.clear();  // the runner adds the sampled values
+    r.class_id = -1;   // and the class
+    if (static_cast<int>(s.index) == interrupt_at) std::raise(SIGINT);  // Ctrl-C during this sample
+    if (static_cast<int>(s.index) == fail_at) throw std::runtime_error("simulated failure in sample " + std::to_string(s.index));
+    return r;
+  };
+}
 RunResult run_with_runner(const Fixture& f, RunOptions o, int interrupt_at = -1, int fail_at = -1,
-                          std::ostringstream* log_out = nullptr) {
+                          std::ostringstream* log_out = nullptr, const SampleLoop& loop = {}) {
   std::ostringstream log;
   auto complete = [&](DatasetLayout& L, const ScenarioSpec&) {
     L.diffraction.at(0).kx = 3;
@@ -539,17 +551,8 @@ RunResult run_with_runner(const Fixture& f, RunOptions o, int interrupt_at = -1,
     L.diffraction.at(0).sampling_x = L.diffraction.at(0).sampling_y = 10;
     L.species = {"Sr", "TiO", "O"};
   };
-  auto simulate = [&](const SampledScenario& s, DatasetWriter& w) {
-    for (std::size_t y = 0; y < w.layout().ny; ++y) w.write_diffraction_row("cam", y, pattern_row(s.index, y, w.layout()).data());
-    SampleRecord r = make_record(f.spec, w.layout(), s.index);
-    r.params.clear();  // the runner adds the sampled values
-    r.class_id = -1;   // and the class
-    if (static_cast<int>(s.index) == interrupt_at) std::raise(SIGINT);  // Ctrl-C during this sample
-    if (static_cast<int>(s.index) == fail_at) throw std::runtime_error("simulated failure in sample " + std::to_string(s.index));
-    return r;
-  };
   o.progress = true;
-  RunResult res = run_scenario(f.spec, o, complete, simulate, log_out ? *log_out : log);
+  RunResult res = run_scenario(f.spec, o, complete, synthetic_simulate(f, interrupt_at, fail_at), log_out ? *log_out : log, loop);
   return res;
 }
 }  // namespace
@@ -789,6 +792,79 @@ TEST(Dataset, KilledMergeLeavesNoHalfWrittenOutput) {
     kill_after([&] { merge_datasets({a, b}, out, true); }, delay_us);
     if (fs::exists(out)) expect_identical(full, out);
   }
+}
+
+// The compute/append split the MPI runner builds on: samples computed out of order, away
+// from the writer (4D rows collected, the record sent as bytes), appended in order, give the
+// same file as the serial loop.
+TEST(Runner, SamplesComputedElsewhereAndOutOfOrderGiveTheSameFile) {
+  Fixture f;
+  const auto dir = tmpdir();
+  RunOptions o;
+  o.output = (dir / "serial.h5").string();
+  run_with_runner(f, o);
+  const SimulateSample simulate = synthetic_simulate(f);
+  const SampleLoop reversed = [&](std::span<const std::size_t> pending, DatasetWriter& w, const std::function<bool()>& appended) {
+    std::map<std::size_t, std::vector<std::byte>> sent;
+    for (auto it = pending.rbegin(); it != pending.rend(); ++it) {
+      ComputedSample c;
+      c.record = compute_sample(f.spec, w.layout(), *it, simulate, collect_rows(w.layout(), c.patterns));
+      sent[*it] = encode_sample(c);
+    }
+    for (std::size_t i : pending) {
+      const ComputedSample c = decode_sample(sent.at(i));
+      append_collected(w, c.record, c.patterns);
+      if (appended()) break;
+    }
+  };
+  o.output = (dir / "elsewhere.h5").string();
+  const RunResult r = run_with_runner(f, o, -1, -1, nullptr, reversed);
+  EXPECT_EQ(r.written, 6u);
+  expect_identical((dir / "serial.h5").string(), o.output);
+  // resume through the same loop
+  o.output = (dir / "elsewhere_resumed.h5").string();
+  o.max_samples = 2;
+  EXPECT_EQ(run_with_runner(f, o, -1, -1, nullptr, reversed).complete, 2u);
+  o.max_samples = ~std::size_t{0};
+  o.resume = true;
+  EXPECT_EQ(run_with_runner(f, o, -1, -1, nullptr, reversed).written, 4u);
+  expect_identical((dir / "serial.h5").string(), o.output);
+  // a sample whose 4D rows are missing is refused before anything of it is written
+  DatasetWriter w = DatasetWriter::open_for_resume(o.output);
+  EXPECT_THROW(append_collected(w, SampleRecord{}, {}), std::invalid_argument);
+}
+
+TEST(SampleWire, RoundTripIsBitExactAndTruncationIsAnError) {
+  ComputedSample c;
+  c.record.index = 41;
+  c.record.class_id = 3;
+  Image im(3, 2);
+  for (std::size_t i = 0; i < im.data.size(); ++i) im.data[i] = 0.1 * double(i) - 1e-300;
+  c.record.images["haadf"] = im;
+  c.record.clean["haadf"] = im;
+  c.record.masks["columns"] = im;
+  c.record.radial["r"] = {1.5f, -0.0f, std::nanf("")};
+  c.record.params["thickness_A"] = std::nextafter(7.81, 8.0);
+  c.record.params["nan"] = std::nan("");
+  ColumnLabel l;
+  l.x = 1.25, l.y = -2, l.px = 0.5, l.py = 3, l.species = 38, l.count = 2, l.class_id = -1;
+  c.record.columns = {l, l};
+  c.patterns["cam"] = {0.25f, 1e-30f, 3.0f, 4.0f};
+  const std::vector<std::byte> b = encode_sample(c);
+  const ComputedSample d = decode_sample(b);
+  EXPECT_EQ(encode_sample(d), b);  // every value bit for bit (NaN and −0 too)
+  EXPECT_EQ(d.record.index, 41u);
+  EXPECT_EQ(d.record.class_id, 3);
+  EXPECT_EQ(d.record.images.at("haadf").data, im.data);
+  EXPECT_EQ(d.record.params.at("thickness_A"), std::nextafter(7.81, 8.0));
+  EXPECT_EQ(d.record.columns.size(), 2u);
+  EXPECT_EQ(d.record.columns[1].species, 38);
+  EXPECT_EQ(d.patterns.at("cam")[1], 1e-30f);
+  for (std::size_t cut : {std::size_t(0), std::size_t(3), b.size() / 2, b.size() - 1})
+    EXPECT_THROW(decode_sample(std::span(b).first(cut)), std::runtime_error) << cut;
+  std::vector<std::byte> longer = b;
+  longer.push_back(std::byte{0});
+  EXPECT_THROW(decode_sample(longer), std::runtime_error);
 }
 
 TEST(LabelMasks, DisksEllipsesAndNearestSpecies) {

@@ -194,6 +194,23 @@ TEST(Run, BadBuilderAndAcquisitionKeysAreRejectedWithLineAndKey) {
   fs::remove_all(dir);
 }
 
+// A sample that fails mid-simulation (here: its 4D patterns cannot have the file's size,
+// thrown from inside the OpenMP loop over positions) is an error naming why; the samples
+// before it stay complete. (Before: std::terminate from the parallel region.)
+TEST(Run, SampleFailingInsideThePositionLoopIsAnErrorAndKeepsTheFile) {
+  const fs::path dir = scratch();
+  const std::string yaml = std::string(STEMTWIN_SOURCE_DIR) + "/tests/mpi/bad.yaml";
+  std::string err;
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    EXPECT_EQ(run(yaml, (dir / "bad.h5").string(), true, SIZE_MAX, &err), 1);
+    EXPECT_NE(err.find("4D-STEM needs the same lateral cell"), std::string::npos) << err;
+    const DatasetReader r((dir / "bad.h5").string());
+    EXPECT_EQ(r.size(), 3u);
+  }
+  fs::remove_all(dir);
+}
+
 TEST(Run, DryRunPrintsTheParameterTableAndEstimates) {
   const fs::path dir = scratch();
   RunCommand c;

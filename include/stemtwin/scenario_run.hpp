@@ -57,9 +57,9 @@ StemSettings stem_settings(const SampledScenario& s);
 ProbeOptics probe_optics(const SampledScenario& s);
 std::vector<Detector> physics_detectors(const SampledScenario& s);
 
-/// Simulates one sample and fills a SampleRecord; 4D patterns go to the writer row by row.
+/// Simulates one sample and fills a SampleRecord; 4D patterns go to `rows` row by row.
 SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec, const DatasetLayout& layout,
-                             DatasetWriter& writer);
+                             const DiffractionRowSink& rows);
 
 /// Fills what physics decides in a layout (radial bin edges, 4D pattern sizes, species).
 void complete_layout(DatasetLayout& layout, const ScenarioSpec& spec);
@@ -75,6 +75,8 @@ struct RunCommand {
 };
 
 /// `stemtwin run`: returns the exit code (0 done, 1 error, 130 interrupted by Ctrl-C).
-int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err);
+/// `run` runs the prepared scenario (empty: run_scenario in this process; under mpirun the
+/// CLI passes run_scenario_mpi, mpi_run.hpp).
+int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err, const RunScenario& run = {});
 
 }  // namespace stemtwin

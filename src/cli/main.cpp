@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,9 @@
 #include "stemtwin/evaluate_cli.hpp"
 #include "stemtwin/scenario_run.hpp"
 #include "stemtwin/serve.hpp"
+#ifdef STEMTWIN_HAVE_MPI
+#include "stemtwin/mpi_run.hpp"
+#endif
 
 using namespace stemtwin;
 
@@ -24,6 +28,11 @@ std::string self_dir(const char* argv0) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef STEMTWIN_HAVE_MPI
+  // Started by mpirun/srun with more than one rank: `run` spreads its samples over the ranks.
+  std::optional<MpiSession> mpi;
+  if (launched_world_size() > 1) mpi.emplace(argc, argv);
+#endif
   CLI::App app{"stemtwin " STEMTWIN_VERSION ": a digital twin of a scanning transmission electron microscope"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("stemtwin ") + STEMTWIN_VERSION);
@@ -59,6 +68,15 @@ int main(int argc, char** argv) {
       }
     }
     run.options.progress = true;
+#ifdef STEMTWIN_HAVE_MPI
+    if (mpi && mpi->size() > 1) {
+      std::ostream quiet(nullptr);  // ranks other than 0 report only errors
+      code = cmd_run(run, mpi->rank() == 0 ? std::cout : quiet, std::cerr,
+                     [&](const ScenarioSpec& spec, const RunOptions& o, const CompleteLayout& cl, const SimulateSample& sim,
+                         std::ostream& log) { return run_scenario_mpi(*mpi, spec, o, cl, sim, log); });
+      return;
+    }
+#endif
     code = cmd_run(run, std::cout, std::cerr);
   });
 
