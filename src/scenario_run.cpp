@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -679,6 +680,10 @@ void complete_layout(DatasetLayout& layout, const ScenarioSpec& spec) {
 
 SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec, const DatasetLayout& layout,
                              const DiffractionRowSink& rows) {
+  // Testing aid (docs/cluster.md): STEMTWIN_FAIL_SAMPLE=N makes sample N fail as a sample
+  // that cannot be foreseen before the run would (the MPI and runner failure tests use it).
+  if (const char* fail = std::getenv("STEMTWIN_FAIL_SAMPLE"); fail && std::to_string(s.index) == fail)
+    throw std::runtime_error("sample " + std::to_string(s.index) + ": failure injected by STEMTWIN_FAIL_SAMPLE (testing)");
   const double layout_mask_radius = spec.labels.mask_radius;
   SampleRecord rec;
   const Specimen sp = build_specimen(s);

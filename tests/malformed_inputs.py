@@ -64,7 +64,7 @@ detectors:
   - {name: dpc, type: segmented, rings: [5, 20], segments: 4}
 simulation:
   method: multislice
-  sampling: 0.2
+  sampling: 0.05
   slice_thickness: 1.9525
 acquisition:
   noise: true
@@ -148,7 +148,7 @@ RANGE_EDITS = [
                                                       "rings: [5, 1e300], segments: 4",
                                                       "rings: [20, 5], segments: 4",
                                                       "rings: [5], segments: 4"]),
-    ("sampling: 0.2", "simulation.sampling", ["sampling: 1e-9", "sampling: 0", "sampling: 100"]),
+    ("sampling: 0.05", "simulation.sampling", ["sampling: 1e-9", "sampling: 0", "sampling: 100"]),
     ("slice_thickness: 1.9525", "simulation.slice_thickness", ["slice_thickness: 1e-9", "slice_thickness: 1e9"]),
     ("beam_current_pA: 20", "acquisition.beam_current_pA", ["beam_current_pA: 1e300", "beam_current_pA: -3"]),
     ("velocity_A_per_s: [0.1, 0]", "acquisition.drift.velocity_A_per_s", ["velocity_A_per_s: [1e300, 0]"]),
