@@ -1,5 +1,6 @@
 #include "stemtwin/scenario_run.hpp"
 #include "stemtwin/scenario_checks.hpp"
+#include "stemtwin/phonon.hpp"
 
 #include <omp.h>
 
@@ -650,6 +651,9 @@ void complete_layout(DatasetLayout& layout, const ScenarioSpec& spec) {
   }
   // Derived physical parameters every sample records, and the builder's facts (sample 0's keys).
   for (const char* k : kDerivedParams) layout.params.push_back({k, {}});
+  if (spec.specimen.thermal.enabled && spec.simulation.method == "multislice")
+    for (const DetectorSpec& d : spec.detectors)
+      if (d.type == DetectorType::Annular) layout.params.push_back({d.name + "_phonon_sem", {}});
   {
     const SampledScenario s0 = sample_parameters(spec, 0);
     for (const auto& [k, v] : build_specimen(s0).info) layout.params.push_back({"specimen." + k, {}});
@@ -678,6 +682,16 @@ void complete_layout(DatasetLayout& layout, const ScenarioSpec& spec) {
       }
 }
 
+namespace {
+/// Frozen-phonon statistics are kept for multislice samples with ≥ 2 thermal configurations
+/// and no 4D detector (whose patterns stream through the engine's own average).
+bool phonon_statistics_apply(const SampledScenario& s) {
+  if (!s.thermal || s.configurations < 2 || s.method != "multislice") return false;
+  return std::none_of(s.detectors.begin(), s.detectors.end(),
+                      [](const SampledDetector& d) { return d.type == DetectorType::Pixelated; });
+}
+}  // namespace
+
 SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec, const DatasetLayout& layout,
                              const DiffractionRowSink& rows) {
   // Testing aid (docs/cluster.md): STEMTWIN_FAIL_SAMPLE=N makes sample N fail as a sample
@@ -699,7 +713,31 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
   std::size_t kx = 0, ky = 0;
   for (const auto& p : layout.diffraction) kx = p.kx, ky = p.ky;
   RowSink sink(rows, acq, ds, noisy, s.seed, s.index, s.scan.nx, kx, ky);
-  const StemResult res = simulate_stem(sp.structure, grid, optics, ds.positions_A, dets, st, &sink);
+  // Frozen phonons: keep the configurations apart to report how converged their average is
+  // (the standard error of each annular detector's mean over the field, /params/<name>_phonon_sem).
+  StemResult res;
+  std::map<std::string, double> phonon_sem;
+  if (phonon_statistics_apply(s) && std::any_of(sp.structure.atoms.begin(), sp.structure.atoms.end(),
+                                                [](const Atom& a) { return a.rms > 0; })) {
+    const Fft2 fft(grid, st.planning);
+    const auto configs = frozen_phonon_transmissions(sp.structure, grid, optics.energy_eV, st, fft);
+    const std::vector<StemResult> per = scan_multislice_per_configuration(configs, optics, ds.positions_A, dets, st, fft);
+    PhononSummary summary = summarize_configurations(per);
+    res = std::move(summary.mean);
+    for (const SampledDetector& d : s.detectors) {
+      if (d.type != DetectorType::Annular) continue;
+      std::vector<double> field_means;
+      for (const StemResult& r : per) {
+        const std::vector<double>& v = r.signal(d.name).values;
+        double sum = 0;
+        for (double x : v) sum += x;
+        field_means.push_back(v.empty() ? 0.0 : sum / double(v.size()));
+      }
+      phonon_sem[d.name] = mean_and_sem(field_means).sem;
+    }
+  } else {
+    res = simulate_stem(sp.structure, grid, optics, ds.positions_A, dets, st, &sink);
+  }
 
   const std::size_t nx = s.scan.nx, ny = s.scan.ny;
   const NoiseStream base{s.seed, s.index, 0};
@@ -749,6 +787,11 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
   rec.params["dose_e_per_A2"] = dose_report(acq, ds).dose_e_per_A2;
   rec.params["atoms"] = double(sp.structure.atoms.size());
   rec.params["sampling_A"] = grid.dx();
+  for (const ParameterInfo& p : layout.params)
+    if (p.name.size() > 11 && p.name.compare(p.name.size() - 11, 11, "_phonon_sem") == 0) {
+      const auto it = phonon_sem.find(p.name.substr(0, p.name.size() - 11));
+      rec.params[p.name] = it == phonon_sem.end() ? std::nan("") : it->second;  // NaN: static or one configuration
+    }
   for (const ParameterInfo& p : layout.params)
     if (p.name.rfind("specimen.", 0) == 0 && !s.values.count(p.name)) {
       const auto it = sp.info.find(p.name.substr(9));
