@@ -88,6 +88,22 @@ int run(const std::string& yaml, const std::string& out, bool resume = false, st
   if (errors) *errors = e.str();
   return code;
 }
+
+/// Runs `yaml` into dir/t1.h5 on 1 thread and dir/t2.h5 on 2 threads (OpenMP left at 2).
+void run_on_one_and_two_threads(const std::string& yaml, const fs::path& dir) {
+  RunCommand c;
+  c.scenario = yaml;
+  c.options.force = true;
+  c.options.progress = false;
+  c.options.handle_sigint = false;
+  for (int threads : {1, 2}) {
+    std::ostringstream o, e;
+    c.threads = threads;
+    c.options.output = (dir / ("t" + std::to_string(threads) + ".h5")).string();
+    ASSERT_EQ(cmd_run(c, o, e), 0) << e.str();
+  }
+  omp_set_num_threads(2);
+}
 }  // namespace
 
 TEST(Run, WritesACompleteDatasetThatPythonReads) {
@@ -146,20 +162,7 @@ TEST(Run, ResumeGivesTheSameDataset) {
 
 TEST(Run, SameBytesOnOneAndTwoThreads) {
   const fs::path dir = scratch();
-  const std::string yaml = write_scenario(dir, kScenario);
-  RunCommand c;
-  c.scenario = yaml;
-  c.options.force = true;
-  c.options.progress = false;
-  c.options.handle_sigint = false;
-  std::ostringstream o, e;
-  c.threads = 1;
-  c.options.output = (dir / "t1.h5").string();
-  ASSERT_EQ(cmd_run(c, o, e), 0) << e.str();
-  c.threads = 2;
-  c.options.output = (dir / "t2.h5").string();
-  ASSERT_EQ(cmd_run(c, o, e), 0) << e.str();
-  omp_set_num_threads(2);
+  run_on_one_and_two_threads(write_scenario(dir, kScenario), dir);
   DatasetReader r1((dir / "t1.h5").string()), r2((dir / "t2.h5").string());
   for (std::size_t i = 0; i < 2; ++i) {
     EXPECT_EQ(r1.image("adf", i).data, r2.image("adf", i).data);
@@ -497,20 +500,7 @@ detectors:
   - {name: bf, type: annular, inner: 0, outer: 10}
 simulation: {sampling: 0.1, slice_thickness: 1.9525}
 )";
-  const std::string yaml = write_scenario(dir, text, "sem.yaml");
-  RunCommand c;
-  c.scenario = yaml;
-  c.options.force = true;
-  c.options.progress = false;
-  c.options.handle_sigint = false;
-  std::ostringstream o, e;
-  c.threads = 1;
-  c.options.output = (dir / "t1.h5").string();
-  ASSERT_EQ(cmd_run(c, o, e), 0) << e.str();
-  c.threads = 2;
-  c.options.output = (dir / "t2.h5").string();
-  ASSERT_EQ(cmd_run(c, o, e), 0) << e.str();
-  omp_set_num_threads(2);
+  run_on_one_and_two_threads(write_scenario(dir, text, "sem.yaml"), dir);
   const DatasetReader r1((dir / "t1.h5").string()), r2((dir / "t2.h5").string());
   const auto sem = r1.param("haadf_phonon_sem");
   ASSERT_EQ(sem.size(), 2u);
