@@ -2,12 +2,19 @@
 // 4D-STEM case with peak memory, potential building, and thread scaling. Every measurement
 // prints one line:  BENCH case=... method=... key=value ...
 //
-//   bench_engine [--quick|--full] [--threads N] [--measure]
+//   bench_engine [--quick|--full] [--threads N] [--measure|--estimate]
 //     --quick    small cases only (seconds; used to smoke-test the program)
 //     --full     also PRISM f = 1, 2 on the 8×8×10 cell (long: thousands of plane waves)
 //     --only S   one section: 4d, multislice, prism, prism_small, potential
-//     --measure  FFTW_MEASURE plans for engine and floor alike (default: FFTW_ESTIMATE,
-//                the engine's deterministic default)
+//     --measure  fresh FFTW_MEASURE plans for engine and floor alike
+//     --estimate FFTW_ESTIMATE plans for engine and floor alike
+//     --no-floor skip the floor loops (to profile the engine alone: perf record ... --only multislice --no-floor)
+//                (default: FftPlanning::Wisdom, the engine's default: measured plans stored
+//                in the wisdom file, STEMTWIN_FFTW_WISDOM or the user cache)
+//
+// The multislice section also times a bare floor with fresh FFTW_MEASURE plans (the real
+// limit), planned before anything reads wisdom and timed before and after the engine in the
+// same process: floor_measure_seconds is the mean of the two, ratio_measure = engine / it.
 #include <fftw3.h>
 #include <omp.h>
 #include <sys/resource.h>
@@ -58,8 +65,7 @@ std::vector<Point2> raster(double x0, double y0, double w, double h, std::size_t
 
 /// The floor: exactly the FFTs multislice needs (2 per slice per position) on the same grid,
 /// threads over positions, nothing else.
-double fft_floor(const Grid& g, std::size_t slices, std::size_t positions, FftPlanning planning) {
-  const Fft2 fft(g, planning);
+double fft_floor(const Fft2& fft, const Grid& g, std::size_t slices, std::size_t positions) {
   const auto t0 = Clock::now();
 #pragma omp parallel
   {
@@ -79,19 +85,23 @@ double fft_floor(const Grid& g, std::size_t slices, std::size_t positions, FftPl
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, full = false;
+  bool quick = false, full = false, no_floor = false;
   std::string only;  // run one section: 4d, multislice, prism, prism_small, potential
-  FftPlanning planning = FftPlanning::Estimate;
+  FftPlanning planning = FftPlanning::Wisdom;
   int threads = omp_get_max_threads();
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--full")) full = true;
     else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else if (!std::strcmp(argv[i], "--measure")) planning = FftPlanning::Measure;
+    else if (!std::strcmp(argv[i], "--estimate")) planning = FftPlanning::Estimate;
+    else if (!std::strcmp(argv[i], "--no-floor")) no_floor = true;
     else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
   }
   omp_set_num_threads(threads);
-  const char* plan_name = planning == FftPlanning::Measure ? "measure" : "estimate";
+  const char* plan_name = planning == FftPlanning::Measure    ? "measure"
+                          : planning == FftPlanning::Estimate ? "estimate"
+                                                              : "wisdom";
   std::printf("# stemtwin engine benchmark: %d thread(s), FFTW planning %s\n", threads, plan_name);
   const std::vector<Detector> dets = {AnnularDetector{"haadf", 70, 200}, AnnularDetector{"bf", 0, 10}};
 
@@ -138,19 +148,28 @@ int main(int argc, char** argv) {
     st.potential.slice_thickness_A = 1.9525;
     st.planning = planning;
     ProbeOptics o;
+    // The real floor: fresh FFTW_MEASURE plans, made before any wisdom is read in this process.
+    const Fft2 fft_measure(g, FftPlanning::Measure);
     const Fft2 fft(g, planning);
+    for (const auto& w : fft.warnings()) std::printf("# warning: %s\n", w.c_str());
     auto t0 = Clock::now();
     const auto tr = frozen_phonon_transmissions(s, g, o.energy_eV, st, fft);
     const double t_pot = seconds_since(t0);
     const std::size_t ns = tr.front().num_slices();
-    const double floor = fft_floor(g, ns, pos.size(), planning);
+    const double floor = no_floor ? 0.0 : fft_floor(fft, g, ns, pos.size());
+    const double floor_m1 = no_floor ? 0.0 : fft_floor(fft_measure, g, ns, pos.size());
     t0 = Clock::now();
     const StemResult r = scan_multislice(tr, o, pos, dets, st, fft);
     const double t = seconds_since(t0);
+    const double floor_m2 = no_floor ? 0.0 : fft_floor(fft_measure, g, ns, pos.size());
+    const double floor_measure = 0.5 * (floor_m1 + floor_m2);
     const std::string name = "srtio3_4x4x" + std::to_string(nz);
-    std::printf("BENCH case=%s method=multislice grid=%zux%zu slices=%zu positions=%zu seconds=%.3f floor_seconds=%.3f "
-                "ratio=%.3f positions_per_second=%.1f potential_seconds=%.3f haadf_mean=%.5f\n",
-                name.c_str(), g.nx, g.ny, ns, pos.size(), t, floor, t / floor, double(pos.size()) / t, t_pot,
+    std::printf("BENCH case=%s method=multislice grid=%zux%zu slices=%zu positions=%zu planning=%s fft_plan=%s seconds=%.3f "
+                "floor_seconds=%.3f ratio=%.3f floor_measure_seconds=%.3f floor_measure_spread=%.3f ratio_measure=%.3f "
+                "floor_measure_plan=%s positions_per_second=%.1f potential_seconds=%.3f haadf_mean=%.5f\n",
+                name.c_str(), g.nx, g.ny, ns, pos.size(), plan_name, r.fft_plan.c_str(), t, floor, t / floor, floor_measure,
+                std::fabs(floor_m1 - floor_m2) / floor_measure, t / floor_measure, fft_measure.plan_id().c_str(),
+                double(pos.size()) / t, t_pot,
                 r.signal("haadf").values.empty() ? 0.0 : [&] { double m = 0; for (double v : r.signal("haadf").values) m += v; return m / double(pos.size()); }());
     std::fflush(stdout);
     // Thread scaling on the same case: 1 thread vs the requested count.
