@@ -13,12 +13,15 @@
 //                in the wisdom file, STEMTWIN_FFTW_WISDOM or the user cache)
 //
 // The multislice section also times a bare floor with fresh FFTW_MEASURE plans (the real
-// limit), planned before anything reads wisdom and timed before and after the engine in the
-// same process: floor_measure_seconds is the mean of the two, ratio_measure = engine / it.
+// limit), planned before anything reads wisdom. The positions run in 4 rounds; each round
+// times the engine and both floors in alternating order, so that other processes' load falls
+// on all alike. ratio_measure = engine / floor_measure_seconds over all rounds;
+// ratio_measure_rounds = its range over the rounds (a measure of the noise).
 #include <fftw3.h>
 #include <omp.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -156,21 +159,32 @@ int main(int argc, char** argv) {
     const auto tr = frozen_phonon_transmissions(s, g, o.energy_eV, st, fft);
     const double t_pot = seconds_since(t0);
     const std::size_t ns = tr.front().num_slices();
-    const double floor = no_floor ? 0.0 : fft_floor(fft, g, ns, pos.size());
-    const double floor_m1 = no_floor ? 0.0 : fft_floor(fft_measure, g, ns, pos.size());
-    t0 = Clock::now();
-    const StemResult r = scan_multislice(tr, o, pos, dets, st, fft);
-    const double t = seconds_since(t0);
-    const double floor_m2 = no_floor ? 0.0 : fft_floor(fft_measure, g, ns, pos.size());
-    const double floor_measure = 0.5 * (floor_m1 + floor_m2);
+    // Rounds over quarters of the positions: even rounds time floor_measure, engine, floor;
+    // odd rounds floor, engine, floor_measure; so that other processes' load falls on all alike.
+    const std::size_t rounds = quick ? 2 : 4;
+    double t = 0, floor = 0, floor_measure = 0, haadf_sum = 0, worst = 0, best = 1e300;
+    std::string plan_used;
+    for (std::size_t k = 0; k < rounds; ++k) {
+      const std::vector<Point2> chunk(pos.begin() + long(k * pos.size() / rounds), pos.begin() + long((k + 1) * pos.size() / rounds));
+      const double fm0 = (no_floor || k % 2) ? 0.0 : fft_floor(fft_measure, g, ns, chunk.size());
+      const double f0 = (no_floor || !(k % 2)) ? 0.0 : fft_floor(fft, g, ns, chunk.size());
+      t0 = Clock::now();
+      const StemResult r = scan_multislice(tr, o, chunk, dets, st, fft);
+      const double tk = seconds_since(t0);
+      const double f1 = (no_floor || k % 2) ? 0.0 : fft_floor(fft, g, ns, chunk.size());
+      const double fm1 = (no_floor || !(k % 2)) ? 0.0 : fft_floor(fft_measure, g, ns, chunk.size());
+      t += tk, floor += f0 + f1, floor_measure += fm0 + fm1;
+      if (!no_floor) worst = std::max(worst, tk / (fm0 + fm1)), best = std::min(best, tk / (fm0 + fm1));
+      for (double v : r.signal("haadf").values) haadf_sum += v;
+      plan_used = r.fft_plan;
+    }
     const std::string name = "srtio3_4x4x" + std::to_string(nz);
     std::printf("BENCH case=%s method=multislice grid=%zux%zu slices=%zu positions=%zu planning=%s fft_plan=%s seconds=%.3f "
-                "floor_seconds=%.3f ratio=%.3f floor_measure_seconds=%.3f floor_measure_spread=%.3f ratio_measure=%.3f "
+                "floor_seconds=%.3f ratio=%.3f floor_measure_seconds=%.3f ratio_measure=%.3f ratio_measure_rounds=%.3f-%.3f "
                 "floor_measure_plan=%s positions_per_second=%.1f potential_seconds=%.3f haadf_mean=%.5f\n",
-                name.c_str(), g.nx, g.ny, ns, pos.size(), plan_name, r.fft_plan.c_str(), t, floor, t / floor, floor_measure,
-                std::fabs(floor_m1 - floor_m2) / floor_measure, t / floor_measure, fft_measure.plan_id().c_str(),
-                double(pos.size()) / t, t_pot,
-                r.signal("haadf").values.empty() ? 0.0 : [&] { double m = 0; for (double v : r.signal("haadf").values) m += v; return m / double(pos.size()); }());
+                name.c_str(), g.nx, g.ny, ns, pos.size(), plan_name, plan_used.c_str(), t, floor, t / floor, floor_measure,
+                t / floor_measure, no_floor ? 0.0 : best, worst, fft_measure.plan_id().c_str(), double(pos.size()) / t, t_pot,
+                haadf_sum / double(pos.size()));
     std::fflush(stdout);
     // Thread scaling on the same case: 1 thread vs the requested count.
     if (threads > 1) {
