@@ -773,7 +773,7 @@ TEST(Serve, CmdServeSetsTheSessionUpFromAScenario) {
   const int p = pf.get();
   const json st = call(p, "stemtwin.status")["result"];
   EXPECT_EQ(st["optics"]["energy_eV"], 200e3);
-  EXPECT_EQ(st["optics"]["current_pA"], 20.0);
+  EXPECT_EQ(st["optics"]["current_pA"], 30.0);  // scenarios/quickstart.yaml: current 30 pA
   EXPECT_EQ(st["scan"]["nx"], 16);                       // 3.905 Å in 0.25 Å steps, end excluded
   EXPECT_NEAR(st["scan"]["fov_x_A"].get<double>(), 4.0, 1e-12);
   EXPECT_NEAR(st["cell_A"][0].get<double>(), 2 * 3.905, 1e-9);  // repeat [2, 2, ...]
