@@ -2,16 +2,26 @@
 // 4D-STEM case with peak memory, potential building, and thread scaling. Every measurement
 // prints one line:  BENCH case=... method=... key=value ...
 //
-//   bench_engine [--quick|--full] [--threads N] [--measure]
+//   bench_engine [--quick|--full] [--threads N] [--measure|--estimate]
 //     --quick    small cases only (seconds; used to smoke-test the program)
 //     --full     also PRISM f = 1, 2 on the 8×8×10 cell (long: thousands of plane waves)
 //     --only S   one section: 4d, multislice, prism, prism_small, potential
-//     --measure  FFTW_MEASURE plans for engine and floor alike (default: FFTW_ESTIMATE,
-//                the engine's deterministic default)
+//     --measure  fresh FFTW_MEASURE plans for engine and floor alike
+//     --estimate FFTW_ESTIMATE plans for engine and floor alike
+//     --no-floor skip the floor loops (to profile the engine alone: perf record ... --only multislice --no-floor)
+//                (default: FftPlanning::Wisdom, the engine's default: measured plans stored
+//                in the wisdom file, STEMTWIN_FFTW_WISDOM or the user cache)
+//
+// The multislice section also times a bare floor with fresh FFTW_MEASURE plans (the real
+// limit), planned before anything reads wisdom. The positions run in 4 rounds; each round
+// times the engine and both floors in alternating order, so that other processes' load falls
+// on all alike. ratio_measure = engine / floor_measure_seconds over all rounds;
+// ratio_measure_rounds = its range over the rounds (a measure of the noise).
 #include <fftw3.h>
 #include <omp.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -58,8 +68,7 @@ std::vector<Point2> raster(double x0, double y0, double w, double h, std::size_t
 
 /// The floor: exactly the FFTs multislice needs (2 per slice per position) on the same grid,
 /// threads over positions, nothing else.
-double fft_floor(const Grid& g, std::size_t slices, std::size_t positions, FftPlanning planning) {
-  const Fft2 fft(g, planning);
+double fft_floor(const Fft2& fft, const Grid& g, std::size_t slices, std::size_t positions) {
   const auto t0 = Clock::now();
 #pragma omp parallel
   {
@@ -88,15 +97,17 @@ constexpr const char* kUsage =
     "Prints one 'BENCH case=... key=value ...' line per measurement.\n";
 
 int main(int argc, char** argv) {
-  bool quick = false, full = false;
+  bool quick = false, full = false, no_floor = false;
   std::string only;  // run one section: 4d, multislice, prism, prism_small, potential
-  FftPlanning planning = FftPlanning::Estimate;
+  FftPlanning planning = FftPlanning::Wisdom;
   int threads = omp_get_max_threads();
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--full")) full = true;
     else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else if (!std::strcmp(argv[i], "--measure")) planning = FftPlanning::Measure;
+    else if (!std::strcmp(argv[i], "--estimate")) planning = FftPlanning::Estimate;
+    else if (!std::strcmp(argv[i], "--no-floor")) no_floor = true;
     else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::printf("%s", kUsage);
@@ -107,7 +118,9 @@ int main(int argc, char** argv) {
     }
   }
   omp_set_num_threads(threads);
-  const char* plan_name = planning == FftPlanning::Measure ? "measure" : "estimate";
+  const char* plan_name = planning == FftPlanning::Measure    ? "measure"
+                          : planning == FftPlanning::Estimate ? "estimate"
+                                                              : "wisdom";
   std::printf("# stemtwin engine benchmark: %d thread(s), FFTW planning %s\n", threads, plan_name);
   const std::vector<Detector> dets = {AnnularDetector{"haadf", 70, 200}, AnnularDetector{"bf", 0, 10}};
 
@@ -154,20 +167,40 @@ int main(int argc, char** argv) {
     st.potential.slice_thickness_A = 1.9525;
     st.planning = planning;
     ProbeOptics o;
+    // The real floor: fresh FFTW_MEASURE plans, made before any wisdom is read in this process.
+    const Fft2 fft_measure(g, FftPlanning::Measure);
     const Fft2 fft(g, planning);
+    for (const auto& w : fft.warnings()) std::printf("# warning: %s\n", w.c_str());
     auto t0 = Clock::now();
     const auto tr = frozen_phonon_transmissions(s, g, o.energy_eV, st, fft);
     const double t_pot = seconds_since(t0);
     const std::size_t ns = tr.front().num_slices();
-    const double floor = fft_floor(g, ns, pos.size(), planning);
-    t0 = Clock::now();
-    const StemResult r = scan_multislice(tr, o, pos, dets, st, fft);
-    const double t = seconds_since(t0);
+    // Rounds over quarters of the positions: even rounds time floor_measure, engine, floor;
+    // odd rounds floor, engine, floor_measure; so that other processes' load falls on all alike.
+    const std::size_t rounds = quick ? 2 : 4;
+    double t = 0, floor = 0, floor_measure = 0, haadf_sum = 0, worst = 0, best = 1e300;
+    std::string plan_used;
+    for (std::size_t k = 0; k < rounds; ++k) {
+      const std::vector<Point2> chunk(pos.begin() + long(k * pos.size() / rounds), pos.begin() + long((k + 1) * pos.size() / rounds));
+      const double fm0 = (no_floor || k % 2) ? 0.0 : fft_floor(fft_measure, g, ns, chunk.size());
+      const double f0 = (no_floor || !(k % 2)) ? 0.0 : fft_floor(fft, g, ns, chunk.size());
+      t0 = Clock::now();
+      const StemResult r = scan_multislice(tr, o, chunk, dets, st, fft);
+      const double tk = seconds_since(t0);
+      const double f1 = (no_floor || k % 2) ? 0.0 : fft_floor(fft, g, ns, chunk.size());
+      const double fm1 = (no_floor || !(k % 2)) ? 0.0 : fft_floor(fft_measure, g, ns, chunk.size());
+      t += tk, floor += f0 + f1, floor_measure += fm0 + fm1;
+      if (!no_floor) worst = std::max(worst, tk / (fm0 + fm1)), best = std::min(best, tk / (fm0 + fm1));
+      for (double v : r.signal("haadf").values) haadf_sum += v;
+      plan_used = r.fft_plan;
+    }
     const std::string name = "srtio3_4x4x" + std::to_string(nz);
-    std::printf("BENCH case=%s method=multislice grid=%zux%zu slices=%zu positions=%zu seconds=%.3f floor_seconds=%.3f "
-                "ratio=%.3f positions_per_second=%.1f potential_seconds=%.3f haadf_mean=%.5f\n",
-                name.c_str(), g.nx, g.ny, ns, pos.size(), t, floor, t / floor, double(pos.size()) / t, t_pot,
-                r.signal("haadf").values.empty() ? 0.0 : [&] { double m = 0; for (double v : r.signal("haadf").values) m += v; return m / double(pos.size()); }());
+    std::printf("BENCH case=%s method=multislice grid=%zux%zu slices=%zu positions=%zu planning=%s fft_plan=%s seconds=%.3f "
+                "floor_seconds=%.3f ratio=%.3f floor_measure_seconds=%.3f ratio_measure=%.3f ratio_measure_rounds=%.3f-%.3f "
+                "floor_measure_plan=%s positions_per_second=%.1f potential_seconds=%.3f haadf_mean=%.5f\n",
+                name.c_str(), g.nx, g.ny, ns, pos.size(), plan_name, plan_used.c_str(), t, floor, t / floor, floor_measure,
+                t / floor_measure, no_floor ? 0.0 : best, worst, fft_measure.plan_id().c_str(), double(pos.size()) / t, t_pot,
+                haadf_sum / double(pos.size()));
     std::fflush(stdout);
     // Thread scaling on the same case: 1 thread vs the requested count.
     if (threads > 1) {

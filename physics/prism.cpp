@@ -276,7 +276,9 @@ StemResult scan_prism(const std::vector<SMatrix>& configs, const ProbeOptics& op
   const FocalQuadrature fq = focal_spread_quadrature(optics.focal_spread_A, optics.focal_spread_points);
   std::vector<BeamCoefficients> coef;
   for (double df : fq.defocus_A) coef.push_back(beam_coefficients(S0, optics, df));
-  const Fft2 fft(window, st.planning);
+  const Fft2 fft(window, st.planning, st.fftw_wisdom_file);
+  res.fft_plan = fft.plan_id();
+  res.warnings.insert(res.warnings.end(), fft.warnings().begin(), fft.warnings().end());
   const double wconf = 1.0 / double(configs.size());
   const float inv_n = 1.0f / float(nw);
   std::vector<std::size_t> one_depth(1);
@@ -356,7 +358,7 @@ StemResult simulate_prism(const Structure& structure, const Grid& grid, const Pr
       << " MiB: raise the interpolation factor, use fewer phonon configurations or depths, or use multislice";
     throw std::runtime_error(m.str());
   }
-  const Fft2 fft(grid, st.planning);
+  const Fft2 fft(grid, st.planning, st.fftw_wisdom_file);
   std::vector<SMatrix> smats;
   StemSettings one = st;
   one.phonon_configurations = 1;
@@ -365,7 +367,10 @@ StemResult simulate_prism(const Structure& structure, const Grid& grid, const Pr
                                   : build_potential(structure, grid, st.potential);
     smats.push_back(build_smatrix(transmission_functions(pot, optics.energy_eV, fft), optics.semiangle_mrad, fx, fy, st.depths_A, fft));
   }
-  return scan_prism(smats, optics, positions, detectors, st, sink);
+  StemResult r = scan_prism(smats, optics, positions, detectors, st, sink);
+  r.fft_plan = fft.plan_id() + "/" + r.fft_plan;  // S-matrix plan / window plan
+  r.warnings.insert(r.warnings.end(), fft.warnings().begin(), fft.warnings().end());
+  return r;
 }
 
 }  // namespace stemtwin

@@ -138,16 +138,12 @@ inline Compiled compile(const std::vector<Detector>& dets, const Grid& g, double
   return c;
 }
 
-/// Manual complex product: std::complex's operator* goes through a NaN-safe library call.
-inline void cmul_inplace(cfloat* __restrict a, const cfloat* __restrict b, std::size_t n) {
-  auto* x = reinterpret_cast<float*>(a);
-  const auto* y = reinterpret_cast<const float*>(b);
-  for (std::size_t i = 0; i < n; ++i) {
-    const float xr = x[2 * i], xi = x[2 * i + 1], yr = y[2 * i], yi = y[2 * i + 1];
-    x[2 * i] = xr * yr - xi * yi;
-    x[2 * i + 1] = xr * yi + xi * yr;
-  }
-}
+/// a[i] *= b[i] for i < n, as the plain IEEE formula (xr·yr − xi·yi, xr·yi + xi·yr), never
+/// fused: std::complex's operator* goes through a NaN-safe library call. Defined in
+/// multislice.cpp with an AVX2 clone chosen at run time (3× faster than the SSE2 baseline on
+/// 320²); both clones compute every lane with the same separate multiplies and adds, so the
+/// bytes do not depend on the CPU's vector width (test Multislice.ComplexProductIsPlainIeee).
+void cmul_inplace(cfloat* __restrict a, const cfloat* __restrict b, std::size_t n);
 
 /// One thread's accumulators for the position it is working on.
 class Recorder {

@@ -64,6 +64,7 @@ StemResult scan_multislice(const std::vector<Transmission>& configs, const Probe
 
   StemResult res;
   res.warnings = check_detectors(detectors, g, lambda);
+  res.fft_plan = fft.plan_id();
   const std::vector<std::size_t> depth_slice = detail::depth_slices(dz, st.depths_A, res.depths_A);
   std::vector<std::vector<std::size_t>> record_at(ns);
   for (std::size_t d = 0; d < depth_slice.size(); ++d) record_at[depth_slice[d]].push_back(d);
@@ -116,9 +117,10 @@ StemResult simulate_stem(const Structure& structure, const Grid& grid, const Pro
   if (settings.method == Method::Prism) {
     r = simulate_prism(structure, grid, optics, positions, detectors, settings, sink);
   } else {
-    const Fft2 fft(grid, settings.planning);
+    const Fft2 fft(grid, settings.planning, settings.fftw_wisdom_file);
     const auto configs = frozen_phonon_transmissions(structure, grid, optics.energy_eV, settings, fft);
     r = scan_multislice(configs, optics, positions, detectors, settings, fft, sink);
+    r.warnings.insert(r.warnings.end(), fft.warnings().begin(), fft.warnings().end());
   }
   const bool displaced = std::any_of(structure.atoms.begin(), structure.atoms.end(), [](const Atom& a) { return a.rms > 0; });
   if (displaced && settings.phonon_configurations <= 1)

@@ -177,7 +177,7 @@ struct Microscope::Impl {
       };
       w.grid = Grid(w.wx, w.wy, fit(w.grid.nx), fit(w.grid.ny));
     }
-    w.fft = std::make_unique<Fft2>(w.grid);
+    w.fft = std::make_unique<Fft2>(w.grid, FftPlanning::Wisdom);  // measured once per machine and size, reproducible
     // Thermal displacements belong to the specimen's atoms, not to the window: displace the
     // whole specimen per configuration (stream keyed by the atom's index in the specimen),
     // then cut the window, so every window and every periodic image agree on each atom.

@@ -122,3 +122,27 @@ TEST(Multislice, BitIdenticalForOneAndTwoThreads) {
   omp_set_num_threads(2);
   EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(cfloat)));
 }
+
+#include "../physics/recorder.hpp"
+
+TEST(Multislice, ComplexProductIsPlainIeee) {
+  // The engine's element-wise pass has an AVX2 clone chosen at run time. Whichever clone runs,
+  // every element must equal the scalar IEEE formula with separately rounded products (no
+  // fused multiply-add), so the bytes never depend on the CPU's vector width. Exact equality:
+  // any contraction or reordering would change the last bit of some of these 1027 products.
+  const std::size_t n = 1027;  // not a multiple of any vector width: the tail is tested too
+  ComplexBuffer a(n), b(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    a[i] = cfloat(std::sin(0.37f * float(i)) * 3.1f, std::cos(1.3f * float(i)) / 7.0f);
+    b[i] = cfloat(std::cos(0.011f * float(i * i)), std::sin(0.011f * float(i * i)) * 1.0001f);
+  }
+  const ComplexBuffer a0 = a;
+  detail::cmul_inplace(a.data(), b.data(), n);
+  for (std::size_t i = 0; i < n; ++i) {
+    volatile float rr = a0[i].real() * b[i].real(), ii = a0[i].imag() * b[i].imag();
+    volatile float ri = a0[i].real() * b[i].imag(), ir = a0[i].imag() * b[i].real();
+    const float re = rr - ii, im = ri + ir;
+    EXPECT_EQ(std::memcmp(&a[i], &re, 4), 0) << i;
+    EXPECT_EQ(std::memcmp(reinterpret_cast<const char*>(&a[i]) + 4, &im, 4), 0) << i;
+  }
+}

@@ -61,7 +61,13 @@ struct StemSettings {
   /// Depths (Å) at which to record the detectors (thickness series), each rounded to the
   /// nearest slice boundary; empty = the exit surface only.
   std::vector<double> depths_A;
-  FftPlanning planning = FftPlanning::Estimate;
+  /// FFT plans. Wisdom (default): FFTW_MEASURE speed, plans stored once per machine and grid
+  /// size in a wisdom file and rebuilt from it, so the same file gives the same bytes
+  /// (docs/physics.md, "FFT plans and reproducibility"). Estimate needs no file.
+  FftPlanning planning = FftPlanning::Wisdom;
+  /// Wisdom file for FftPlanning::Wisdom; "" = STEMTWIN_FFTW_WISDOM or the user cache
+  /// (wisdom_file_path() in fft.hpp).
+  std::string fftw_wisdom_file;
   /// Positions handed to the PatternSink at a time (bounds the memory of 4D-STEM).
   std::size_t pattern_block = 64;
   /// Called on the calling thread with (positions done, total) after each block.
@@ -80,6 +86,10 @@ struct StemResult {
   std::vector<double> depths_A;          ///< actual recording depths (slice boundaries)
   std::vector<DetectorSignal> signals;   ///< every non-pixelated detector at every depth
   std::vector<std::string> warnings;     ///< e.g. detector beyond the band limit
+  /// Which FFT plan produced these numbers: Fft2::plan_id() (16 hex digits). Two results
+  /// with the same fft_plan, seed and settings are byte-identical on the same machine. A
+  /// dataset writer should store it next to the seed (e.g. a root attribute `fft_plan`).
+  std::string fft_plan;
 
   /// The signal of a detector at a depth (default: the exit surface); throws if absent.
   const DetectorSignal& signal(const std::string& name, std::size_t depth_index = SIZE_MAX) const;
