@@ -125,6 +125,10 @@ constexpr std::size_t kLoggedMethodChars = 80;
 // not come free in this time): long enough for a closing client's FIN to be seen, short
 // enough that a new client hardly notices.
 constexpr auto kEvictAfter = std::chrono::milliseconds(50);
+// How long a new client may wait for a place when every connection is in a call (or the
+// threads of closed ones are still ending) before it is told the server is busy: the
+// reference client waits 30 s for an answer.
+constexpr auto kWaitForSlot = std::chrono::seconds(2);
 
 void close_fd(int& fd) {
   if (fd >= 0) ::close(fd);
@@ -364,6 +368,7 @@ struct RpcServer::Impl {
     const auto idle_for = [](const Connection& c) { return Clock::now().time_since_epoch() - Clock::duration(c.since.load()); };
     Connection* oldest = nullptr;
     for (;;) {
+      reap(false);  // threads of connections that have ended free their places first
       std::size_t open = 0, alive = 0;
       oldest = nullptr;
       for (Connection& c : connections) {
@@ -373,12 +378,16 @@ struct RpcServer::Impl {
         ++open;
         if (c.state.load() == Connection::Idle && (!oldest || c.since.load() < oldest->since.load())) oldest = &c;
       }
-      if (alive >= 2 * options.max_connections) return false;
-      if (open < options.max_connections) return true;
+      const bool threads_free = alive < 2 * options.max_connections;
+      if (threads_free && open < options.max_connections) return true;
       // A client that has just closed may not show it for a moment, and one just accepted
       // may not have sent its request yet: evict only a connection idle for kEvictAfter, or
       // the idle longest once kEvictAfter has passed without a slot coming free.
-      if ((oldest && idle_for(*oldest) >= kEvictAfter) || Clock::now() - t0 >= kEvictAfter) break;
+      if (threads_free && oldest && (idle_for(*oldest) >= kEvictAfter || Clock::now() - t0 >= kEvictAfter)) break;
+      // Every connection in a call, or closing ones still finishing (their threads end within
+      // moments on a busy machine): wait for a place up to kWaitForSlot, far inside a
+      // client's timeout, before answering "busy".
+      if (Clock::now() - t0 >= kWaitForSlot) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     int idle = Connection::Idle;

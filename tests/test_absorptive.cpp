@@ -291,7 +291,7 @@ TEST(Phonon, PerConfigurationResultsGiveTheEngineMeanAndTheirStandardError) {
   st.depths_A = {2.0, 4.0};
   const std::vector<Detector> d = {AnnularDetector{"haadf", 70, 160}, AnnularDetector{"bf", 0, 20}};
   const std::vector<Point2> pos = {{3.0, 3.0}, {2.2, 3.4}};
-  const Fft2 fft(g);
+  const Fft2 fft(g, st.planning);  // the plans simulate_stem_phonon_statistics uses
   const auto configs = frozen_phonon_transmissions(s, g, o.energy_eV, st, fft);
   const StemResult engine = scan_multislice(configs, o, pos, d, st, fft);
   const auto per = scan_multislice_per_configuration(configs, o, pos, d, st, fft);

@@ -376,8 +376,9 @@ TEST(RpcServer, ANewClientIsRefusedOnlyWhenEveryConnectionIsInACall) {
   const auto request = [](int ms) {
     return netstring::encode(json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "sleep_ms"}, {"params", {{"ms", ms}}}}.dump());
   };
-  ASSERT_TRUE(c1.send_raw(request(1500)));
-  ASSERT_TRUE(c2.send_raw(request(1500)));
+  // Calls longer than the 2 s a new client may wait for a place (kWaitForSlot).
+  ASSERT_TRUE(c1.send_raw(request(3500)));
+  ASSERT_TRUE(c2.send_raw(request(3500)));
   const auto t0 = Clock::now();
   while (s.server.stats().requests < 2 && seconds_since(t0) < 5) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   Client c3(s.port());
