@@ -196,6 +196,14 @@ int cmd_validate(const std::string& scenario, std::ostream& out, std::ostream& e
       if (f == StructureFormat::Cif || f == StructureFormat::Poscar) (void)read_crystal(s.specimen.structure);
       else (void)read_structure(s.specimen.structure);
     }
+    // Everything `run` would refuse before it starts, before "valid" is printed: every draw,
+    // the builder's and acquisition's keys, the band limit, thermal settings, 4D pattern
+    // shapes and the memory of the largest samples.
+    const std::size_t n = std::min<std::size_t>(s.total_samples(), 100000);
+    for (std::size_t i = 0; i < n; ++i) (void)sample_parameters(s, i);
+    check_physics_keys(s);
+    const ScenarioCheck checked = check_scenario_physics(s);
+    (void)check_run(s);
     const SampledScenario s0 = sample_parameters(s, 0);
     out << scenario << ": valid\n";
     out << "  name:     " << s.name << ", seed " << s.seed << "\n";
@@ -212,11 +220,6 @@ int cmd_validate(const std::string& scenario, std::ostream& out, std::ostream& e
     const auto sampled = s.sampled();
     out << "  sampled parameters: " << sampled.size() << "\n";
     for (const Distribution* d : sampled) out << "    " << d->source.path << ": " << describe(*d) << "\n";
-    // Draw every sample once: impossible draws (e.g. a normal energy ≤ 0) are found now.
-    const std::size_t n = std::min<std::size_t>(s.total_samples(), 100000);
-    for (std::size_t i = 0; i < n; ++i) (void)sample_parameters(s, i);
-    check_physics_keys(s);
-    const ScenarioCheck checked = check_scenario_physics(s);
     out << "  sampling: " << (s.simulation.auto_sampling ? "auto, " : "") << checked.sampling_A
         << " Å for sample 0 (band limit ≥ " << checked.band_limit_mrad << " mrad)\n";
     for (const CountEstimate& c : checked.counts)
