@@ -24,7 +24,7 @@ specimen:
 microscope: {{energy: 200e3, convergence: 20, current: 20}}
 scan: {{start: [0, 0], fov: [3.905, 3.905], pixels: [2, 2], dwell: 2}}
 detectors:
-  - {{name: haadf, type: annular, inner: 70, outer: 160}}
+  - {{name: haadf, type: annular, inner: 25, outer: 40}}
 simulation: {{sampling: 0.2, slice_thickness: 3.905}}
 output: {{file: small.h5}}
 """
