@@ -111,8 +111,8 @@ RunResult run_scenario(const ScenarioSpec& spec, const RunOptions& o, const Comp
   } else {
     clear_interrupt();
   }
-  std::span<const std::size_t> todo(pending);
-  if (todo.size() > o.max_samples) todo = todo.first(o.max_samples);
+  std::span<const std::size_t> to_compute(pending);
+  if (to_compute.size() > o.max_samples) to_compute = to_compute.first(o.max_samples);
   const auto appended = [&] {
     ++res.written;
     if (o.progress) progress.update(writer.rows());
@@ -121,12 +121,12 @@ RunResult run_scenario(const ScenarioSpec& spec, const RunOptions& o, const Comp
   };
   try {
     if (loop) {
-      loop(todo, writer, appended);
+      loop(to_compute, writer, appended);
     } else {
       const DiffractionRowSink to_file = [&](const std::string& name, std::size_t y, const float* row) {
         writer.write_diffraction_row(name, y, row);
       };
-      for (std::size_t i : todo) {
+      for (std::size_t i : to_compute) {
         writer.append_sample(compute_sample(spec, writer.layout(), i, simulate, to_file));
         if (appended()) break;
       }

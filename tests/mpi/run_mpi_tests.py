@@ -161,11 +161,9 @@ def test_failing_sample_reported_others_stop_file_kept():
     assert_same_bytes(ref, out)
 
 
-def test_killed_job_resumes_to_serial_bytes():
-    more = ["--samples", "10"]  # 30 samples: long enough to be killed mid-run
-    ref = os.path.join(TMP, "serial30.h5")
-    assert run([TINY, "-o", ref] + more).returncode == 0
-    out = os.path.join(TMP, "killed.h5")
+def start_job_until_two_samples(out, more):
+    """Starts a 2-rank run of TINY into `out` in a session of its own and returns it once the
+    file holds 2 complete samples (or the job ended, or 300 s passed)."""
     cmd = mpirun(2) + [BIN, "run", TINY, "-o", out, "--threads", "1"] + more
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                          env=CHILD_ENV)
@@ -178,6 +176,15 @@ def test_killed_job_resumes_to_serial_bytes():
                     break
         except Exception:
             continue
+    return p
+
+
+def test_killed_job_resumes_to_serial_bytes():
+    more = ["--samples", "10"]  # 30 samples: long enough to be killed mid-run
+    ref = os.path.join(TMP, "serial30.h5")
+    assert run([TINY, "-o", ref] + more).returncode == 0
+    out = os.path.join(TMP, "killed.h5")
+    p = start_job_until_two_samples(out, more)
     kill_session(p.pid)  # mpirun and both ranks, mid-run (as a scheduler kills a job)
     p.wait()
     with h5py.File(out, "r") as f:
@@ -212,18 +219,7 @@ def test_one_rank_killed_job_stops_file_resumes():
     if not os.path.exists(ref):
         assert run([TINY, "-o", ref] + more).returncode == 0
     out = os.path.join(TMP, "rank_killed.h5")
-    cmd = mpirun(2) + [BIN, "run", TINY, "-o", out, "--threads", "1"] + more
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                         env=CHILD_ENV)
-    t0 = time.time()
-    while time.time() - t0 < 300 and p.poll() is None:
-        time.sleep(0.02)
-        try:
-            with h5py.File(out, "r") as f:
-                if int(f.attrs.get("complete_samples", 0)) >= 2:
-                    break
-        except Exception:
-            continue
+    p = start_job_until_two_samples(out, more)
     worker = session_rank(p.pid, 1)
     assert worker, "rank 1 not found"
     os.kill(worker, signal.SIGKILL)
