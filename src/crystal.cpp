@@ -181,6 +181,16 @@ int block_line(const gemmi::cif::Block& b) {
   return 1;
 }
 
+// True when `s` holds a run of more than `max_digits` decimal digits.
+bool has_long_digit_run(const std::string& s, std::size_t max_digits) {
+  std::size_t run = 0;
+  for (char ch : s) {
+    run = (ch >= '0' && ch <= '9') ? run + 1 : 0;
+    if (run > max_digits) return true;
+  }
+  return false;
+}
+
 std::vector<gemmi::Op> symmetry_ops(const gemmi::cif::Block& b, const std::string& name) {
   std::vector<gemmi::Op> ops;
   for (const char* tag : {"_space_group_symop_operation_xyz", "_symmetry_equiv_pos_as_xyz",
@@ -190,6 +200,10 @@ std::vector<gemmi::Op> symmetry_ops(const gemmi::cif::Block& b, const std::strin
     int line = item_line(b, tag);
     for (const std::string& v : col) {
       std::string t = gemmi::cif::as_string(v);
+      // gemmi multiplies each integer by 24 in an int: a long digit run overflows (UB, found
+      // by fuzz_cif). Real operations use 1-digit numerators and denominators 2, 3, 4, 6.
+      if (has_long_digit_run(t, 3))
+        cif_fail(name, line, "bad symmetry operation '" + t.substr(0, 60) + "': a number with more than 3 digits");
       try {
         ops.push_back(gemmi::parse_triplet(t));
       } catch (const std::exception& e) {

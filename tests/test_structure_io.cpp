@@ -330,3 +330,23 @@ TEST(StructureCounts, CifCellOutOfRangeNamesTheTag) {
   expect_error_at([&] { crystal_from_cif_text(with("1e300", "90"), "big.cif"); }, "big.cif", 2, "_cell_length_a");
   expect_error_at([&] { crystal_from_cif_text(with("3.905", "400"), "angle.cif"); }, "angle.cif", 7, "_cell_angle_gamma");
 }
+
+// Regression (fuzz_cif, CI): a symmetry operation with a long integer overflowed inside
+// gemmi's triplet parser (signed overflow, UBSan). It is refused naming the loop's line.
+TEST(StructureCounts, CifSymmetryOperationWithHugeNumberNamesTheLine) {
+  const std::string cif = "data_x\n_cell_length_a 3.905\n_cell_length_b 3.905\n_cell_length_c 3.905\n"
+                          "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\nloop_\n"
+                          "_space_group_symop_operation_xyz\nOP\nloop_\n"
+                          "_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n"
+                          "_atom_site_fract_z\nSr1 Sr 0 0 0\n";
+  auto with = [&](const std::string& op) {
+    std::string t = cif;
+    t.replace(t.find("OP"), 2, op);
+    return t;
+  };
+  EXPECT_EQ(crystal_from_cif_text(with("'x,y,z'"), "ok.cif").sites.size(), 1u);
+  expect_error_at([&] { crystal_from_cif_text(with("'99999999999*x,y,z'"), "huge.cif"); }, "huge.cif", 8,
+                  "more than 3 digits");
+  expect_error_at([&] { crystal_from_cif_text(with("'x,y,2147483647'"), "big.cif"); }, "big.cif", 8,
+                  "more than 3 digits");
+}
