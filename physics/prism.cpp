@@ -63,7 +63,29 @@ BeamCoefficients beam_coefficients(const SMatrix& S, const ProbeOptics& o, doubl
 }  // namespace
 
 std::size_t SMatrix::bytes() const {
-  return waves.size() * beams.size() * grid.size() * sizeof(cfloat);
+  return waves.size() * beams.size() * stored.size() * sizeof(cfloat);
+}
+
+namespace {
+/// Signed frequency index of grid index i on an n-point axis (as Grid::kx).
+long signed_index(std::size_t i, std::size_t n) { return long(i) < long(n + 1) / 2 ? long(i) : long(i) - long(n); }
+/// Grid index of signed frequency index s on an n-point axis.
+std::size_t wrap_index(long s, std::size_t n) { return std::size_t(((s % long(n)) + long(n)) % long(n)); }
+
+std::size_t storage_points(std::size_t n, double length_A, double k_max, std::size_t f) {
+  // Band pixels have |i| ≤ floor(k_max·L); an n'-point axis holds signed indices up to
+  // ⌈n'/2⌉ − 1, so n' ≥ 2·imax + 2 (either parity) holds them all.
+  const std::size_t imax = std::size_t(std::floor(k_max * length_A + 1e-9));
+  for (std::size_t m = 2 * imax + 2; m < n; ++m)
+    if (m % f == 0 && fft_friendly_size(m / f) == m / f) return m;
+  return n;
+}
+}  // namespace
+
+Grid smatrix_storage_grid(const Grid& g, std::size_t fx, std::size_t fy, bool crop) {
+  if (!crop) return g;
+  const double km = g.k_max();
+  return Grid(g.lx, g.ly, storage_points(g.nx, g.lx, km, fx), storage_points(g.ny, g.ly, km, fy));
 }
 
 std::vector<std::array<int, 2>> prism_beams(const Grid& g, double energy_eV, double semiangle_mrad, std::size_t fx,
@@ -88,8 +110,9 @@ std::vector<std::array<int, 2>> prism_beams(const Grid& g, double energy_eV, dou
 }
 
 std::size_t smatrix_bytes(const Grid& g, double energy_eV, double semiangle_mrad, std::size_t fx, std::size_t fy,
-                          std::size_t depths) {
-  return prism_beams(g, energy_eV, semiangle_mrad, fx, fy).size() * g.size() * sizeof(cfloat) * std::max<std::size_t>(1, depths);
+                          std::size_t depths, bool crop) {
+  return prism_beams(g, energy_eV, semiangle_mrad, fx, fy).size() * smatrix_storage_grid(g, fx, fy, crop).size() *
+         sizeof(cfloat) * std::max<std::size_t>(1, depths);
 }
 
 std::size_t default_memory_budget() {
@@ -102,10 +125,23 @@ std::size_t default_memory_budget() {
 }
 
 SMatrix build_smatrix(const Transmission& t, double semiangle_mrad, std::size_t fx, std::size_t fy,
-                      const std::vector<double>& depths, const Fft2& fft) {
+                      const std::vector<double>& depths, const Fft2& fft, bool crop) {
   const Grid& g = t.grid;
   SMatrix S;
   S.grid = g;
+  S.stored = smatrix_storage_grid(g, fx, fy, crop);
+  const Grid& gs = S.stored;
+  const bool cropped = !(gs == g);
+  // Fourier crop: full-grid FFT index of every stored-grid frequency, and the stored grid's plan.
+  std::vector<std::size_t> crop_from;
+  std::optional<Fft2> small_fft;
+  if (cropped) {
+    crop_from.resize(gs.size());
+    for (std::size_t j = 0; j < gs.ny; ++j)
+      for (std::size_t i = 0; i < gs.nx; ++i)
+        crop_from[j * gs.nx + i] = wrap_index(signed_index(j, gs.ny), g.ny) * g.nx + wrap_index(signed_index(i, gs.nx), g.nx);
+    small_fft.emplace(gs, fft.planning(), fft.wisdom_file());
+  }
   S.energy_eV = t.energy_eV;
   S.fx = fx;
   S.fy = fy;
@@ -126,8 +162,11 @@ SMatrix build_smatrix(const Transmission& t, double semiangle_mrad, std::size_t 
   ParallelErrors errors;
 #pragma omp parallel
   {
-    std::optional<ComplexBuffer> buffer;
-    errors.run([&] { buffer.emplace(N); });
+    std::optional<ComplexBuffer> buffer, spectrum;
+    errors.run([&] {
+      buffer.emplace(N);
+      if (cropped) spectrum.emplace(N);
+    });
 #pragma omp for schedule(dynamic)
     for (long bl = 0; bl < long(S.beams.size()); ++bl) errors.run([&] {
       ComplexBuffer& psi = *buffer;
@@ -142,7 +181,18 @@ SMatrix build_smatrix(const Transmission& t, double semiangle_mrad, std::size_t 
         detail::cmul_inplace(psi.data(), t.slices[s].data(), N);
         // Keep ψ·t of this slice: the multislice engine records right after this product
         // (the propagator is a pure phase in the band), so f = 1 matches it exactly.
-        for (std::size_t d : record_at[s]) S.waves[d][b] = psi;
+        if (!record_at[s].empty() && cropped) {
+          ComplexBuffer& sp = *spectrum;
+          std::copy(psi.data(), psi.data() + N, sp.data());
+          fft.forward(sp.data());
+          ComplexBuffer small(gs.size());
+          const float inv = 1.0f / float(N);
+          for (std::size_t q = 0; q < gs.size(); ++q) small[q] = sp[crop_from[q]] * inv;
+          small_fft->backward(small.data());
+          for (std::size_t d : record_at[s]) S.waves[d][b] = small;
+        } else {
+          for (std::size_t d : record_at[s]) S.waves[d][b] = psi;
+        }
         if (s + 1 < ns) {
           fft.forward(psi.data());
           detail::cmul_inplace(psi.data(), props[prop_of[s]].data(), N);
@@ -166,10 +216,10 @@ namespace {
 /// against the window.
 void scan_grouped(const std::vector<SMatrix>& configs, const std::vector<BeamCoefficients>& coef, const FocalQuadrature& fq,
                   const std::vector<Point2>& positions, const detail::Compiled& comp, std::size_t ndepth,
-                  const StemSettings& st, const Grid& window, const Fft2& fft, StemResult& res) {
+                  const StemSettings& st, const Grid& window, const Fft2& fft, float inv_n, StemResult& res) {
   using Mat = Eigen::Matrix<std::complex<float>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const SMatrix& S0 = configs.front();
-  const Grid& g = S0.grid;
+  const Grid& g = S0.stored;
   const std::size_t nwx = window.nx, nwy = window.ny, nw = nwx * nwy, nb = S0.beams.size();
   const double cell = st.prism_block_A;
   std::map<std::pair<long, long>, std::vector<std::size_t>> by_cell;
@@ -179,7 +229,6 @@ void scan_grouped(const std::vector<SMatrix>& configs, const std::vector<BeamCoe
   std::size_t max_group = 0;
   for (const auto& gr : groups) max_group = std::max(max_group, gr.second.size());
   const double wconf = 1.0 / double(configs.size());
-  const float inv_n = 1.0f / float(nw);
   std::size_t done = 0;
   ParallelErrors errors;
 #pragma omp parallel
@@ -257,21 +306,36 @@ StemResult scan_prism(const std::vector<SMatrix>& configs, const ProbeOptics& op
   if (configs.empty()) throw std::invalid_argument("scan_prism: no S-matrices");
   const SMatrix& S0 = configs.front();
   for (const auto& S : configs)
-    if (!(S.grid == S0.grid) || S.fx != S0.fx || S.fy != S0.fy || S.beams != S0.beams || S.waves.size() != S0.waves.size())
+    if (!(S.grid == S0.grid) || !(S.stored == S0.stored) || S.fx != S0.fx || S.fy != S0.fy || S.beams != S0.beams || S.waves.size() != S0.waves.size())
       throw std::invalid_argument("scan_prism: S-matrices differ in grid, interpolation, beams or depths");
   if (std::fabs(S0.energy_eV - optics.energy_eV) > 1e-6 * optics.energy_eV)
     throw std::invalid_argument("scan_prism: probe energy differs from the S-matrix energy");
   detail::check_detector_names(detectors);
-  const Grid& g = S0.grid;
+  const Grid& g = S0.stored;  // the waves' grid
+  const Grid& gf = S0.grid;   // the simulation grid
+  // The window on the stored grid, and the same window at the simulation grid's sampling:
+  // detectors are compiled on the latter (its band limit), then their in-band pixels are
+  // re-indexed into the stored window's spectrum, which holds every one of them.
   const std::size_t nwx = g.nx / S0.fx, nwy = g.ny / S0.fy, nw = nwx * nwy;
   const Grid window(g.lx / double(S0.fx), g.ly / double(S0.fy), nwx, nwy);
+  const Grid window_full(gf.lx / double(S0.fx), gf.ly / double(S0.fy), gf.nx / S0.fx, gf.ny / S0.fy);
   const double lambda = wavelength_A(optics.energy_eV);
   const std::size_t ndepth = S0.waves.size(), nb = S0.beams.size();
 
   StemResult res;
   res.depths_A = S0.depths_A;
-  res.warnings = check_detectors(detectors, window, lambda);
-  const detail::Compiled comp = detail::compile(detectors, window, lambda);
+  res.method = "prism";
+  res.interpolation = std::max(S0.fx, S0.fy);
+  res.warnings = check_detectors(detectors, window_full, lambda);
+  detail::Compiled comp = detail::compile(detectors, window_full, lambda);
+  if (!(window == window_full)) {
+    if (!comp.patterns.empty())
+      throw std::invalid_argument("scan_prism: 4D (pixelated) detectors need an S-matrix built with crop = false");
+    for (auto& q : comp.band) {
+      const std::size_t i = q % window_full.nx, j = q / window_full.nx;
+      q = std::uint32_t(wrap_index(signed_index(j, window_full.ny), nwy) * nwx + wrap_index(signed_index(i, window_full.nx), nwx));
+    }
+  }
   detail::init_signals(res, comp, detectors, ndepth, positions.size());
   const FocalQuadrature fq = focal_spread_quadrature(optics.focal_spread_A, optics.focal_spread_points);
   std::vector<BeamCoefficients> coef;
@@ -280,11 +344,12 @@ StemResult scan_prism(const std::vector<SMatrix>& configs, const ProbeOptics& op
   res.fft_plan = fft.plan_id();
   res.warnings.insert(res.warnings.end(), fft.warnings().begin(), fft.warnings().end());
   const double wconf = 1.0 / double(configs.size());
-  const float inv_n = 1.0f / float(nw);
-  std::vector<std::size_t> one_depth(1);
+  // |FFT|² scale: the window FFT of the n'-point stored samples of a band-limited wave is
+  // n'/n times that of its n full-grid samples, so 1/n of the full grid becomes n/n'².
+  const float inv_n = float(double(window_full.size()) / (double(nw) * double(nw)));
 
   if (comp.patterns.empty() && st.prism_block_A > 0) {
-    scan_grouped(configs, coef, fq, positions, comp, ndepth, st, window, fft, res);
+    scan_grouped(configs, coef, fq, positions, comp, ndepth, st, window, fft, inv_n, res);
     return res;
   }
 
@@ -349,7 +414,9 @@ StemResult simulate_prism(const Structure& structure, const Grid& grid, const Pr
   const bool thermal = std::any_of(structure.atoms.begin(), structure.atoms.end(), [](const Atom& a) { return a.rms > 0; });
   const std::size_t nconf = thermal ? std::max<std::size_t>(1, st.phonon_configurations) : 1;
   const std::size_t ndepth = std::max<std::size_t>(1, st.depths_A.size());
-  const std::size_t need = nconf * smatrix_bytes(grid, optics.energy_eV, optics.semiangle_mrad, fx, fy, ndepth);
+  // 4D patterns are indexed on the full window: keep the full grid for them.
+  const bool crop = std::none_of(detectors.begin(), detectors.end(), [](const Detector& d) { return std::holds_alternative<PixelatedDetector>(d); });
+  const std::size_t need = nconf * smatrix_bytes(grid, optics.energy_eV, optics.semiangle_mrad, fx, fy, ndepth, crop);
   const std::size_t budget = st.max_memory_bytes ? st.max_memory_bytes : default_memory_budget();
   if (need > budget) {
     std::ostringstream m;
@@ -365,7 +432,7 @@ StemResult simulate_prism(const Structure& structure, const Grid& grid, const Pr
   for (std::size_t c = 0; c < nconf; ++c) {
     const Potential pot = thermal ? build_potential(displace_atoms(structure, st.seed, c), grid, st.potential)
                                   : build_potential(structure, grid, st.potential);
-    smats.push_back(build_smatrix(transmission_functions(pot, optics.energy_eV, fft), optics.semiangle_mrad, fx, fy, st.depths_A, fft));
+    smats.push_back(build_smatrix(transmission_functions(pot, optics.energy_eV, fft), optics.semiangle_mrad, fx, fy, st.depths_A, fft, crop));
   }
   StemResult r = scan_prism(smats, optics, positions, detectors, st, sink);
   r.fft_plan = fft.plan_id() + "/" + r.fft_plan;  // S-matrix plan / window plan
