@@ -176,7 +176,6 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
   StemSettings cal_settings = ms_settings;
   cal_settings.progress = nullptr;
   std::optional<StemResult> reference;
-  double worst_mean = 0, worst_corr = 1;
   for (std::size_t f = choice.predicted_interpolation; f > 1; --f) {
     if (g.nx % f != 0 || g.ny % f != 0 || !fits(f)) continue;
     if (annular.empty()) break;  // nothing the budget can measure: multislice
@@ -184,8 +183,7 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
     const std::vector<SMatrix> S = smatrices(f);
     const StemResult trial = scan_prism(S, o, cal, annular, cal_settings);
     const Measured m = compare(trial, *reference, annular);
-    worst_mean = std::max(worst_mean, m.mean_error);
-    worst_corr = std::min(worst_corr, m.correlation);
+    choice.trials.push_back({f, m.mean_error, m.correlation});
     if (within(m, st.budget)) {
       choice.method = Method::Prism;
       choice.interpolation = f;
@@ -195,14 +193,12 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
       return finish_prism(S, choice);
     }
   }
-  // Multislice: exact by definition; the errors recorded are those of the rejected trials.
+  // Multislice: exact by definition (the rejected trials stay in choice.trials).
   choice.measured_mean_error = 0;
   choice.measured_correlation = 1;
   choice.method = Method::Multislice;
   choice.interpolation = 1;
   if (st.auto_cache) st.auto_cache->entries[key] = choice;
-  (void)worst_mean;
-  (void)worst_corr;
   return finish_multislice(choice);
 }
 

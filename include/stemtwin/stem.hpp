@@ -71,6 +71,11 @@ struct AutoChoice {
   double measured_correlation = 1;     ///< worst correlation found
   std::size_t calibration_positions = 0;
   bool from_cache = false;             ///< taken from an AutoCalibrationCache entry
+  struct Trial {
+    std::size_t interpolation = 1;
+    double mean_error = 0, correlation = 1;
+  };
+  std::vector<Trial> trials;           ///< every PRISM factor measured, in order (rejected ones too)
 };
 
 /// Calibrations of Method::Auto, owned by the caller and passed through StemSettings, keyed
@@ -87,6 +92,13 @@ struct StemSettings {
   /// matrix product (much faster on dense scans; the window is off-centre by at most half a
   /// cell). 0 = a window centred on every position. Not used with 4D detectors.
   double prism_block_A = 0.5;
+  /// PRISM: partitioned interpolation (after Brown et al., Phys. Rev. Research 2 (2020)
+  /// 023088; prism.hpp): the probe is not periodic at L/f, the S-matrix beams are parents
+  /// of bilinear beamlets and the exit wave is cut from a window of prism_window_A.
+  bool prism_partitioned = false;
+  /// Partitioned PRISM: the window (Å) cut around each probe, independent of f;
+  /// 0 = prism_window_needed_A() of the optics and the specimen's thickness (auto_method.hpp).
+  double prism_window_A = 0;
   /// Memory allowed for PRISM S-matrices (bytes); 0 = default_memory_budget().
   std::size_t max_memory_bytes = 0;
   /// Method::Auto: the accuracy to hold against multislice.
