@@ -325,13 +325,13 @@ StemResult scan_partitioned(const std::vector<SMatrix>& configs, const ProbeOpti
   const Grid& gs = S0.stored;
   const Grid& gf = S0.grid;
   const double lambda = wavelength_A(optics.energy_eV);
-  auto side = [](double w, double d, std::size_t n, std::size_t f) {
+  // Window side: FFT-friendly and even, the whole cell when the window would reach it.
+  auto side = [](double w, double d, std::size_t n) {
     std::size_t m = fft_friendly_size(std::max<std::size_t>(2, std::size_t(std::ceil(w / d))));
     if (m % 2) m = fft_friendly_size(m + 1);
-    (void)f;
     return m >= n ? n : m;
   };
-  const std::size_t nwx = side(window_A, gs.dx(), gs.nx, S0.fx), nwy = side(window_A, gs.dy(), gs.ny, S0.fy), nw = nwx * nwy;
+  const std::size_t nwx = side(window_A, gs.dx(), gs.nx), nwy = side(window_A, gs.dy(), gs.ny), nw = nwx * nwy;
   const Grid window(double(nwx) * gs.dx(), double(nwy) * gs.dy(), nwx, nwy);
   // The same window at the simulation grid's sampling, for the detectors' band.
   const Grid window_full(window.lx, window.ly, std::size_t(std::lround(double(nwx) * double(gf.nx) / double(gs.nx))),
