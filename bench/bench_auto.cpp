@@ -1,11 +1,13 @@
 // PRISM accuracy and Method::Auto against multislice (issue 14). Prints BENCH lines.
-//   bench_auto [--quick] [--only table|auto|memory] [--no-crop] [--threads N]
+//   bench_auto [--quick] [--only table|auto|memory|partitioned] [--no-crop] [--threads N]
 // table : PRISM error vs interpolation factor f and window L/f (mean HAADF/BF error and
 //         image correlation against multislice on the same positions) on a test-sized and
 //         the bench-sized SrTiO3 [001] specimen, with the window model's prediction.
 // auto  : Method::Auto vs multislice on SrTiO3 4×4×20 (20×20 positions) and 8×8×10 (32×32
 //         positions over the field); multislice time extrapolated from a measured subset of
 //         the positions (every k-th), the error measured on that subset.
+// partitioned (only when asked): partitioned PRISM f = 4, 8 on the 8×8×10 case at the
+//         model's window: error and time per position against multislice.
 // memory: one f = 4 S-matrix of the 8×8×10 specimen, stored cropped (default) or full
 //         (--no-crop); peak RSS from /proc/self/status VmHWM — run twice to compare.
 #include <omp.h>
@@ -94,7 +96,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: bench_auto [--quick] [--only table|auto|memory] [--no-crop] [--threads N]\n");
+      std::fprintf(stderr, "usage: bench_auto [--quick] [--only table|auto|memory|partitioned] [--no-crop] [--threads N]\n");
       return 2;
     }
   }
@@ -160,6 +162,40 @@ int main(int argc, char** argv) {
                     S.front().beams.size(), e.haadf, e.bf, e.corr_haadf, e.corr_bf, t, t_ms, pos.size());
         std::fflush(stdout);
       }
+    }
+  }
+
+  // --- partitioned PRISM on the bench case: error and time vs f at the model's window ---------
+  if (only == "partitioned") {
+    const Structure s = srtio3(quick ? 4 : 8, quick ? 4 : 10);
+    const Grid g = grid_for(s, 0.05, 8);
+    StemSettings st;
+    st.potential.slice_thickness_A = 1.9525;
+    const Fft2 fft(g);
+    const auto tr = frozen_phonon_transmissions(s, g, o.energy_eV, st, fft);
+    const double a = 3.905, x0 = a * double((quick ? 4 : 8) / 2);
+    const auto pos = ScanGrid::from_fov({x0, x0}, a, a, 8, 8).positions();
+    auto t0 = Clock::now();
+    const StemResult ms = scan_multislice(tr, o, pos, dets, st, fft);
+    const double t_ms = seconds_since(t0);
+    for (std::size_t f : {4, 8}) {
+      StemSettings ps = st;
+      ps.prism_partitioned = true;
+      t0 = Clock::now();
+      const std::vector<SMatrix> S = {build_smatrix(tr.front(), partitioned_semiangle_mrad(g, o.energy_eV, o.semiangle_mrad, f, f),
+                                                    f, f, {}, fft)};
+      const double t_build = seconds_since(t0);
+      t0 = Clock::now();
+      const StemResult pr = scan_prism(S, o, pos, dets, ps);
+      const double t_scan = seconds_since(t0);
+      const Err e = compare(pr.signal("haadf").values, ms.signal("haadf").values, pr.signal("bf").values, ms.signal("bf").values);
+      std::printf("BENCH case=srtio3_%dx%dx%d section=partitioned grid=%zu f=%zu window_A=%.2f beams=%zu haadf_error=%.4f "
+                  "bf_error=%.4f haadf_corr=%.5f bf_corr=%.5f build_seconds=%.2f scan_seconds=%.2f scan_seconds_per_position=%.4f "
+                  "multislice_seconds_per_position=%.4f positions=%zu\n",
+                  quick ? 4 : 8, quick ? 4 : 8, quick ? 4 : 10, g.nx, f, prism_window_needed_A(o, s.cell.z), S.front().beams.size(),
+                  e.haadf, e.bf, e.corr_haadf, e.corr_bf, t_build, t_scan, t_scan / double(pos.size()), t_ms / double(pos.size()),
+                  pos.size());
+      std::fflush(stdout);
     }
   }
 
