@@ -11,6 +11,7 @@
 #include "stemtwin/constants.hpp"
 #include "recorder.hpp"
 #include "stemtwin/prism.hpp"
+#include "stemtwin/auto_method.hpp"
 
 namespace stemtwin {
 
@@ -114,7 +115,9 @@ StemResult simulate_stem(const Structure& structure, const Grid& grid, const Pro
                          const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
                          const StemSettings& settings, PatternSink* sink) {
   StemResult r;
-  if (settings.method == Method::Prism) {
+  if (settings.method == Method::Auto) {
+    r = simulate_auto(structure, grid, optics, positions, detectors, settings, sink);
+  } else if (settings.method == Method::Prism) {
     r = simulate_prism(structure, grid, optics, positions, detectors, settings, sink);
   } else {
     const Fft2 fft(grid, settings.planning, settings.fftw_wisdom_file);

@@ -1061,7 +1061,7 @@ void Parser::simulation(const YAML::Node& n, ScenarioSpec& s) const {
     must_be_fixed(d, "a choice of engine settings would mix incomparable samples");
     out = d.options[0].text;
   };
-  fixed_word("method", sim.method, {"multislice", "prism"});
+  fixed_word("method", sim.method, {"multislice", "prism", "auto"});
   fixed_word("parametrization", sim.parametrization, {"lobato", "kirkland"});
   fixed_word("projection", sim.projection, {"infinite", "finite"});
   if (n["interpolation"]) sim.interpolation = static_cast<int>(integer(n["interpolation"], P + ".interpolation", 1));

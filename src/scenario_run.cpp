@@ -596,7 +596,7 @@ AcquisitionSettings acquisition_settings(const SampledScenario& s, bool& noisy) 
 
 StemSettings stem_settings(const SampledScenario& s) {
   StemSettings st;
-  st.method = s.method == "prism" ? Method::Prism : Method::Multislice;
+  st.method = s.method == "prism" ? Method::Prism : s.method == "auto" ? Method::Auto : Method::Multislice;
   st.interpolation_x = st.interpolation_y = std::size_t(std::max(1, s.interpolation));
   st.potential.slice_thickness_A = s.slice_thickness;
   st.potential.parametrization = parse_parametrization(s.parametrization);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "stemtwin/scenario.hpp"
+#include "stemtwin/scenario_run.hpp"
 
 using namespace stemtwin;
 
@@ -549,4 +550,15 @@ TEST(ScenarioHardening, EveryShippedScenarioIsWithinRange) {
   // The ranges must not refuse what the project itself ships.
   for (const auto& e : std::filesystem::directory_iterator(std::string(STEMTWIN_SOURCE_DIR) + "/scenarios"))
     if (e.path().extension() == ".yaml") EXPECT_NO_THROW(parse_scenario_file(e.path().string())) << e.path();
+}
+
+TEST(Scenario, MethodAutoIsAcceptedAndReachesTheEngine) {
+  std::string text = kExample;
+  const auto at = text.find("method: multislice");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, std::string("method: multislice").size(), "method: auto");
+  const ScenarioSpec s = parse_scenario_text(text, "auto.yaml");
+  EXPECT_EQ(stem_settings(sample_parameters(s, 1)).method, Method::Auto);
+  text.replace(at, std::string("method: auto").size(), "method: automatic");
+  EXPECT_THROW(parse_scenario_text(text, "auto.yaml"), std::exception);
 }

@@ -17,6 +17,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,7 +43,46 @@ class PatternSink {
                      std::size_t nx, const float* patterns) = 0;
 };
 
-enum class Method { Multislice, Prism };
+/// Multislice: exact reference. Prism: S-matrix with StemSettings::interpolation_x/y.
+/// Auto: chooses PRISM's interpolation factor from a model, measures the error on a few
+/// probe positions against multislice and falls back until StemSettings::budget is met
+/// (auto_method.hpp; docs/physics.md, "Method auto").
+enum class Method { Multislice, Prism, Auto };
+
+/// Method::Auto's accuracy promise against plain multislice, checked on calibration positions.
+struct ErrorBudget {
+  /// Every annular detector's mean over the calibration positions within this fraction of
+  /// multislice's (at every recording depth).
+  double mean_rel = 0.01;
+  /// Pearson correlation of every annular detector's values over the calibration positions
+  /// with multislice's at least this (skipped where multislice's values are flat to 1e-6).
+  double min_correlation = 0.995;
+  /// Probe positions simulated both ways (spread evenly over the position list).
+  std::size_t calibration_positions = 8;
+};
+
+/// What Method::Auto chose and what it measured.
+struct AutoChoice {
+  Method method = Method::Multislice;  ///< Multislice or Prism
+  std::size_t interpolation = 1;       ///< PRISM factor (both axes); 1 for multislice
+  std::size_t predicted_interpolation = 1;  ///< the model's first guess (auto_method.hpp)
+  double window_needed_A = 0;          ///< the model's probe-spread window
+  double measured_mean_error = 0;      ///< worst |mean_prism / mean_multislice − 1| found
+  double measured_correlation = 1;     ///< worst correlation found
+  std::size_t calibration_positions = 0;
+  bool from_cache = false;             ///< taken from an AutoCalibrationCache entry
+  struct Trial {
+    std::size_t interpolation = 1;
+    double mean_error = 0, correlation = 1;
+  };
+  std::vector<Trial> trials;           ///< every PRISM factor measured, in order (rejected ones too)
+};
+
+/// Calibrations of Method::Auto, owned by the caller and passed through StemSettings, keyed
+/// by specimen class and optics (auto_calibration_key()). A hit skips the calibration.
+struct AutoCalibrationCache {
+  std::map<std::string, AutoChoice> entries;
+};
 
 struct StemSettings {
   Method method = Method::Multislice;
@@ -51,8 +92,22 @@ struct StemSettings {
   /// matrix product (much faster on dense scans; the window is off-centre by at most half a
   /// cell). 0 = a window centred on every position. Not used with 4D detectors.
   double prism_block_A = 0.5;
+  /// PRISM: partitioned interpolation (after Brown et al., Phys. Rev. Research 2 (2020)
+  /// 023088; prism.hpp): the probe is not periodic at L/f, the S-matrix beams are parents
+  /// of bilinear beamlets and the exit wave is cut from a window of prism_window_A.
+  bool prism_partitioned = false;
+  /// Partitioned PRISM: the window (Å) cut around each probe, independent of f;
+  /// 0 = prism_window_needed_A() of the optics and the specimen's thickness (auto_method.hpp).
+  double prism_window_A = 0;
   /// Memory allowed for PRISM S-matrices (bytes); 0 = default_memory_budget().
   std::size_t max_memory_bytes = 0;
+  /// Method::Auto: the accuracy to hold against multislice.
+  ErrorBudget budget;
+  /// Method::Auto: calibrations to reuse and fill (caller-owned; nullptr = none kept).
+  AutoCalibrationCache* auto_cache = nullptr;
+  /// Method::Auto: the cache key's specimen part ("" = derived from the structure's cell,
+  /// composition and slicing).
+  std::string specimen_class;
   PotentialSettings potential;
   /// Frozen-phonon configurations; atoms are displaced by their `rms` (Å). With 1
   /// configuration and rms > 0 a single displaced configuration is used.
@@ -90,6 +145,12 @@ struct StemResult {
   /// with the same fft_plan, seed and settings are byte-identical on the same machine. A
   /// dataset writer should store it next to the seed (e.g. a root attribute `fft_plan`).
   std::string fft_plan;
+  /// The method that produced these numbers ("multislice" or "prism") and PRISM's factor.
+  std::string method = "multislice";
+  std::size_t interpolation = 1;
+  /// Set by Method::Auto: its choice and the error it measured (a dataset writer should
+  /// store these with the parameters).
+  std::optional<AutoChoice> auto_choice;
 
   /// The signal of a detector at a depth (default: the exit surface); throws if absent.
   const DetectorSignal& signal(const std::string& name, std::size_t depth_index = SIZE_MAX) const;
