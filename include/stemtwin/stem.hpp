@@ -41,7 +41,19 @@ class PatternSink {
                      std::size_t nx, const float* patterns) = 0;
 };
 
-enum class Method { Multislice, Prism };
+/// Multislice: the whole cell for every position. Prism: prism.hpp. Windowed: multislice in a
+/// window around each probe, sized from the optics and thickness (windowed.hpp).
+enum class Method { Multislice, Prism, Windowed };
+
+/// Method::Windowed: the window around each probe (windowed.hpp).
+struct WindowSettings {
+  /// Margin (Å) added to the probe's geometric spread radius; < 0 = the default
+  /// kDefaultWindowMargin_A + kDefaultWindowMarginLambdas·λ/α (tested within 1 %).
+  double margin_A = -1;
+  /// Side (Å) of the square tiles of positions that share one window; 0 = chosen by a
+  /// cost model (FFT work per position against the potential built per tile).
+  double tile_A = 0;
+};
 
 struct StemSettings {
   Method method = Method::Multislice;
@@ -54,6 +66,8 @@ struct StemSettings {
   /// Memory allowed for PRISM S-matrices (bytes); 0 = default_memory_budget().
   std::size_t max_memory_bytes = 0;
   PotentialSettings potential;
+  /// Method::Windowed only.
+  WindowSettings window;
   /// Frozen-phonon configurations; atoms are displaced by their `rms` (Å). With 1
   /// configuration and rms > 0 a single displaced configuration is used.
   std::size_t phonon_configurations = 1;
@@ -90,6 +104,10 @@ struct StemResult {
   /// with the same fft_plan, seed and settings are byte-identical on the same machine. A
   /// dataset writer should store it next to the seed (e.g. a root attribute `fft_plan`).
   std::string fft_plan;
+  /// Method::Windowed: the window each position was simulated in (points and Å), the radius
+  /// kept around every position (Å) and the tile side (Å); all 0 for other methods.
+  std::size_t window_nx = 0, window_ny = 0;
+  double window_x_A = 0, window_y_A = 0, window_radius_A = 0, window_tile_A = 0;
 
   /// The signal of a detector at a depth (default: the exit surface); throws if absent.
   const DetectorSignal& signal(const std::string& name, std::size_t depth_index = SIZE_MAX) const;
@@ -108,7 +126,7 @@ StemResult scan_multislice(const std::vector<Transmission>& configurations, cons
                            const StemSettings& settings, const Fft2& fft, PatternSink* sink = nullptr);
 
 /// Both steps: the whole STEM simulation of a structure, by multislice or — with
-/// settings.method = Method::Prism — by PRISM (prism.hpp).
+/// settings.method = Method::Prism — by PRISM (prism.hpp), or Method::Windowed (windowed.hpp).
 StemResult simulate_stem(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
                          const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
                          const StemSettings& settings, PatternSink* sink = nullptr);
