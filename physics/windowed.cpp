@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -78,6 +80,49 @@ std::size_t padded_points(std::size_t w, double d, std::size_t n) {
   return p >= n ? n : p;
 }
 
+/// Sub-pixels per window pixel and axis for the detectors' area weights (odd: each pixel
+/// gets the s × s sub-pixels centred on it).
+constexpr std::size_t kDetectorSubpixels = 5;
+
+/// Detectors compiled for the window's grid with area weights: every pixel is split into
+/// s × s sub-pixels, classified at their own k by compile() on the s× finer reciprocal grid,
+/// and each sub-pixel inside a detector adds its pixel once (so record with 1/(N·s²)). The
+/// window's reciprocal pixel is 1/window: plain pixel counting would put a 10 mrad BF disc
+/// of 1.6 mrad pixels 2.7 % off in area; with 5 × 5 sub-pixels the edge error is second
+/// order in the intensity's variation across a pixel. Band and COM angles are the window's.
+detail::Compiled compile_area_weighted(const std::vector<Detector>& dets, const Grid& wg, double lambda) {
+  const std::size_t s = kDetectorSubpixels;
+  const Grid fg(wg.lx * double(s), wg.ly * double(s), wg.nx * s, wg.ny * s);
+  const detail::Compiled fine = detail::compile(dets, fg, lambda);
+  detail::Compiled out = detail::compile(dets, wg, lambda);
+  std::vector<long> compact(wg.size(), -1);
+  for (std::size_t q = 0; q < out.band.size(); ++q) compact[out.band[q]] = long(q);
+  auto nearest = [&](std::size_t i_f, std::size_t nf, std::size_t n) {
+    const long m = i_f < (nf + 1) / 2 ? long(i_f) : long(i_f) - long(nf);  // fine frequency index
+    const long mc = long(std::floor(double(m) / double(s) + 0.5));
+    return std::size_t((mc % long(n) + long(n)) % long(n));
+  };
+  std::vector<long> f2c(fine.band.size());
+  for (std::size_t q = 0; q < fine.band.size(); ++q) {
+    const std::size_t jf = fine.band[q] / fg.nx, i_f = fine.band[q] % fg.nx;
+    f2c[q] = compact[nearest(jf, fg.ny, wg.ny) * wg.nx + nearest(i_f, fg.nx, wg.nx)];
+  }
+  if (fine.binned.size() != out.binned.size()) throw std::logic_error("windowed multislice: detector compilation differs");
+  for (std::size_t d = 0; d < out.binned.size(); ++d) {
+    auto& b = out.binned[d];
+    const auto& f = fine.binned[d];
+    if (f.bins != b.bins || f.offset != b.offset) throw std::logic_error("windowed multislice: detector bins differ");
+    b.q.clear();
+    b.bin.clear();
+    for (std::size_t k = 0; k < f.q.size(); ++k)
+      if (f2c[f.q[k]] >= 0) {
+        b.q.push_back(std::uint32_t(f2c[f.q[k]]));
+        b.bin.push_back(f.bin[k]);
+      }
+  }
+  return out;
+}
+
 }  // namespace
 
 double probe_spread_radius_A(const ProbeOptics& o, double t) {
@@ -127,7 +172,7 @@ WindowPlan plan_window(const Grid& g, const ProbeOptics& o, double t, const std:
   else
     candidates = {0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24};
   // Cost model, per configuration and slice, in units of n·log2(n) FFT work: each position
-  // costs 2 FFTs of the window per focal node (and one detector-grid FFT per recording depth); each tile builds a potential (per element a
+  // costs 2 FFTs of the window per focal node; each tile builds a potential (per element a
   // real FFT of the padded region on a 2× finer grid ≈ 4 window FFTs) and a transmission
   // function (2 FFTs). Exact constants do not matter: it only picks T among candidates.
   const FocalQuadrature fq = focal_spread_quadrature(o.focal_spread_A, o.focal_spread_points);
@@ -137,10 +182,7 @@ WindowPlan plan_window(const Grid& g, const ProbeOptics& o, double t, const std:
     if (T < d) T = d;
     const std::size_t wx = window_points(T, w.radius_A, g.dx(), g.nx), wy = window_points(T, w.radius_A, g.dy(), g.ny);
     const std::size_t ntiles = assign_tiles(g, pos, T).size();
-    const std::size_t depths = std::max<std::size_t>(1, st.depths_A.size());
-    const double per_pos = double(fq.defocus_A.size()) *
-                           (2.0 * fft_cost(wx, wy) + double(depths) / std::max(1.0, t / st.potential.slice_thickness_A) *
-                                                         fft_cost(std::min(g.nx, 4 * wx), std::min(g.ny, 4 * wy)));
+    const double per_pos = 2.0 * double(fq.defocus_A.size()) * fft_cost(wx, wy);
     const double per_tile = elements * 4.0 * fft_cost(padded_points(wx, g.dx(), g.nx), padded_points(wy, g.dy(), g.ny)) +
                             2.0 * fft_cost(wx, wy);
     const double cost = double(pos.size()) * per_pos + double(ntiles) * per_tile;
@@ -182,17 +224,48 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
   const std::size_t px = padded_points(plan.nx, g.dx(), g.nx), py = padded_points(plan.ny, g.dy(), g.ny);
   const Grid pg(double(px) * g.dx(), double(py) * g.dy(), px, py);
   const Fft2 fft(wg, st.planning, st.fftw_wisdom_file);
-  // The detector grid: the exit wave, zero-padded, is Fourier transformed on the full cell's
-  // grid (at most 4× the window per axis), so detectors are integrated with the full cell's
-  // reciprocal pixel (1/cell), not the window's coarse 1/window: annulus edges then fall on
-  // the same pixels as in multislice (on the window's own grid a 10 mrad BF disc of 1.6 mrad
-  // pixels is off by 4 % from pixel counting alone).
-  const std::size_t dnx = std::min(g.nx, fft_friendly_size(4 * plan.nx)), dny = std::min(g.ny, fft_friendly_size(4 * plan.ny));
-  const Grid dg(double(dnx) * g.dx(), double(dny) * g.dy(), dnx, dny);
-  const Fft2 dfft(dg, st.planning, st.fftw_wisdom_file);
   const double lambda = wavelength_A(o.energy_eV);
   detail::check_detector_names(dets);
-  const detail::Compiled comp = detail::compile(dets, dg, lambda);
+  // Two ways to record (docs/physics.md "Windowed multislice"):
+  //  - dark field (every angle ≥ kDarkFieldInner·α): on the window's own periodic grid, with
+  //    area-weighted pixels. High-angle electrons leave the probe's cone (100 mrad over 20 nm
+  //    is 20 Å) and wrap around the periodic window keeping their k: their intensity is kept.
+  //  - bright field and everything reaching into the disc (BF, ABF, radial, COM): the wave
+  //    is tapered to 0 over the window's outer kWindowTaper_A, zero-padded onto the cell's
+  //    grid (at most 4× the window per axis) and recorded there with the cell's pixels, as
+  //    multislice does. The probe's Airy tails (aperture-edge angles) that wrapped around the
+  //    window would otherwise interfere with the probe (+1.7 % BF on Si [110] recorded
+  //    periodically; +0.3 % this way).
+  std::vector<Detector> df_dets, bf_dets;
+  const double alpha = o.semiangle_mrad;
+  for (const Detector& d : dets) {
+    bool dark = false;
+    if (const auto* a = std::get_if<AnnularDetector>(&d)) dark = a->inner_mrad >= kDarkFieldInner * alpha;
+    if (const auto* sg = std::get_if<SegmentedDetector>(&d))
+      dark = !sg->ring_edges_mrad.empty() && sg->ring_edges_mrad.front() >= kDarkFieldInner * alpha;
+    (dark ? df_dets : bf_dets).push_back(d);
+  }
+  const bool has_df = !df_dets.empty(), has_bf = !bf_dets.empty();
+  const std::size_t dnx = std::min(g.nx, fft_friendly_size(4 * plan.nx)), dny = std::min(g.ny, fft_friendly_size(4 * plan.ny));
+  const Grid dg(double(dnx) * g.dx(), double(dny) * g.dy(), dnx, dny);
+  std::unique_ptr<Fft2> dfft;
+  if (has_bf) dfft = std::make_unique<Fft2>(dg, st.planning, st.fftw_wisdom_file);
+  const detail::Compiled comp_df = has_df ? compile_area_weighted(df_dets, wg, lambda) : detail::Compiled{};
+  const detail::Compiled comp_bf = has_bf ? detail::compile(bf_dets, dg, lambda) : detail::Compiled{};
+  // The primary group goes through drive_positions' recorder, the other through a second one.
+  const detail::Compiled& comp = has_df ? comp_df : comp_bf;
+  const std::vector<Detector>& prim_dets = has_df ? df_dets : bf_dets;
+  const detail::Compiled layout = detail::compile(dets, wg, lambda);
+  auto taper = [&](std::size_t n, std::size_t nfull, double d) {
+    std::vector<float> w(n, 1.0f);
+    if (n == nfull) return w;  // the whole cell along this axis: periodic, exact
+    for (std::size_t i = 0; i < n; ++i) {
+      const double e = std::min(double(i) + 0.5, double(n - i) - 0.5) * d;
+      if (e < kWindowTaper_A) w[i] = float(0.5 * (1 - std::cos(kPi * e / kWindowTaper_A)));
+    }
+    return w;
+  };
+  const std::vector<float> taper_x = taper(plan.nx, g.nx, g.dx()), taper_y = taper(plan.ny, g.ny, g.dy());
 
   // Thermal configurations of the whole specimen (so every window agrees on each atom).
   const bool thermal = std::any_of(s.atoms.begin(), s.atoms.end(), [](const Atom& a) { return a.rms > 0; });
@@ -204,12 +277,15 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
   const std::vector<double> dz = slice_thickness_of(s.cell.z, st.potential.slice_thickness_A);
   const std::size_t ns = dz.size();
   StemResult res;
-  res.warnings = check_detectors(dets, dg, lambda);
-  res.fft_plan = fft.plan_id() + "+" + dfft.plan_id();
+  res.warnings = check_detectors(dets, g, lambda);
+  res.fft_plan = dfft ? fft.plan_id() + "+" + dfft->plan_id() : fft.plan_id();
   const std::vector<std::size_t> depth_slice = detail::depth_slices(dz, st.depths_A, res.depths_A);
   std::vector<std::vector<std::size_t>> record_at(ns);
   for (std::size_t d = 0; d < depth_slice.size(); ++d) record_at[depth_slice[d]].push_back(d);
-  detail::init_signals(res, comp, dets, depth_slice.size(), pos.size());
+  const std::size_t ndepth = depth_slice.size();
+  detail::init_signals(res, layout, dets, ndepth, pos.size());
+  std::map<std::pair<std::string, std::size_t>, std::size_t> slot;  // (detector, depth) → signal
+  for (std::size_t k = 0; k < res.signals.size(); ++k) slot[{res.signals[k].name, res.signals[k].depth_index}] = k;
   const FocalQuadrature fq = focal_spread_quadrature(o.focal_spread_A, o.focal_spread_points);
   std::vector<ComplexBuffer> probes;
   for (double df : fq.defocus_A) probes.push_back(probe_fourier(wg, o, df));
@@ -219,27 +295,12 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
     if (k == 0 || dz[k] != dz[k - 1]) props.push_back(fresnel_propagator(wg, lambda, dz[k], 1.0f / float(wg.size())));
     prop_of[k] = props.size() - 1;
   }
-  // Before zero-padding, the wave is tapered to 0 at the window's edges (Hann ramp over the
-  // outer kWindowTaper_A, where only the probe's far tails are): a hard cut of the periodic
-  // window's wave would spray its edge values over all angles (measured: +2 % ADF on
-  // Si [110]); a wide ramp removes tail intensity instead (ramp over half the margin: −0.4 %
-  // ADF, −0.5 % ABF at a 12 Å margin on the tuning case). Axes that are the whole cell are
-  // periodic and need no taper.
-  auto taper = [&](std::size_t n, std::size_t nfull, double d) {
-    std::vector<float> w(n, 1.0f);
-    const double width = kWindowTaper_A;
-    if (n == nfull) return w;
-    for (std::size_t i = 0; i < n; ++i) {
-      const double e = std::min(double(i) + 0.5, double(n - i) - 0.5) * d;
-      if (e < width) w[i] = float(0.5 * (1 - std::cos(kPi * e / width)));
-    }
-    return w;
-  };
-  const std::vector<float> taper_x = taper(plan.nx, g.nx, g.dx()), taper_y = taper(plan.ny, g.ny, g.dy());
   const double wconf = 1.0 / double(nconf);
-  const float inv_nd = 1.0f / float(dg.size());
+  const float scale_df = 1.0f / (float(wg.size()) * float(kDetectorSubpixels * kDetectorSubpixels));
+  const float scale_bf = 1.0f / float(dg.size());
   struct Work {
     ComplexBuffer psi, det;
+    std::optional<detail::Recorder> bf;  // the bright-field group when dark field is primary
   };
 
   const auto tiles = assign_tiles(g, pos, plan.tile_A);
@@ -281,11 +342,20 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
     StemSettings ts = st;
     ts.progress = nullptr;
     if (st.progress) ts.progress = [&](std::size_t k, std::size_t) { st.progress(done + k, pos.size()); };
-    StemResult tr;
-    detail::init_signals(tr, comp, dets, depth_slice.size(), tile.size());
+    StemResult tr, tr_bf;
+    detail::init_signals(tr, comp, prim_dets, ndepth, tile.size());
+    if (has_df && has_bf) detail::init_signals(tr_bf, comp_bf, bf_dets, ndepth, tile.size());
     detail::drive_positions<Work>(
-        tile.size(), comp, dets, depth_slice.size(), ts, nullptr, tr, [&] { return Work{ComplexBuffer(wg.size()), ComplexBuffer(dg.size())}; },
+        tile.size(), comp, prim_dets, ndepth, ts, nullptr, tr,
+        [&] {
+          Work w{ComplexBuffer(wg.size()), has_bf ? ComplexBuffer(dg.size()) : ComplexBuffer(), std::nullopt};
+          if (has_df && has_bf) w.bf.emplace(comp_bf, ndepth);
+          return w;
+        },
         [&](std::size_t pi, detail::Recorder& rec, Work& w) {
+          detail::Recorder* rdf = has_df ? &rec : nullptr;
+          detail::Recorder* rbf = has_bf ? (has_df ? &*w.bf : &rec) : nullptr;
+          if (rbf && rbf != &rec) rbf->clear();
           cfloat* psi = w.psi.data();
           for (const Transmission& t : trans)
             for (std::size_t f = 0; f < probes.size(); ++f) {
@@ -294,32 +364,37 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
               fft.backward(psi);
               for (std::size_t k = 0; k < ns; ++k) {
                 detail::cmul_inplace(psi, t.slices[k].data(), wg.size());
-                if (!record_at[k].empty()) {
-                  // ψ·t in the window, zero elsewhere on the detector grid; |FFT|² is
-                  // independent of where the window sits, so it goes at the origin.
+                if (rbf && !record_at[k].empty()) {
+                  // ψ·t tapered in the window, zero elsewhere on the detector grid; |FFT|²
+                  // does not depend on where the window sits, so it goes at the origin.
                   std::fill(w.det.data(), w.det.data() + dg.size(), cfloat(0.0f, 0.0f));
                   for (std::size_t j = 0; j < plan.ny; ++j)
                     for (std::size_t i = 0; i < plan.nx; ++i) w.det[j * dnx + i] = psi[j * plan.nx + i] * (taper_y[j] * taper_x[i]);
-                  dfft.forward(w.det.data());
-                  rec.record(w.det.data(), inv_nd, weight, record_at[k], false);
+                  dfft->forward(w.det.data());
+                  rbf->record(w.det.data(), scale_bf, weight, record_at[k], false);
                 }
+                if (!rdf && k + 1 == ns) break;
+                fft.forward(psi);
+                if (rdf && !record_at[k].empty()) rdf->record(psi, scale_df, weight, record_at[k], false);
                 if (k + 1 < ns) {
-                  fft.forward(psi);
                   detail::cmul_inplace(psi, props[prop_of[k]].data(), wg.size());
                   fft.backward(psi);
                 }
               }
             }
+          if (rbf && rbf != &rec) rbf->store(pi, tr_bf);
         });
-    for (std::size_t k = 0; k < tr.signals.size(); ++k) {
-      const std::size_t b = tr.signals[k].bins;
-      for (std::size_t q = 0; q < tile.size(); ++q)
-        std::copy_n(tr.signals[k].values.begin() + long(q * b), b, res.signals[k].values.begin() + long(tile[q] * b));
-    }
+    for (const StemResult* part : {&tr, &tr_bf})
+      for (const DetectorSignal& sig : part->signals) {
+        auto& out = res.signals[slot.at({sig.name, sig.depth_index})].values;
+        const std::size_t b = sig.bins;
+        for (std::size_t q = 0; q < tile.size(); ++q)
+          std::copy_n(sig.values.begin() + long(q * b), b, out.begin() + long(tile[q] * b));
+      }
     done += tile.size();
   }
   res.warnings.insert(res.warnings.end(), fft.warnings().begin(), fft.warnings().end());
-  res.warnings.insert(res.warnings.end(), dfft.warnings().begin(), dfft.warnings().end());
+  if (dfft) res.warnings.insert(res.warnings.end(), dfft->warnings().begin(), dfft->warnings().end());
   fill_plan(res);
   return res;
 }

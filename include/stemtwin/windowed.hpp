@@ -60,6 +60,9 @@ inline constexpr double kDefaultWindowMarginLambdas = 5.0;
 /// Width (Å) of the Hann ramp that takes the wave to 0 at the window's edge before it is
 /// zero-padded onto the detector grid.
 inline constexpr double kWindowTaper_A = 0.5;
+/// Detectors whose every angle is at least this many probe semi-angles are recorded on the
+/// window's periodic grid (dark field); the others on the zero-padded cell grid.
+inline constexpr double kDarkFieldInner = 1.5;
 /// Padding (Å) of the region whose atoms build a window's potential (cropped afterwards):
 /// the Lobato/Kirkland projected potentials of every element fall below 1e-3 of their value
 /// at 0.5 Å beyond this distance.
