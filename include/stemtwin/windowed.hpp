@@ -30,13 +30,18 @@
 //     the full cell's (up to the band limit applied on the window's grid: the 2/3-Nyquist
 //     disc depends only on the sampling, which is unchanged).
 //  3. Each position's probe is formed on the window's grid and propagated exactly as
-//     scan_multislice does. At a recording depth the wave ψ·t, zero outside the window, is
-//     tapered to 0 over the outer kWindowTaper_A (a Hann ramp: a hard cut would spray the
-//     edge values over all angles) and Fourier transformed on the detector grid: the full cell's grid (at most 4× the window
-//     per axis), so the detectors are integrated with the full cell's reciprocal pixel and
-//     annulus edges fall where they fall in multislice. (On the window's own grid, pixel
-//     1/window, a 10 mrad BF disc of 1.6 mrad pixels is off by 4 % from pixel counting alone,
-//     measured on SrTiO3.) Detector angles are θ = λ|k| with the detector grid's k.
+//     scan_multislice does. Detectors are recorded in one of two ways:
+//     - dark field (every angle ≥ kDarkFieldInner·α: HAADF, ADF, outer segments): on the
+//       window's periodic grid, with area-weighted pixels (each pixel split into 5 × 5
+//       sub-pixels classified at their own angle), so the coarse reciprocal pixel 1/window
+//       does not bias annulus areas. Electrons scattered to high angles leave the probe's
+//       cone and wrap around the window keeping their k, so their intensity is kept;
+//     - bright field and anything reaching into the disc (BF, ABF, radial, COM): the wave is
+//       tapered to 0 over the outer kWindowTaper_A (Hann), zero-padded onto the cell's grid
+//       (at most 4× the window per axis) and recorded there with the cell's pixels, as
+//       multislice does: the probe's Airy tails that wrapped around would otherwise interfere
+//       with the probe.
+//     Detector angles are θ = λ|k| with the recording grid's k.
 // Threads run over the positions of a tile; every position's numbers depend only on its
 // tile's window, which depends only on the positions and settings: the same bytes on any
 // thread count.
