@@ -1,6 +1,6 @@
 // Windowed multislice (windowed.hpp) against full-cell multislice: speed, error, memory.
 //
-//   bench_windowed [--quick] [--threads N] [--only srtio3|film]
+//   bench_windowed [--quick] [--threads N] [--only srtio3|film|margin]
 //
 // (a) srtio3: SrTiO3 [001] 4×4×20 cells, 0.05 Å, 20×20 positions over one cell: both methods
 //     timed in the same run (the window may be the whole cell there: then windowed = multislice).
@@ -11,7 +11,10 @@
 //     Windowed: the plan for the whole 256×256 scan is made (tile side and window), then the
 //     positions of whole tiles of that plan are timed, and the total extrapolated (tiles ×
 //     time per tile). The error is windowed vs multislice on the 16 subset positions.
-//     --quick: 12×12×51 cells (47 × 47 Å, 20 nm) and 4 subset positions, same code paths.
+//     --quick: 12×12×12 cells (47 Å cube) and 4 subset positions, same code paths.
+// margin (only with --only margin): the tuning scan of the default margin on an LSFO-like
+//     8×8×12-cell perovskite at 0.08 Å (WINDOWED_CELLS_Z and WINDOWED_DEFOCUS override the
+//     thickness in cells and the defocus in Å): windowed vs multislice errors per margin.
 // Prints 'BENCH case=... key=value ...' lines; ratios are measured within one run. Peak
 // memory is the process's max RSS after each case (it includes the full-field multislice's
 // transmission functions, which the windowed path never holds).
@@ -74,7 +77,7 @@ std::string errors(const StemResult& ref, const StemResult& r, const std::vector
   return out;
 }
 
-const char* kUsage = "usage: bench_windowed [--quick] [--threads N] [--only srtio3|film]\n";
+const char* kUsage = "usage: bench_windowed [--quick] [--threads N] [--only srtio3|film|margin]\n";
 
 }  // namespace
 
@@ -159,7 +162,7 @@ int main(int argc, char** argv) {
     p.a = 3.9;
     p.A = {{57, 0.7}, {38, 0.3}};
     p.B = {{26, 1.0}};
-    p.repeats = {quick ? 12 : 26, quick ? 12 : 26, 51};
+    p.repeats = {quick ? 12 : 26, quick ? 12 : 26, quick ? 12 : 51};
     const Structure s = build_perovskite(p, 1).structure;
     const Grid g = Grid::from_sampling(s.cell.x, s.cell.y, 0.05);
     const std::size_t side = 256;
