@@ -12,6 +12,7 @@
 #include "recorder.hpp"
 #include "stemtwin/prism.hpp"
 #include "stemtwin/auto_method.hpp"
+#include "stemtwin/windowed.hpp"
 
 namespace stemtwin {
 
@@ -119,6 +120,10 @@ StemResult simulate_stem(const Structure& structure, const Grid& grid, const Pro
     r = simulate_auto(structure, grid, optics, positions, detectors, settings, sink);
   } else if (settings.method == Method::Prism) {
     r = simulate_prism(structure, grid, optics, positions, detectors, settings, sink);
+  } else if (settings.method == Method::Windowed) {
+    if (sink) throw std::invalid_argument("windowed multislice does not stream 4D-STEM patterns; use multislice or PRISM");
+    r = simulate_windowed(structure, grid, optics, positions, detectors, settings);
+    r.method = "windowed";
   } else {
     const Fft2 fft(grid, settings.planning, settings.fftw_wisdom_file);
     const auto configs = frozen_phonon_transmissions(structure, grid, optics.energy_eV, settings, fft);

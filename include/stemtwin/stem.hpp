@@ -46,8 +46,9 @@ class PatternSink {
 /// Multislice: exact reference. Prism: S-matrix with StemSettings::interpolation_x/y.
 /// Auto: chooses PRISM's interpolation factor from a model, measures the error on a few
 /// probe positions against multislice and falls back until StemSettings::budget is met
-/// (auto_method.hpp; docs/physics.md, "Method auto").
-enum class Method { Multislice, Prism, Auto };
+/// (auto_method.hpp; docs/physics.md, "Method auto"). Windowed: multislice in a window
+/// around each probe, sized from the optics and thickness (windowed.hpp).
+enum class Method { Multislice, Prism, Auto, Windowed };
 
 /// Method::Auto's accuracy promise against plain multislice, checked on calibration positions.
 struct ErrorBudget {
@@ -84,6 +85,16 @@ struct AutoCalibrationCache {
   std::map<std::string, AutoChoice> entries;
 };
 
+/// Method::Windowed: the window around each probe (windowed.hpp).
+struct WindowSettings {
+  /// Margin (Å) added to the probe's geometric spread radius; < 0 = the default
+  /// kDefaultWindowMargin_A + kDefaultWindowMarginLambdas·λ/α (tested within 1 %).
+  double margin_A = -1;
+  /// Side (Å) of the square tiles of positions that share one window; 0 = chosen by a
+  /// cost model (FFT work per position against the potential built per tile).
+  double tile_A = 0;
+};
+
 struct StemSettings {
   Method method = Method::Multislice;
   /// PRISM interpolation factors along x and y (1 = exact multislice).
@@ -109,6 +120,8 @@ struct StemSettings {
   /// composition and slicing).
   std::string specimen_class;
   PotentialSettings potential;
+  /// Method::Windowed only.
+  WindowSettings window;
   /// Frozen-phonon configurations; atoms are displaced by their `rms` (Å). With 1
   /// configuration and rms > 0 a single displaced configuration is used.
   std::size_t phonon_configurations = 1;
@@ -151,6 +164,10 @@ struct StemResult {
   /// Set by Method::Auto: its choice and the error it measured (a dataset writer should
   /// store these with the parameters).
   std::optional<AutoChoice> auto_choice;
+  /// Method::Windowed: the window each position was simulated in (points and Å), the radius
+  /// kept around every position (Å) and the tile side (Å); all 0 for other methods.
+  std::size_t window_nx = 0, window_ny = 0;
+  double window_x_A = 0, window_y_A = 0, window_radius_A = 0, window_tile_A = 0;
 
   /// The signal of a detector at a depth (default: the exit surface); throws if absent.
   const DetectorSignal& signal(const std::string& name, std::size_t depth_index = SIZE_MAX) const;
@@ -169,7 +186,7 @@ StemResult scan_multislice(const std::vector<Transmission>& configurations, cons
                            const StemSettings& settings, const Fft2& fft, PatternSink* sink = nullptr);
 
 /// Both steps: the whole STEM simulation of a structure, by multislice or — with
-/// settings.method = Method::Prism — by PRISM (prism.hpp).
+/// settings.method = Method::Prism — by PRISM (prism.hpp), or Method::Windowed (windowed.hpp).
 StemResult simulate_stem(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
                          const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
                          const StemSettings& settings, PatternSink* sink = nullptr);
