@@ -1,0 +1,86 @@
+#pragma once
+// The inelastic (core-loss) signal of a STEM scan in the local approximation, recorded
+// from the elastic multislice wave.
+//
+// Model (e.g. Allen, D'Alfonso, Findlay et al., Ultramicroscopy 151 (2015) 11, section 2;
+// Kirkland 2010 ch. 8 for the frozen-phonon elastic wave): the probability that an incident
+// electron ionises shell n of an atom at r_a is σ_n · ρ(r_a), where σ_n is the shell's
+// total ionisation cross section (ionisation.hpp) and ρ(r) the probe's intensity per unit
+// area at the atom's depth. ρ comes from the multislice wave entering the slice that holds
+// the atom (SliceObserver), so channelling, beam spreading and thermal diffuse scattering
+// (through frozen phonons) are in it; the depth is resolved to one slice. The inelastic
+// electrons themselves are not propagated (the signal is collected whatever their angle:
+// right for EDS and for EELS with a large collection angle).
+//
+// Locality: the δ-function local approximation takes ρ at the atom's centre (bilinear
+// interpolation of |ψ|² between the four nearest pixels). A real ionisation interaction has
+// a finite range (the "effective ionisation potential"; for K shells of 3d metals at
+// 100–300 kV about 0.2–0.5 Å, for L shells more, see docs/spectroscopy.md); width_A > 0
+// replaces the δ by a normalised 2-D Gaussian of that 1σ radius, i.e. ρ is averaged over
+// the Gaussian footprint. Everything here is per element (one width for all elements).
+//
+// Units: ElementIntensity values are Σ over the element's atoms of occupancy × ρ (1/Å²,
+// ρ = fraction of the incident beam per Å²), averaged over frozen-phonon configurations and
+// focal-spread nodes with the engine's weights. Multiply by a cross section in Å² to get
+// ionisations per incident electron.
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "stemtwin/atoms.hpp"
+#include "stemtwin/slice_observer.hpp"
+
+namespace stemtwin {
+
+struct InelasticSettings {
+  /// 1σ radius (Å) of the Gaussian footprint of the ionisation interaction; 0 = δ-function
+  /// local approximation. Must be ≥ 0.
+  double width_A = 0.0;
+  /// Elements (Z) to record; empty = every element present in the structure.
+  std::vector<int> elements;
+};
+
+/// Probe intensity at the atoms of each element, per probe position.
+struct ElementIntensity {
+  std::vector<int> elements;   ///< Z, ascending
+  std::size_t positions = 0;
+  std::vector<double> values;  ///< [position][element index], 1/Å² (see the header comment)
+  /// Value for element Z at a position; throws std::out_of_range naming Z if it was not recorded.
+  double at(std::size_t position, int Z) const;
+  std::size_t element_index(int Z) const;
+};
+
+/// The SliceObserver that records ElementIntensity during a multislice scan:
+///   InelasticRecorder rec(structure, settings.seed, {});
+///   simulate_stem(structure, grid, optics, positions, detectors, settings, nullptr, &rec);
+///   const ElementIntensity& I = rec.result();
+/// The atoms are those of `structure`, displaced per frozen-phonon configuration exactly as
+/// frozen_phonon_transmissions() displaces them (same seed; displace_atoms), and assigned to
+/// slices as build_potential() assigns them (the slice holding the centre; an atom on a
+/// boundary belongs to the slice starting there; thermal excursions outside [0, lz) are
+/// clamped). Cost per slice: a few operations per atom in it (plus the footprint's pixels),
+/// small beside the slice's two FFTs. One recorder serves one scan at a time.
+class InelasticRecorder : public SliceObserver {
+ public:
+  InelasticRecorder(Structure structure, std::uint64_t seed, InelasticSettings settings = {});
+  void begin(const Grid& grid, const std::vector<double>& slice_thickness_A, std::size_t configurations,
+             std::size_t positions) override;
+  void observe(std::size_t position, std::size_t configuration, std::size_t slice, double weight,
+               const cfloat* psi) override;
+  /// The recorded intensities (complete after the scan returns).
+  const ElementIntensity& result() const { return result_; }
+
+ private:
+  struct Tap {
+    std::uint32_t pixel;   // grid index
+    std::uint32_t element; // index into result_.elements
+    float weight;          // occupancy × footprint weight / pixel area (1/Å²)
+  };
+  Structure structure_;
+  std::uint64_t seed_;
+  InelasticSettings settings_;
+  std::vector<std::vector<std::vector<Tap>>> taps_;  // [configuration][slice]
+  ElementIntensity result_;
+};
+
+}  // namespace stemtwin
