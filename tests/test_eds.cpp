@@ -12,6 +12,7 @@
 
 #include "stemtwin/constants.hpp"
 #include "stemtwin/eds.hpp"
+#include "stemtwin/eels.hpp"
 #include "stemtwin/ionisation.hpp"
 #include "stemtwin/spectroscopy.hpp"
 #include "stemtwin/stem.hpp"
@@ -438,4 +439,92 @@ TEST(Eds, BadRequestsAreNamed) {
   EXPECT_NE(std::find(req.begin(), req.end(), std::pair<int, std::string>{38, "Ka"}), req.end());
   EXPECT_NE(std::find(req.begin(), req.end(), std::pair<int, std::string>{22, "Ka"}), req.end());
   EXPECT_NE(std::find(req.begin(), req.end(), std::pair<int, std::string>{8, "Ka"}), req.end());
+}
+
+// ---- EELS -------------------------------------------------------------------------------
+
+TEST(Eels, LogRatioRecoversThicknessOverMeanFreePath) {
+  // The low loss is a Poisson sum of plasmon self-convolutions, so ln(I_total/I_0) must
+  // return t/λ (issue #15: within 2 %). I_0 is taken up to 4 eV (5 zero-loss FWHMs: the
+  // Gaussian is complete there) and the Drude single-scattering distribution ∝ E at small
+  // losses puts < 0.1 % of itself below 4 eV; the 1000 eV axis loses the part of the
+  // distribution beyond it (Drude tail ∝ E⁻³). Clean and noisy (1e7 electrons) spectra.
+  EelsSettings st;
+  st.channels = 2020;  // −10 … 1000 eV
+  st.core_loss = false;
+  for (double cells : {10.0, 40.0, 100.0}) {
+    const Structure s = srtio3(3.905 * cells);
+    const EelsModel m = eels_model(s, 200e3, st);
+    const double tau = m.thickness_A / m.mean_free_path_A;
+    const SpectrumImage clean = eels_expected(intensity({8, 22, 38}, {1, 1, 1}, 1), m, 1e7);
+    const SpectrumImage noisy = poisson_spectra(clean, 3, 0);
+    EXPECT_NEAR(log_ratio_thickness(clean.values.data(), clean, 4.0) / tau, 1.0, 0.02) << "t/λ=" << tau;
+    EXPECT_NEAR(log_ratio_thickness(noisy.values.data(), noisy, 4.0) / tau, 1.0, 0.02) << "t/λ=" << tau;
+    // Every electron is somewhere on the axis: the low loss sums to 1 per electron less what
+    // lies beyond 1000 eV (< 1 % for these thicknesses).
+    const double total = std::accumulate(m.low_loss.begin(), m.low_loss.end(), 0.0);
+    EXPECT_LT(total, 1.0 + 1e-9);
+    EXPECT_GT(total, 0.99);
+  }
+}
+
+TEST(Eels, MalisMeanFreePathByHand) {
+  // Egerton (2011) eq. 5.2 evaluated by hand for Si at 200 kV and β = 10 mrad: Z_eff = 14,
+  // E_m = 7.6·14^0.36 = 19.66 eV, F = 1.1957/1.3914² = 0.6176, λ = 106·0.6176·200 /
+  // (19.66·ln(2·10·200/19.66)) = 125.3 nm (published measurements for Si at 200 kV and
+  // ~10 mrad lie near 120–150 nm). 0.1 % for the hand rounding.
+  Structure si;
+  si.cell = {5.43, 5.43, 5.43};
+  si.atoms.push_back({14, 0, 0, 0, 1, 0});
+  EXPECT_NEAR(malis_mean_free_path_A(si, 200e3, 10.0) / 1253.0, 1.0, 1e-3);
+  // λ grows with β only logarithmically and with E0 about linearly.
+  EXPECT_GT(malis_mean_free_path_A(si, 200e3, 10.0), malis_mean_free_path_A(si, 200e3, 20.0));
+  EXPECT_GT(malis_mean_free_path_A(si, 300e3, 10.0), malis_mean_free_path_A(si, 200e3, 10.0));
+  EXPECT_THROW(malis_mean_free_path_A(si, 200e3, 0.0), std::invalid_argument);
+}
+
+TEST(Eels, EdgeCountsIntegrateToTheCollectedCrossSection) {
+  // Core loss only: the Ti L3 edge's counts on the axis above its onset add up to
+  // N · I · σ_L3 · η · (1 − (E_end/E_onset)^{1−r}), with σ from Bote–Salvat and the onset
+  // from xraylib; summing only up to the L2 onset keeps the L2/L1 edges out. Exact up to
+  // double summation: 1e-9.
+  EelsSettings st;
+  st.low_loss = false;
+  st.channel_width_eV = 0.25;
+  st.channels = 4000;  // −10 … 990 eV
+  const Structure s = column(22, 1, 2.0);
+  const EelsModel m = eels_model(s, 300e3, st, {22});
+  const double N = 1e6, I = 2.0;
+  const SpectrumImage sp = eels_expected(intensity({22}, {I}, 1), m, N);
+  const EelsEdge* l3 = nullptr;
+  for (const auto& e : m.edges[0])
+    if (e.shell == Shell::L3) l3 = &e;
+  ASSERT_NE(l3, nullptr);
+  EXPECT_EQ(l3->onset_eV, 1e3 * EdgeEnergy(22, L3_SHELL, nullptr));
+  EXPECT_EQ(l3->cross_section_A2, bote_salvat_cross_section_A2(22, Shell::L3, 300e3));
+  EXPECT_GT(l3->collected, 0.0);
+  EXPECT_LE(l3->collected, 1.0);
+  const double l2 = 1e3 * EdgeEnergy(22, L2_SHELL, nullptr);
+  // Channels wholly between the L3 onset and the L2 onset.
+  double counts = 0, e_lo = 0, e_hi = 0;
+  for (std::size_t c = 0; c < sp.channels; ++c) {
+    const double a = st.energy_start_eV + double(c) * st.channel_width_eV, b = a + st.channel_width_eV;
+    if (a >= l3->onset_eV && b <= l2) {
+      if (counts == 0) e_lo = a;
+      counts += sp.values[c];
+      e_hi = b;
+    }
+  }
+  // Under the L3 edge lies the tail of the Ti M1 edge (60 eV): add every lower edge's share.
+  const double r = st.edge_exponent;
+  double expect = 0;
+  for (const auto& e : m.edges[0])
+    if (e.onset_eV <= e_lo)
+      expect += N * I * e.cross_section_A2 * e.collected * (std::pow(e_lo / e.onset_eV, 1 - r) - std::pow(e_hi / e.onset_eV, 1 - r));
+  EXPECT_NEAR(counts / expect, 1.0, 1e-9);
+  EXPECT_EQ(m.edges[0].size(), 4u);  // M1 (60 eV), L3, L2, L1; M2/M3 (≈ 35 eV) are below min_edge_eV, K (4966 eV) off the axis
+  // A larger collection angle collects more (η rises with β).
+  st.collection_semiangle_mrad = 5;
+  const EelsModel narrow = eels_model(s, 300e3, st, {22});
+  EXPECT_LT(narrow.edges[0][0].collected, m.edges[0][0].collected);
 }
