@@ -17,7 +17,8 @@
 // a finite range (the "effective ionisation potential"; for K shells of 3d metals at
 // 100–300 kV about 0.2–0.5 Å, for L shells more, see docs/spectroscopy.md); width_A > 0
 // replaces the δ by a normalised 2-D Gaussian of that 1σ radius, i.e. ρ is averaged over
-// the Gaussian footprint. Everything here is per element (one width for all elements).
+// the Gaussian footprint (cut at ±3σ in x and y: the Gaussian is separable, so the average is
+// a sum of contiguous row sums, cheap enough to ride on the scan). One width for all elements.
 //
 // Units: ElementIntensity values are Σ over the element's atoms of occupancy × ρ (1/Å²,
 // ρ = fraction of the incident beam per Å²), averaged over frozen-phonon configurations and
@@ -58,8 +59,8 @@ struct ElementIntensity {
 /// frozen_phonon_transmissions() displaces them (same seed; displace_atoms), and assigned to
 /// slices as build_potential() assigns them (the slice holding the centre; an atom on a
 /// boundary belongs to the slice starting there; thermal excursions outside [0, lz) are
-/// clamped). Cost per slice: a few operations per atom in it (plus the footprint's pixels),
-/// small beside the slice's two FFTs. One recorder serves one scan at a time.
+/// clamped). Cost per slice: the footprints' pixels of the atoms in it (4 per atom for δ,
+/// (6σ/dx)² for a width σ), read row by row; see bench_eds. One recorder serves one scan at a time.
 class InelasticRecorder : public SliceObserver {
  public:
   InelasticRecorder(Structure structure, std::uint64_t seed, InelasticSettings settings = {});
@@ -71,15 +72,20 @@ class InelasticRecorder : public SliceObserver {
   const ElementIntensity& result() const { return result_; }
 
  private:
-  struct Tap {
-    std::uint32_t pixel;   // grid index
-    std::uint32_t element; // index into result_.elements
-    float weight;          // occupancy × footprint weight / pixel area (1/Å²)
+  /// One atom's footprint: separable weights wx (nx_span columns from x0) × wy (ny_span rows
+  /// from y0), wrapped periodically; bilinear interpolation is the 2 × 2 case.
+  struct Footprint {
+    std::uint32_t element;       // index into result_.elements
+    std::uint32_t x0, y0, nx_span, ny_span;
+    std::uint32_t weights;       // offset of wx (then wy) in weights_[configuration]
+    double scale;                // occupancy / pixel area (1/Å²)
   };
   Structure structure_;
   std::uint64_t seed_;
   InelasticSettings settings_;
-  std::vector<std::vector<std::vector<Tap>>> taps_;  // [configuration][slice]
+  std::vector<std::vector<std::vector<Footprint>>> footprints_;  // [configuration][slice]
+  std::vector<std::vector<float>> weights_;                     // [configuration]
+  std::size_t nx_ = 0, ny_ = 0;
   ElementIntensity result_;
 };
 
