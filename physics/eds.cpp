@@ -148,7 +148,7 @@ EdsModel eds_model(const Structure& specimen, double E0, const EdsDetector& d, c
   return m;
 }
 
-SpectrumImage eds_expected(const ElementIntensity& I, const EdsModel& m, double dose) {
+SpectrumImage eds_expected(const ElementIntensity& I, const EdsModel& m, double dose, std::size_t depth) {
   if (!(dose >= 0) || !std::isfinite(dose)) throw std::invalid_argument("EDS: electrons per position must be a finite number ≥ 0");
   std::vector<std::size_t> idx;
   for (int Z : m.elements) idx.push_back(I.element_index(Z));  // throws naming a missing element
@@ -158,12 +158,13 @@ SpectrumImage eds_expected(const ElementIntensity& I, const EdsModel& m, double 
   out.channels = m.detector.channels;
   out.positions = I.positions;
   out.values.assign(out.positions * out.channels, 0.0);
-  const std::size_t ne = I.elements.size(), nc = out.channels;
+  const std::size_t nc = out.channels;
+  if (I.positions > 0) (void)I.row(0, depth);  // a bad depth index throws here, not in the parallel loop
 #pragma omp parallel for schedule(static)
   for (long p = 0; p < long(out.positions); ++p) {
     double* dst = out.values.data() + std::size_t(p) * nc;
     for (std::size_t e = 0; e < m.elements.size(); ++e) {
-      const double f = dose * I.values[std::size_t(p) * ne + idx[e]];
+      const double f = dose * I.row(std::size_t(p), depth)[idx[e]];
       const double* u = m.unit[e].data();
       for (std::size_t c = 0; c < nc; ++c) dst[c] += f * u[c];
     }

@@ -150,7 +150,7 @@ EelsModel eels_model(const Structure& specimen, double E0, const EelsSettings& s
   return m;
 }
 
-SpectrumImage eels_expected(const ElementIntensity& I, const EelsModel& m, double dose) {
+SpectrumImage eels_expected(const ElementIntensity& I, const EelsModel& m, double dose, std::size_t depth) {
   if (!(dose >= 0) || !std::isfinite(dose)) throw std::invalid_argument("EELS: electrons per position must be a finite number ≥ 0");
   std::vector<std::size_t> idx;
   for (int Z : m.elements) idx.push_back(I.element_index(Z));
@@ -160,13 +160,14 @@ SpectrumImage eels_expected(const ElementIntensity& I, const EelsModel& m, doubl
   out.channels = m.settings.channels;
   out.positions = I.positions;
   out.values.assign(out.positions * out.channels, 0.0);
-  const std::size_t ne = I.elements.size(), nc = out.channels;
+  const std::size_t nc = out.channels;
+  if (I.positions > 0) (void)I.row(0, depth);  // a bad depth index throws here, not in the parallel loop
 #pragma omp parallel for schedule(static)
   for (long p = 0; p < long(out.positions); ++p) {
     double* dst = out.values.data() + std::size_t(p) * nc;
     for (std::size_t c = 0; c < nc; ++c) dst[c] = dose * m.low_loss[c];
     for (std::size_t e = 0; e < m.elements.size(); ++e) {
-      const double f = dose * I.values[std::size_t(p) * ne + idx[e]];
+      const double f = dose * I.row(std::size_t(p), depth)[idx[e]];
       const double* u = m.unit[e].data();
       for (std::size_t c = 0; c < nc; ++c) dst[c] += f * u[c];
     }

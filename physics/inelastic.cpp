@@ -16,16 +16,28 @@ std::size_t ElementIntensity::element_index(int Z) const {
   return std::size_t(it - elements.begin());
 }
 
-double ElementIntensity::at(std::size_t position, int Z) const {
+const double* ElementIntensity::row(std::size_t position, std::size_t depth) const {
+  if (depth == SIZE_MAX) depth = depths_A.empty() ? 0 : depths_A.size() - 1;
   if (position >= positions) throw std::out_of_range("element intensity: position " + std::to_string(position) + " out of range");
-  return values[position * elements.size() + element_index(Z)];
+  if (depth >= std::max<std::size_t>(1, depths_A.size()))
+    throw std::out_of_range("element intensity: depth index " + std::to_string(depth) + " out of range");
+  return values.data() + (depth * positions + position) * elements.size();
+}
+
+double ElementIntensity::at(std::size_t position, int Z, std::size_t depth) const {
+  return row(position, depth)[element_index(Z)];
 }
 
 InelasticRecorder::InelasticRecorder(Structure structure, std::uint64_t seed, InelasticSettings settings)
     : structure_(std::move(structure)), seed_(seed), settings_(std::move(settings)) {
-  if (!(settings_.width_A >= 0) || !std::isfinite(settings_.width_A))
-    throw std::invalid_argument("inelastic recorder: width must be a finite number ≥ 0 Å (got " +
-                                std::to_string(settings_.width_A) + ")");
+  auto check_width = [](double w, const std::string& what) {
+    if (!(w >= 0) || !std::isfinite(w))
+      throw std::invalid_argument("inelastic recorder: " + what + " must be a finite number ≥ 0 Å (got " + std::to_string(w) + ")");
+  };
+  check_width(settings_.width_A, "width");
+  for (const auto& [Z, w] : settings_.element_width_A) check_width(w, "width of Z=" + std::to_string(Z));
+  for (double d : settings_.depths_A)
+    if (!(d > 0)) throw std::invalid_argument("inelastic recorder: recording depth must be > 0 Å (got " + std::to_string(d) + ")");
   std::set<int> present;
   for (const Atom& a : structure_.atoms) {
     if (a.Z < 1 || a.Z > 103) throw std::invalid_argument("inelastic recorder: atom with atomic number " + std::to_string(a.Z));
@@ -51,7 +63,6 @@ void InelasticRecorder::begin(const Grid& g, const std::vector<double>& dz, std:
   const std::size_t ns = dz.size();
   const bool thermal = std::any_of(structure_.atoms.begin(), structure_.atoms.end(), [](const Atom& a) { return a.rms > 0; });
   const double inv_pixel_area = 1.0 / (g.dx() * g.dy());
-  const double sigma = settings_.width_A;
   constexpr double kBoundaryTolerance_A = 1e-6;  // as build_potential (potential.hpp)
 
   footprints_.assign(configurations, std::vector<std::vector<Footprint>>(ns));
@@ -72,6 +83,8 @@ void InelasticRecorder::begin(const Grid& g, const std::vector<double>& dz, std:
       // Fractional pixel coordinates, periodic (pixel i is centred at x = i·dx).
       const double fx = (a.x - std::floor(a.x / cell.x) * cell.x) / g.dx();
       const double fy = (a.y - std::floor(a.y / cell.y) * cell.y) / g.dy();
+      const auto ew = settings_.element_width_A.find(a.Z);
+      const double sigma = ew != settings_.element_width_A.end() ? ew->second : settings_.width_A;
       Footprint f{el, 0, 0, 0, 0, std::uint32_t(wts.size()), a.occupancy * inv_pixel_area};
       // One axis: first pixel and normalised weights.
       auto axis = [&](double frac, double step, std::size_t n, std::uint32_t& first, std::uint32_t& span) {
@@ -108,13 +121,34 @@ void InelasticRecorder::begin(const Grid& g, const std::vector<double>& dz, std:
       footprints_[c][sl].push_back(f);
     }
   }
+  // Recording depths → the last slice each includes (nearest boundary, as detail::depth_slices).
+  std::vector<std::size_t> last;
+  result_.depths_A.clear();
+  if (settings_.depths_A.empty()) {
+    last.push_back(ns - 1);
+    result_.depths_A.push_back(bounds[ns]);
+  }
+  for (double d : settings_.depths_A) {
+    std::size_t best = 1;
+    for (std::size_t b = 1; b <= ns; ++b)
+      if (std::fabs(bounds[b] - d) < std::fabs(bounds[best] - d)) best = b;
+    last.push_back(best - 1);
+    result_.depths_A.push_back(bounds[best]);
+  }
+  depths_of_slice_.assign(ns, {});
+  for (std::size_t s = 0; s < ns; ++s)
+    for (std::size_t d = 0; d < last.size(); ++d)
+      if (s <= last[d]) depths_of_slice_[s].push_back(std::uint32_t(d));
   result_.positions = positions;
-  result_.values.assign(positions * result_.elements.size(), 0.0);
+  result_.values.assign(last.size() * positions * result_.elements.size(), 0.0);
 }
 
 void InelasticRecorder::observe(std::size_t position, std::size_t configuration, std::size_t slice, double weight,
                                 const cfloat* psi) {
-  double* out = result_.values.data() + position * result_.elements.size();
+  const std::vector<std::uint32_t>& depths = depths_of_slice_[slice];
+  if (depths.empty()) return;  // below every recording depth
+  const std::size_t ne = result_.elements.size(), stride = result_.positions * ne;
+  double* out = result_.values.data() + position * ne;
   const float* wts = weights_[configuration].data();
   for (const Footprint& f : footprints_[configuration][slice]) {
     const float* wx = wts + f.weights;
@@ -140,7 +174,8 @@ void InelasticRecorder::observe(std::size_t position, std::size_t configuration,
       }
       acc += double(wy[j]) * double(sum);
     }
-    out[f.element] += weight * f.scale * acc;
+    const double v = weight * f.scale * acc;
+    for (std::uint32_t d : depths) out[d * stride + f.element] += v;
   }
 }
 

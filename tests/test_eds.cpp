@@ -268,6 +268,43 @@ TEST(Inelastic, ThinColumnSignalScalesWithItsAtoms) {
   }
 }
 
+TEST(Inelastic, ThicknessSeriesAndPerElementWidths) {
+  // Recording depths give the signal accumulated down to each depth: the deepest equals a
+  // recording of the whole specimen (same operations in the same order: exactly), a depth
+  // of one slice equals a one-slice specimen's signal (the entrance wave is the same), and
+  // the series never decreases. A per-element width equals a recorder with that width for
+  // all (exactly: each atom's footprint depends only on its own width).
+  const Grid g(8.0, 8.0, 96, 96);
+  const Structure s = column(22, 4, 2.0);
+  const std::vector<Point2> pos = {{4, 4}, {3.2, 4.4}};
+  const std::vector<Detector> d = {AnnularDetector{"haadf", 60, 75}};
+  InelasticSettings series;
+  series.depths_A = {2.1, 5.9, 8.0};  // → 2, 6, 8 Å
+  InelasticRecorder a(s, 0, series), whole(s, 0);
+  simulate_stem(s, g, optics300(), pos, d, settings(2.0), nullptr, &a);
+  simulate_stem(s, g, optics300(), pos, d, settings(2.0), nullptr, &whole);
+  ASSERT_EQ(a.result().depths_A, (std::vector<double>{2.0, 6.0, 8.0}));
+  const Structure one = column(22, 1, 2.0);
+  InelasticRecorder first(one, 0);
+  simulate_stem(one, g, optics300(), pos, d, settings(2.0), nullptr, &first);
+  for (std::size_t p = 0; p < pos.size(); ++p) {
+    EXPECT_EQ(a.result().at(p, 22, 2), whole.result().at(p, 22));
+    EXPECT_EQ(a.result().at(p, 22), whole.result().at(p, 22));  // default: the deepest
+    EXPECT_EQ(a.result().at(p, 22, 0), first.result().at(p, 22));
+    EXPECT_LT(a.result().at(p, 22, 0), a.result().at(p, 22, 1));
+    EXPECT_LT(a.result().at(p, 22, 1), a.result().at(p, 22, 2));
+  }
+  EXPECT_THROW(a.result().at(0, 22, 3), std::out_of_range);
+  InelasticSettings per;
+  per.element_width_A = {{22, 0.25}};
+  InelasticRecorder b(s, 0, per), c(s, 0, {0.25, {}});
+  simulate_stem(s, g, optics300(), pos, d, settings(2.0), nullptr, &b);
+  simulate_stem(s, g, optics300(), pos, d, settings(2.0), nullptr, &c);
+  EXPECT_EQ(b.result().values, c.result().values);
+  per.element_width_A = {{22, -1.0}};
+  EXPECT_NE(message_of([&] { InelasticRecorder(s, 0, per); }).find("width of Z=22"), std::string::npos);
+}
+
 TEST(Inelastic, SameBytesOnOneAndTwoThreads) {
   const Grid g(8.0, 8.0, 96, 96);
   Structure s = column(38, 3, 3.9);

@@ -33,6 +33,7 @@
 // counts per position.
 #include <cstddef>
 #include <cstdint>
+#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
@@ -95,9 +96,11 @@ struct SpectrumImage {
   std::vector<double> values;
 };
 
-/// Expected counts at `electrons_per_position` (e.g. I·t_dwell/e). The recorder's elements
-/// must include the model's.
-SpectrumImage eds_expected(const ElementIntensity& intensity, const EdsModel& model, double electrons_per_position);
+/// Expected counts at `electrons_per_position` (e.g. I·t_dwell/e), from the intensity at
+/// recording depth `depth_index` (default: the deepest). The recorder's elements must
+/// include the model's.
+SpectrumImage eds_expected(const ElementIntensity& intensity, const EdsModel& model, double electrons_per_position,
+                           std::size_t depth_index = SIZE_MAX);
 
 /// Poisson counts with the expected values as means, from Rng(seed, RngPurpose::Spectra,
 /// sample, position), channels in order. Deterministic for any thread count.

@@ -90,8 +90,11 @@ double malis_mean_free_path_A(const Structure& specimen, double beam_energy_eV, 
 EelsModel eels_model(const Structure& specimen, double beam_energy_eV, const EelsSettings& settings,
                      const std::vector<int>& elements = {});
 
-/// Expected counts per position (low loss + edges), at `electrons_per_position`.
-SpectrumImage eels_expected(const ElementIntensity& intensity, const EelsModel& model, double electrons_per_position);
+/// Expected counts per position (low loss + edges), at `electrons_per_position`, from the
+/// intensity at recording depth `depth_index` (default: the deepest; the low loss always
+/// uses the specimen's full thickness).
+SpectrumImage eels_expected(const ElementIntensity& intensity, const EelsModel& model, double electrons_per_position,
+                            std::size_t depth_index = SIZE_MAX);
 
 /// Log-ratio thickness t/λ = ln(I_total / I_0) of one spectrum (`values` = channels counts on
 /// the axis of `axis`), I_0 the counts up to `zero_loss_cut_eV` (e.g. the minimum after the

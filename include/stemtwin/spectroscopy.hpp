@@ -26,6 +26,7 @@
 // ionisations per incident electron.
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <vector>
 
 #include "stemtwin/atoms.hpp"
@@ -39,16 +40,27 @@ struct InelasticSettings {
   double width_A = 0.0;
   /// Elements (Z) to record; empty = every element present in the structure.
   std::vector<int> elements;
+  /// Per-element widths (Z → Å) overriding width_A, e.g. {{38, 0.05}, {8, 0.7}}
+  /// (docs/spectroscopy.md gives estimates per shell).
+  std::map<int, double> element_width_A;
+  /// Thickness series: the signal accumulated from the entrance surface down to each depth
+  /// (Å), each rounded to the nearest slice boundary as StemSettings::depths_A is; empty =
+  /// the whole specimen.
+  std::vector<double> depths_A;
 };
 
-/// Probe intensity at the atoms of each element, per probe position.
+/// Probe intensity at the atoms of each element, per probe position (and recording depth).
 struct ElementIntensity {
-  std::vector<int> elements;   ///< Z, ascending
+  std::vector<int> elements;      ///< Z, ascending
   std::size_t positions = 0;
-  std::vector<double> values;  ///< [position][element index], 1/Å² (see the header comment)
-  /// Value for element Z at a position; throws std::out_of_range naming Z if it was not recorded.
-  double at(std::size_t position, int Z) const;
+  std::vector<double> depths_A;   ///< actual recording depths (slice boundaries); one = the whole specimen
+  std::vector<double> values;     ///< [depth][position][element index], 1/Å² (see the header comment)
+  /// Value for element Z at a position and depth (default: the deepest); throws
+  /// std::out_of_range naming Z, the position or the depth if out of range.
+  double at(std::size_t position, int Z, std::size_t depth_index = SIZE_MAX) const;
   std::size_t element_index(int Z) const;
+  /// The elements' values at one position and depth (default: the deepest).
+  const double* row(std::size_t position, std::size_t depth_index = SIZE_MAX) const;
 };
 
 /// The SliceObserver that records ElementIntensity during a multislice scan:
@@ -84,6 +96,7 @@ class InelasticRecorder : public SliceObserver {
   std::uint64_t seed_;
   InelasticSettings settings_;
   std::vector<std::vector<std::vector<Footprint>>> footprints_;  // [configuration][slice]
+  std::vector<std::vector<std::uint32_t>> depths_of_slice_;      // [slice]: depth indices whose signal includes it
   std::vector<std::vector<float>> weights_;                     // [configuration]
   std::size_t nx_ = 0, ny_ = 0;
   ElementIntensity result_;
