@@ -5,8 +5,10 @@
 #include <omp.h>
 #include <xraylib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <numeric>
 #include <stdexcept>
 
