@@ -96,6 +96,29 @@ EelsModel eels_model(const Structure& specimen, double beam_energy_eV, const Eel
 SpectrumImage eels_expected(const ElementIntensity& intensity, const EelsModel& model, double electrons_per_position,
                             std::size_t depth_index = SIZE_MAX);
 
+/// Counts of one ionisation edge per position after power-law background subtraction:
+/// the background A·E^{−r} is fitted to the counts I₁, I₂ of two adjacent pre-edge windows
+/// [E₁,E₂], [E₂,E₃], each half of `pre_edge_eV` wide and ending `gap_eV` below the onset (the
+/// two-area method, Egerton 2011, ch. 4; r solved exactly from I₁/I₂ rather than by the
+/// closed-form approximation), and extrapolated under the signal window [onset, onset +
+/// signal_eV]. Windows are rounded to whole channels. Throws std::invalid_argument naming
+/// the element and shell when the model has no such edge or a window leaves the positive
+/// axis. A position whose pre-edge counts are not positive and decreasing (r undefined,
+/// e.g. too few counts in a noisy spectrum) gets NaN.
+struct EdgeMap {
+  int Z = 0;
+  Shell shell = Shell::K;
+  double onset_eV = 0;
+  std::vector<double> counts;  ///< per position
+};
+struct EdgeRequest {
+  int Z = 0;
+  Shell shell = Shell::K;
+  double pre_edge_eV = 40, gap_eV = 5, signal_eV = 50;
+};
+std::vector<EdgeMap> eels_edge_maps(const SpectrumImage& spectra, const EelsModel& model,
+                                    const std::vector<EdgeRequest>& requests);
+
 /// Log-ratio thickness t/λ = ln(I_total / I_0) of one spectrum (`values` = channels counts on
 /// the axis of `axis`), I_0 the counts up to `zero_loss_cut_eV` (e.g. the minimum after the
 /// zero-loss peak). Throws if I_0 ≤ 0.
