@@ -51,7 +51,7 @@ std::vector<Transmission> frozen_phonon_transmissions(const Structure& structure
 
 StemResult scan_multislice(const std::vector<Transmission>& configs, const ProbeOptics& optics,
                            const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
-                           const StemSettings& st, const Fft2& fft, PatternSink* sink) {
+                           const StemSettings& st, const Fft2& fft, PatternSink* sink, SliceObserver* observer) {
   if (configs.empty()) throw std::invalid_argument("scan_multislice: no transmission functions");
   const Grid& g = configs.front().grid;
   for (const auto& t : configs)
@@ -86,17 +86,20 @@ StemResult scan_multislice(const std::vector<Transmission>& configs, const Probe
     prop_of[s] = props.size() - 1;
   }
   const double wconf = 1.0 / double(configs.size());
+  if (observer) observer->begin(g, dz, configs.size(), positions.size());
   const float inv_n = 1.0f / float(N);
 
   detail::drive_positions<ComplexBuffer>(
       positions.size(), comp, detectors, depth_slice.size(), st, sink, res, [&] { return ComplexBuffer(N); },
       [&](std::size_t pi, detail::Recorder& rec, ComplexBuffer& psi) {
-        for (const Transmission& tr : configs)
+        for (std::size_t c = 0; c < configs.size(); ++c)
           for (std::size_t f = 0; f < probes.size(); ++f) {
+            const Transmission& tr = configs[c];
             const double w = wconf * fq.weight[f];
             shift_fourier(g, positions[pi], probes[f].data(), psi.data());
             fft.backward(psi.data());
             for (std::size_t s = 0; s < ns; ++s) {
+              if (observer) observer->observe(pi, c, s, w, psi.data());
               detail::cmul_inplace(psi.data(), tr.slices[s].data(), N);
               fft.forward(psi.data());
               // The propagator is a pure phase inside the band: intensities can be read before it.
@@ -114,8 +117,11 @@ StemResult scan_multislice(const std::vector<Transmission>& configs, const Probe
 
 StemResult simulate_stem(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
                          const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
-                         const StemSettings& settings, PatternSink* sink) {
+                         const StemSettings& settings, PatternSink* sink, SliceObserver* observer) {
   StemResult r;
+  if (observer && settings.method != Method::Multislice)
+    throw std::invalid_argument("simulate_stem: spectroscopy (EDS/EELS) needs method multislice; PRISM never forms the "
+                                "probe's wave inside the specimen, and auto or windowed do not yet pass it the observer");
   if (settings.method == Method::Auto) {
     r = simulate_auto(structure, grid, optics, positions, detectors, settings, sink);
   } else if (settings.method == Method::Prism) {
@@ -127,7 +133,7 @@ StemResult simulate_stem(const Structure& structure, const Grid& grid, const Pro
   } else {
     const Fft2 fft(grid, settings.planning, settings.fftw_wisdom_file);
     const auto configs = frozen_phonon_transmissions(structure, grid, optics.energy_eV, settings, fft);
-    r = scan_multislice(configs, optics, positions, detectors, settings, fft, sink);
+    r = scan_multislice(configs, optics, positions, detectors, settings, fft, sink, observer);
     r.warnings.insert(r.warnings.end(), fft.warnings().begin(), fft.warnings().end());
   }
   const bool displaced = std::any_of(structure.atoms.begin(), structure.atoms.end(), [](const Atom& a) { return a.rms > 0; });

@@ -19,6 +19,7 @@ enum class RngPurpose : std::uint64_t {
   Scan = 5,
   Session = 6,
   Damage = 7,
+  Spectra = 8,  ///< Poisson counts of EDS/EELS spectrum images (eds.hpp)
 };
 
 class Rng {

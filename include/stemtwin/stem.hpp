@@ -30,6 +30,7 @@
 #include "stemtwin/potential.hpp"
 #include "stemtwin/probe.hpp"
 #include "stemtwin/scan.hpp"
+#include "stemtwin/slice_observer.hpp"
 
 namespace stemtwin {
 
@@ -181,15 +182,20 @@ std::vector<Transmission> frozen_phonon_transmissions(const Structure& structure
                                                       const StemSettings& settings, const Fft2& fft);
 
 /// Runs the probe over `positions` through every configuration and records the detectors.
+/// An `observer` (e.g. an InelasticRecorder, spectroscopy.hpp) also sees the wave entering
+/// every slice; it does not change the detector signals.
 StemResult scan_multislice(const std::vector<Transmission>& configurations, const ProbeOptics& optics,
                            const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
-                           const StemSettings& settings, const Fft2& fft, PatternSink* sink = nullptr);
+                           const StemSettings& settings, const Fft2& fft, PatternSink* sink = nullptr,
+                           SliceObserver* observer = nullptr);
 
 /// Both steps: the whole STEM simulation of a structure, by multislice or — with
-/// settings.method = Method::Prism — by PRISM (prism.hpp), or Method::Windowed (windowed.hpp).
+/// settings.method = Method::Prism — by PRISM (prism.hpp), Method::Windowed (windowed.hpp) or
+/// Method::Auto (auto_method.hpp). An `observer` needs the whole-cell multislice wave inside the
+/// specimen: with any other method it is refused.
 StemResult simulate_stem(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
                          const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
-                         const StemSettings& settings, PatternSink* sink = nullptr);
+                         const StemSettings& settings, PatternSink* sink = nullptr, SliceObserver* observer = nullptr);
 
 /// Partial spatial coherence: convolves a raster image (pixel steps in Å) with a Gaussian
 /// of 1σ = source_size_A, periodically (Fourier space).
