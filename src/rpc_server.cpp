@@ -284,6 +284,8 @@ struct RpcServer::Impl {
     auto answer = [&](const std::string& request) {
       bump(&RpcServerStats::requests);
       const auto t0 = Clock::now();
+      // A client that closes its connection during the call cancels the call's work.
+      rpc::CallerWatch watch([fd] { return peer_closed(fd); });
       std::optional<std::string> response = dispatcher.handle(request);
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
       if (log) {
