@@ -63,6 +63,7 @@ class Client {
     return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
   }
   void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+  int fd() const { return fd_; }
   /// The next response frame's payload; empty on timeout or close.
   std::string read_payload() {
     std::string payload;
@@ -565,10 +566,10 @@ ServiceLimits tiny_limits() {
 /// The whole stack: Microscope → MicroscopeService → RpcDispatcher → RpcServer (port 0).
 struct Twin {
   Microscope microscope{tiny_specimen(), tiny_settings()};
-  MicroscopeService service{microscope, tiny_limits()};
+  MicroscopeService service;
   RpcDispatcher dispatcher;
   std::unique_ptr<RunningServer> server;
-  explicit Twin(RpcServerOptions options = {}) {
+  explicit Twin(RpcServerOptions options = {}, ServiceLimits limits = tiny_limits()) : service(microscope, limits) {
     service.register_methods(dispatcher);
     server = std::make_unique<RunningServer>(dispatcher, std::move(options));
   }
@@ -956,6 +957,34 @@ TEST(MicroscopeService, StatusAnswersDuringAScanAndScansCanBeCancelled) {
   EXPECT_LT(gone.positions_done, gone.positions_total);
   // The instrument goes on: a small frame afterwards is acquired normally.
   EXPECT_EQ(t.result("acquire_image", kSmallScan)[1], json({16, 16}));
+}
+
+// The reference client (DTMicroscope/base/twisted_client.py) reads 4096-byte chunks until the
+// bytes received end in ',' and then parses. Over a real socket, with the reference's default
+// overview (512 × 512 over 1 µm: a 2.5 MB reply), every reply must arrive whole: the server
+// pads commas off block ends and sends in whole blocks (before block-paced sending, 3 of 8
+// such reads were cut short on a loaded machine).
+TEST(MicroscopeService, TheReferenceClientsReadLoopGetsWholeOverviews) {
+  Twin t({}, ServiceLimits{});  // the server's own limits: 512 × 512 frames
+  for (int i = 0; i < 4; ++i) {
+    Client c(t.port(), 30);
+    const json req = {{"jsonrpc", "2.0"}, {"id", i}, {"method", "acquire_image"},
+                      {"params", {{"device", "scan"}, {"size", 512}, {"field_of_view", 1e-6}, {"exposure", 0.1}}}};
+    ASSERT_TRUE(c.send_raw(netstring::encode(req.dump())));
+    std::string buf;
+    std::vector<char> chunk(4096);
+    while (buf.empty() || buf.back() != ',') {
+      const ssize_t n = ::recv(c.fd(), chunk.data(), chunk.size(), 0);
+      if (n <= 0) break;
+      buf.append(chunk.data(), static_cast<std::size_t>(n));
+    }
+    const std::size_t colon = buf.find(':');
+    ASSERT_NE(colon, std::string::npos);
+    const std::size_t length = std::stoul(buf.substr(0, colon));
+    ASSERT_EQ(buf.size(), colon + 1 + length + 1) << "read " << buf.size() << " bytes, stopped early";
+    const json reply = json::parse(buf.substr(colon + 1, length));
+    EXPECT_EQ(reply["result"][1], json({512, 512}));
+  }
 }
 
 TEST(MicroscopeService, PythonDefectHuntClientRunsAgainstTheServer) {
