@@ -46,6 +46,7 @@ ScanResult Microscope::scan_locked(std::uint64_t epoch, const AcquisitionControl
   sn.cancel_epoch = epoch;
   const ScanSettings& sc = sn.scan;
   m.check_work(sc.nx * sc.ny);
+  m.total_positions.store(sc.nx * sc.ny);  // status() shows the size of the frame from the start
   AcquisitionSettings acq = sn.acq;
   const double sx = sc.fov_x_A / double(sc.nx), sy = sc.fov_y_A / double(sc.ny);
   const Point2 start{sn.stage.x_A - 0.5 * double(sc.nx - 1) * sx, sn.stage.y_A - 0.5 * double(sc.ny - 1) * sy};
@@ -151,6 +152,7 @@ std::vector<ProbeResult> Microscope::scan_points(const std::vector<Point2>& poin
   Impl::Running running(m);
   Snapshot sn = m.snapshot();
   sn.cancel_epoch = epoch;
+  m.total_positions.store(points.size());
   const std::uint64_t call = sn.call;
   // One pattern detector: the user's pixelated detector if any, else the whole pattern.
   std::vector<Detector> dets;
