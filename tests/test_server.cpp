@@ -664,6 +664,12 @@ TEST(MicroscopeService, StageRoundTripInMetresAndRadians) {
   EXPECT_NEAR(t.microscope.stage().x_A, 3.0, 1e-12);
   EXPECT_NEAR(t.microscope.stage().y_A, 20.0, 1e-12);
   EXPECT_NEAR(t.microscope.stage().z_A, 10.0, 1e-12);
+  // Status defocus is where the probe focuses relative to the specimen: lens defocus + stage z
+  // (the session's effective_probe), and the lens's own is reported apart.
+  t.result("stemtwin.set_optics", {{"defocus_A", 30}});
+  const json status = t.result("get_microscope_status", {{"parameters", {"defocus", "lens_defocus"}}});
+  EXPECT_NEAR(status["defocus"].get<double>(), (30 + 10) * 1e-10, 1e-22);
+  EXPECT_NEAR(status["lens_defocus"].get<double>(), 30e-10, 1e-22);
   EXPECT_EQ(t.error("set_stage", {{"stage_positions", {{"a", 0.5}}}, {"relative", false}}), rpc::kInvalidParams);  // tilt limit
   EXPECT_EQ(t.error("set_stage", {{"stage_positions", {{"w", 1e-9}}}}), rpc::kInvalidParams);
   EXPECT_EQ(t.error("set_stage", {{"stage_positions", 5}}), rpc::kInvalidParams);
@@ -749,6 +755,13 @@ TEST(MicroscopeService, CamerasRecordThePatternAtTheBeamPosition) {
   EXPECT_GT(sum, 0.9 * electrons);
   EXPECT_LT(sum, 1.02 * electrons);
   EXPECT_EQ(t.error("set_beam_position", {{"x", 1.5}, {"y", 0.5}}), rpc::kInvalidParams);
+  // nm from the field's corner: 0.3905 nm of the 0.781 nm field is its centre.
+  EXPECT_EQ(t.result("set_beam_position", {{"x", 0.3905}, {"y", 0.1953}, {"units", "nm"}}), 1);
+  const json nm = t.result("get_beam_position");
+  EXPECT_NEAR(nm[0].get<double>(), 0.5, 1e-12);
+  EXPECT_NEAR(nm[1].get<double>(), 0.25, 1e-3);
+  EXPECT_EQ(t.error("set_beam_position", {{"x", 1.0}, {"y", 0.1}, {"units", "nm"}}), rpc::kInvalidParams);  // beyond the field
+  EXPECT_EQ(t.error("set_beam_position", {{"x", 0.1}, {"y", 0.1}, {"units", "pm"}}), rpc::kInvalidParams);
   EXPECT_EQ(t.error("acquire_image", {{"device", "ceta_camera"}, {"exposure", 100}}), rpc::kInvalidParams);
 }
 
