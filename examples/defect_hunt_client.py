@@ -163,8 +163,10 @@ def main():
         return 1
     zoom_fov = fov / tiles * 2
     frames = 2
-    stack, sshape, _ = tem.call("acquire_image_stack", device="scan", frames=frames, size=n,
-                                exposure=high_dwell, field_of_view=zoom_fov)
+    # As the reference server: the device's settings with "data" (frames × image) and "shape".
+    reply = tem.call("acquire_image_stack", device="scan", frames=frames, size=n,
+                     exposure=high_dwell, field_of_view=zoom_fov)
+    stack, sshape = reply["data"], reply["shape"]
     if sshape != [frames, n, n]:
         print("unexpected stack shape", sshape)
         return 1

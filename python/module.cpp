@@ -6,8 +6,10 @@
 // is False). Specimen atom tables are copied (they are small and read rarely).
 //
 // Threads: scan(), probe_at(), scan_points() and simulate_stem() release the GIL while the
-// physics runs; every Microscope call holds a per-session mutex, so two Python threads may
-// share one session safely (their calls run one after the other).
+// physics runs. The Microscope guards itself (microscope.hpp, "Threads"): acquisitions run one
+// after the other, while status, stage and optics calls from another Python thread answer at
+// once during a scan; cancel() stops a running acquisition (it raises RuntimeError
+// "acquisition cancelled …").
 //
 // Errors: std::invalid_argument → ValueError, std::runtime_error (StructureError included) →
 // RuntimeError, each with the C++ message (pybind11's standard translation).
@@ -259,18 +261,16 @@ Specimen demo_specimen(int cells_x, int cells_y, int cells_z, double amorphous_f
 
 // ------------------------------------------------------------------------ session
 
-/// The session plus a mutex: calls that release the GIL must not run concurrently on it.
+/// The session (thread-safe on its own: microscope.hpp, "Threads").
 struct Session {
   Microscope m;
-  std::mutex mu;
   Session(Specimen s, const MicroscopeSettings& st) : m(std::move(s), st) {}
 };
 
-/// Runs f(microscope) with the GIL released and the session locked.
+/// Runs f(microscope) with the GIL released.
 template <class F>
 auto with(Session& s, F&& f) {
   py::gil_scoped_release release;
-  std::lock_guard<std::mutex> lock(s.mu);
   return f(s.m);
 }
 
@@ -322,6 +322,7 @@ py::dict scan_result(ScanResult&& r) {
   d["seconds"] = r.seconds;
   d["window_cache_hit"] = r.window_cache_hit;
   d["signal_cache_hit"] = r.signal_cache_hit;
+  d["incoherent"] = r.incoherent;
   d["stage"] = stage_dict(r.stage);
   d["optics"] = optics_dict(r.optics);
   d["scan"] = scan_dict(r.scan);
@@ -354,6 +355,9 @@ py::dict status_dict(const MicroscopeStatus& s) {
   d["cache_misses"] = s.cache_misses;
   d["atoms_removed"] = s.atoms_removed;
   d["atoms_displaced"] = s.atoms_displaced;
+  d["acquiring"] = s.acquiring;
+  d["positions_done"] = s.positions_done;
+  d["positions_total"] = s.positions_total;
   return d;
 }
 
@@ -398,13 +402,14 @@ void apply_settings(MicroscopeSettings& st, const py::dict& kw) {
     else if (key == "max_positions_per_call") st.max_positions_per_call = v.cast<std::size_t>();
     else if (key == "cache_entries") st.cache_entries = v.cast<std::size_t>();
     else if (key == "seed") st.seed = v.cast<std::uint64_t>();
+    else if (key == "incoherent_above_A") st.incoherent_above_A = v.cast<double>();
     else if (key == "damage") st.damage = v.cast<DamageSettings>();
     else
       throw std::invalid_argument("unknown microscope setting '" + key +
                                   "' (known: sampling_A, slice_thickness_A, parametrization, projection, "
                                   "finite_range_A, thermal, rms_A, phonon_configurations, method, "
                                   "prism_interpolation, window_margin_A, window_snap_A, min_window_A, max_positions_per_call, "
-                                  "cache_entries, seed, damage)");
+                                  "cache_entries, seed, damage, incoherent_above_A)");
   }
 }
 
@@ -905,6 +910,8 @@ PYBIND11_MODULE(stemtwin, mod) {
       .def_readwrite("max_positions_per_call", &MicroscopeSettings::max_positions_per_call)
       .def_readwrite("cache_entries", &MicroscopeSettings::cache_entries)
       .def_readwrite("seed", &MicroscopeSettings::seed)
+      .def_readwrite("incoherent_above_A", &MicroscopeSettings::incoherent_above_A,
+                     "scan pixels coarser than this (Å) use the incoherent model when all detectors are annular; 0 = never")
       .def_readwrite("damage", &MicroscopeSettings::damage);
 
   // ---------------------------------------------------------------- acquisition chain
@@ -1092,6 +1099,8 @@ PYBIND11_MODULE(stemtwin, mod) {
            py::arg("points"), py::arg("dwell_us") = 2.0,
            "Probe at each of (n, 2) points (Å): {'patterns': (n, ky, kx) float32, 'signals': {name: (n,)}, ...}.")
       // bookkeeping
+      .def("cancel", [](Session& s) { s.m.cancel(); },
+           "Cancels the acquisitions running or waiting now (from another thread): they raise RuntimeError.")
       .def("status", [](Session& s) { return status_dict(with(s, [](Microscope& m) { return m.status(); })); },
            "The session's state as a plain dict (stage, optics, scan, detectors, total_electrons, calls, cache, damage).")
       .def("dose_map", [](Session& s, double pixel) { return own(with(s, [&](Microscope& m) { return m.dose_map(pixel); }).dose_e_per_A2); },

@@ -5,6 +5,18 @@
 
 namespace stemtwin {
 
+namespace rpc {
+namespace {
+thread_local const std::function<bool()>* t_caller_gone = nullptr;
+}  // namespace
+
+bool caller_gone() { return t_caller_gone && *t_caller_gone && (*t_caller_gone)(); }
+
+CallerWatch::CallerWatch(std::function<bool()> gone) : gone_(std::move(gone)), previous_(t_caller_gone) { t_caller_gone = &gone_; }
+CallerWatch::~CallerWatch() { t_caller_gone = previous_; }
+}  // namespace rpc
+
+
 using nlohmann::json;
 
 namespace {

@@ -7,6 +7,8 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -129,6 +131,13 @@ constexpr auto kEvictAfter = std::chrono::milliseconds(50);
 // threads of closed ones are still ending) before it is told the server is busy: the
 // reference client waits 30 s for an answer.
 constexpr auto kWaitForSlot = std::chrono::seconds(2);
+// Reply pieces (send_reply): one block. A piece waits until the previous one is in the peer's
+// kernel, so it is queued whole and, being far below the segment size and any window the
+// peer advertises (receivers avoid windows smaller than a segment), delivered whole: the data
+// becomes readable in whole blocks. Larger pieces (60 kB) were measured to split at the
+// peer's window and fail 3 of 8 reference-client reads of a 512 × 512 overview.
+constexpr std::size_t kPieceBytes = 4096;
+constexpr int kSendBufferBytes = 256 * 1024;
 
 void close_fd(int& fd) {
   if (fd >= 0) ::close(fd);
@@ -261,6 +270,31 @@ struct RpcServer::Impl {
     return true;
   }
 
+  /// Sends a framed reply so that a reader taking `block`-byte chunks always gets whole
+  /// blocks (the reference client stops at a chunk that ends in ','; the padding keeps commas
+  /// off block ends, which only helps while chunks stay block-aligned). The reply goes out in
+  /// pieces of whole blocks, each only once the previous has left the send queue: the data
+  /// then becomes readable in whole blocks, so a reader that catches up with the writer still
+  /// stops on a block boundary. Costs tens of µs per block on loopback.
+  bool send_reply(int fd, const std::string& framed) {
+    const std::size_t block = options.response_block;
+    if (block < 2 || framed.size() <= block) return send_all(fd, framed);
+    const std::size_t piece = std::max<std::size_t>(1, kPieceBytes / block) * block;
+    auto last_progress = Clock::now();
+    for (std::size_t off = 0; off < framed.size(); off += piece) {
+      for (;;) {  // wait until the previous piece has been taken by the peer's kernel
+        int pending = 0;
+        if (::ioctl(fd, SIOCOUTQ, &pending) != 0 || pending == 0) break;
+        if (should_stop()) return false;
+        if (std::chrono::duration<double>(Clock::now() - last_progress).count() > options.write_timeout_s) return false;
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }
+      if (!send_all(fd, std::string_view(framed).substr(off, std::min(piece, framed.size() - off)))) return false;
+      last_progress = Clock::now();
+    }
+    return true;
+  }
+
   void send_error(int fd, int code, const std::string& message) {
     send_all(fd, frame_response(RpcDispatcher::error_response(code, message), options.response_block));
   }
@@ -284,6 +318,8 @@ struct RpcServer::Impl {
     auto answer = [&](const std::string& request) {
       bump(&RpcServerStats::requests);
       const auto t0 = Clock::now();
+      // A client that closes its connection during the call cancels the call's work.
+      rpc::CallerWatch watch([fd] { return peer_closed(fd); });
       std::optional<std::string> response = dispatcher.handle(request);
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
       if (log) {
@@ -295,7 +331,7 @@ struct RpcServer::Impl {
         say(who + ": " + printable_excerpt(method, kLoggedMethodChars) + (is_error ? " -> error" : " -> ok") + " (" +
             std::to_string(ms) + " ms)");
       }
-      return !response || send_all(fd, frame_response(*response, options.response_block));
+      return !response || send_reply(fd, frame_response(*response, options.response_block));
     };
     bool open = true;
     while (open && !should_stop()) {
@@ -463,6 +499,8 @@ void RpcServer::run() {
     }
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int sndbuf = kSendBufferBytes;  // room for a whole reply piece (send_reply)
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     s.reap(false);
     if (!s.make_room()) {
       s.bump(&RpcServerStats::refused);

@@ -69,6 +69,15 @@ int cmd_serve(const ServeOptions& o, std::ostream& log) {
       ms.prism_interpolation = st.interpolation_x;
     }
     Microscope microscope(std::move(specimen), ms);
+    if (!sample) {
+      // The scan device starts at the reference client's defaults (DTMicroscope's Twisted
+      // server: 512 pixels over 1 µm), an overview that the incoherent model answers at once;
+      // the dwell stays the session's 2 µs (the reference's 0.1 s is accepted when asked).
+      ScanSettings sc = microscope.scan_settings();
+      sc.nx = sc.ny = 512;
+      sc.fov_x_A = sc.fov_y_A = 1e4;
+      microscope.set_scan(sc);
+    }
     if (sample) {
       microscope.set_optics(Optics{probe_optics(*sample), sample->current});
       bool noisy = false;

@@ -42,6 +42,24 @@ constexpr int kInternalError = -32603;
 constexpr int kServerError = -32000;
 constexpr std::size_t kMaxDepth = 64;   ///< deepest nesting of arrays/objects accepted in a request
 constexpr std::size_t kMaxBatch = 32;   ///< most requests in one batch
+
+/// Whether the client of the call running on this thread has gone away (closed its
+/// connection): the transport's answer, false outside a call or when no transport set one.
+/// Long handlers poll it to stop work nobody will receive (RpcServer sets it per call).
+bool caller_gone();
+
+/// Sets caller_gone()'s check for the calling thread while it lives (restoring the previous).
+class CallerWatch {
+ public:
+  explicit CallerWatch(std::function<bool()> gone);
+  ~CallerWatch();
+  CallerWatch(const CallerWatch&) = delete;
+  CallerWatch& operator=(const CallerWatch&) = delete;
+
+ private:
+  std::function<bool()> gone_;
+  const std::function<bool()>* previous_;
+};
 }  // namespace rpc
 
 /// Thrown by method handlers to answer with a specific JSON-RPC error.

@@ -22,11 +22,31 @@
 // Every call is seeded: the n-th acquisition of a session uses the stream (seed, Session, n),
 // so a session replayed with the same calls gives the same bytes.
 //
+// Threads. A Microscope may be shared by any number of threads. Two locks, never held the
+// other way round: the *state* lock guards the instrument's state (stage, optics, detectors,
+// scan, read-out chain, dose, counters) and is held only for copies and bookkeeping, never
+// across physics; the *beam* lock serialises acquisitions (one beam: a second acquisition
+// waits for the first) and guards the caches. An acquisition copies the state under the state
+// lock when it starts, simulates without it, and books its dose under it at the end, so status,
+// stage and optics calls answer at once while a scan runs, and a stage move during a scan
+// applies to the next one. Acquisitions run in blocks of positions and stop between blocks
+// when cancelled (cancel(), or AcquisitionControl::cancelled); a cancelled acquisition books
+// the dose of the positions it did simulate and throws AcquisitionCancelled.
+//
+// Level of detail. A scan whose pixels are larger than MicroscopeSettings::incoherent_above_A
+// (0.3 Å) and whose detectors are all annular is computed with the incoherent model
+// (incoherent.hpp: probe intensity ⊗ per-atom annular cross-sections; milliseconds instead of
+// minutes); finer pixels get full multislice/PRISM. The dose and the read-out (noise) are the
+// same either way: every electron is counted.
+//
 // The setters (and the positions and dwell of probe_at/scan_points) check the physical
 // ranges of ranges.hpp and throw std::invalid_argument naming the value and its range; a
 // refused call changes nothing.
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <stdexcept>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,6 +94,22 @@ struct MicroscopeSettings {
   std::size_t cache_entries = 8;          ///< cached windows (least recently used dropped first)
   std::uint64_t seed = 0;
   DamageSettings damage;
+  /// Scan pixels larger than this (Å, the larger of the two steps) use the incoherent model
+  /// when every detector is annular; 0 = always full physics.
+  double incoherent_above_A = 0.3;
+};
+
+/// Thrown by an acquisition that was cancelled (Microscope::cancel() or
+/// AcquisitionControl::cancelled); the dose of the positions simulated before is booked.
+class AcquisitionCancelled : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Optional hooks of one acquisition, called on the calling thread between blocks of positions.
+struct AcquisitionControl {
+  std::function<bool()> cancelled;                                      ///< true: stop and throw AcquisitionCancelled
+  std::function<void(std::size_t done, std::size_t total)> progress;  ///< positions simulated so far
 };
 
 struct StagePosition {
@@ -111,6 +147,7 @@ struct ScanResult {
   double seconds = 0;                   ///< wall time spent
   bool window_cache_hit = false;  ///< the window's potentials were re-used
   bool signal_cache_hit = false;  ///< the clean signals were re-used (same positions, probe, detectors)
+  bool incoherent = false;        ///< computed with the incoherent model (pixels > incoherent_above_A)
 };
 
 struct ProbeResult {
@@ -141,6 +178,8 @@ struct MicroscopeStatus {
   std::size_t cached_windows = 0;
   std::size_t cache_hits = 0, cache_misses = 0;
   std::size_t atoms_removed = 0, atoms_displaced = 0;
+  bool acquiring = false;                          ///< an acquisition is running
+  std::size_t positions_done = 0, positions_total = 0;  ///< its progress
 };
 
 class Microscope {
@@ -153,11 +192,11 @@ class Microscope {
   // --- stage
   void move_stage(const StagePosition& p);
   void move_stage_relative(double dx_A, double dy_A, double dz_A = 0, double dalpha_rad = 0, double dbeta_rad = 0);
-  const StagePosition& stage() const;
+  StagePosition stage() const;
 
   // --- optics
   void set_optics(const Optics& o);
-  const Optics& optics() const;
+  Optics optics() const;
   void set_aberration(const std::string& name, double value);  ///< Krivanek names and aliases
   void set_defocus(double defocus_A);
   void set_current(double current_pA);
@@ -165,28 +204,38 @@ class Microscope {
 
   // --- detectors, scan, read-out chain
   void set_detectors(std::vector<Detector> detectors);
-  const std::vector<Detector>& detectors() const;
+  std::vector<Detector> detectors() const;
   void set_scan(const ScanSettings& s);
-  const ScanSettings& scan_settings() const;
+  ScanSettings scan_settings() const;
   /// Noise, detector response, distortions (its scan geometry is ignored: set_scan sets it).
   void set_acquisition(const AcquisitionSettings& a);
-  const AcquisitionSettings& acquisition() const;
+  AcquisitionSettings acquisition() const;
 
   // --- acquisitions (each one counted, seeded and dosed)
-  ScanResult scan();
+  ScanResult scan(const AcquisitionControl& control = {});
+  /// Sets the scan settings and detectors and scans with them, in one step (no other
+  /// thread's settings can come in between).
+  ScanResult scan(const ScanSettings& s, std::vector<Detector> detectors, const AcquisitionControl& control = {});
   /// Parks the probe at a specimen position for dwell_us; a PixelatedDetector (if any) gives
   /// the pattern, else the pattern is the whole band-limited diffraction pattern.
-  ProbeResult probe_at(double x_A, double y_A, double dwell_us = 1000);
-  std::vector<ProbeResult> scan_points(const std::vector<Point2>& points_A, double dwell_us = 2);
+  ProbeResult probe_at(double x_A, double y_A, double dwell_us = 1000, const AcquisitionControl& control = {});
+  std::vector<ProbeResult> scan_points(const std::vector<Point2>& points_A, double dwell_us = 2,
+                                       const AcquisitionControl& control = {});
+  /// Cancels every acquisition running or waiting for the beam now (later ones run); returns at once.
+  void cancel();
 
   // --- bookkeeping
   MicroscopeStatus status() const;
   DoseMap dose_map(double pixel_A = 1.0) const;
-  const Specimen& specimen() const;
+  /// The session's fixed settings.
+  const MicroscopeSettings& settings() const;
+  /// A copy of the specimen as it is now (beam damage may change it).
+  Specimen specimen() const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  ScanResult scan_locked(std::uint64_t cancel_epoch, const AcquisitionControl& control);  // beam lock held
 };
 
 }  // namespace stemtwin

@@ -25,9 +25,17 @@
 // Detector names (case-insensitive): HAADF, ADF (aliases DF, MAADF), ABF, BF, with the
 // session's own default angles (the Microscope's initial detectors), overridable per name.
 //
-// Concurrency: all methods lock one mutex, so calls from several connections are
-// serialised on the single Microscope. Compute per call is bounded by ServiceLimits
-// (a request beyond a limit is answered -32602 naming the limit).
+// Concurrency: the service's own state (device settings, beam position) is guarded by a
+// mutex held only to read or change it, never across physics; the Microscope guards its
+// state the same way and serialises acquisitions (one beam). So status, stage and settings
+// calls answer at once while another connection's scan runs. An acquisition stops between
+// blocks of positions when its client disconnects (rpc::caller_gone()) or when any client
+// calls stemtwin.cancel, and is then answered -32000 "cancelled". Compute per call is bounded
+// by ServiceLimits (a request beyond a limit is answered -32602 naming the limit).
+//
+// The methods are registered by group, one function each (microscope_service_*.cpp):
+// devices and settings, stage and beam, acquisitions, status and optics, the STEM data
+// server's verbs, and the native stemtwin.* methods.
 #include <array>
 #include <cstddef>
 #include <map>
@@ -44,11 +52,16 @@
 namespace stemtwin {
 
 struct ServiceLimits {
-  std::size_t max_scan_pixels = 256 * 256;  ///< nx·ny of one scan frame
-  double max_field_of_view_A = 100;         ///< each side of a scan's field of view (the simulated window grows with it)
+  std::size_t max_scan_pixels = 512 * 512;  ///< nx·ny of one scan frame (512²: the reference client's default)
+  /// nx·ny of a frame at atomic resolution (pixels ≤ the session's incoherent_above_A), where
+  /// every pixel costs a full multislice.
+  std::size_t max_physics_pixels = 256 * 256;
+  /// Each side of a field of view at atomic resolution (the simulated window grows with it);
+  /// coarser pixels (the incoherent model) may cover up to the session's 1 µm.
+  double max_field_of_view_A = 100;
   std::size_t max_frames = 16;              ///< frames of acquire_image_stack
   std::size_t max_points = 1024;            ///< positions of one point list (stemtwin.probe_points)
-  double max_dwell_s = 1e-3;                ///< scan exposure per pixel
+  double max_dwell_s = 0.1;                 ///< scan exposure per pixel (0.1 s: the Twisted reference server's default)
   double max_exposure_s = 10;               ///< camera exposure
   std::size_t max_detectors = 8;            ///< detectors in one scan
 };
@@ -80,23 +93,38 @@ class MicroscopeService {
     double dwell_s = 0, fov_x_m = 0, fov_y_m = 0, rotation_rad = 0;
     std::vector<AnnularDetector> detectors;  // canonical names, angles resolved
   };
-  // The helpers below expect mutex_ held.
-  std::string device_name(const nlohmann::json& v, const std::string& method) const;  // validated device name
-  AnnularDetector detector_locked(const std::string& name, const nlohmann::json& scan_settings) const;
-  /// `base` with `changes` applied, each key validated against the device's settings and the limits.
+  // Registration by group (one file each, microscope_service_*.cpp).
+  void register_devices(RpcDispatcher& d);       // get_detectors, activate_device, (get_)device_settings, get_vacuum, close
+  void register_stage_and_beam(RpcDispatcher& d);  // get_stage, set_stage, set/get_beam_position
+  void register_acquisitions(RpcDispatcher& d);  // acquire_image(_stack), acquire_spectrum(_points)
+  void register_status(RpcDispatcher& d);        // get_microscope_status, aberration_correction
+  void register_data_server(RpcDispatcher& d);   // get_overview_image, get_point_data, get_spectrum_image(_e_axis)
+  void register_native(RpcDispatcher& d);          // stemtwin.methods, status, scan, probe, probe_points
+  void register_native_control(RpcDispatcher& d);  // stemtwin.dose_map, set_optics, move_stage, cancel
+
+  // The helpers below marked "mutex held" expect mutex_ held; the others take no lock of the
+  // service (the Microscope guards itself) and may run physics.
+  std::string device_name(const nlohmann::json& v, const std::string& method) const;  // validated device name; mutex held
+  AnnularDetector detector_locked(const std::string& name, const nlohmann::json& scan_settings) const;  // mutex held
+  /// `base` with `changes` applied, each key validated against the device's settings and the limits (mutex held).
   nlohmann::json validated_settings(const std::string& device, const nlohmann::json& base,
                                     const nlohmann::json& changes) const;
+  /// The scan a settings object asks for, checked against the limits of its level of detail (mutex held).
   ScanConfig scan_config(const nlohmann::json& settings) const;
-  Point2 field_position_locked(double fx, double fy) const;
-  void apply_scan(const ScanConfig& c);
-  /// One frame; the acquired image of each requested detector as float32 (and the whole result).
+  Point2 field_position_locked(double fx, double fy) const;  // mutex held
+  /// One frame with the config's settings and detectors; the acquired image of each detector as float32.
   std::vector<std::vector<float>> scan_frame(const ScanConfig& c, ScanResult* keep = nullptr);
-  /// A camera frame at the beam position, binned and cropped/padded; sets its shape.
-  std::vector<float> camera_frame(const nlohmann::json& settings, std::size_t& h, std::size_t& w);
+  /// A camera frame at specimen position `at`, binned and cropped/padded; sets its shape.
+  std::vector<float> camera_frame(const nlohmann::json& settings, Point2 at, std::size_t& h, std::size_t& w);
+  /// [x, y, z (m), a, b (rad)]
+  nlohmann::json stage_si() const;
+  /// The control of an acquisition made for an RPC call: it stops when the caller has gone.
+  static AcquisitionControl call_control();
 
   Microscope& m_;
   ServiceLimits limits_;
-  mutable std::mutex mutex_;
+  double incoherent_above_A_ = 0;  // the session's level-of-detail threshold (Å per pixel)
+  mutable std::mutex mutex_;       // guards settings_ and beam_ only; never held across physics
   std::map<std::string, nlohmann::json> settings_;         // device → settings
   std::map<std::string, AnnularDetector> detector_table_;  // canonical upper-case name → angles
   std::array<double, 2> beam_{0.5, 0.5};                   // beam position, fractions of the field
