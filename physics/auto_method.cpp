@@ -9,6 +9,7 @@
 
 #include "stemtwin/constants.hpp"
 #include "stemtwin/prism.hpp"
+#include "stemtwin/windowed.hpp"
 
 namespace stemtwin {
 
@@ -150,6 +151,22 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
     r.auto_choice = c;
     return r;
   };
+  // Windowed multislice is a candidate when its window is smaller than the cell (else it
+  // is multislice to the byte) and every detector can be recorded in a window (no 4D
+  // pattern stream).
+  const bool windowed_candidate =
+      !sink && std::none_of(dets.begin(), dets.end(), [](const Detector& d) { return std::holds_alternative<PixelatedDetector>(d); }) &&
+      !plan_window(g, o, s.cell.z, positions, st).full;
+  auto finish_windowed = [&](AutoChoice c) {
+    StemSettings ws = st;
+    ws.method = Method::Windowed;
+    StemResult r = simulate_windowed(s, g, o, positions, dets, ws);
+    r.method = "windowed";
+    r.interpolation = 1;
+    c.method = Method::Windowed;
+    r.auto_choice = c;
+    return r;
+  };
   auto fits = [&](std::size_t f) {
     return tr.size() * smatrix_bytes(g, o.energy_eV, o.semiangle_mrad, f, f, ndepth, crop) <= budget_bytes;
   };
@@ -160,6 +177,7 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
       AutoChoice c = it->second;
       c.from_cache = true;
       if (c.method == Method::Prism && c.interpolation > 1 && fits(c.interpolation)) return finish_prism(smatrices(c.interpolation), c);
+      if (c.method == Method::Windowed && windowed_candidate) return finish_windowed(c);
       return finish_multislice(c);
     }
   }
@@ -191,6 +209,24 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
       choice.measured_correlation = m.correlation;
       if (st.auto_cache) st.auto_cache->entries[key] = choice;
       return finish_prism(S, choice);
+    }
+  }
+  // Windowed multislice where the probe's window is smaller than the cell (large fields):
+  // measured on the same calibration positions against the whole-cell reference.
+  if (windowed_candidate) {
+    if (!reference) reference = scan_multislice(tr, o, cal, annular, cal_settings, fft);
+    StemSettings ws = cal_settings;
+    ws.method = Method::Windowed;
+    const StemResult trial = simulate_windowed(s, g, o, cal, annular, ws);
+    const Measured m = compare(trial, *reference, annular);
+    choice.windowed_trial = AutoChoice::Trial{1, m.mean_error, m.correlation};
+    if (within(m, st.budget)) {
+      choice.method = Method::Windowed;
+      choice.interpolation = 1;
+      choice.measured_mean_error = m.mean_error;
+      choice.measured_correlation = m.correlation;
+      if (st.auto_cache) st.auto_cache->entries[key] = choice;
+      return finish_windowed(choice);
     }
   }
   // Multislice: exact by definition (the rejected trials stay in choice.trials).

@@ -1,5 +1,6 @@
 #pragma once
-// Method::Auto: PRISM where it holds a stated accuracy, multislice where it does not.
+// Method::Auto: PRISM or windowed multislice where they hold a stated accuracy, multislice
+// where they do not.
 //
 // Why PRISM errs (docs/physics.md, "PRISM accuracy"): the probe is a sum of plane waves on
 // the reciprocal lattice coarsened f times, so it is periodic with the window Lx/f × Ly/f
@@ -14,8 +15,10 @@
 // spread of the convergent cone through the thickness t, r_aberr the largest ray
 // displacement the aberrations (defocus, Cs, …) give inside the aperture. The model predicts
 // f = the largest divisor of the grid (≤ 8) with min(Lx, Ly)/f ≥ W; Auto then *measures*:
-// it simulates a few positions both ways, and lowers f (down to multislice) until the
-// ErrorBudget holds on them.
+// it simulates a few positions both ways, and lowers f until the ErrorBudget holds on them.
+// Where no PRISM factor holds, windowed multislice (windowed.hpp) is measured the same way
+// when its window is smaller than the cell (large fields, thin specimens); multislice is the
+// last resort, exact by definition.
 #include <cstddef>
 #include <string>
 #include <vector>

@@ -65,8 +65,8 @@ struct ErrorBudget {
 
 /// What Method::Auto chose and what it measured.
 struct AutoChoice {
-  Method method = Method::Multislice;  ///< Multislice or Prism
-  std::size_t interpolation = 1;       ///< PRISM factor (both axes); 1 for multislice
+  Method method = Method::Multislice;  ///< Multislice, Prism or Windowed
+  std::size_t interpolation = 1;       ///< PRISM factor (both axes); 1 for the others
   std::size_t predicted_interpolation = 1;  ///< the model's first guess (auto_method.hpp)
   double window_needed_A = 0;          ///< the model's probe-spread window
   double measured_mean_error = 0;      ///< worst |mean_prism / mean_multislice − 1| found
@@ -78,6 +78,9 @@ struct AutoChoice {
     double mean_error = 0, correlation = 1;
   };
   std::vector<Trial> trials;           ///< every PRISM factor measured, in order (rejected ones too)
+  /// Windowed multislice measured on the calibration positions (when its window is smaller
+  /// than the cell and PRISM did not hold the budget).
+  std::optional<Trial> windowed_trial;
 };
 
 /// Calibrations of Method::Auto, owned by the caller and passed through StemSettings, keyed
