@@ -27,20 +27,20 @@
 #include <utility>
 #include <vector>
 
-#include "stemtwin/acquisition.hpp"
-#include "stemtwin/builders.hpp"
-#include "stemtwin/constants.hpp"
-#include "stemtwin/crystal.hpp"
-#include "stemtwin/dataset.hpp"
-#include "stemtwin/detectors.hpp"
-#include "stemtwin/microscope.hpp"
-#include "stemtwin/orient.hpp"
-#include "stemtwin/probe.hpp"
-#include "stemtwin/scenario.hpp"
-#include "stemtwin/scenario_run.hpp"
-#include "stemtwin/specimen.hpp"
-#include "stemtwin/stem.hpp"
-#include "stemtwin/structure_io.hpp"
+#include "stemtwin/acquisition/acquisition.hpp"
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/specimen/crystal.hpp"
+#include "stemtwin/dataset/dataset.hpp"
+#include "stemtwin/physics/detectors.hpp"
+#include "stemtwin/session/microscope.hpp"
+#include "stemtwin/specimen/orient.hpp"
+#include "stemtwin/physics/probe.hpp"
+#include "stemtwin/scenario/scenario.hpp"
+#include "stemtwin/scenario/scenario_run.hpp"
+#include "stemtwin/specimen/specimen.hpp"
+#include "stemtwin/physics/engine.hpp"
+#include "stemtwin/specimen/structure_io.hpp"
 
 namespace py = pybind11;
 using namespace stemtwin;

@@ -14,7 +14,7 @@
 #include <string>
 #include <unistd.h>
 
-#include "stemtwin/scenario.hpp"
+#include "stemtwin/scenario/scenario.hpp"
 
 using namespace stemtwin;
 

@@ -1,0 +1,376 @@
+#include "stemtwin/physics/prism.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include "recorder.hpp"
+
+#include <Eigen/Core>
+#include <map>
+#include <omp.h>
+#include <optional>
+
+#include "stemtwin/core/parallel.hpp"
+#include "stemtwin/core/constants.hpp"
+
+namespace stemtwin {
+namespace {
+
+void check_factors(const Grid& g, std::size_t fx, std::size_t fy) {
+  if (fx == 0 || fy == 0) throw std::invalid_argument("PRISM interpolation factors must be ≥ 1");
+  if (g.nx % fx != 0 || g.ny % fy != 0)
+    throw std::invalid_argument("PRISM: grid " + std::to_string(g.nx) + "×" + std::to_string(g.ny) +
+                                " points is not divisible by the interpolation factors " + std::to_string(fx) + "×" +
+                                std::to_string(fy) + " (Grid::from_sampling with multiples chooses such a grid)");
+}
+
+/// Coefficient of each beam for a probe at r0: A(k) e^{−iχ(k)} e^{−2πik·r0}, normalised so
+/// the probe in the window holds intensity 1: Σ_window |Σ_m c_m e^{2πik_m·r}|² = n_window Σ|c_m|².
+struct BeamCoefficients {
+  std::vector<double> kx, ky;        // 1/Å
+  std::vector<cfloat> c0;            // at r0 = 0
+};
+
+BeamCoefficients beam_coefficients(const SMatrix& S, const ProbeOptics& o, double defocus_offset) {
+  const Grid& g = S.grid;
+  const double lambda = wavelength_A(S.energy_eV);
+  const double dkx = double(S.fx) / g.lx, dky = double(S.fy) / g.ly;
+  const double cutoff = o.semiangle_mrad * 1e-3;
+  Aberrations ab = o.aberrations;
+  ab.C[0] -= defocus_offset;
+  BeamCoefficients b;
+  double norm = 0;
+  for (const auto& m : S.beams) {
+    const double kx = m[0] * dkx, ky = m[1] * dky;
+    const double alpha = lambda * std::hypot(kx, ky), phi = std::atan2(ky, kx);
+    const double a = aperture(alpha, phi, cutoff, lambda * dkx, lambda * dky);
+    const double chi = ab.chi(alpha, phi, lambda);
+    b.kx.push_back(kx);
+    b.ky.push_back(ky);
+    b.c0.push_back(cfloat(float(a * std::cos(-chi)), float(a * std::sin(-chi))));
+    norm += a * a;
+  }
+  const double nwin = double(g.nx / S.fx) * double(g.ny / S.fy);
+  const float s = float(1.0 / std::sqrt(norm * nwin));
+  for (auto& c : b.c0) c *= s;
+  return b;
+}
+
+}  // namespace
+
+std::size_t SMatrix::bytes() const {
+  return waves.size() * beams.size() * grid.size() * sizeof(cfloat);
+}
+
+std::vector<std::array<int, 2>> prism_beams(const Grid& g, double energy_eV, double semiangle_mrad, std::size_t fx,
+                                            std::size_t fy) {
+  check_factors(g, fx, fy);
+  const double lambda = wavelength_A(energy_eV);
+  const double dkx = double(fx) / g.lx, dky = double(fy) / g.ly;
+  const double cutoff = semiangle_mrad * 1e-3;
+  // Beams must be frequencies of the full grid (within its band limit) and inside the
+  // aperture's soft edge.
+  const int mx = int((g.nx - 1) / 2 / fx), my = int((g.ny - 1) / 2 / fy);
+  std::vector<std::array<int, 2>> beams;
+  for (int j = -my; j <= my; ++j)
+    for (int i = -mx; i <= mx; ++i) {
+      const double kx = i * dkx, ky = j * dky;
+      if (std::hypot(kx, ky) > g.k_max()) continue;
+      if (aperture(lambda * std::hypot(kx, ky), std::atan2(ky, kx), cutoff, lambda * dkx, lambda * dky) > 0)
+        beams.push_back({i, j});
+    }
+  if (beams.empty()) throw std::invalid_argument("PRISM: no plane wave falls inside the probe aperture: lower the interpolation factor");
+  return beams;
+}
+
+std::size_t smatrix_bytes(const Grid& g, double energy_eV, double semiangle_mrad, std::size_t fx, std::size_t fy,
+                          std::size_t depths) {
+  return prism_beams(g, energy_eV, semiangle_mrad, fx, fy).size() * g.size() * sizeof(cfloat) * std::max<std::size_t>(1, depths);
+}
+
+std::size_t default_memory_budget() {
+  std::ifstream in("/proc/meminfo");
+  std::string key, unit;
+  std::size_t value;
+  while (in >> key >> value >> unit)
+    if (key == "MemAvailable:") return value * 1024 / 10 * 6;
+  return std::size_t(4) << 30;
+}
+
+SMatrix build_smatrix(const Transmission& t, double semiangle_mrad, std::size_t fx, std::size_t fy,
+                      const std::vector<double>& depths, const Fft2& fft) {
+  const Grid& g = t.grid;
+  SMatrix S;
+  S.grid = g;
+  S.energy_eV = t.energy_eV;
+  S.fx = fx;
+  S.fy = fy;
+  S.beams = prism_beams(g, t.energy_eV, semiangle_mrad, fx, fy);
+  const std::size_t ns = t.num_slices(), N = g.size();
+  const std::vector<std::size_t> depth_slice = detail::depth_slices(t.slice_thickness_A, depths, S.depths_A);
+  std::vector<std::vector<std::size_t>> record_at(ns);
+  for (std::size_t d = 0; d < depth_slice.size(); ++d) record_at[depth_slice[d]].push_back(d);
+  const double lambda = wavelength_A(t.energy_eV);
+  std::vector<ComplexBuffer> props;
+  std::vector<std::size_t> prop_of(ns);
+  for (std::size_t s = 0; s < ns; ++s) {
+    if (s == 0 || t.slice_thickness_A[s] != t.slice_thickness_A[s - 1])
+      props.push_back(fresnel_propagator(g, lambda, t.slice_thickness_A[s], 1.0f / float(N)));
+    prop_of[s] = props.size() - 1;
+  }
+  S.waves.assign(depth_slice.size(), std::vector<ComplexBuffer>(S.beams.size()));
+  ParallelErrors errors;
+#pragma omp parallel
+  {
+    std::optional<ComplexBuffer> buffer;
+    errors.run([&] { buffer.emplace(N); });
+#pragma omp for schedule(dynamic)
+    for (long bl = 0; bl < long(S.beams.size()); ++bl) errors.run([&] {
+      ComplexBuffer& psi = *buffer;
+      const auto b = std::size_t(bl);
+      const double kx = S.beams[b][0] * double(fx) / g.lx, ky = S.beams[b][1] * double(fy) / g.ly;
+      for (std::size_t j = 0; j < g.ny; ++j)
+        for (std::size_t i = 0; i < g.nx; ++i) {
+          const double a = 2 * kPi * (kx * double(i) * g.dx() + ky * double(j) * g.dy());
+          psi[j * g.nx + i] = cfloat(float(std::cos(a)), float(std::sin(a)));
+        }
+      for (std::size_t s = 0; s < ns; ++s) {
+        detail::cmul_inplace(psi.data(), t.slices[s].data(), N);
+        // Keep ψ·t of this slice: the multislice engine records right after this product
+        // (the propagator is a pure phase in the band), so f = 1 matches it exactly.
+        for (std::size_t d : record_at[s]) S.waves[d][b] = psi;
+        if (s + 1 < ns) {
+          fft.forward(psi.data());
+          detail::cmul_inplace(psi.data(), props[prop_of[s]].data(), N);
+          fft.backward(psi.data());
+        }
+      }
+    });
+  }
+  errors.rethrow();
+  return S;
+}
+
+namespace {
+
+/// Positions grouped by proximity share one window (centred on the group's cell): the
+/// window waves of a group are then one complex matrix product C = A·W, A the P × beams
+/// coefficients and W the beams × window pixels of the S-matrix, which reads each S-matrix
+/// element once per group instead of once per position. Used when no 4D detector streams
+/// patterns (those need position order). A window off-centre by up to half a group cell is
+/// exact for f = 1 (a cyclic shift) and a negligible change for f > 1 when the cell is small
+/// against the window.
+void scan_grouped(const std::vector<SMatrix>& configs, const std::vector<BeamCoefficients>& coef, const FocalQuadrature& fq,
+                  const std::vector<Point2>& positions, const detail::Compiled& comp, std::size_t ndepth,
+                  const StemSettings& st, const Grid& window, const Fft2& fft, StemResult& res) {
+  using Mat = Eigen::Matrix<std::complex<float>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const SMatrix& S0 = configs.front();
+  const Grid& g = S0.grid;
+  const std::size_t nwx = window.nx, nwy = window.ny, nw = nwx * nwy, nb = S0.beams.size();
+  const double cell = st.prism_block_A;
+  std::map<std::pair<long, long>, std::vector<std::size_t>> by_cell;
+  for (std::size_t i = 0; i < positions.size(); ++i)
+    by_cell[{long(std::floor(positions[i].x / cell)), long(std::floor(positions[i].y / cell))}].push_back(i);
+  const std::vector<std::pair<std::pair<long, long>, std::vector<std::size_t>>> groups(by_cell.begin(), by_cell.end());
+  std::size_t max_group = 0;
+  for (const auto& gr : groups) max_group = std::max(max_group, gr.second.size());
+  const double wconf = 1.0 / double(configs.size());
+  const float inv_n = 1.0f / float(nw);
+  std::size_t done = 0;
+  ParallelErrors errors;
+#pragma omp parallel
+  {
+    struct Workspace {
+      std::vector<detail::Recorder> rec;
+      Mat W, A, C;
+      ComplexBuffer psi;
+    };
+    std::optional<Workspace> workspace;
+    errors.run([&] {
+      workspace.emplace(Workspace{std::vector<detail::Recorder>(max_group, detail::Recorder(comp, ndepth)), Mat(nb, nw),
+                                  Mat(max_group, nb), Mat(max_group, nw), ComplexBuffer(nw)});
+    });
+    std::vector<std::size_t> depth_list(1);
+#pragma omp for schedule(dynamic)
+    for (long gl = 0; gl < long(groups.size()); ++gl) errors.run([&] {
+      auto& [rec, W, A, C, psi] = *workspace;
+      const auto& [key, members] = groups[std::size_t(gl)];
+      const std::size_t P = members.size();
+      for (std::size_t k = 0; k < P; ++k) rec[k].clear();
+      const double gx = (double(key.first) + 0.5) * cell, gy = (double(key.second) + 0.5) * cell;
+      const long cx = std::lround(gx / g.dx()) - long(nwx / 2), cy = std::lround(gy / g.dy()) - long(nwy / 2);
+      const std::size_t x0 = std::size_t(((cx % long(g.nx)) + long(g.nx)) % long(g.nx)), run1 = std::min(nwx, g.nx - x0);
+      for (std::size_t d = 0; d < ndepth; ++d) {
+        depth_list[0] = d;
+        for (const SMatrix& S : configs) {
+          // Gather the window of every beam (rows wrap around the periodic cell).
+          for (std::size_t m = 0; m < nb; ++m) {
+            const cfloat* sm = S.waves[d][m].data();
+            std::complex<float>* wrow = W.row(long(m)).data();
+            for (std::size_t j = 0; j < nwy; ++j) {
+              const std::size_t sy = std::size_t((((cy + long(j)) % long(g.ny)) + long(g.ny)) % long(g.ny));
+              const cfloat* src = sm + sy * g.nx;
+              std::copy(src + x0, src + x0 + run1, wrow + j * nwx);
+              if (run1 < nwx) std::copy(src, src + (nwx - run1), wrow + j * nwx + run1);
+            }
+          }
+          for (std::size_t f = 0; f < coef.size(); ++f) {
+            const BeamCoefficients& bc = coef[f];
+            for (std::size_t k = 0; k < P; ++k) {
+              const Point2 r0 = positions[members[k]];
+              for (std::size_t m = 0; m < nb; ++m) {
+                const double a = -2 * kPi * (bc.kx[m] * r0.x + bc.ky[m] * r0.y);
+                A(long(k), long(m)) = bc.c0[m] * cfloat(float(std::cos(a)), float(std::sin(a)));
+              }
+            }
+            C.topRows(long(P)).noalias() = A.topRows(long(P)) * W;
+            for (std::size_t k = 0; k < P; ++k) {
+              std::copy(C.row(long(k)).data(), C.row(long(k)).data() + nw, psi.data());
+              fft.forward(psi.data());
+              rec[k].record(psi.data(), inv_n, wconf * fq.weight[f], depth_list, false);
+            }
+          }
+        }
+      }
+      for (std::size_t k = 0; k < P; ++k) rec[k].store(members[k], res);
+      if (st.progress) {
+#pragma omp critical(stemtwin_prism_progress)
+        {
+          done += P;
+          if (omp_get_thread_num() == 0) st.progress(done, positions.size());
+        }
+      }
+    });
+  }
+  errors.rethrow();
+  if (st.progress) st.progress(positions.size(), positions.size());
+}
+
+}  // namespace
+
+StemResult scan_prism(const std::vector<SMatrix>& configs, const ProbeOptics& optics, const std::vector<Point2>& positions,
+                      const std::vector<Detector>& detectors, const StemSettings& st, PatternSink* sink) {
+  if (configs.empty()) throw std::invalid_argument("scan_prism: no S-matrices");
+  const SMatrix& S0 = configs.front();
+  for (const auto& S : configs)
+    if (!(S.grid == S0.grid) || S.fx != S0.fx || S.fy != S0.fy || S.beams != S0.beams || S.waves.size() != S0.waves.size())
+      throw std::invalid_argument("scan_prism: S-matrices differ in grid, interpolation, beams or depths");
+  if (std::fabs(S0.energy_eV - optics.energy_eV) > 1e-6 * optics.energy_eV)
+    throw std::invalid_argument("scan_prism: probe energy differs from the S-matrix energy");
+  detail::check_detector_names(detectors);
+  const Grid& g = S0.grid;
+  const std::size_t nwx = g.nx / S0.fx, nwy = g.ny / S0.fy, nw = nwx * nwy;
+  const Grid window(g.lx / double(S0.fx), g.ly / double(S0.fy), nwx, nwy);
+  const double lambda = wavelength_A(optics.energy_eV);
+  const std::size_t ndepth = S0.waves.size(), nb = S0.beams.size();
+
+  StemResult res;
+  res.depths_A = S0.depths_A;
+  res.warnings = check_detectors(detectors, window, lambda);
+  const detail::Compiled comp = detail::compile(detectors, window, lambda);
+  detail::init_signals(res, comp, detectors, ndepth, positions.size());
+  const FocalQuadrature fq = focal_spread_quadrature(optics.focal_spread_A, optics.focal_spread_points);
+  std::vector<BeamCoefficients> coef;
+  for (double df : fq.defocus_A) coef.push_back(beam_coefficients(S0, optics, df));
+  const Fft2 fft(window, st.planning, st.fftw_wisdom_file);
+  res.fft_plan = fft.plan_id();
+  res.warnings.insert(res.warnings.end(), fft.warnings().begin(), fft.warnings().end());
+  const double wconf = 1.0 / double(configs.size());
+  const float inv_n = 1.0f / float(nw);
+  std::vector<std::size_t> one_depth(1);
+
+  if (comp.patterns.empty() && st.prism_block_A > 0) {
+    scan_grouped(configs, coef, fq, positions, comp, ndepth, st, window, fft, res);
+    return res;
+  }
+
+  struct Workspace {
+    ComplexBuffer psi;
+    std::vector<cfloat> c;
+    std::vector<std::size_t> col, row;
+  };
+  detail::drive_positions<Workspace>(
+      positions.size(), comp, detectors, ndepth, st, sink, res,
+      [&] { return Workspace{ComplexBuffer(nw), std::vector<cfloat>(nb), std::vector<std::size_t>(nwx), std::vector<std::size_t>(nwy)}; },
+      [&](std::size_t pi, detail::Recorder& rec, Workspace& ws) {
+        const Point2 r0 = positions[pi];
+        // Window of nwx × nwy pixels centred on the probe, wrapped periodically.
+        const long cx = std::lround(r0.x / g.dx()) - long(nwx / 2), cy = std::lround(r0.y / g.dy()) - long(nwy / 2);
+        for (std::size_t i = 0; i < nwx; ++i) ws.col[i] = std::size_t(((cx + long(i)) % long(g.nx) + long(g.nx)) % long(g.nx));
+        for (std::size_t j = 0; j < nwy; ++j) ws.row[j] = std::size_t(((cy + long(j)) % long(g.ny) + long(g.ny)) % long(g.ny));
+        std::vector<std::size_t> depth_list(1);
+        for (std::size_t d = 0; d < ndepth; ++d) {
+          depth_list[0] = d;
+          for (const SMatrix& S : configs)
+            for (std::size_t f = 0; f < coef.size(); ++f) {
+              const BeamCoefficients& bc = coef[f];
+              for (std::size_t m = 0; m < nb; ++m) {
+                const double a = -2 * kPi * (bc.kx[m] * r0.x + bc.ky[m] * r0.y);
+                ws.c[m] = bc.c0[m] * cfloat(float(std::cos(a)), float(std::sin(a)));
+              }
+              std::fill(ws.psi.data(), ws.psi.data() + nw, cfloat(0, 0));
+              // Σ_m c_m S_m over the window: per window row at most two contiguous runs of the
+              // source row (the window may wrap around the cell), each a complex axpy.
+              const std::size_t x0 = ws.col[0], run1 = std::min(nwx, g.nx - x0);
+              for (std::size_t m = 0; m < nb; ++m) {
+                const cfloat* sm = S.waves[d][m].data();
+                const float cr = ws.c[m].real(), ci = ws.c[m].imag();
+                auto* out = reinterpret_cast<float*>(ws.psi.data());
+                for (std::size_t j = 0; j < nwy; ++j) {
+                  const float* src = reinterpret_cast<const float*>(sm + ws.row[j] * g.nx);
+                  float* orow = out + 2 * j * nwx;
+                  auto axpy = [&](const float* __restrict a, float* __restrict o, std::size_t n) {
+                    for (std::size_t i = 0; i < n; ++i) {
+                      const float vr = a[2 * i], vi = a[2 * i + 1];
+                      o[2 * i] += cr * vr - ci * vi;
+                      o[2 * i + 1] += cr * vi + ci * vr;
+                    }
+                  };
+                  axpy(src + 2 * x0, orow, run1);
+                  if (run1 < nwx) axpy(src, orow + 2 * run1, nwx - run1);
+                }
+              }
+              fft.forward(ws.psi.data());
+              rec.record(ws.psi.data(), inv_n, wconf * fq.weight[f], depth_list, d + 1 == ndepth);
+            }
+        }
+      });
+  return res;
+}
+
+StemResult simulate_prism(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
+                          const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
+                          const StemSettings& st, PatternSink* sink) {
+  const std::size_t fx = std::max<std::size_t>(1, st.interpolation_x), fy = std::max<std::size_t>(1, st.interpolation_y);
+  const bool thermal = std::any_of(structure.atoms.begin(), structure.atoms.end(), [](const Atom& a) { return a.rms > 0; });
+  const std::size_t nconf = thermal ? std::max<std::size_t>(1, st.phonon_configurations) : 1;
+  const std::size_t ndepth = std::max<std::size_t>(1, st.depths_A.size());
+  const std::size_t need = nconf * smatrix_bytes(grid, optics.energy_eV, optics.semiangle_mrad, fx, fy, ndepth);
+  const std::size_t budget = st.max_memory_bytes ? st.max_memory_bytes : default_memory_budget();
+  if (need > budget) {
+    std::ostringstream m;
+    m << "PRISM S-matrices would need " << double(need) / (1 << 20) << " MiB (" << nconf << " configuration(s) × "
+      << ndepth << " depth(s)) but the memory budget is " << double(budget) / (1 << 20)
+      << " MiB: raise the interpolation factor, use fewer phonon configurations or depths, or use multislice";
+    throw std::runtime_error(m.str());
+  }
+  const Fft2 fft(grid, st.planning, st.fftw_wisdom_file);
+  std::vector<SMatrix> smats;
+  StemSettings one = st;
+  one.phonon_configurations = 1;
+  for (std::size_t c = 0; c < nconf; ++c) {
+    const Potential pot = thermal ? build_potential(displace_atoms(structure, st.seed, c), grid, st.potential)
+                                  : build_potential(structure, grid, st.potential);
+    smats.push_back(build_smatrix(transmission_functions(pot, optics.energy_eV, fft), optics.semiangle_mrad, fx, fy, st.depths_A, fft));
+  }
+  StemResult r = scan_prism(smats, optics, positions, detectors, st, sink);
+  r.fft_plan = fft.plan_id() + "/" + r.fft_plan;  // S-matrix plan / window plan
+  r.warnings.insert(r.warnings.end(), fft.warnings().begin(), fft.warnings().end());
+  return r;
+}
+
+}  // namespace stemtwin
