@@ -11,6 +11,7 @@
 #include "stemtwin/core/constants.hpp"
 #include "stemtwin/dataset/dataset.hpp"
 #include "stemtwin/dataset/hdf5.hpp"
+#include "stemtwin/scenario/dataset_layout.hpp"
 #include "stemtwin/scenario/scenario.hpp"
 
 using namespace stemtwin;

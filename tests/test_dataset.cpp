@@ -28,6 +28,7 @@
 #include "stemtwin/core/rng.hpp"
 #include "stemtwin/scenario/runner.hpp"
 #include "stemtwin/scenario/sample_wire.hpp"
+#include "stemtwin/scenario/dataset_layout.hpp"
 #include "stemtwin/scenario/scenario.hpp"
 
 using namespace stemtwin;

@@ -16,6 +16,7 @@
 #include "stemtwin/dataset/dataset.hpp"
 #include "stemtwin/dataset/label_masks.hpp"
 #include "stemtwin/dataset/preview.hpp"
+#include "stemtwin/scenario/dataset_layout.hpp"
 #include "stemtwin/scenario/scenario.hpp"
 
 using namespace stemtwin;

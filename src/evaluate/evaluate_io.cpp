@@ -1,5 +1,7 @@
 #include "evaluate_io.hpp"
 
+#include "stemtwin/dataset/hdf5.hpp"
+
 #include <hdf5.h>
 
 #include <algorithm>
@@ -32,41 +34,10 @@ namespace {
 
 std::string join(const std::string& group, const std::string& name) { return group + "/" + name; }
 
-// Silences HDF5's own error stack printing for the lifetime of the object (we report errors
-// ourselves, naming file and path) and restores the previous handler afterwards.
-class ErrorSilencer {
- public:
-  ErrorSilencer() {
-    H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~ErrorSilencer() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
-  ErrorSilencer(const ErrorSilencer&) = delete;
-  ErrorSilencer& operator=(const ErrorSilencer&) = delete;
-
- private:
-  H5E_auto2_t func_ = nullptr;
-  void* data_ = nullptr;
-};
-
-// Closes an HDF5 identifier with the matching close function.
-class Handle {
- public:
-  Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~Handle() {
-    if (id_ >= 0) close_(id_);
-  }
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  Handle(Handle&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
-  Handle& operator=(Handle&&) = delete;
-  hid_t get() const { return id_; }
-  bool ok() const { return id_ >= 0; }
-
- private:
-  hid_t id_;
-  herr_t (*close_)(hid_t);
-};
+// HDF5 identifiers are owned by the one handle type (dataset/hdf5.hpp). Here an invalid id is
+// not an exception at once: the caller checks valid() and names the file and path itself.
+using h5::Handle;
+Handle adopt(hid_t id, Handle::Closer close) { return id < 0 ? Handle() : Handle(id, close, ""); }
 
 std::string dims_text(const std::vector<hsize_t>& d) {
   std::string s = "[";
@@ -87,7 +58,7 @@ std::string trim(const std::string& s) {
 class H5Reader {
  public:
   explicit H5Reader(const std::string& path, bool write = false) : path_(path) {
-    ErrorSilencer quiet;
+    h5::silence_errors();
     if (write) {
       file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
       if (file_ < 0) throw std::runtime_error(path + ": cannot create the HDF5 file");
@@ -112,7 +83,7 @@ class H5Reader {
   }
 
   bool exists(const std::string& p) const {
-    ErrorSilencer quiet;
+    h5::silence_errors();
     std::string prefix;
     std::stringstream ss(p);
     std::string part;
@@ -126,9 +97,9 @@ class H5Reader {
 
   H5I_type_t object_type(const std::string& p) const {
     if (!exists(p)) return H5I_BADID;
-    ErrorSilencer quiet;
-    Handle o(H5Oopen(file_, p.c_str(), H5P_DEFAULT), H5Oclose);
-    return o.ok() ? H5Iget_type(o.get()) : H5I_BADID;
+    h5::silence_errors();
+    Handle o = adopt(H5Oopen(file_, p.c_str(), H5P_DEFAULT), H5Oclose);
+    return o.valid() ? H5Iget_type(o.get()) : H5I_BADID;
   }
   bool is_dataset(const std::string& p) const { return object_type(p) == H5I_DATASET; }
   bool is_group(const std::string& p) const { return object_type(p) == H5I_GROUP; }
@@ -137,10 +108,10 @@ class H5Reader {
   std::vector<std::string> datasets_in(const std::string& group) const {
     std::vector<std::string> names;
     if (!is_group(group)) return names;
-    ErrorSilencer quiet;
-    Handle g(H5Gopen2(file_, group.c_str(), H5P_DEFAULT), H5Gclose);
+    h5::silence_errors();
+    Handle g = adopt(H5Gopen2(file_, group.c_str(), H5P_DEFAULT), H5Gclose);
     H5G_info_t info;
-    if (!g.ok() || H5Gget_info(g.get(), &info) < 0) fail(group, "cannot list the group");
+    if (!g.valid() || H5Gget_info(g.get(), &info) < 0) fail(group, "cannot list the group");
     for (hsize_t i = 0; i < info.nlinks; ++i) {
       const ssize_t len = H5Lget_name_by_idx(g.get(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
       if (len < 0) continue;
@@ -155,15 +126,15 @@ class H5Reader {
 
   Handle open_dataset(const std::string& p) const {
     if (!exists(p)) fail(p, "missing");
-    ErrorSilencer quiet;
-    Handle d(H5Dopen2(file_, p.c_str(), H5P_DEFAULT), H5Dclose);
-    if (!d.ok()) fail(p, "not a dataset");
+    h5::silence_errors();
+    Handle d = adopt(H5Dopen2(file_, p.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!d.valid()) fail(p, "not a dataset");
     return d;
   }
 
   std::vector<hsize_t> dims(const std::string& p) const {
     Handle d = open_dataset(p);
-    Handle s(H5Dget_space(d.get()), H5Sclose);
+    Handle s = adopt(H5Dget_space(d.get()), H5Sclose);
     const int rank = H5Sget_simple_extent_ndims(s.get());
     if (rank < 0) fail(p, "cannot read the dataspace");
     std::vector<hsize_t> out(static_cast<std::size_t>(rank));
@@ -173,7 +144,7 @@ class H5Reader {
 
   H5T_class_t type_class(const std::string& p) const {
     Handle d = open_dataset(p);
-    Handle t(H5Dget_type(d.get()), H5Tclose);
+    Handle t = adopt(H5Dget_type(d.get()), H5Tclose);
     return H5Tget_class(t.get());
   }
 
@@ -199,13 +170,13 @@ class H5Reader {
     if (sample >= sh.n) fail(p, "sample " + std::to_string(sample) + " out of range (" + std::to_string(sh.n) + " stored)");
     check_class(p, integer);
     Handle d = open_dataset(p);
-    Handle fs(H5Dget_space(d.get()), H5Sclose);
+    Handle fs = adopt(H5Dget_space(d.get()), H5Sclose);
     const hsize_t start[3] = {sample, 0, 0}, count[3] = {1, sh.ny, sh.nx};
     H5Sselect_hyperslab(fs.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
     const hsize_t mdims[1] = {sh.ny * sh.nx};
-    Handle ms(H5Screate_simple(1, mdims, nullptr), H5Sclose);
+    Handle ms = adopt(H5Screate_simple(1, mdims, nullptr), H5Sclose);
     std::vector<T> out(sh.ny * sh.nx);
-    ErrorSilencer quiet;
+    h5::silence_errors();
     if (H5Dread(d.get(), memtype, ms.get(), fs.get(), H5P_DEFAULT, out.data()) < 0)
       fail(p, "cannot read sample " + std::to_string(sample));
     return out;
@@ -213,18 +184,18 @@ class H5Reader {
 
   bool has_attribute(const std::string& object, const std::string& name) const {
     if (object != "/" && !exists(object)) return false;
-    ErrorSilencer quiet;
+    h5::silence_errors();
     return H5Aexists_by_name(file_, object.c_str(), name.c_str(), H5P_DEFAULT) > 0;
   }
 
   std::vector<double> attribute_doubles(const std::string& object, const std::string& name) const {
-    ErrorSilencer quiet;
-    Handle a(H5Aopen_by_name(file_, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-    if (!a.ok()) fail(object, "cannot open attribute '" + name + "'");
-    Handle t(H5Aget_type(a.get()), H5Tclose);
+    h5::silence_errors();
+    Handle a = adopt(H5Aopen_by_name(file_, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    if (!a.valid()) fail(object, "cannot open attribute '" + name + "'");
+    Handle t = adopt(H5Aget_type(a.get()), H5Tclose);
     const H5T_class_t c = H5Tget_class(t.get());
     if (c != H5T_INTEGER && c != H5T_FLOAT) fail(object, "attribute '" + name + "' is not numeric");
-    Handle s(H5Aget_space(a.get()), H5Sclose);
+    Handle s = adopt(H5Aget_space(a.get()), H5Sclose);
     const hssize_t n = H5Sget_simple_extent_npoints(s.get());
     std::vector<double> out(static_cast<std::size_t>(std::max<hssize_t>(n, 0)));
     if (H5Aread(a.get(), H5T_NATIVE_DOUBLE, out.data()) < 0) fail(object, "cannot read attribute '" + name + "'");
@@ -233,15 +204,15 @@ class H5Reader {
 
   /// A string attribute: variable- or fixed-length, scalar or 1-D.
   std::vector<std::string> attribute_strings(const std::string& object, const std::string& name) const {
-    ErrorSilencer quiet;
-    Handle a(H5Aopen_by_name(file_, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-    if (!a.ok()) fail(object, "cannot open attribute '" + name + "'");
-    Handle t(H5Aget_type(a.get()), H5Tclose);
+    h5::silence_errors();
+    Handle a = adopt(H5Aopen_by_name(file_, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+    if (!a.valid()) fail(object, "cannot open attribute '" + name + "'");
+    Handle t = adopt(H5Aget_type(a.get()), H5Tclose);
     if (H5Tget_class(t.get()) != H5T_STRING) fail(object, "attribute '" + name + "' is not a string");
-    Handle s(H5Aget_space(a.get()), H5Sclose);
+    Handle s = adopt(H5Aget_space(a.get()), H5Sclose);
     const auto n = static_cast<std::size_t>(std::max<hssize_t>(H5Sget_simple_extent_npoints(s.get()), 0));
     std::vector<std::string> out;
-    Handle mt(H5Tcopy(H5T_C_S1), H5Tclose);
+    Handle mt = adopt(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_cset(mt.get(), H5Tget_cset(t.get()));
     if (H5Tis_variable_str(t.get()) > 0) {
       H5Tset_size(mt.get(), H5T_VARIABLE);
@@ -282,7 +253,7 @@ class H5Reader {
     std::vector<T> out(static_cast<std::size_t>(d[0]));
     if (out.empty()) return out;
     Handle ds = open_dataset(p);
-    ErrorSilencer quiet;
+    h5::silence_errors();
     if (H5Dread(ds.get(), memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0) fail(p, "cannot read");
     return out;
   }
@@ -572,33 +543,33 @@ namespace {
 template <class T>
 void write_1d(const H5Reader& h5, const std::string& p, const std::vector<T>& v, hid_t filetype, hid_t memtype) {
   const hsize_t n[1] = {v.size()};
-  Handle space(H5Screate_simple(1, n, nullptr), H5Sclose);
-  Handle d(H5Dcreate2(h5.file(), p.c_str(), filetype, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
-  if (!d.ok() || (!v.empty() && H5Dwrite(d.get(), memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0))
+  Handle space = adopt(H5Screate_simple(1, n, nullptr), H5Sclose);
+  Handle d = adopt(H5Dcreate2(h5.file(), p.c_str(), filetype, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Dclose);
+  if (!d.valid() || (!v.empty() && H5Dwrite(d.get(), memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0))
     h5.fail(p, "cannot write");
 }
 
 void write_string_attribute(const H5Reader& h5, const std::string& name, const std::string& value) {
-  Handle t(H5Tcopy(H5T_C_S1), H5Tclose);
+  Handle t = adopt(H5Tcopy(H5T_C_S1), H5Tclose);
   H5Tset_size(t.get(), std::max<std::size_t>(value.size(), 1));
   H5Tset_cset(t.get(), H5T_CSET_UTF8);
-  Handle s(H5Screate(H5S_SCALAR), H5Sclose);
-  Handle a(H5Acreate2(h5.file(), name.c_str(), t.get(), s.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  Handle s = adopt(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle a = adopt(H5Acreate2(h5.file(), name.c_str(), t.get(), s.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   std::string buf = value.empty() ? std::string(1, '\0') : value;
-  if (!a.ok() || H5Awrite(a.get(), t.get(), buf.data()) < 0) h5.fail("/", "cannot write attribute '" + name + "'");
+  if (!a.valid() || H5Awrite(a.get(), t.get(), buf.data()) < 0) h5.fail("/", "cannot write attribute '" + name + "'");
 }
 
 }  // namespace
 
 void write_predictions(const std::string& path, const Predictions& p) {
   H5Reader h5(path, true);
-  ErrorSilencer quiet;
+  h5::silence_errors();
   write_string_attribute(h5, "format", "stemtwin-predictions-1");
   if (!p.method.empty()) write_string_attribute(h5, "method", p.method);
   const ColumnTable& c = p.columns;
   if (p.with_columns) {
-    Handle g(H5Gcreate2(h5.file(), layout::kPredColumns, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
-    if (!g.ok()) h5.fail(layout::kPredColumns, "cannot create the group");
+    Handle g = adopt(H5Gcreate2(h5.file(), layout::kPredColumns, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    if (!g.valid()) h5.fail(layout::kPredColumns, "cannot create the group");
     const std::string base = layout::kPredColumns;
     write_1d(h5, base + "/sample", c.sample, H5T_STD_I64LE, H5T_NATIVE_INT64);
     if (c.has_A()) {

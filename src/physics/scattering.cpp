@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "stemtwin/core/constants.hpp"
+#include "stemtwin/physics/names.hpp"
 
 namespace stemtwin {
 namespace {
@@ -16,14 +17,10 @@ void check_Z(int Z) {
 }  // namespace
 
 Parametrization parse_parametrization(const std::string& name) {
-  std::string s;
-  for (char c : name) s += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (s == "lobato") return Parametrization::Lobato;
-  if (s == "kirkland") return Parametrization::Kirkland;
-  throw std::invalid_argument("unknown parametrization '" + name + "' (expected lobato or kirkland)");
+  return parse_name("parametrization", name, kParametrizationNames);
 }
 
-std::string to_string(Parametrization p) { return p == Parametrization::Lobato ? "lobato" : "kirkland"; }
+std::string to_string(Parametrization p) { return name_of(p, kParametrizationNames); }
 
 double scattering_factor(int Z, double k, Parametrization p) {
   check_Z(Z);

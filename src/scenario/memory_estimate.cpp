@@ -7,6 +7,7 @@
 
 #include "stemtwin/core/constants.hpp"
 #include "stemtwin/core/fft.hpp"
+#include "stemtwin/physics/names.hpp"
 #include "stemtwin/scenario/scenario_run.hpp"
 
 namespace stemtwin {
@@ -84,7 +85,7 @@ MemoryEstimate estimate_memory(const SampledScenario& s, const LabelsSpec& label
 
   // Grid: chosen exactly when one complex wave on it fits; otherwise bounded (grid sizes are
   // rounded up by at most 10% to FFT-friendly ones, and to multiples of the PRISM factor).
-  const bool prism = s.method == "prism";
+  const bool prism = parse_method(s.method) == Method::Prism;
   const double f = prism ? double(std::max(1, s.interpolation)) : 1.0;
   e.grid_nx = std::ceil(cell.x / s.sampling) * 1.1 + f + 2;
   e.grid_ny = std::ceil(cell.y / s.sampling) * 1.1 + f + 2;

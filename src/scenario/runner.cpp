@@ -8,6 +8,7 @@
 
 #include "stemtwin/dataset/preview.hpp"
 #include "stemtwin/core/progress.hpp"
+#include "stemtwin/scenario/dataset_layout.hpp"
 
 namespace stemtwin {
 

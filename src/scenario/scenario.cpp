@@ -15,6 +15,7 @@
 #include "stemtwin/core/atoms.hpp"
 #include "stemtwin/core/constants.hpp"
 #include "stemtwin/core/rng.hpp"
+#include "stemtwin/physics/names.hpp"
 
 namespace stemtwin {
 
@@ -1061,11 +1062,11 @@ void Parser::simulation(const YAML::Node& n, ScenarioSpec& s) const {
     must_be_fixed(d, "a choice of engine settings would mix incomparable samples");
     out = d.options[0].text;
   };
-  fixed_word("method", sim.method, {"multislice", "prism"});
-  fixed_word("parametrization", sim.parametrization, {"lobato", "kirkland"});
-  fixed_word("projection", sim.projection, {"infinite", "finite"});
+  fixed_word("method", sim.method, names_of(kMethodNames));
+  fixed_word("parametrization", sim.parametrization, names_of(kParametrizationNames));
+  fixed_word("projection", sim.projection, names_of(kProjectionNames));
   if (n["interpolation"]) sim.interpolation = static_cast<int>(integer(n["interpolation"], P + ".interpolation", 1));
-  if (sim.method != "prism" && sim.interpolation != 1)
+  if (parse_method(sim.method) != Method::Prism && sim.interpolation != 1)
     fail(n["interpolation"], P + ".interpolation", "only meaningful with method: prism");
   if (n["sampling"]) {
     const YAML::Node& v = n["sampling"];
@@ -1404,22 +1405,5 @@ double auto_sampling_A(const SampledScenario& s) {
 
 // ------------------------------------------------------------------------------------
 // Shards
-
-Shard parse_shard(const std::string& text) {
-  const auto slash = text.find('/');
-  auto bad = [&]() { return std::invalid_argument("--shard expects i/n with 0 ≤ i < n, got '" + text + "'"); };
-  if (slash == std::string::npos || slash == 0 || slash + 1 >= text.size()) throw bad();
-  const std::string a = text.substr(0, slash), b = text.substr(slash + 1);
-  if (!std::all_of(a.begin(), a.end(), ::isdigit) || !std::all_of(b.begin(), b.end(), ::isdigit)) throw bad();
-  Shard s{std::stoul(a), std::stoul(b)};
-  if (s.count == 0 || s.index >= s.count) throw bad();
-  return s;
-}
-
-std::vector<std::size_t> shard_samples(std::size_t total, Shard shard) {
-  std::vector<std::size_t> out;
-  for (std::size_t i = shard.index; i < total; i += shard.count) out.push_back(i);
-  return out;
-}
 
 }  // namespace stemtwin

@@ -21,7 +21,9 @@
 #include "stemtwin/core/constants.hpp"
 #include "stemtwin/dataset/label_masks.hpp"
 #include "stemtwin/scenario/memory_estimate.hpp"
+#include "stemtwin/specimen/names.hpp"
 #include "stemtwin/specimen/orient.hpp"
+#include "stemtwin/physics/names.hpp"
 #include "stemtwin/physics/prism.hpp"
 #include "stemtwin/specimen/structure_io.hpp"
 
@@ -106,7 +108,7 @@ void check_perovskite(const ParamTree& t, const std::string& P, bool allow_modif
   if (const ParamTree* b = t.find("B")) check_species_map(*b, P + ".B");
   if (const ParamTree* r = t.find("arrangement"))
     for (const Value& v : r->leaf.options)
-      if (!v.is_text || (v.text != "random" && v.text != "layered" && v.text != "clustered"))
+      if (!v.is_text || !names_of(kSiteArrangementNames).count(v.text))
         fail(r->source, P + ".arrangement", "expected random, layered or clustered");
 }
 
@@ -128,11 +130,7 @@ std::vector<SpeciesFraction> species(const SampledTree& t, const std::string& ke
   return out;
 }
 
-SiteArrangement arrangement(const std::string& w) {
-  if (w == "layered") return SiteArrangement::Layered;
-  if (w == "clustered") return SiteArrangement::Clustered;
-  return SiteArrangement::Random;
-}
+SiteArrangement arrangement(const std::string& w) { return parse_name("arrangement", w, kSiteArrangementNames); }
 
 PerovskiteParams perovskite_params(const SampledTree& t, PerovskiteParams p) {
   p.a = t.number("a", p.a);
@@ -155,10 +153,10 @@ void apply_modifiers(Specimen& sp, const SampledTree& b, const SampledScenario& 
     p.fraction = a.number("fraction", p.fraction);
     p.axis = int(a.number("axis", p.axis));
     const std::string shape = a.text("shape", "planar");
-    p.shape = shape == "sinusoidal" ? FrontShape::Sinusoidal : shape == "rough" ? FrontShape::Rough : FrontShape::Planar;
+    p.shape = parse_name("amorphous shape", shape, kFrontShapeNames);
     p.amplitude = a.number("amplitude", p.amplitude);
     p.wavelength = a.number("wavelength", p.wavelength);
-    p.mode = a.text("mode", "random_packing") == "displacement" ? AmorphousMode::Displacement : AmorphousMode::RandomPacking;
+    p.mode = parse_name("amorphous mode", a.text("mode", "random_packing"), kAmorphousModeNames);
     p.min_distance = a.number("min_distance", p.min_distance);
     p.displacement_rms = a.number("displacement_rms", p.displacement_rms);
     amorphize(sp, p, s.seed, s.index);
@@ -207,7 +205,7 @@ Specimen builder_specimen(const SampledScenario& s) {
     NanoparticleParams p;
     p.a = b.number("a", p.a);
     if (b.has("element")) p.Z = atomic_number(b.text("element"));
-    p.shape = b.text("shape", "cuboctahedron") == "sphere" ? ParticleShape::Sphere : ParticleShape::Cuboctahedron;
+    p.shape = parse_name("particle shape", b.text("shape", "cuboctahedron"), kParticleShapeNames);
     p.radius = b.number("radius", p.radius);
     if (b.has("cell")) {
       p.cell_x = b.at("cell").list.at(0).leaf.number;
@@ -279,15 +277,7 @@ Image region_at_positions(const Specimen& sp, const DistortedScan& ds) {
 }  // namespace
 
 Grid simulation_grid(const SampledScenario& s, const Cell& cell) {
-  Grid g = Grid::from_sampling(cell.x, cell.y, s.sampling);
-  if (s.method == "prism" && s.interpolation > 1) {
-    auto fit = [&](std::size_t n) {
-      while (n % std::size_t(s.interpolation) != 0 || fft_friendly_size(n) != n) ++n;
-      return n;
-    };
-    g = Grid(cell.x, cell.y, fit(g.nx), fit(g.ny));
-  }
-  return g;
+  return make_grid(cell.x, cell.y, s.sampling, parse_method(s.method), std::size_t(std::max(1, s.interpolation)));
 }
 
 namespace {
@@ -295,7 +285,7 @@ namespace {
 /// The grid the detectors see: PRISM records the waves on its window (the cell and grid
 /// divided by the interpolation factor), multislice on the whole grid.
 Grid detector_simulation_grid(const SampledScenario& s, const Grid& g) {
-  if (s.method != "prism" || s.interpolation <= 1) return g;
+  if (parse_method(s.method) != Method::Prism || s.interpolation <= 1) return g;
   const auto f = std::size_t(s.interpolation);
   return Grid(g.lx / double(f), g.ly / double(f), g.nx / f, g.ny / f);
 }
@@ -573,7 +563,7 @@ AcquisitionSettings acquisition_settings(const SampledScenario& s, bool& noisy) 
   CameraResponse& c = a.camera;
   if (t.has("camera")) {
     const SampledTree& n = t.at("camera");
-    c.mode = n.text("mode", "counting") == "integrating" ? CameraMode::Integrating : CameraMode::Counting;
+    c.mode = parse_name("camera mode", n.text("mode", "counting"), kCameraModeNames);
     c.detection_efficiency = n.number("detection_efficiency", c.detection_efficiency);
     c.shot_noise = n.flag("shot_noise", c.shot_noise);
     c.counting.dead_time_s = n.number("dead_time_s", c.counting.dead_time_s);
@@ -596,11 +586,11 @@ AcquisitionSettings acquisition_settings(const SampledScenario& s, bool& noisy) 
 
 StemSettings stem_settings(const SampledScenario& s) {
   StemSettings st;
-  st.method = s.method == "prism" ? Method::Prism : Method::Multislice;
+  st.method = parse_method(s.method);
   st.interpolation_x = st.interpolation_y = std::size_t(std::max(1, s.interpolation));
   st.potential.slice_thickness_A = s.slice_thickness;
   st.potential.parametrization = parse_parametrization(s.parametrization);
-  st.potential.projection = s.projection == "finite" ? Projection::Finite : Projection::Infinite;
+  st.potential.projection = parse_projection(s.projection);
   st.phonon_configurations = std::size_t(std::max(1, s.configurations));
   // Phonon displacements per sample: the stream (scenario seed, sample index).
   st.seed = s.seed * 0x9E3779B97F4A7C15ull + s.index;
@@ -651,7 +641,7 @@ void complete_layout(DatasetLayout& layout, const ScenarioSpec& spec) {
   }
   // Derived physical parameters every sample records, and the builder's facts (sample 0's keys).
   for (const char* k : kDerivedParams) layout.params.push_back({k, {}});
-  if (spec.specimen.thermal.enabled && spec.simulation.method == "multislice")
+  if (spec.specimen.thermal.enabled && parse_method(spec.simulation.method) == Method::Multislice)
     for (const DetectorSpec& d : spec.detectors)
       if (d.type == DetectorType::Annular) layout.params.push_back({d.name + "_phonon_sem", {}});
   {
@@ -686,7 +676,7 @@ namespace {
 /// Frozen-phonon statistics are kept for multislice samples with ≥ 2 thermal configurations
 /// and no 4D detector (whose patterns stream through the engine's own average).
 bool phonon_statistics_apply(const SampledScenario& s) {
-  if (!s.thermal || s.configurations < 2 || s.method != "multislice") return false;
+  if (!s.thermal || s.configurations < 2 || parse_method(s.method) != Method::Multislice) return false;
   return std::none_of(s.detectors.begin(), s.detectors.end(),
                       [](const SampledDetector& d) { return d.type == DetectorType::Pixelated; });
 }

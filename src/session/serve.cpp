@@ -7,6 +7,7 @@
 
 #include "stemtwin/specimen/builders.hpp"
 #include "stemtwin/session/json_rpc.hpp"
+#include "stemtwin/physics/names.hpp"
 #include "stemtwin/session/microscope.hpp"
 #include "stemtwin/session/rpc_server.hpp"
 #include "stemtwin/scenario/scenario.hpp"
@@ -52,12 +53,7 @@ int cmd_serve(const ServeOptions& o, std::ostream& log) {
     log << "cell: " << c.x << " x " << c.y << " x " << c.z << " A\n";
     MicroscopeSettings ms;
     ms.sampling_A = o.sampling_A;
-    if (o.method == "prism")
-      ms.method = Method::Prism;
-    else if (o.method == "multislice")
-      ms.method = Method::Multislice;
-    else
-      throw std::invalid_argument("unknown method '" + o.method + "' (prism or multislice)");
+    ms.method = parse_method(o.method);
     ms.prism_interpolation = o.prism_interpolation;
     ms.seed = o.seed;
     if (sample) {

@@ -12,7 +12,7 @@
 
 #include "stemtwin/core/constants.hpp"
 #include "stemtwin/specimen/specimen.hpp"
-#include "stemtwin/specimen/structure_io.hpp"
+#include "stemtwin/specimen/structure_error.hpp"
 
 namespace stemtwin {
 

@@ -30,12 +30,16 @@
 #include <cstdint>
 #include <span>
 
+#include "stemtwin/core/names.hpp"
 #include "stemtwin/acquisition/detector_response.hpp"
 #include "stemtwin/core/rng.hpp"
 
 namespace stemtwin {
 
 enum class CameraMode { Counting, Integrating };
+/// The words of CameraMode (core/names.hpp), for the scenario's `mode` and Python.
+inline constexpr NamedValue<CameraMode> kCameraModeNames[] = {{"counting", CameraMode::Counting},
+                                                              {"integrating", CameraMode::Integrating}};
 enum class DeadTimeModel { NonParalyzable, Paralyzable };
 
 struct CountingParams {

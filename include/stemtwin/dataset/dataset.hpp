@@ -30,7 +30,8 @@
 #include <vector>
 
 #include "stemtwin/core/image.hpp"
-#include "stemtwin/scenario/scenario.hpp"
+#include "stemtwin/dataset/parameter_info.hpp"
+#include "stemtwin/dataset/shard.hpp"
 
 namespace stemtwin {
 
@@ -83,16 +84,6 @@ struct DatasetLayout {
   static DatasetLayout from_json(const std::string& json);
   bool same_shapes(const DatasetLayout& other) const;  ///< equal except shard
 };
-
-/// Image channels a detector produces: annular → {name}; com → {name_x, name_y};
-/// segmented → {name_r<ring>s<segment>}; radial and pixelated → {} (own groups).
-std::vector<std::string> image_channels(const DetectorSpec& detector);
-
-/// A layout for a scenario: image size from the scan, channels from the detectors, params
-/// from parameter_info(), class and masks from labels. The runner completes what physics
-/// decides: radial bin edges when a radial detector has no `max` (edges are empty then),
-/// and the pattern size of pixelated detectors (kx = ky = 0 then), plus `species`.
-DatasetLayout layout_for(const ScenarioSpec& spec, Shard shard = {});
 
 /// One labelled atomic column (or atom) in one sample.
 struct ColumnLabel {

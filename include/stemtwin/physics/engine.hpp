@@ -98,6 +98,12 @@ struct StemResult {
               std::size_t depth_index = SIZE_MAX) const;
 };
 
+/// The simulation grid of a periodic lx × ly Å cell at `sampling_A`: FFT-friendly point counts
+/// (Grid::from_sampling) and, for PRISM, counts divisible by the interpolation factor as well
+/// (each rounded up to the next FFT-friendly multiple). The one grid rule of the dataset runner,
+/// the session and Python's simulate_stem (src/physics/make_grid.cpp).
+Grid make_grid(double lx_A, double ly_A, double sampling_A, Method method, std::size_t interpolation);
+
 /// Thermal configurations → transmission functions (one per configuration).
 std::vector<Transmission> frozen_phonon_transmissions(const Structure& structure, const Grid& grid, double energy_eV,
                                                       const StemSettings& settings, const Fft2& fft);

@@ -21,7 +21,8 @@ namespace stemtwin {
 
 enum class Parametrization { Lobato, Kirkland };
 
-/// "lobato" / "kirkland" (case-insensitive); throws std::invalid_argument otherwise.
+/// "lobato" / "kirkland" (case-insensitive; the table: physics/names.hpp); throws
+/// std::invalid_argument otherwise.
 Parametrization parse_parametrization(const std::string& name);
 std::string to_string(Parametrization p);
 

@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "stemtwin/dataset/parameter_info.hpp"
+#include "stemtwin/dataset/shard.hpp"
 #include "stemtwin/core/scan.hpp"
 
 namespace stemtwin {
@@ -308,19 +310,7 @@ SampledScenario sample_parameters(const ScenarioSpec& spec, std::size_t index);
 
 /// Column names of /params for this scenario (every sampled key path) and, for text
 /// options, the words behind the stored indices.
-struct ParameterInfo {
-  std::string name;
-  std::vector<std::string> categories;  ///< empty for numbers
-};
 std::vector<ParameterInfo> parameter_info(const ScenarioSpec& spec);
-
-/// The sample indices a shard computes: shard, shard + count, … below total.
-struct Shard {
-  std::size_t index = 0, count = 1;
-};
-/// Parses "i/n" (0 ≤ i < n); throws std::invalid_argument.
-Shard parse_shard(const std::string& text);
-std::vector<std::size_t> shard_samples(std::size_t total, Shard shard);
 
 /// Stable 64-bit FNV-1a hash of a key path (the stream word of its draws).
 std::uint64_t key_hash(const std::string& path);

@@ -21,12 +21,9 @@
 
 #include "stemtwin/core/atoms.hpp"
 #include "stemtwin/specimen/crystal.hpp"
+#include "stemtwin/specimen/structure_error.hpp"
 
 namespace stemtwin {
-
-struct StructureError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 enum class StructureFormat { Cif, ExtendedXyz, PrismaticXyz, Poscar };
 
