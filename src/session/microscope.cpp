@@ -167,16 +167,7 @@ struct Microscope::Impl {
                                     " Å window: " + std::to_string(int(bytes / (1 << 20))) + " MiB of transmission functions, more than the " +
                                     std::to_string(int(budget / (1 << 20))) + " MiB available; use a smaller field of view or a coarser sampling");
     }
-    w.grid = Grid::from_sampling(w.wx, w.wy, settings.sampling_A);
-    if (settings.method == Method::Prism) {
-      // PRISM needs point counts divisible by f: round up to FFT-friendly multiples.
-      const std::size_t f = std::max<std::size_t>(1, settings.prism_interpolation);
-      auto fit = [&](std::size_t n) {
-        while (n % f != 0 || fft_friendly_size(n) != n) ++n;
-        return n;
-      };
-      w.grid = Grid(w.wx, w.wy, fit(w.grid.nx), fit(w.grid.ny));
-    }
+    w.grid = make_grid(w.wx, w.wy, settings.sampling_A, settings.method, settings.prism_interpolation);
     w.fft = std::make_unique<Fft2>(w.grid, FftPlanning::Wisdom);  // measured once per machine and size, reproducible
     // Thermal displacements belong to the specimen's atoms, not to the window: displace the
     // whole specimen per configuration (stream keyed by the atom's index in the specimen),
