@@ -3,11 +3,19 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <iomanip>
+#include <limits>
+#include <set>
 #include <sstream>
+
+#include <omp.h>
 
 #include "stemtwin/core/constants.hpp"
 #include "stemtwin/physics/scattering.hpp"
+#include "stemtwin/physics/prism.hpp"
+#include "stemtwin/scenario/memory_estimate.hpp"
 #include "stemtwin/scenario/scenario_run.hpp"
+#include "stemtwin/specimen/names.hpp"
 
 namespace stemtwin {
 
@@ -179,6 +187,236 @@ ScenarioCheck check_scenario_physics(const ScenarioSpec& spec, std::size_t max_s
     }
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// The checks before a run: builder and acquisition keys, every draw's settings, memory
+// (moved from scenario_run.cpp, so every check of a scenario lives in this file).
+
+namespace {
+
+[[noreturn]] void fail(const SourceRef& src, const std::string& key, const std::string& msg) {
+  throw ScenarioError(src.file, src.line, src.column, key.empty() ? src.path : key, msg);
+}
+
+// ---------------------------------------------------------------------------------------
+// Key checking of the free-form sections (before any work).
+
+void allow(const ParamTree& t, const std::set<std::string>& keys, const std::string& where) {
+  if (t.kind != ParamTree::Kind::Map) fail(t.source, where, "expected a map");
+  for (const auto& [k, v] : t.map)
+    if (!keys.count(k)) {
+      std::string list;
+      for (const auto& a : keys) list += (list.empty() ? "" : ", ") + a;
+      fail(v.source, where + "." + k, "unknown key (allowed: " + list + ")");
+    }
+}
+
+void check_species_map(const ParamTree& t, const std::string& where) {
+  if (t.kind != ParamTree::Kind::Map || t.map.empty())
+    fail(t.source, where, "expected a map of element: fraction, e.g. {La: 0.7, Sr: 0.3}");
+  for (const auto& [k, v] : t.map) {
+    try {
+      atomic_number(k);
+    } catch (const std::exception& e) {
+      fail(v.source, where + "." + k, e.what());
+    }
+    if (v.kind != ParamTree::Kind::Leaf || v.leaf.is_text()) fail(v.source, where + "." + k, "expected a fraction");
+  }
+}
+
+void check_element_leaf(const ParamTree* t, const std::string& where) {
+  if (!t) return;
+  if (t->kind != ParamTree::Kind::Leaf || !t->leaf.is_text()) fail(t->source, where, "expected an element symbol");
+  for (const Value& v : t->leaf.options) try {
+      atomic_number(v.text);
+    } catch (const std::exception& e) {
+      fail(t->source, where, e.what());
+    }
+}
+
+void check_modifiers(const ParamTree& b, const std::string& P) {
+  if (const ParamTree* a = b.find("amorphous"))
+    allow(*a, {"fraction", "axis", "shape", "amplitude", "wavelength", "mode", "min_distance", "displacement_rms"},
+          P + ".amorphous");
+  auto each = [&](const char* key, const std::set<std::string>& keys, const std::vector<std::string>& elements) {
+    const ParamTree* l = b.find(key);
+    if (!l) return;
+    if (l->kind != ParamTree::Kind::List) fail(l->source, P + "." + key, "expected a list of maps");
+    for (std::size_t i = 0; i < l->list.size(); ++i) {
+      const std::string w = P + "." + key + "[" + std::to_string(i) + "]";
+      allow(l->list[i], keys, w);
+      for (const auto& e : elements) check_element_leaf(l->list[i].find(e), w + "." + e);
+    }
+  };
+  each("vacancies", {"element", "fraction"}, {"element"});
+  each("dopants", {"host", "dopant", "fraction"}, {"host", "dopant"});
+  each("interstitials", {"element", "count", "min_distance"}, {"element"});
+  if (const ParamTree* a = b.find("antiphase_boundary")) allow(*a, {"position"}, P + ".antiphase_boundary");
+}
+
+const std::set<std::string> kPerovskiteKeys = {"a", "A", "B", "arrangement", "layer_axis", "correlation_length",
+                                               "vacancy_order", "vacancy_axis"};
+
+void check_perovskite(const ParamTree& t, const std::string& P, bool allow_modifiers) {
+  std::set<std::string> keys = kPerovskiteKeys;
+  keys.insert("type");
+  if (allow_modifiers)
+    for (const char* k : {"amorphous", "vacancies", "dopants", "interstitials", "antiphase_boundary"}) keys.insert(k);
+  allow(t, keys, P);
+  if (const ParamTree* a = t.find("A")) check_species_map(*a, P + ".A");
+  if (const ParamTree* b = t.find("B")) check_species_map(*b, P + ".B");
+  if (const ParamTree* r = t.find("arrangement"))
+    for (const Value& v : r->leaf.options)
+      if (!v.is_text || !names_of(kSiteArrangementNames).count(v.text))
+        fail(r->source, P + ".arrangement", "expected random, layered or clustered");
+}
+
+/// With a pixelated detector every sample's patterns must have one shape (the file's 4D
+/// array is fixed): refuse keys that change the lateral cell, the grid or the wavelength.
+void check_fixed_pattern_shape(const ScenarioSpec& spec) {
+  const auto pixelated = std::find_if(spec.detectors.begin(), spec.detectors.end(),
+                                      [](const DetectorSpec& d) { return d.type == DetectorType::Pixelated; });
+  if (pixelated == spec.detectors.end()) return;
+  const std::string why = "must be fixed with the pixelated detector '" + pixelated->name +
+                          "': 4D-STEM needs the same lateral cell, sampling and energy in every sample";
+  auto fixed = [&](const Distribution& d, const std::string& key) {
+    if (!d.is_fixed()) fail(d.source, key, why);
+  };
+  fixed(spec.specimen.repeat[0], "specimen.repeat[0]");
+  fixed(spec.specimen.repeat[1], "specimen.repeat[1]");
+  fixed(spec.microscope.energy, "microscope.energy");
+  if (spec.simulation.auto_sampling) {
+    // sampling: auto follows the convergence angle and the detectors' outer angles.
+    fixed(spec.microscope.convergence, "microscope.convergence");
+    for (const DetectorSpec& d : spec.detectors)
+      if (d.type == DetectorType::Annular) fixed(d.outer, "detectors." + d.name + ".outer");
+  } else {
+    fixed(spec.simulation.sampling, "simulation.sampling");
+  }
+  // Builder keys that set the lateral cell: lattice constants and a nanoparticle's cell.
+  std::function<void(const ParamTree&, const std::string&, bool)> walk = [&](const ParamTree& t, const std::string& key,
+                                                                            bool lateral) {
+    if (t.kind == ParamTree::Kind::Leaf) {
+      if (lateral) fixed(t.leaf, key);
+    } else if (t.kind == ParamTree::Kind::Map) {
+      for (const auto& [k, v] : t.map) walk(v, key + "." + k, lateral || k == "a" || k == "cell");
+    } else {
+      for (std::size_t i = 0; i < t.list.size(); ++i) walk(t.list[i], key + "[" + std::to_string(i) + "]", lateral);
+    }
+  };
+  if (spec.specimen.builder) walk(*spec.specimen.builder, "specimen.builder", false);
+}
+
+}  // namespace
+
+void check_physics_keys(const ScenarioSpec& spec) {
+  if (spec.specimen.builder) {
+    const ParamTree& b = *spec.specimen.builder;
+    const std::string P = "specimen.builder";
+    const std::string& type = spec.specimen.builder_type;
+    if (type == "perovskite" || type == "amorphous" || type == "defects") {
+      check_perovskite(b, P, true);
+      check_modifiers(b, P);
+      if (type == "amorphous" && !b.find("amorphous")) fail(b.source, P, "type amorphous needs an `amorphous:` map");
+      if (type == "defects" && !b.find("vacancies") && !b.find("dopants") && !b.find("interstitials") &&
+          !b.find("antiphase_boundary"))
+        fail(b.source, P, "type defects needs vacancies, dopants, interstitials or antiphase_boundary");
+    } else if (type == "film") {
+      allow(b, {"type", "substrate", "film", "substrate_cells", "film_cells", "poisson", "vacuum", "amorphous", "vacancies",
+                "dopants", "interstitials"},
+            P);
+      if (const ParamTree* t = b.find("substrate")) check_perovskite(*t, P + ".substrate", false);
+      if (const ParamTree* t = b.find("film")) check_perovskite(*t, P + ".film", false);
+      check_modifiers(b, P);
+    } else if (type == "nanoparticle") {
+      allow(b, {"type", "a", "element", "shape", "radius", "cell", "support_thickness", "support_element", "support_density",
+                "gap"},
+            P);
+      check_element_leaf(b.find("element"), P + ".element");
+      check_element_leaf(b.find("support_element"), P + ".support_element");
+    }
+  }
+  if (spec.acquisition) {
+    const ParamTree& a = *spec.acquisition;
+    const std::string P = "acquisition";
+    allow(a, {"noise", "beam_current_pA", "scan", "drift", "jitter", "flyback", "scan_noise", "mains", "current", "annular",
+              "camera"},
+          P);
+    auto sub = [&](const char* k, const std::set<std::string>& keys) {
+      if (const ParamTree* t = a.find(k)) allow(*t, keys, P + "." + k);
+    };
+    sub("scan", {"rotation_deg", "flyback_us"});
+    sub("drift", {"velocity_A_per_s", "diffusion_A_per_sqrt_s"});
+    sub("jitter", {"rms_A"});
+    sub("flyback", {"amplitude_A", "decay_us"});
+    sub("scan_noise", {"frequencies_Hz", "rms_A"});
+    sub("mains", {"frequency_Hz", "amplitude_A"});
+    sub("current", {"relative_rms", "correlation_time_us"});
+    sub("annular", {"detection_efficiency", "shot_noise", "gain_ADU_per_electron", "gain_shape", "dark_offset_ADU",
+                    "read_noise_ADU", "adc_bits", "afterglow"});
+    if (const ParamTree* an = a.find("annular"))
+      if (const ParamTree* t = an->find("afterglow")) allow(*t, {"time_constant_us", "delayed_fraction"}, P + ".annular.afterglow");
+    sub("camera", {"mode", "detection_efficiency", "shot_noise", "dead_time_s", "dead_time_model", "counter_max",
+                   "gain_ADU_per_electron", "gain_shape", "psf_sigma_px", "dark_offset_ADU", "read_noise_ADU", "adc_bits"});
+  }
+  // Values: one draw of sample 0 must give valid settings (distributions are checked by the
+  // parser for their support; acquisition values by AcquisitionSettings::validate; every
+  // sample's draw by check_run).
+  if (spec.acquisition) check_acquisition(spec, sample_parameters(spec, 0));
+}
+
+void check_acquisition(const ScenarioSpec& spec, const SampledScenario& s) {
+  if (!spec.acquisition) return;
+  bool noisy = false;
+  try {
+    acquisition_settings(s, noisy).validate();
+  } catch (const std::invalid_argument& e) {
+    fail(spec.acquisition->source, "acquisition", "sample " + std::to_string(s.index) + ": " + e.what());
+  }
+}
+
+MemoryEstimate check_run(const ScenarioSpec& spec, Shard shard, std::size_t threads, double budget) {
+  if (threads == 0) threads = std::size_t(std::max(1, omp_get_max_threads()));
+  if (!(budget > 0)) budget = double(default_memory_budget());
+  check_fixed_pattern_shape(spec);  // here, not in check_physics_keys: a session uses sample 0 only
+  const auto idx = shard_samples(spec.total_samples(), shard);
+  if (idx.empty()) return {};
+  // Every draw of the shard (up to kMaxDrawn: drawing is microseconds a sample, so this bounds
+  // the check to about a second), with its acquisition settings.
+  constexpr std::size_t kMaxDrawn = 100000;
+  // Memory of the samples most likely to be the largest: the first and the last (where sweeps
+  // put their extremes) and those drawing the most atoms, grid points, slices, configurations
+  // and scan positions (building a specimen for each of many samples would cost seconds).
+  constexpr std::size_t kMaxEstimated = 16;
+  std::vector<std::pair<double, std::size_t>> by_size;
+  const std::size_t n = std::min(idx.size(), kMaxDrawn);
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t i = k + 1 == n ? idx.back() : idx[k];
+    const SampledScenario s = sample_parameters(spec, i);
+    check_acquisition(spec, s);
+    const double cells = double(s.repeat[0]) * double(s.repeat[1]) * double(s.repeat[2]);
+    const double size = cells * double(std::max(1, s.configurations)) / (s.sampling * s.sampling * s.slice_thickness) +
+                        double(s.scan.size());
+    by_size.emplace_back(k == 0 || k + 1 == n ? std::numeric_limits<double>::infinity() : size, i);
+  }
+  const std::size_t keep = std::min(by_size.size(), kMaxEstimated);
+  std::partial_sort(by_size.begin(), by_size.begin() + long(keep), by_size.end(),
+                    [](const auto& a, const auto& b) { return a.first > b.first; });
+  MemoryEstimate largest;
+  for (std::size_t k = 0; k < keep; ++k) {
+    const SampledScenario s = sample_parameters(spec, by_size[k].second);
+    const MemoryEstimate e = estimate_memory(s, spec.labels, threads, budget);
+    if (e.bytes > budget) {
+      std::ostringstream m;
+      m << e.describe(s.index) << " but only " << std::fixed << std::setprecision(0) << budget / (1 << 20)
+        << " MiB are available for it: use fewer phonon configurations, thicker slices, a "
+           "coarser sampling, a smaller specimen or scan, fewer detector bins, or fewer threads (--threads)";
+      throw std::runtime_error(m.str());
+    }
+    if (e.bytes > largest.bytes) largest = e;
+  }
+  return largest;
 }
 
 }  // namespace stemtwin

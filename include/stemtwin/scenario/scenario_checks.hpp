@@ -4,9 +4,12 @@
 // is touched. What cannot be simulated is refused (ScenarioError with file, line and key);
 // what would mislead is a warning, printed and stored in the dataset (root attribute
 // `warnings`).
+#include <cstddef>
 #include <string>
 #include <vector>
 
+#include "stemtwin/dataset/shard.hpp"
+#include "stemtwin/scenario/memory_estimate.hpp"
 #include "stemtwin/scenario/scenario.hpp"
 
 namespace stemtwin {
@@ -41,5 +44,21 @@ ScenarioCheck check_scenario_physics(const ScenarioSpec& spec, std::size_t max_s
 /// of thin crystals, enough to tell a visible image from one with < 1 count per pixel.
 double estimate_annular_fraction(const std::vector<int>& Z, const std::vector<double>& occupancy, double area_A2,
                                  double energy_eV, double convergence_mrad, double inner_mrad, double outer_mrad);
+
+// The key and run checks (src/scenario/scenario_checks.cpp, with check_scenario_physics).
+
+/// Rejects unknown keys and impossible values in `specimen.builder` and `acquisition`
+/// (ScenarioError with file, line and key), before any work.
+void check_physics_keys(const ScenarioSpec& spec);
+
+/// The acquisition settings of sample `s` are valid (ScenarioError naming `acquisition` and the sample).
+void check_acquisition(const ScenarioSpec& spec, const SampledScenario& s);
+
+/// What `run` checks before it creates or touches its file: with a pixelated detector, no
+/// key that changes the pattern shape between samples may vary (ScenarioError naming it);
+/// every sample of the shard is drawn and its acquisition settings validated; the memory estimate of the samples most
+/// likely to be the largest is held against `budget` bytes (0: default_memory_budget()) on
+/// `threads` threads (0: OpenMP's default). Throws with the numbers; returns the largest estimate.
+MemoryEstimate check_run(const ScenarioSpec& spec, Shard shard = {}, std::size_t threads = 0, double budget = 0);
 
 }  // namespace stemtwin

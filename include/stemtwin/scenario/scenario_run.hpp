@@ -13,6 +13,7 @@
 #include "stemtwin/dataset/dataset.hpp"
 #include "stemtwin/scenario/memory_estimate.hpp"
 #include "stemtwin/scenario/runner.hpp"
+#include "stemtwin/scenario/scenario_checks.hpp"  // check_physics_keys, check_run
 #include "stemtwin/scenario/scenario.hpp"
 #include "stemtwin/specimen/specimen.hpp"
 #include "stemtwin/physics/engine.hpp"
@@ -22,22 +23,8 @@ namespace stemtwin {
 /// The built-in quick-start scenario (the text of scenarios/quickstart.yaml).
 const std::string& builtin_quickstart_scenario();
 
-/// Rejects unknown keys and impossible values in `specimen.builder` and `acquisition`
-/// (ScenarioError with file, line and key), before any work.
-void check_physics_keys(const ScenarioSpec& spec);
-
 /// The thermal vibration a sample asked for (specimen.thermal; off without that block).
 ThermalVibration thermal_vibration(const SampledScenario& s);
-
-/// The acquisition settings of sample `s` are valid (ScenarioError naming `acquisition` and the sample).
-void check_acquisition(const ScenarioSpec& spec, const SampledScenario& s);
-
-/// What `run` checks before it creates or touches its file: with a pixelated detector, no
-/// key that changes the pattern shape between samples may vary (ScenarioError naming it);
-/// every sample of the shard is drawn and its acquisition settings validated; the memory estimate of the samples most
-/// likely to be the largest is held against `budget` bytes (0: default_memory_budget()) on
-/// `threads` threads (0: OpenMP's default). Throws with the numbers; returns the largest estimate.
-MemoryEstimate check_run(const ScenarioSpec& spec, Shard shard = {}, std::size_t threads = 0, double budget = 0);
 
 /// The specimen of one sample: a structure file oriented along the zone axis and tiled by
 /// `repeat`, or a builder; rms set by apply_thermal_vibration (all 0 without a `thermal`
