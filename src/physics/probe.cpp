@@ -19,17 +19,7 @@ int order_index(int n, int m) {
 bool resolve(const std::string& name, int& idx, bool& angle, double& sign) {
   sign = 1;
   angle = false;
-  struct Alias {
-    const char* name;
-    int n, m;
-    bool angle;
-    double sign;
-  };
-  static const Alias aliases[] = {{"defocus", 1, 0, false, -1}, {"Cs", 3, 0, false, 1},        {"C5", 5, 0, false, 1},
-                                  {"astigmatism", 1, 2, false, 1}, {"astigmatism_angle", 1, 2, true, 1},
-                                  {"coma", 2, 1, false, 1},       {"coma_angle", 2, 1, true, 1},
-                                  {"trefoil", 2, 3, false, 1},    {"trefoil_angle", 2, 3, true, 1}};
-  for (const auto& a : aliases)
+  for (const auto& a : kAberrationAliases)
     if (name == a.name) {
       idx = order_index(a.n, a.m);
       angle = a.angle;
@@ -52,15 +42,25 @@ bool resolve(const std::string& name, int& idx, bool& angle, double& sign) {
 
 }  // namespace
 
+std::optional<AberrationName> resolve_aberration(const std::string& name) {
+  int idx;
+  bool angle;
+  double sign;
+  if (!resolve(name, idx, angle, sign)) return std::nullopt;
+  const auto& o = Aberrations::kOrders[std::size_t(idx)];
+  AberrationName out{angle ? "phi" : "C", sign};
+  out.krivanek += static_cast<char>('0' + o[0]);  // orders are single digits (1..6)
+  out.krivanek += static_cast<char>('0' + o[1]);
+  return out;
+}
+
 const std::vector<std::string>& Aberrations::names() {
   static const std::vector<std::string> n = [] {
     std::vector<std::string> v;
     for (const auto& o : kOrders) v.push_back("C" + std::to_string(o[0]) + std::to_string(o[1]));
     for (const auto& o : kOrders)
       if (o[1] != 0) v.push_back("phi" + std::to_string(o[0]) + std::to_string(o[1]));
-    for (const char* a : {"defocus", "Cs", "C5", "astigmatism", "astigmatism_angle", "coma", "coma_angle", "trefoil",
-                          "trefoil_angle"})
-      v.push_back(a);
+    for (const auto& a : kAberrationAliases) v.push_back(a.name);
     return v;
   }();
   return n;

@@ -14,6 +14,7 @@
 // the incident beam.
 #include <array>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,29 @@
 #include "stemtwin/core/scan.hpp"
 
 namespace stemtwin {
+
+/// The aberration aliases: the one table (Aberrations::set, the scenario's
+/// microscope.aberrations, Python and the session all resolve names through it).
+struct AberrationAlias {
+  const char* name;
+  int n, m;     ///< the Krivanek coefficient C_nm it names
+  bool angle;   ///< names φ_nm rather than C_nm
+  double sign;  ///< value = sign × coefficient (defocus = −C10)
+};
+inline constexpr AberrationAlias kAberrationAliases[] = {
+    {"defocus", 1, 0, false, -1},    {"Cs", 3, 0, false, 1},   {"C5", 5, 0, false, 1},
+    {"astigmatism", 1, 2, false, 1}, {"astigmatism_angle", 1, 2, true, 1},
+    {"coma", 2, 1, false, 1},        {"coma_angle", 2, 1, true, 1},
+    {"trefoil", 2, 3, false, 1},     {"trefoil_angle", 2, 3, true, 1}};
+
+/// A resolved aberration symbol: its Krivanek name ("C30", "phi12") and the sign that turns
+/// a value given under the symbol into the coefficient (−1 for defocus only).
+struct AberrationName {
+  std::string krivanek;
+  double sign = 1;
+};
+/// Resolves C10 … C56, phi12 … phi56 and the aliases; nullopt for anything else.
+std::optional<AberrationName> resolve_aberration(const std::string& name);
 
 /// Aberration coefficients C_nm (Å) with angles φ_nm (rad), up to 5th order.
 class Aberrations {
