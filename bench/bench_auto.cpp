@@ -20,10 +20,10 @@
 #include <fstream>
 #include <string>
 
-#include "stemtwin/auto_method.hpp"
-#include "stemtwin/builders.hpp"
-#include "stemtwin/prism.hpp"
-#include "stemtwin/stem.hpp"
+#include "stemtwin/physics/auto_method.hpp"
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/physics/prism.hpp"
+#include "stemtwin/physics/engine.hpp"
 
 using namespace stemtwin;
 using Clock = std::chrono::steady_clock;

@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <sstream>
 
-#include "stemtwin/scenario_run.hpp"
+#include "stemtwin/scenario/scenario_run.hpp"
 
 using namespace stemtwin;
 

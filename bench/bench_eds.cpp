@@ -33,9 +33,9 @@
 #include <string>
 #include <vector>
 
-#include "stemtwin/eds.hpp"
-#include "stemtwin/spectroscopy.hpp"
-#include "stemtwin/stem.hpp"
+#include "stemtwin/physics/eds.hpp"
+#include "stemtwin/physics/spectroscopy.hpp"
+#include "stemtwin/physics/engine.hpp"
 
 using namespace stemtwin;
 using Clock = std::chrono::steady_clock;

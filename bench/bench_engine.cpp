@@ -29,9 +29,9 @@
 #include <string>
 #include <vector>
 
-#include "stemtwin/builders.hpp"
-#include "stemtwin/prism.hpp"
-#include "stemtwin/stem.hpp"
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/physics/prism.hpp"
+#include "stemtwin/physics/engine.hpp"
 
 using namespace stemtwin;
 using Clock = std::chrono::steady_clock;

@@ -26,10 +26,10 @@
 #include <cstring>
 #include <vector>
 
-#include "stemtwin/absorptive.hpp"
-#include "stemtwin/constants.hpp"
-#include "stemtwin/phonon.hpp"
-#include "stemtwin/stem.hpp"
+#include "stemtwin/physics/absorptive.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/physics/phonon.hpp"
+#include "stemtwin/physics/engine.hpp"
 
 using namespace stemtwin;
 using Clock = std::chrono::steady_clock;

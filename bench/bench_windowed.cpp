@@ -30,9 +30,9 @@
 #include <string>
 #include <vector>
 
-#include "stemtwin/builders.hpp"
-#include "stemtwin/stem.hpp"
-#include "stemtwin/windowed.hpp"
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/physics/engine.hpp"
+#include "stemtwin/physics/windowed.hpp"
 
 using namespace stemtwin;
 using Clock = std::chrono::steady_clock;

@@ -8,11 +8,11 @@
 #include <cstring>
 #include <string>
 
-#include "stemtwin/acquisition.hpp"
-#include "stemtwin/builders.hpp"
-#include "stemtwin/columns.hpp"
-#include "stemtwin/png.hpp"
-#include "stemtwin/stem.hpp"
+#include "stemtwin/acquisition/acquisition.hpp"
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/specimen/columns.hpp"
+#include "stemtwin/dataset/png.hpp"
+#include "stemtwin/physics/engine.hpp"
 
 using namespace stemtwin;
 

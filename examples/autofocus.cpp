@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "stemtwin/builders.hpp"
-#include "stemtwin/microscope.hpp"
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/session/microscope.hpp"
 
 using namespace stemtwin;
 

@@ -27,8 +27,8 @@
 #include <utility>
 #include <vector>
 
-#include "stemtwin/builders.hpp"
-#include "stemtwin/microscope.hpp"
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/session/microscope.hpp"
 
 using namespace stemtwin;
 

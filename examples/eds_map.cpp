@@ -12,9 +12,9 @@
 #include <numeric>
 #include <vector>
 
-#include "stemtwin/eds.hpp"
-#include "stemtwin/spectroscopy.hpp"
-#include "stemtwin/stem.hpp"
+#include "stemtwin/physics/eds.hpp"
+#include "stemtwin/physics/spectroscopy.hpp"
+#include "stemtwin/physics/engine.hpp"
 
 using namespace stemtwin;
 

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "stemtwin/acquisition.hpp"
-#include "stemtwin/png.hpp"
+#include "stemtwin/acquisition/acquisition.hpp"
+#include "stemtwin/dataset/png.hpp"
 
 using namespace stemtwin;
 

@@ -8,9 +8,9 @@
 #include <exception>
 #include <string>
 
-#include "stemtwin/columns.hpp"
-#include "stemtwin/orient.hpp"
-#include "stemtwin/structure_io.hpp"
+#include "stemtwin/specimen/columns.hpp"
+#include "stemtwin/specimen/orient.hpp"
+#include "stemtwin/specimen/structure_io.hpp"
 
 int main(int argc, char** argv) {
   using namespace stemtwin;

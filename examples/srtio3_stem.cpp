@@ -6,11 +6,11 @@
 #include <cstdio>
 #include <cstring>
 
-#include "stemtwin/orient.hpp"
-#include "stemtwin/png.hpp"
-#include "stemtwin/specimen.hpp"
-#include "stemtwin/stem.hpp"
-#include "stemtwin/structure_io.hpp"
+#include "stemtwin/specimen/orient.hpp"
+#include "stemtwin/dataset/png.hpp"
+#include "stemtwin/specimen/specimen.hpp"
+#include "stemtwin/physics/engine.hpp"
+#include "stemtwin/specimen/structure_io.hpp"
 
 using namespace stemtwin;
 

@@ -29,20 +29,22 @@
 #include <utility>
 #include <vector>
 
-#include "stemtwin/acquisition.hpp"
-#include "stemtwin/builders.hpp"
-#include "stemtwin/constants.hpp"
-#include "stemtwin/crystal.hpp"
-#include "stemtwin/dataset.hpp"
-#include "stemtwin/detectors.hpp"
-#include "stemtwin/microscope.hpp"
-#include "stemtwin/orient.hpp"
-#include "stemtwin/probe.hpp"
-#include "stemtwin/scenario.hpp"
-#include "stemtwin/scenario_run.hpp"
-#include "stemtwin/specimen.hpp"
-#include "stemtwin/stem.hpp"
-#include "stemtwin/structure_io.hpp"
+#include "stemtwin/physics/names.hpp"
+#include "stemtwin/specimen/names.hpp"
+#include "stemtwin/acquisition/acquisition.hpp"
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/specimen/crystal.hpp"
+#include "stemtwin/dataset/dataset.hpp"
+#include "stemtwin/physics/detectors.hpp"
+#include "stemtwin/session/microscope.hpp"
+#include "stemtwin/specimen/orient.hpp"
+#include "stemtwin/physics/probe.hpp"
+#include "stemtwin/scenario/scenario.hpp"
+#include "stemtwin/scenario/scenario_run.hpp"
+#include "stemtwin/specimen/specimen.hpp"
+#include "stemtwin/physics/engine.hpp"
+#include "stemtwin/specimen/structure_io.hpp"
 
 namespace py = pybind11;
 using namespace stemtwin;
@@ -106,45 +108,23 @@ int to_Z(const py::handle& h) {
                               py::str(h).cast<std::string>());
 }
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
+// Enum words: the one table of each enum (physics/names.hpp, specimen/names.hpp, camera.hpp).
+template <class E, std::size_t N>
+E parse_enum(const std::string& what, const std::string& value, const NamedValue<E> (&table)[N]) {
+  return parse_name(what, value, table);
 }
-
-template <class E>
-E parse_enum(const std::string& what, const std::string& value, const std::vector<std::pair<const char*, E>>& table) {
-  const std::string v = lower(value);
-  for (const auto& [name, e] : table)
-    if (v == name) return e;
-  // (an ostringstream: GCC 12 with LTO warns falsely on chains of std::string operator+ here)
-  std::ostringstream msg;
-  msg << "unknown " << what << " '" << value << "' (known:";
-  for (const auto& entry : table) msg << ' ' << entry.first;
-  msg << ')';
-  throw std::invalid_argument(msg.str());
+template <class E, std::size_t N>
+std::string enum_name(E e, const NamedValue<E> (&table)[N]) {
+  return name_of(e, table);
 }
-template <class E>
-std::string enum_name(E e, const std::vector<std::pair<const char*, E>>& table) {
-  for (const auto& [name, v] : table)
-    if (v == e) return name;
-  return "?";
-}
-
-const std::vector<std::pair<const char*, Method>> kMethods = {{"multislice", Method::Multislice}, {"prism", Method::Prism}};
-const std::vector<std::pair<const char*, Parametrization>> kParam = {{"lobato", Parametrization::Lobato},
-                                                                     {"kirkland", Parametrization::Kirkland}};
-const std::vector<std::pair<const char*, Projection>> kProjection = {{"infinite", Projection::Infinite},
-                                                                     {"finite", Projection::Finite}};
-const std::vector<std::pair<const char*, SiteArrangement>> kArrangement = {
-    {"random", SiteArrangement::Random}, {"layered", SiteArrangement::Layered}, {"clustered", SiteArrangement::Clustered}};
-const std::vector<std::pair<const char*, FrontShape>> kFront = {
-    {"planar", FrontShape::Planar}, {"sinusoidal", FrontShape::Sinusoidal}, {"rough", FrontShape::Rough}};
-const std::vector<std::pair<const char*, AmorphousMode>> kAmorphousMode = {
-    {"random_packing", AmorphousMode::RandomPacking}, {"displacement", AmorphousMode::Displacement}};
-const std::vector<std::pair<const char*, ParticleShape>> kParticle = {{"sphere", ParticleShape::Sphere},
-                                                                      {"cuboctahedron", ParticleShape::Cuboctahedron}};
-const std::vector<std::pair<const char*, CameraMode>> kCameraMode = {{"counting", CameraMode::Counting},
-                                                                     {"integrating", CameraMode::Integrating}};
+constexpr const auto& kMethods = kMethodNames;
+constexpr const auto& kParam = kParametrizationNames;
+constexpr const auto& kProjection = kProjectionNames;
+constexpr const auto& kArrangement = kSiteArrangementNames;
+constexpr const auto& kFront = kFrontShapeNames;
+constexpr const auto& kAmorphousMode = kAmorphousModeNames;
+constexpr const auto& kParticle = kParticleShapeNames;
+constexpr const auto& kCameraMode = kCameraModeNames;
 
 /// A species list: "Sr", 38, or [("La", 0.7), ("Sr", 0.3)].
 std::vector<SpeciesFraction> to_species(const py::handle& h) {
@@ -455,7 +435,7 @@ py::dict simulate(const Specimen& sp, const py::array_t<double, py::array::c_sty
   }
   const Cell& c = sp.structure.cell;
   if (!(c.x > 0 && c.y > 0 && c.z > 0)) throw std::invalid_argument("simulate_stem: the specimen cell must be positive");
-  const Grid grid = Grid::from_sampling(c.x, c.y, sampling_A);
+  const Grid grid = make_grid(c.x, c.y, sampling_A, st.method, st.interpolation_x);
   CollectSink sink;
   sink.positions = pts.size();
   Structure structure = sp.structure;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "stemtwin/atoms.hpp"
+#include "stemtwin/core/atoms.hpp"
 
 namespace stemtwin::test {
 

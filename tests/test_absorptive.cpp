@@ -6,10 +6,10 @@
 #include <cstdio>
 #include <limits>
 
-#include "stemtwin/absorptive.hpp"
-#include "stemtwin/constants.hpp"
-#include "stemtwin/phonon.hpp"
-#include "stemtwin/stem.hpp"
+#include "stemtwin/physics/absorptive.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/physics/phonon.hpp"
+#include "stemtwin/physics/engine.hpp"
 
 using namespace stemtwin;
 

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <numeric>
 
-#include "stemtwin/acquisition.hpp"
+#include "stemtwin/acquisition/acquisition.hpp"
 
 using namespace stemtwin;
 

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "stemtwin/acquisition.hpp"
+#include "stemtwin/acquisition/acquisition.hpp"
 
 using namespace stemtwin;
 

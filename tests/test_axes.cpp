@@ -7,11 +7,12 @@
 #include <filesystem>
 #include <string>
 
-#include "stemtwin/axes.hpp"
-#include "stemtwin/constants.hpp"
-#include "stemtwin/dataset.hpp"
-#include "stemtwin/hdf5.hpp"
-#include "stemtwin/scenario.hpp"
+#include "stemtwin/dataset/axes.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/dataset/dataset.hpp"
+#include "stemtwin/dataset/hdf5.hpp"
+#include "stemtwin/scenario/dataset_layout.hpp"
+#include "stemtwin/scenario/scenario.hpp"
 
 using namespace stemtwin;
 namespace fs = std::filesystem;

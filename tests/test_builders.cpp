@@ -5,9 +5,9 @@
 #include <cmath>
 #include <set>
 
-#include "stemtwin/builders.hpp"
-#include "stemtwin/columns.hpp"
-#include "stemtwin/orient.hpp"
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/specimen/columns.hpp"
+#include "stemtwin/specimen/orient.hpp"
 
 using namespace stemtwin;
 

@@ -3,10 +3,10 @@
 
 #include <cmath>
 
-#include "stemtwin/builders.hpp"
-#include "stemtwin/columns.hpp"
-#include "stemtwin/orient.hpp"
-#include "stemtwin/structure_io.hpp"
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/specimen/columns.hpp"
+#include "stemtwin/specimen/orient.hpp"
+#include "stemtwin/specimen/structure_io.hpp"
 
 using namespace stemtwin;
 

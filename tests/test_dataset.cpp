@@ -19,16 +19,17 @@
 #include <sstream>
 #include <string>
 
-#include "stemtwin/cli_commands.hpp"
-#include "stemtwin/dataset.hpp"
-#include "stemtwin/hdf5.hpp"
-#include "stemtwin/label_masks.hpp"
-#include "stemtwin/preview.hpp"
-#include "stemtwin/progress.hpp"
-#include "stemtwin/rng.hpp"
-#include "stemtwin/runner.hpp"
-#include "stemtwin/sample_wire.hpp"
-#include "stemtwin/scenario.hpp"
+#include "stemtwin/apps/cli_commands.hpp"
+#include "stemtwin/dataset/dataset.hpp"
+#include "stemtwin/dataset/hdf5.hpp"
+#include "stemtwin/dataset/label_masks.hpp"
+#include "stemtwin/dataset/preview.hpp"
+#include "stemtwin/core/progress.hpp"
+#include "stemtwin/core/rng.hpp"
+#include "stemtwin/scenario/runner.hpp"
+#include "stemtwin/scenario/sample_wire.hpp"
+#include "stemtwin/scenario/dataset_layout.hpp"
+#include "stemtwin/scenario/scenario.hpp"
 
 using namespace stemtwin;
 namespace fs = std::filesystem;

@@ -12,13 +12,13 @@
 #include <numeric>
 #include <stdexcept>
 
-#include "stemtwin/constants.hpp"
-#include "stemtwin/eds.hpp"
-#include "stemtwin/eels.hpp"
-#include "stemtwin/ionisation.hpp"
-#include "stemtwin/spectroscopy.hpp"
-#include "stemtwin/stem.hpp"
-#include "stemtwin/xray_data.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/physics/eds.hpp"
+#include "stemtwin/physics/eels.hpp"
+#include "stemtwin/physics/ionisation.hpp"
+#include "stemtwin/physics/spectroscopy.hpp"
+#include "stemtwin/physics/engine.hpp"
+#include "stemtwin/physics/xray_data.hpp"
 
 using namespace stemtwin;
 

@@ -16,10 +16,10 @@
 #include <random>
 #include <sstream>
 
-#include "stemtwin/evaluate.hpp"
-#include "stemtwin/evaluate_cli.hpp"
-#include "stemtwin/metrics.hpp"
-#include "stemtwin/plot.hpp"
+#include "stemtwin/evaluate/evaluate.hpp"
+#include "stemtwin/apps/evaluate_cli.hpp"
+#include "stemtwin/evaluate/metrics.hpp"
+#include "stemtwin/dataset/plot.hpp"
 
 namespace fs = std::filesystem;
 using namespace stemtwin;

@@ -16,8 +16,8 @@
 #include <sstream>
 #include <string>
 
-#include "stemtwin/fft.hpp"
-#include "stemtwin/stem.hpp"
+#include "stemtwin/core/fft.hpp"
+#include "stemtwin/physics/engine.hpp"
 
 using namespace stemtwin;
 namespace fs = std::filesystem;

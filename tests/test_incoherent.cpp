@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <vector>
 
-#include "stemtwin/builders.hpp"
-#include "stemtwin/constants.hpp"
-#include "stemtwin/incoherent.hpp"
-#include "stemtwin/stem.hpp"
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/physics/incoherent.hpp"
+#include "stemtwin/physics/engine.hpp"
 
 using namespace stemtwin;
 

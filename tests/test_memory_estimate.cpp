@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "stemtwin/memory_estimate.hpp"
-#include "stemtwin/scenario_run.hpp"
+#include "stemtwin/scenario/memory_estimate.hpp"
+#include "stemtwin/scenario/scenario_run.hpp"
 
 using namespace stemtwin;
 namespace fs = std::filesystem;

@@ -6,9 +6,9 @@
 #include <cstdio>
 #include <cstring>
 
-#include "stemtwin/constants.hpp"
-#include "stemtwin/multislice.hpp"
-#include "stemtwin/probe.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/physics/multislice.hpp"
+#include "stemtwin/physics/probe.hpp"
 
 using namespace stemtwin;
 
@@ -123,7 +123,7 @@ TEST(Multislice, BitIdenticalForOneAndTwoThreads) {
   EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(cfloat)));
 }
 
-#include "../physics/recorder.hpp"
+#include "../src/physics/recorder.hpp"
 
 TEST(Multislice, ComplexProductIsPlainIeee) {
   // The engine's element-wise pass has an AVX2 clone chosen at run time. Whichever clone runs,

@@ -1,7 +1,7 @@
 // Relativistic electron optics against published numbers.
 #include <gtest/gtest.h>
 
-#include "stemtwin/constants.hpp"
+#include "stemtwin/core/constants.hpp"
 
 using namespace stemtwin;
 
@@ -31,7 +31,7 @@ TEST(Optics, PotentialConversionConstant) {
   EXPECT_NEAR(kFeToPotential_VA2, 47.8776, 0.0001);
 }
 
-#include "stemtwin/grid.hpp"
+#include "stemtwin/core/grid.hpp"
 
 TEST(Grid, FftFriendlySizesPreferFactorsOfTwo) {
   EXPECT_EQ(fft_friendly_size(313), 320u);  // not 315 = 3²·5·7 (2.2× slower per FFT here)

@@ -5,10 +5,10 @@
 #include <complex>
 #include <cstdio>
 
-#include "stemtwin/constants.hpp"
-#include "stemtwin/fft.hpp"
-#include "stemtwin/potential.hpp"
-#include "stemtwin/rng.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/core/fft.hpp"
+#include "stemtwin/physics/potential.hpp"
+#include "stemtwin/core/rng.hpp"
 
 using namespace stemtwin;
 

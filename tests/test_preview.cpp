@@ -12,11 +12,12 @@
 #include <sstream>
 #include <string>
 
-#include "stemtwin/cli_commands.hpp"
-#include "stemtwin/dataset.hpp"
-#include "stemtwin/label_masks.hpp"
-#include "stemtwin/preview.hpp"
-#include "stemtwin/scenario.hpp"
+#include "stemtwin/apps/cli_commands.hpp"
+#include "stemtwin/dataset/dataset.hpp"
+#include "stemtwin/dataset/label_masks.hpp"
+#include "stemtwin/dataset/preview.hpp"
+#include "stemtwin/scenario/dataset_layout.hpp"
+#include "stemtwin/scenario/scenario.hpp"
 
 using namespace stemtwin;
 namespace fs = std::filesystem;

@@ -4,9 +4,9 @@
 #include <cmath>
 #include <cstdio>
 
-#include "stemtwin/builders.hpp"
-#include "stemtwin/prism.hpp"
-#include "stemtwin/stem.hpp"
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/physics/prism.hpp"
+#include "stemtwin/physics/engine.hpp"
 
 using namespace stemtwin;
 

@@ -11,11 +11,11 @@
 #include <cstdio>
 
 #include "reference_case.hpp"
-#include "stemtwin/auto_method.hpp"
-#include "stemtwin/builders.hpp"
-#include "stemtwin/constants.hpp"
-#include "stemtwin/prism.hpp"
-#include "stemtwin/stem.hpp"
+#include "stemtwin/physics/auto_method.hpp"
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/physics/prism.hpp"
+#include "stemtwin/physics/engine.hpp"
 
 using namespace stemtwin;
 

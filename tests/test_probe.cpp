@@ -4,9 +4,9 @@
 #include <cmath>
 #include <cstdio>
 
-#include "stemtwin/constants.hpp"
-#include "stemtwin/multislice.hpp"
-#include "stemtwin/probe.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/physics/multislice.hpp"
+#include "stemtwin/physics/probe.hpp"
 
 using namespace stemtwin;
 

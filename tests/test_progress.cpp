@@ -6,7 +6,7 @@
 #include <csignal>
 #include <sstream>
 
-#include "stemtwin/progress.hpp"
+#include "stemtwin/core/progress.hpp"
 
 using namespace stemtwin;
 

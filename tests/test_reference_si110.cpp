@@ -6,8 +6,8 @@
 #include <cstdio>
 
 #include "reference_case.hpp"
-#include "stemtwin/constants.hpp"
-#include "stemtwin/stem.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/physics/engine.hpp"
 
 using namespace stemtwin;
 

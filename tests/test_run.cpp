@@ -12,8 +12,8 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "stemtwin/dataset.hpp"
-#include "stemtwin/scenario_run.hpp"
+#include "stemtwin/dataset/dataset.hpp"
+#include "stemtwin/scenario/scenario_run.hpp"
 
 using namespace stemtwin;
 namespace fs = std::filesystem;

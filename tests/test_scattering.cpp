@@ -4,9 +4,9 @@
 #include <cmath>
 #include <cstdio>
 
-#include "stemtwin/atoms.hpp"
-#include "stemtwin/constants.hpp"
-#include "stemtwin/scattering.hpp"
+#include "stemtwin/core/atoms.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/physics/scattering.hpp"
 
 using namespace stemtwin;
 

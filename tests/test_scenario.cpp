@@ -14,8 +14,8 @@
 #include <string>
 #include <unistd.h>
 
-#include "stemtwin/scenario.hpp"
-#include "stemtwin/scenario_run.hpp"
+#include "stemtwin/scenario/scenario.hpp"
+#include "stemtwin/scenario/scenario_run.hpp"
 
 using namespace stemtwin;
 

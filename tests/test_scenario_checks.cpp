@@ -9,13 +9,13 @@
 #include <fstream>
 #include <sstream>
 
-#include "stemtwin/cli_commands.hpp"
-#include "stemtwin/constants.hpp"
-#include "stemtwin/dataset.hpp"
-#include "stemtwin/grid.hpp"
-#include "stemtwin/hdf5.hpp"
-#include "stemtwin/scenario_checks.hpp"
-#include "stemtwin/scenario_run.hpp"
+#include "stemtwin/apps/cli_commands.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/dataset/dataset.hpp"
+#include "stemtwin/core/grid.hpp"
+#include "stemtwin/dataset/hdf5.hpp"
+#include "stemtwin/scenario/scenario_checks.hpp"
+#include "stemtwin/scenario/scenario_run.hpp"
 
 using namespace stemtwin;
 namespace fs = std::filesystem;

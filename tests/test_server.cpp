@@ -27,13 +27,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "stemtwin/dose.hpp"
-#include "stemtwin/json_rpc.hpp"
-#include "stemtwin/microscope.hpp"
-#include "stemtwin/microscope_service.hpp"
-#include "stemtwin/netstring.hpp"
-#include "stemtwin/rpc_server.hpp"
-#include "stemtwin/serve.hpp"
+#include "stemtwin/acquisition/dose.hpp"
+#include "stemtwin/session/json_rpc.hpp"
+#include "stemtwin/session/microscope.hpp"
+#include "stemtwin/session/microscope_service.hpp"
+#include "stemtwin/session/netstring.hpp"
+#include "stemtwin/session/rpc_server.hpp"
+#include "stemtwin/session/serve.hpp"
 
 using namespace stemtwin;
 using nlohmann::json;

@@ -9,9 +9,9 @@
 #include <numeric>
 #include <stdexcept>
 
-#include "stemtwin/constants.hpp"
-#include "stemtwin/parallel.hpp"
-#include "stemtwin/stem.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/core/parallel.hpp"
+#include "stemtwin/physics/engine.hpp"
 
 using namespace stemtwin;
 

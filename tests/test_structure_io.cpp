@@ -7,9 +7,9 @@
 #include <fstream>
 #include <numbers>
 
-#include "stemtwin/orient.hpp"
-#include "stemtwin/specimen.hpp"
-#include "stemtwin/structure_io.hpp"
+#include "stemtwin/specimen/orient.hpp"
+#include "stemtwin/specimen/specimen.hpp"
+#include "stemtwin/specimen/structure_io.hpp"
 
 using namespace stemtwin;
 

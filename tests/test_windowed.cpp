@@ -16,9 +16,9 @@
 #include <numeric>
 
 #include "reference_case.hpp"
-#include "stemtwin/builders.hpp"
-#include "stemtwin/constants.hpp"
-#include "stemtwin/windowed.hpp"
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/physics/windowed.hpp"
 
 using namespace stemtwin;
 

@@ -1,4 +1,4 @@
-#include "stemtwin/mpi_run.hpp"
+#include "stemtwin/mpi/mpi_run.hpp"
 
 #include <omp.h>
 
@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "stemtwin/sample_wire.hpp"
+#include "stemtwin/scenario/sample_wire.hpp"
 
 namespace stemtwin {
 namespace {

@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "stemtwin/json_rpc.hpp"
-#include "stemtwin/netstring.hpp"
+#include "stemtwin/session/json_rpc.hpp"
+#include "stemtwin/session/netstring.hpp"
 
 namespace {
 const stemtwin::RpcDispatcher& dispatcher() {

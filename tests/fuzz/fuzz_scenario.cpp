@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "stemtwin/scenario.hpp"
+#include "stemtwin/scenario/scenario.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "stemtwin/structure_io.hpp"
+#include "stemtwin/specimen/structure_io.hpp"
 
 namespace {
 

@@ -1,0 +1,241 @@
+#pragma once
+// The twin in an agent loop: a STEM session with a state (specimen, stage, optics,
+// detectors, scan, acquisition chain, dose delivered) and the verbs an operator or an agent
+// uses at a real instrument. The physics, detectors and noise are the datasets' own (stem.hpp,
+// prism.hpp, acquisition.hpp); this class only keeps state, caches and bookkeeping.
+//
+// Coordinates: specimen coordinates in Å (the specimen's own frame). The stage position
+// (x, y) is the specimen point at the centre of the field of view; `scan()` covers the field
+// of view around it. `probe_at(x, y)` takes specimen coordinates. Stage z (Å) raises the
+// specimen towards the probe-forming lens; the crossover stays where the lens puts it, so it
+// lies z deeper below the entrance surface: the effective defocus is defocus + z.
+// Tilt angles alpha/beta (rad) rotate the specimen about x and y (small tilts; periodicity
+// at the window edges is broken, as documented in docs/specimens.md).
+//
+// Large specimens: each acquisition simulates a window of the specimen around what it
+// touches (the field of view plus a margin sized from the probe's spread over the specimen
+// thickness), treated as periodic; the window's potential (per phonon configuration) is
+// cached, so a second scan of the same region re-uses it. Windows are snapped to a coarse
+// lattice so that nearby fields of view share one. Clean signals are cached too: a repeated
+// frame with the same positions, probe and detectors (no drift) only redoes the read-out.
+//
+// Every call is seeded: the n-th acquisition of a session uses the stream (seed, Session, n),
+// so a session replayed with the same calls gives the same bytes.
+//
+// Threads. A Microscope may be shared by any number of threads. Two locks, never held the
+// other way round: the *state* lock guards the instrument's state (stage, optics, detectors,
+// scan, read-out chain, dose, counters) and is held only for copies and bookkeeping, never
+// across physics; the *beam* lock serialises acquisitions (one beam: a second acquisition
+// waits for the first) and guards the caches. An acquisition copies the state under the state
+// lock when it starts, simulates without it, and books its dose under it at the end, so status,
+// stage and optics calls answer at once while a scan runs, and a stage move during a scan
+// applies to the next one. Acquisitions run in blocks of positions and stop between blocks
+// when cancelled (cancel(), or AcquisitionControl::cancelled); a cancelled acquisition books
+// the dose of the positions it did simulate and throws AcquisitionCancelled.
+//
+// Level of detail. A scan whose pixels are larger than MicroscopeSettings::incoherent_above_A
+// (0.3 Å) and whose detectors are all annular is computed with the incoherent model
+// (incoherent.hpp: probe intensity ⊗ per-atom annular cross-sections; milliseconds instead of
+// minutes); finer pixels get full multislice/PRISM. The dose and the read-out (noise) are the
+// same either way: every electron is counted.
+//
+// The setters (and the positions and dwell of probe_at/scan_points) check the physical
+// ranges of ranges.hpp and throw std::invalid_argument naming the value and its range; a
+// refused call changes nothing.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <stdexcept>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stemtwin/acquisition/acquisition.hpp"
+#include "stemtwin/physics/detectors.hpp"
+#include "stemtwin/core/image.hpp"
+#include "stemtwin/physics/probe.hpp"
+#include "stemtwin/specimen/specimen.hpp"
+#include "stemtwin/physics/engine.hpp"
+
+namespace stemtwin {
+
+/// Knock-on style beam damage (off by default). Each atom within `radius_A` of a probe
+/// position is displaced or removed with probability p = 1 − exp(−σ_Z · D), D the local dose
+/// (e⁻/Å²) delivered by that acquisition and σ_Z = cross_section_A2 · (Z_ref/Z)^exponent
+/// (light atoms are knocked on more easily). Of the atoms hit, `removal_fraction` are removed,
+/// the others displaced by a Gaussian of `displacement_A`.
+struct DamageSettings {
+  bool enabled = false;
+  double cross_section_A2 = 1e-6;  ///< σ for Z = Z_ref, Å² (1e-6 Å² = 100 barn)
+  int Z_ref = 8;
+  double exponent = 1.0;
+  double removal_fraction = 0.5;
+  double displacement_A = 0.5;
+  double radius_A = 1.0;  ///< dose is counted over a disc of this radius around each probe
+};
+
+/// What does not change during a session (changing it means a new Microscope).
+struct MicroscopeSettings {
+  double sampling_A = 0.05;               ///< simulation grid sampling (FFT-friendly sizes chosen)
+  PotentialSettings potential;            ///< slicing, parametrisation, projection
+  /// Thermal vibration (frozen phonons): off by default, a static lattice. When on, each
+  /// atom's rms comes from `thermal` (per element or for all), else from the structure
+  /// file (U/B), else from the elemental-crystal table; see apply_thermal_vibration.
+  ThermalVibration thermal;
+  Method method = Method::Multislice;
+  std::size_t prism_interpolation = 4;    ///< PRISM f (when method == Prism)
+  double window_margin_A = 0;             ///< 0: automatic, 3 Å + thickness·tan(α) + probe FWHM
+  double window_snap_A = 10;              ///< window origins snap to multiples of this
+  /// Smallest window side (Å): a window of side L samples the diffraction plane every λ/L,
+  /// and detector edges (BF at 10 mrad…) need that fine: 40 Å gives 0.63 mrad at 200 kV.
+  double min_window_A = 40;
+  std::size_t max_positions_per_call = 1u << 18;  ///< bound on the work one call may ask for
+  std::size_t cache_entries = 8;          ///< cached windows (least recently used dropped first)
+  std::uint64_t seed = 0;
+  DamageSettings damage;
+  /// Scan pixels larger than this (Å, the larger of the two steps) use the incoherent model
+  /// when every detector is annular; 0 = always full physics.
+  double incoherent_above_A = 0.3;
+};
+
+/// Thrown by an acquisition that was cancelled (Microscope::cancel() or
+/// AcquisitionControl::cancelled); the dose of the positions simulated before is booked.
+class AcquisitionCancelled : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Optional hooks of one acquisition, called on the calling thread between blocks of positions.
+struct AcquisitionControl {
+  std::function<bool()> cancelled;                                      ///< true: stop and throw AcquisitionCancelled
+  std::function<void(std::size_t done, std::size_t total)> progress;  ///< positions simulated so far
+};
+
+struct StagePosition {
+  double x_A = 0, y_A = 0, z_A = 0;  ///< Å
+  double alpha_rad = 0, beta_rad = 0;
+};
+
+/// Beam and lenses: probe optics (energy, convergence, aberrations, focal spread, source
+/// size) plus the beam current.
+struct Optics {
+  ProbeOptics probe;
+  double current_pA = 20;
+};
+
+/// Scan settings: field of view around the stage position, pixels, rotation, dwell.
+struct ScanSettings {
+  double fov_x_A = 25.6, fov_y_A = 25.6;
+  std::size_t nx = 128, ny = 128;
+  double rotation_deg = 0;
+  double dwell_us = 2;
+  double flyback_us = 0;
+};
+
+struct ScanResult {
+  std::map<std::string, Image> images;  ///< acquired read-out per detector (ADU; noisy if configured)
+  std::map<std::string, Image> clean;   ///< clean signals (fractions of the beam) per detector
+  ScanSettings scan;
+  StagePosition stage;
+  Optics optics;
+  std::vector<Point2> positions_A;      ///< where the probe really was, per pixel [iy][ix]
+  double electrons_per_position = 0;
+  double dose_e_per_A2 = 0;             ///< this frame's dose
+  std::uint64_t call = 0;               ///< index of this acquisition in the session
+  std::vector<std::string> warnings;
+  double seconds = 0;                   ///< wall time spent
+  bool window_cache_hit = false;  ///< the window's potentials were re-used
+  bool signal_cache_hit = false;  ///< the clean signals were re-used (same positions, probe, detectors)
+  bool incoherent = false;        ///< computed with the incoherent model (pixels > incoherent_above_A)
+};
+
+struct ProbeResult {
+  Point2 position_A;
+  std::map<std::string, double> signals;  ///< clean detector signals (fractions; COM: mrad)
+  std::vector<float> pattern;             ///< diffraction pattern (fractions; noisy counts if a camera is configured)
+  std::size_t pattern_nx = 0, pattern_ny = 0;
+  double pattern_pixel_mrad_x = 0, pattern_pixel_mrad_y = 0;
+  double electrons = 0;
+  std::uint64_t call = 0;
+};
+
+struct DoseMap {
+  Image dose_e_per_A2;  ///< [y][x] over the specimen cell
+  double pixel_A = 1;
+  double total_electrons = 0;
+};
+
+struct MicroscopeStatus {
+  StagePosition stage;
+  Optics optics;
+  ScanSettings scan;
+  std::vector<std::string> detectors;
+  double total_electrons = 0;
+  std::uint64_t calls = 0;
+  std::size_t atoms = 0;
+  Cell specimen_cell;
+  std::size_t cached_windows = 0;
+  std::size_t cache_hits = 0, cache_misses = 0;
+  std::size_t atoms_removed = 0, atoms_displaced = 0;
+  bool acquiring = false;                          ///< an acquisition is running
+  std::size_t positions_done = 0, positions_total = 0;  ///< its progress
+};
+
+class Microscope {
+ public:
+  explicit Microscope(Specimen specimen, MicroscopeSettings settings = {});
+  ~Microscope();
+  Microscope(Microscope&&) noexcept;
+  Microscope& operator=(Microscope&&) noexcept;
+
+  // --- stage
+  void move_stage(const StagePosition& p);
+  void move_stage_relative(double dx_A, double dy_A, double dz_A = 0, double dalpha_rad = 0, double dbeta_rad = 0);
+  StagePosition stage() const;
+
+  // --- optics
+  void set_optics(const Optics& o);
+  Optics optics() const;
+  void set_aberration(const std::string& name, double value);  ///< Krivanek names and aliases
+  void set_defocus(double defocus_A);
+  void set_current(double current_pA);
+  void set_convergence(double semiangle_mrad);
+
+  // --- detectors, scan, read-out chain
+  void set_detectors(std::vector<Detector> detectors);
+  std::vector<Detector> detectors() const;
+  void set_scan(const ScanSettings& s);
+  ScanSettings scan_settings() const;
+  /// Noise, detector response, distortions (its scan geometry is ignored: set_scan sets it).
+  void set_acquisition(const AcquisitionSettings& a);
+  AcquisitionSettings acquisition() const;
+
+  // --- acquisitions (each one counted, seeded and dosed)
+  ScanResult scan(const AcquisitionControl& control = {});
+  /// Sets the scan settings and detectors and scans with them, in one step (no other
+  /// thread's settings can come in between).
+  ScanResult scan(const ScanSettings& s, std::vector<Detector> detectors, const AcquisitionControl& control = {});
+  /// Parks the probe at a specimen position for dwell_us; a PixelatedDetector (if any) gives
+  /// the pattern, else the pattern is the whole band-limited diffraction pattern.
+  ProbeResult probe_at(double x_A, double y_A, double dwell_us = 1000, const AcquisitionControl& control = {});
+  std::vector<ProbeResult> scan_points(const std::vector<Point2>& points_A, double dwell_us = 2,
+                                       const AcquisitionControl& control = {});
+  /// Cancels every acquisition running or waiting for the beam now (later ones run); returns at once.
+  void cancel();
+
+  // --- bookkeeping
+  MicroscopeStatus status() const;
+  DoseMap dose_map(double pixel_A = 1.0) const;
+  /// The session's fixed settings.
+  const MicroscopeSettings& settings() const;
+  /// A copy of the specimen as it is now (beam damage may change it).
+  Specimen specimen() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  ScanResult scan_locked(std::uint64_t cancel_epoch, const AcquisitionControl& control);  // beam lock held
+};
+
+}  // namespace stemtwin

@@ -1,0 +1,61 @@
+#pragma once
+// What every exporter reads: the selected arrays of a stemtwin file with their axes
+// (axes.hpp), one sample row at a time, and the instrument parameters of each row.
+// Internal to src/ (export_*.cpp).
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "stemtwin/dataset/axes.hpp"
+#include "stemtwin/dataset/dataset.hpp"
+#include "stemtwin/dataset/hdf5.hpp"
+#include "stemtwin/scenario/scenario.hpp"
+
+namespace stemtwin::exporting {
+
+/// Microscope settings per exported row (empty when the stored scenario does not parse).
+struct Instrument {
+  std::vector<double> energy_eV, convergence_mrad, current_pA, dwell_us;
+  std::vector<SampledDetector> detectors;  ///< of the first row (angles may be sampled: see params)
+};
+
+struct Source {
+  std::string path;
+  h5::Handle file;
+  DatasetLayout layout;
+  std::string scenario_text;
+  std::size_t rows = 0;
+  std::vector<double> indices;  ///< global sample index of each row
+  Calibration calibration;
+  std::vector<ArrayInfo> arrays;  ///< the selected arrays
+  Instrument instrument;
+  std::vector<std::pair<std::string, std::vector<double>>> params;  ///< /params columns, one value per row
+
+  /// Elements of one row of `a` (the product of its non-sample axes).
+  std::size_t row_size(const ArrayInfo& a) const;
+  /// One row of `a` as float (masks too: their values are small integers).
+  std::vector<float> read(const ArrayInfo& a, std::size_t row) const;
+  /// The detector settings of the detector that produced `a` (nullptr: none known).
+  const SampledDetector* detector_of(const ArrayInfo& a) const;
+};
+
+/// Opens a stemtwin file and selects arrays (see ExportOptions::channels).
+Source open_source(const std::string& path, const std::vector<std::string>& channels, bool default_masks);
+
+/// The value every element shares (within 1e-9 relative), or none.
+std::optional<double> common(const std::vector<double>& v);
+
+/// Title of an array in an export: its name, "<name>_clean" for noise-free images, "mask_<name>" for masks.
+std::string title_of(const ArrayInfo& a);
+
+/// Removes an existing output when `force`, else throws naming it.
+void prepare_output(const std::string& path, bool force);
+
+void write_hspy(const Source& source, const std::string& output);
+void write_emd(const Source& source, const std::string& output);
+void write_nsid(const Source& source, const std::string& output, std::size_t row);
+void write_zarr(const Source& source, const std::string& output);
+
+}  // namespace stemtwin::exporting

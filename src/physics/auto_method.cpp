@@ -1,0 +1,241 @@
+#include "stemtwin/physics/auto_method.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/physics/prism.hpp"
+#include "stemtwin/physics/windowed.hpp"
+
+namespace stemtwin {
+
+double prism_window_needed_A(const ProbeOptics& o, double thickness_A) {
+  if (!(o.semiangle_mrad > 0)) throw std::invalid_argument("method auto: the probe's semiangle must be > 0");
+  const double lambda = wavelength_A(o.energy_eV), alpha = o.semiangle_mrad * 1e-3;
+  // Largest ray displacement (λ/2π)·|∂χ/∂α| inside the aperture, sampled on 24 × 24 angles.
+  double r_ab = 0;
+  if (o.aberrations.any()) {
+    const double h = alpha * 1e-3;
+    for (int i = 1; i <= 24; ++i)
+      for (int j = 0; j < 24; ++j) {
+        const double a = alpha * i / 24.0, phi = 2 * kPi * j / 24.0;
+        const double d = (o.aberrations.chi(a + h, phi, lambda) - o.aberrations.chi(a - h, phi, lambda)) / (2 * h);
+        r_ab = std::max(r_ab, std::fabs(d) * lambda / (2 * kPi));
+      }
+  }
+  return kAutoTailFactor * lambda / alpha + 2 * (alpha * std::max(0.0, thickness_A) + r_ab);
+}
+
+std::size_t predict_interpolation(const Grid& g, const ProbeOptics& o, double thickness_A, std::size_t max_f) {
+  const double w = prism_window_needed_A(o, thickness_A);
+  for (std::size_t f = std::max<std::size_t>(1, max_f); f > 1; --f)
+    if (g.nx % f == 0 && g.ny % f == 0 && std::min(g.lx, g.ly) / double(f) >= w) return f;
+  return 1;
+}
+
+std::string auto_calibration_key(const Structure& s, const Grid& g, const ProbeOptics& o, const std::vector<Detector>& dets,
+                                 const StemSettings& st) {
+  std::ostringstream k;
+  k.precision(10);
+  if (!st.specimen_class.empty()) {
+    k << "class=" << st.specimen_class;
+  } else {
+    std::map<int, std::size_t> count;
+    for (const Atom& a : s.atoms) ++count[a.Z];
+    k << "cell=" << s.cell.x << "," << s.cell.y << "," << s.cell.z << " atoms=";
+    for (const auto& [z, n] : count) k << z << ":" << n << ";";
+  }
+  k << " slice=" << st.potential.slice_thickness_A << " grid=" << g.nx << "x" << g.ny << " E=" << o.energy_eV
+    << " alpha=" << o.semiangle_mrad << " C=";
+  for (std::size_t i = 0; i < o.aberrations.C.size(); ++i) k << o.aberrations.C[i] << "/" << o.aberrations.phi[i] << ",";
+  k << " focal=" << o.focal_spread_A << "/" << o.focal_spread_points << " det=";
+  for (const Detector& d : dets)
+    if (const auto* a = std::get_if<AnnularDetector>(&d)) k << a->inner_mrad << "-" << a->outer_mrad << ",";
+  k << " budget=" << st.budget.mean_rel << "/" << st.budget.min_correlation << "/" << st.budget.calibration_positions
+    << " phonons=" << st.phonon_configurations << " depths=" << st.depths_A.size();
+  return k.str();
+}
+
+std::vector<std::size_t> calibration_subset(std::size_t n, std::size_t count) {
+  count = std::min(n, std::max<std::size_t>(1, count));
+  std::vector<std::size_t> idx;
+  for (std::size_t k = 0; k < count; ++k) idx.push_back(std::min(n - 1, std::size_t((double(k) + 0.5) * double(n) / double(count))));
+  idx.erase(std::unique(idx.begin(), idx.end()), idx.end());
+  return idx;
+}
+
+namespace {
+
+struct Measured {
+  double mean_error = 0, correlation = 1;
+};
+
+/// Worst mean error and correlation over every annular detector at every depth.
+Measured compare(const StemResult& test, const StemResult& ref, const std::vector<Detector>& dets) {
+  Measured m;
+  for (const Detector& d : dets) {
+    const auto* a = std::get_if<AnnularDetector>(&d);
+    if (!a) continue;
+    for (std::size_t k = 0; k < ref.depths_A.size(); ++k) {
+      const auto& x = test.signal(a->name, k).values;
+      const auto& y = ref.signal(a->name, k).values;
+      double mx = 0, my = 0;
+      for (std::size_t i = 0; i < y.size(); ++i) mx += x[i], my += y[i];
+      mx /= double(y.size());
+      my /= double(y.size());
+      if (my > 0) m.mean_error = std::max(m.mean_error, std::fabs(mx / my - 1));
+      double sxy = 0, sxx = 0, syy = 0;
+      for (std::size_t i = 0; i < y.size(); ++i) {
+        sxy += (x[i] - mx) * (y[i] - my);
+        sxx += (x[i] - mx) * (x[i] - mx);
+        syy += (y[i] - my) * (y[i] - my);
+      }
+      // Flat reference (e.g. a single calibration position): correlation is undefined; the
+      // mean criterion alone applies. 1e-6 relative spread ~ float round-off.
+      if (syy > 1e-12 * my * my * double(y.size()) && sxx > 0) m.correlation = std::min(m.correlation, sxy / std::sqrt(sxx * syy));
+      else if (syy > 1e-12 * my * my * double(y.size())) m.correlation = std::min(m.correlation, 0.0);
+    }
+  }
+  return m;
+}
+
+bool within(const Measured& m, const ErrorBudget& b) { return m.mean_error <= b.mean_rel && m.correlation >= b.min_correlation; }
+
+}  // namespace
+
+StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o, const std::vector<Point2>& positions,
+                         const std::vector<Detector>& dets, const StemSettings& st, PatternSink* sink) {
+  if (!(st.budget.mean_rel > 0) || !(st.budget.min_correlation <= 1))
+    throw std::invalid_argument("method auto: the error budget needs mean_rel > 0 and min_correlation ≤ 1");
+  if (positions.empty()) throw std::invalid_argument("method auto: no probe positions");
+  AutoChoice choice;
+  choice.window_needed_A = prism_window_needed_A(o, s.cell.z);
+  choice.predicted_interpolation = predict_interpolation(g, o, s.cell.z);
+  const std::string key = st.auto_cache ? auto_calibration_key(s, g, o, dets, st) : std::string();
+
+  StemSettings ms_settings = st;
+  ms_settings.method = Method::Multislice;
+  const Fft2 fft(g, st.planning, st.fftw_wisdom_file);
+  const auto tr = frozen_phonon_transmissions(s, g, o.energy_eV, ms_settings, fft);
+  const bool crop = std::none_of(dets.begin(), dets.end(), [](const Detector& d) { return std::holds_alternative<PixelatedDetector>(d); });
+  const std::size_t budget_bytes = st.max_memory_bytes ? st.max_memory_bytes : default_memory_budget();
+  const std::size_t ndepth = std::max<std::size_t>(1, st.depths_A.size());
+
+  auto finish_multislice = [&](AutoChoice c) {
+    StemResult r = scan_multislice(tr, o, positions, dets, ms_settings, fft, sink);
+    r.warnings.insert(r.warnings.end(), fft.warnings().begin(), fft.warnings().end());
+    r.method = "multislice";
+    r.interpolation = 1;
+    c.method = Method::Multislice;
+    c.interpolation = 1;
+    r.auto_choice = c;
+    return r;
+  };
+  auto smatrices = [&](std::size_t f) {
+    std::vector<SMatrix> S;
+    for (const Transmission& t : tr) S.push_back(build_smatrix(t, o.semiangle_mrad, f, f, st.depths_A, fft, crop));
+    return S;
+  };
+  auto finish_prism = [&](const std::vector<SMatrix>& S, AutoChoice c) {
+    StemSettings ps = st;
+    ps.method = Method::Prism;
+    ps.interpolation_x = ps.interpolation_y = c.interpolation;
+    StemResult r = scan_prism(S, o, positions, dets, ps, sink);
+    r.fft_plan = fft.plan_id() + "/" + r.fft_plan;
+    r.warnings.insert(r.warnings.end(), fft.warnings().begin(), fft.warnings().end());
+    c.method = Method::Prism;
+    r.auto_choice = c;
+    return r;
+  };
+  // Windowed multislice is a candidate when its window is smaller than the cell (else it
+  // is multislice to the byte) and every detector can be recorded in a window (no 4D
+  // pattern stream).
+  const bool windowed_candidate =
+      !sink && std::none_of(dets.begin(), dets.end(), [](const Detector& d) { return std::holds_alternative<PixelatedDetector>(d); }) &&
+      !plan_window(g, o, s.cell.z, positions, st).full;
+  auto finish_windowed = [&](AutoChoice c) {
+    StemSettings ws = st;
+    ws.method = Method::Windowed;
+    StemResult r = simulate_windowed(s, g, o, positions, dets, ws);
+    r.method = "windowed";
+    r.interpolation = 1;
+    c.method = Method::Windowed;
+    r.auto_choice = c;
+    return r;
+  };
+  auto fits = [&](std::size_t f) {
+    return tr.size() * smatrix_bytes(g, o.energy_eV, o.semiangle_mrad, f, f, ndepth, crop) <= budget_bytes;
+  };
+
+  if (st.auto_cache) {
+    const auto it = st.auto_cache->entries.find(key);
+    if (it != st.auto_cache->entries.end()) {
+      AutoChoice c = it->second;
+      c.from_cache = true;
+      if (c.method == Method::Prism && c.interpolation > 1 && fits(c.interpolation)) return finish_prism(smatrices(c.interpolation), c);
+      if (c.method == Method::Windowed && windowed_candidate) return finish_windowed(c);
+      return finish_multislice(c);
+    }
+  }
+
+  // Calibration: a few positions by multislice (the reference), then PRISM from the
+  // predicted f downwards until the budget holds on them.
+  const std::vector<std::size_t> idx = calibration_subset(positions.size(), st.budget.calibration_positions);
+  std::vector<Point2> cal;
+  for (std::size_t i : idx) cal.push_back(positions[i]);
+  choice.calibration_positions = cal.size();
+  std::vector<Detector> annular;
+  for (const Detector& d : dets)
+    if (std::holds_alternative<AnnularDetector>(d)) annular.push_back(d);
+  StemSettings cal_settings = ms_settings;
+  cal_settings.progress = nullptr;
+  std::optional<StemResult> reference;
+  for (std::size_t f = choice.predicted_interpolation; f > 1; --f) {
+    if (g.nx % f != 0 || g.ny % f != 0 || !fits(f)) continue;
+    if (annular.empty()) break;  // nothing the budget can measure: multislice
+    if (!reference) reference = scan_multislice(tr, o, cal, annular, cal_settings, fft);
+    const std::vector<SMatrix> S = smatrices(f);
+    const StemResult trial = scan_prism(S, o, cal, annular, cal_settings);
+    const Measured m = compare(trial, *reference, annular);
+    choice.trials.push_back({f, m.mean_error, m.correlation});
+    if (within(m, st.budget)) {
+      choice.method = Method::Prism;
+      choice.interpolation = f;
+      choice.measured_mean_error = m.mean_error;
+      choice.measured_correlation = m.correlation;
+      if (st.auto_cache) st.auto_cache->entries[key] = choice;
+      return finish_prism(S, choice);
+    }
+  }
+  // Windowed multislice where the probe's window is smaller than the cell (large fields):
+  // measured on the same calibration positions against the whole-cell reference.
+  if (windowed_candidate) {
+    if (!reference) reference = scan_multislice(tr, o, cal, annular, cal_settings, fft);
+    StemSettings ws = cal_settings;
+    ws.method = Method::Windowed;
+    const StemResult trial = simulate_windowed(s, g, o, cal, annular, ws);
+    const Measured m = compare(trial, *reference, annular);
+    choice.windowed_trial = AutoChoice::Trial{1, m.mean_error, m.correlation};
+    if (within(m, st.budget)) {
+      choice.method = Method::Windowed;
+      choice.interpolation = 1;
+      choice.measured_mean_error = m.mean_error;
+      choice.measured_correlation = m.correlation;
+      if (st.auto_cache) st.auto_cache->entries[key] = choice;
+      return finish_windowed(choice);
+    }
+  }
+  // Multislice: exact by definition (the rejected trials stay in choice.trials).
+  choice.measured_mean_error = 0;
+  choice.measured_correlation = 1;
+  choice.method = Method::Multislice;
+  choice.interpolation = 1;
+  if (st.auto_cache) st.auto_cache->entries[key] = choice;
+  return finish_multislice(choice);
+}
+
+}  // namespace stemtwin

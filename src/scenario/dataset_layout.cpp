@@ -1,0 +1,55 @@
+#include "stemtwin/scenario/dataset_layout.hpp"
+
+#include <cmath>
+
+namespace stemtwin {
+
+std::vector<std::string> image_channels(const DetectorSpec& d) {
+  switch (d.type) {
+    case DetectorType::Annular: return {d.name};
+    case DetectorType::Com: return {d.name + "_x", d.name + "_y"};
+    case DetectorType::Segmented: {
+      std::vector<std::string> out;
+      for (std::size_t r = 0; r + 1 < d.rings.size(); ++r)
+        for (int s = 0; s < d.segments; ++s) out.push_back(d.name + "_r" + std::to_string(r) + "s" + std::to_string(s));
+      return out;
+    }
+    default: return {};
+  }
+}
+
+DatasetLayout layout_for(const ScenarioSpec& spec, Shard shard) {
+  DatasetLayout l;
+  l.scenario_name = spec.name;
+  l.seed = spec.seed;
+  l.total_samples = spec.total_samples();
+  l.shard = shard;
+  const SampledScenario s0 = sample_parameters(spec, 0);
+  l.nx = s0.scan.nx;
+  l.ny = s0.scan.ny;
+  for (const auto& d : spec.detectors) {
+    for (auto& c : image_channels(d)) l.images.push_back(c);
+    if (d.type == DetectorType::Radial) {
+      RadialLayout r{d.name, {}};
+      if (d.max > 0) {
+        const auto n = static_cast<std::size_t>(std::ceil(d.max / d.step - 1e-9));
+        for (std::size_t i = 0; i <= n; ++i) r.edges.push_back(static_cast<double>(i) * d.step);
+      }
+      l.radial.push_back(r);
+    }
+    if (d.type == DetectorType::Pixelated) l.diffraction.push_back({d.name, 0, 0, 0, 0});
+  }
+  l.store_clean = spec.output.clean;
+  l.params = parameter_info(spec);
+  l.has_class = !spec.labels.class_param.empty();
+  l.class_names = spec.labels.class_names;
+  for (const auto& m : spec.labels.masks) {
+    if (m == "columns") l.masks.push_back({"columns", MaskType::UInt8, {"background", "column"}});
+    else l.masks.push_back({m, MaskType::Int16, {}});
+  }
+  l.columns = spec.labels.columns;
+  l.compression = spec.output.compression;
+  return l;
+}
+
+}  // namespace stemtwin

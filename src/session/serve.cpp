@@ -1,0 +1,118 @@
+#include "stemtwin/session/serve.hpp"
+
+#include <exception>
+#include <optional>
+#include <variant>
+#include <stdexcept>
+
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/session/json_rpc.hpp"
+#include "stemtwin/physics/names.hpp"
+#include "stemtwin/session/microscope.hpp"
+#include "stemtwin/session/rpc_server.hpp"
+#include "stemtwin/scenario/scenario.hpp"
+#include "stemtwin/scenario/scenario_run.hpp"
+#include "stemtwin/specimen/structure_io.hpp"
+
+namespace stemtwin {
+
+Specimen default_serve_specimen(std::uint64_t seed) {
+  PerovskiteParams p;  // SrTiO3, a = 3.905 Å
+  p.repeats = {12, 12, 2};
+  Specimen s = build_perovskite(p, seed);
+  AmorphousParams am;
+  am.axis = 0;
+  am.fraction = 0.25;
+  amorphize(s, am, seed);
+  add_dopants(s, 38, 57, 0.04, seed);
+  add_vacancies(s, 8, 0.03, seed);
+  return s;
+}
+
+int cmd_serve(const ServeOptions& o, std::ostream& log) {
+  try {
+    if (!o.structure.empty() && !o.scenario.empty())
+      throw std::invalid_argument("give a structure file or a scenario, not both");
+    Specimen specimen;
+    std::optional<SampledScenario> sample;
+    if (!o.scenario.empty()) {
+      const ScenarioSpec spec = parse_scenario_file(o.scenario);
+      check_physics_keys(spec);
+      sample = sample_parameters(spec, 0);
+      specimen = build_specimen(*sample);
+      log << "specimen: sample 0 of " << o.scenario << ", " << specimen.structure.atoms.size() << " atoms\n";
+    } else if (o.structure.empty()) {
+      specimen = default_serve_specimen(o.seed);
+      log << "specimen: default SrTiO3 [001] with an amorphous region, La dopants and O vacancies, "
+          << specimen.structure.atoms.size() << " atoms\n";
+    } else {
+      specimen = make_specimen(read_structure(o.structure));
+      log << "specimen: " << o.structure << ", " << specimen.structure.atoms.size() << " atoms\n";
+    }
+    const Cell c = specimen.structure.cell;
+    log << "cell: " << c.x << " x " << c.y << " x " << c.z << " A\n";
+    MicroscopeSettings ms;
+    ms.sampling_A = o.sampling_A;
+    ms.method = parse_method(o.method);
+    ms.prism_interpolation = o.prism_interpolation;
+    ms.seed = o.seed;
+    if (sample) {
+      const StemSettings st = stem_settings(*sample);
+      ms.sampling_A = sample->sampling;
+      ms.potential = st.potential;
+      ms.thermal = thermal_vibration(*sample);
+      ms.method = st.method;
+      ms.prism_interpolation = st.interpolation_x;
+    }
+    Microscope microscope(std::move(specimen), ms);
+    if (!sample) {
+      // The scan device starts at the reference client's defaults (DTMicroscope's Twisted
+      // server: 512 pixels over 1 µm), an overview that the incoherent model answers at once;
+      // the dwell stays the session's 2 µs (the reference's 0.1 s is accepted when asked).
+      ScanSettings sc = microscope.scan_settings();
+      sc.nx = sc.ny = 512;
+      sc.fov_x_A = sc.fov_y_A = 1e4;
+      microscope.set_scan(sc);
+    }
+    if (sample) {
+      microscope.set_optics(Optics{probe_optics(*sample), sample->current});
+      bool noisy = false;
+      microscope.set_acquisition(acquisition_settings(*sample, noisy));
+      std::vector<Detector> annular;
+      for (const Detector& d : physics_detectors(*sample))
+        if (std::holds_alternative<AnnularDetector>(d)) annular.push_back(d);
+      if (!annular.empty()) microscope.set_detectors(annular);
+      ScanSettings sc = microscope.scan_settings();
+      sc.nx = sample->scan.nx;
+      sc.ny = sample->scan.ny;
+      sc.fov_x_A = sample->scan.step_x * double(sample->scan.nx);
+      sc.fov_y_A = sample->scan.step_y * double(sample->scan.ny);
+      sc.dwell_us = sample->dwell_us;
+      microscope.set_scan(sc);
+      log << "session: " << ms.sampling_A << " A sampling, " << (ms.method == Method::Prism ? "PRISM" : "multislice")
+          << ", " << sample->current << " pA, read-out " << (noisy ? "with" : "without") << " counting noise\n";
+    }
+    MicroscopeService service(microscope, o.limits);
+    RpcDispatcher dispatcher;
+    service.register_methods(dispatcher);
+    RpcServerOptions ro;
+    ro.host = o.host;
+    ro.port = o.port;
+    ro.max_connections = o.max_connections;
+    ro.max_request_bytes = o.max_request_bytes;
+    ro.read_timeout_s = o.read_timeout_s;
+    ro.handle_signals = true;
+    RpcServer server(dispatcher, ro, &log);
+    log << "stemtwin serve: JSON-RPC 2.0 in netstrings on " << o.host << ":" << server.port()
+        << " (DTMicroscope TEM client protocol; docs/server.md). Ctrl-C stops.\n"
+        << std::flush;
+    if (o.on_listening) o.on_listening(server.port());
+    server.run();
+    return 0;
+  } catch (const std::exception& e) {
+    log << "stemtwin serve: " << e.what() << '\n';
+    return 1;
+  }
+}
+
+}  // namespace stemtwin
