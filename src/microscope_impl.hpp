@@ -87,6 +87,7 @@ struct CleanEntry {
 struct Snapshot {
   StagePosition stage;
   Optics optics;
+  Aberrations residual;  ///< the column's residual aberrations (hidden; see MicroscopeSettings)
   std::vector<Detector> detectors;
   ScanSettings scan;
   AcquisitionSettings acq;
@@ -95,6 +96,7 @@ struct Snapshot {
 
   ProbeOptics effective_probe() const {
     ProbeOptics p = optics.probe;
+    p.aberrations = add_aberrations(residual, p.aberrations);  // column residuals + corrector setting
     p.aberrations.C[0] -= stage.z_A;  // defocus = −C10: raising the specimen by z puts the fixed crossover z deeper
     return p;
   }
@@ -152,6 +154,7 @@ struct Microscope::Impl {
   MicroscopeSettings settings;
   StagePosition stage;
   Optics optics;
+  Aberrations residual;  // the column's residual aberrations (MicroscopeSettings::residual_aberrations)
   std::vector<Detector> detectors = {AnnularDetector{"HAADF", 70, 160}, AnnularDetector{"ADF", 30, 70},
                                      AnnularDetector{"ABF", 10, 20}, AnnularDetector{"BF", 0, 10}};
   ScanSettings scan;
@@ -184,6 +187,7 @@ struct Microscope::Impl {
     Snapshot s;
     s.stage = stage;
     s.optics = optics;
+    s.residual = residual;
     s.detectors = detectors;
     s.scan = scan;
     s.acq = acq;
@@ -206,6 +210,7 @@ struct Microscope::Impl {
     check_specimen(specimen);
     apply_thermal_vibration(specimen.structure, settings.thermal);
     thermal_note = thermal_warning(specimen.structure, settings.thermal.configurations);
+    if (settings.residual_aberrations) residual = draw_residual_aberrations(settings.seed);
     const Cell& c = specimen.structure.cell;
     if (!(c.x > 0 && c.y > 0 && c.z > 0)) throw std::invalid_argument("Microscope: the specimen needs a cell with positive extent");
     if (!(settings.sampling_A > 0)) throw std::invalid_argument("Microscope: sampling must be > 0 Å");

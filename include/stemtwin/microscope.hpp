@@ -51,6 +51,7 @@
 #include <string>
 #include <vector>
 
+#include "stemtwin/aberration_measure.hpp"
 #include "stemtwin/acquisition.hpp"
 #include "stemtwin/detectors.hpp"
 #include "stemtwin/image.hpp"
@@ -97,6 +98,11 @@ struct MicroscopeSettings {
   /// Scan pixels larger than this (Å, the larger of the two steps) use the incoherent model
   /// when every detector is annular; 0 = always full physics.
   double incoherent_above_A = 0.3;
+  /// The column's residual aberrations (an aberration-corrected STEM after tuning; see
+  /// aberration_measure.hpp and docs/corrector.md), drawn from `seed`. The probe's effective
+  /// aberrations are these plus the optics' (the corrector's setting, what optics() and
+  /// status report); only measure_tableau() sees them. Off: an ideal column.
+  bool residual_aberrations = false;
 };
 
 /// Thrown by an acquisition that was cancelled (Microscope::cancel() or
@@ -201,6 +207,19 @@ class Microscope {
   void set_defocus(double defocus_A);
   void set_current(double current_pA);
   void set_convergence(double semiangle_mrad);
+
+  // --- aberration corrector (aberration_measure.hpp)
+  /// Measures the effective aberrations (residuals + corrector setting, with stage z as
+  /// defocus) by a beam-tilt tableau of the vacuum probe. Counted as an acquisition: its
+  /// noise stream is (seed, corrector, call); `s.seed` and `s.stream` are ignored. No dose
+  /// reaches the specimen (the tilts are made off it).
+  TableauResult measure_tableau(const TableauSettings& s);
+  /// Adds `delta_A` (CEOS Cartesian, Å; see ceos_set) to the corrector's coefficient `ceos_name`
+  /// (C1, A1, B2, A2, C3, S3, A3), with the range checks of set_optics.
+  void adjust_aberration(const std::string& ceos_name, std::array<double, 2> delta_A);
+  /// The column's residual aberrations: the hidden truth, for tests and evaluation only
+  /// (never reported by the server). Zero unless settings().residual_aberrations.
+  Aberrations residual_aberrations() const;
 
   // --- detectors, scan, read-out chain
   void set_detectors(std::vector<Detector> detectors);
