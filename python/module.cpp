@@ -438,13 +438,15 @@ void apply_settings(MicroscopeSettings& st, const py::dict& kw) {
     else if (key == "seed") st.seed = v.cast<std::uint64_t>();
     else if (key == "incoherent_above_A") st.incoherent_above_A = v.cast<double>();
     else if (key == "residual_aberrations") st.residual_aberrations = v.cast<bool>();
+    else if (key == "c1_drift_A_per_sqrt_min") st.c1_drift_A_per_sqrt_min = v.cast<double>();
+    else if (key == "a1_drift_A_per_sqrt_min") st.a1_drift_A_per_sqrt_min = v.cast<double>();
     else if (key == "damage") st.damage = v.cast<DamageSettings>();
     else
       throw std::invalid_argument("unknown microscope setting '" + key +
                                   "' (known: sampling_A, slice_thickness_A, parametrization, projection, "
                                   "finite_range_A, thermal, rms_A, phonon_configurations, method, "
                                   "prism_interpolation, window_margin_A, window_snap_A, min_window_A, max_positions_per_call, "
-                                  "cache_entries, seed, damage, incoherent_above_A, residual_aberrations)");
+                                  "cache_entries, seed, damage, incoherent_above_A, residual_aberrations, c1_drift_A_per_sqrt_min, a1_drift_A_per_sqrt_min)");
   }
 }
 
@@ -949,7 +951,11 @@ PYBIND11_MODULE(stemtwin, mod) {
                      "scan pixels coarser than this (Å) use the incoherent model when all detectors are annular; 0 = never")
       .def_readwrite("damage", &MicroscopeSettings::damage)
       .def_readwrite("residual_aberrations", &MicroscopeSettings::residual_aberrations,
-                     "the column has seeded residual aberrations of a tuned corrector (hidden; see measure_c1a1)");
+                     "the column has seeded residual aberrations of a tuned corrector (hidden; see measure_c1a1)")
+      .def_readwrite("c1_drift_A_per_sqrt_min", &MicroscopeSettings::c1_drift_A_per_sqrt_min,
+                     "random-walk drift of the residual C1 (Å rms per √minute of beam-on time)")
+      .def_readwrite("a1_drift_A_per_sqrt_min", &MicroscopeSettings::a1_drift_A_per_sqrt_min,
+                     "random-walk drift of the residual A1 (Å rms per √minute of beam-on time, each component)");
 
   // ---------------------------------------------------------------- acquisition chain
   py::class_<AnnularResponse>(mod, "AnnularResponse", "Annular/segmented detector read-out (ADU).")

@@ -70,7 +70,7 @@ void Microscope::adjust_aberration(const std::string& ceos_name, std::array<doub
 }
 Aberrations Microscope::residual_aberrations() const {
   std::lock_guard<std::mutex> lock(impl_->state);
-  return impl_->residual;
+  return impl_->current_residual();
 }
 TableauResult Microscope::measure_tableau(const TableauSettings& s) {
   const Snapshot sn = impl_->snapshot();

@@ -140,3 +140,38 @@ TEST(Corrector, ParametersAreRangeChecked) {
   ASSERT_TRUE(ok.contains("result")) << ok.dump();
   EXPECT_NEAR(ok["result"]["corrector"][0].get<double>(), -1e-9, 1e-18);  // half of −2 nm
 }
+
+// Drift: a Wiener walk of C1 and A1 in beam-on time. 16 positions × 10 s = 160 s of beam:
+// each component's rms change is rate·√(160/60) = 16 Å at 10 Å/√min; |ΔC1| < 5 × 16 Å (a
+// Gaussian 5σ bound) and non-zero; the same seed replays the same walk; no drift at rate 0.
+TEST(Corrector, ResidualDriftIsASeededWalkInBeamTime) {
+  auto run = [](double rate) {
+    MicroscopeSettings st = settings_with_residuals();
+    st.c1_drift_A_per_sqrt_min = rate;
+    st.a1_drift_A_per_sqrt_min = rate;
+    Microscope m(tiny_specimen(), st);
+    const Aberrations before = m.residual_aberrations();
+    ScanSettings sc;
+    sc.fov_x_A = sc.fov_y_A = 7.8;
+    sc.nx = sc.ny = 4;
+    sc.dwell_us = 1e7;
+    m.set_scan(sc);
+    m.scan();
+    return std::make_pair(before, m.residual_aberrations());
+  };
+  const auto [b0, a0] = run(0);
+  EXPECT_EQ(b0.C, a0.C);
+  const auto [b1, a1] = run(10);
+  const auto [b2, a2] = run(10);
+  EXPECT_EQ(a1.C, a2.C);
+  const double dC1 = a1.C[0] - b1.C[0];
+  std::printf("C1 drift over 160 s of beam at 10 Å/√min: %.2f Å (rms expected 16.3 Å)\n", dC1);
+  EXPECT_NE(dC1, 0.0);
+  EXPECT_LT(std::abs(dC1), 5 * 10 * std::sqrt(160.0 / 60.0));
+  EXPECT_THROW(([] {
+                 MicroscopeSettings st = settings_with_residuals();
+                 st.c1_drift_A_per_sqrt_min = -1;
+                 Microscope m(tiny_specimen(), st);
+               }()),
+               std::invalid_argument);
+}

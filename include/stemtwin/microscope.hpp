@@ -103,6 +103,13 @@ struct MicroscopeSettings {
   /// aberrations are these plus the optics' (the corrector's setting, what optics() and
   /// status report); only measure_tableau() sees them. Off: an ideal column.
   bool residual_aberrations = false;
+  /// Drift of the residual C1 and A1: a random walk (each Cartesian component a Wiener
+  /// process) of this rms per √minute, in the session's beam-on time (electrons delivered /
+  /// beam current: the twin has no wall clock, so a session replays exactly), stepped every
+  /// second of it from stream (seed, 8, 2, step). 0 = no drift (default). Applies with
+  /// residual_aberrations only.
+  double c1_drift_A_per_sqrt_min = 0;
+  double a1_drift_A_per_sqrt_min = 0;
 };
 
 /// Thrown by an acquisition that was cancelled (Microscope::cancel() or
