@@ -13,6 +13,7 @@
 //
 // Errors: std::invalid_argument → ValueError, std::runtime_error (StructureError included) →
 // RuntimeError, each with the C++ message (pybind11's standard translation).
+#include <algorithm>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -31,6 +32,22 @@
 
 #include "stemtwin/physics/names.hpp"
 #include "stemtwin/specimen/names.hpp"
+#include "stemtwin/acquisition/acquisition.hpp"
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/specimen/crystal.hpp"
+#include "stemtwin/dataset/dataset.hpp"
+#include "stemtwin/physics/detectors.hpp"
+#include "stemtwin/session/microscope.hpp"
+#include "stemtwin/specimen/orient.hpp"
+#include "stemtwin/physics/probe.hpp"
+#include "stemtwin/scenario/scenario.hpp"
+#include "stemtwin/scenario/scenario_run.hpp"
+#include "stemtwin/specimen/specimen.hpp"
+#include "stemtwin/physics/engine.hpp"
+#include "stemtwin/specimen/structure_io.hpp"
+#include "stemtwin/physics/aberration_measure.hpp"
+#include "stemtwin/acquisition/ranges.hpp"
 #include "stemtwin/acquisition/acquisition.hpp"
 #include "stemtwin/specimen/builders.hpp"
 #include "stemtwin/core/constants.hpp"
@@ -244,8 +261,39 @@ Specimen demo_specimen(int cells_x, int cells_y, int cells_z, double amorphous_f
 /// The session (thread-safe on its own: microscope.hpp, "Threads").
 struct Session {
   Microscope m;
+  std::map<std::string, std::array<double, 2>> measured;  // last measured CEOS coefficients (Å; GIL held)
   Session(Specimen s, const MicroscopeSettings& st) : m(std::move(s), st) {}
 };
+
+/// A tableau's coefficients: {"C1": {"value": (x,), "error": (σ,), ...}, "A1": {"value": (x, y),
+/// "error": (σx, σy), "magnitude_A", "angle_rad", ...}, ...} (CEOS Cartesian, Å).
+py::dict tableau_dict(const TableauResult& r, const std::vector<std::string>& only = {}) {
+  py::dict out;
+  for (const auto& c : r.coefficients) {
+    if (!only.empty() && std::find(only.begin(), only.end(), c.name) == only.end()) continue;
+    py::dict e;
+    if (ceos_coefficient(c.name).m == 0) {
+      e["value"] = py::make_tuple(c.xy_A[0]);
+      e["error"] = py::make_tuple(c.sigma_xy_A[0]);
+    } else {
+      e["value"] = py::make_tuple(c.xy_A[0], c.xy_A[1]);
+      e["error"] = py::make_tuple(c.sigma_xy_A[0], c.sigma_xy_A[1]);
+      e["magnitude_A"] = c.magnitude_A, e["magnitude_error_A"] = c.sigma_magnitude_A;
+      e["angle_rad"] = c.angle_rad, e["angle_error_rad"] = c.sigma_angle_rad;
+    }
+    out[py::str(c.name)] = e;
+  }
+  out["reduced_chi2"] = r.reduced_chi2;
+  out["tilts"] = r.tilts;
+  return out;
+}
+
+std::array<double, 2> xy_of(const py::object& v, const char* what) {
+  if (py::isinstance<py::float_>(v) || py::isinstance<py::int_>(v)) return {v.cast<double>(), 0.0};
+  const auto seq = v.cast<std::vector<double>>();
+  if (seq.empty() || seq.size() > 2) throw std::invalid_argument(std::string(what) + " must be x or (x,) or (x, y) in Å");
+  return {seq[0], seq.size() == 2 ? seq[1] : 0.0};
+}
 
 /// Runs f(microscope) with the GIL released.
 template <class F>
@@ -383,13 +431,16 @@ void apply_settings(MicroscopeSettings& st, const py::dict& kw) {
     else if (key == "cache_entries") st.cache_entries = v.cast<std::size_t>();
     else if (key == "seed") st.seed = v.cast<std::uint64_t>();
     else if (key == "incoherent_above_A") st.incoherent_above_A = v.cast<double>();
+    else if (key == "residual_aberrations") st.residual_aberrations = v.cast<bool>();
+    else if (key == "c1_drift_A_per_sqrt_min") st.c1_drift_A_per_sqrt_min = v.cast<double>();
+    else if (key == "a1_drift_A_per_sqrt_min") st.a1_drift_A_per_sqrt_min = v.cast<double>();
     else if (key == "damage") st.damage = v.cast<DamageSettings>();
     else
       throw std::invalid_argument("unknown microscope setting '" + key +
                                   "' (known: sampling_A, slice_thickness_A, parametrization, projection, "
                                   "finite_range_A, thermal, rms_A, phonon_configurations, method, "
                                   "prism_interpolation, window_margin_A, window_snap_A, min_window_A, max_positions_per_call, "
-                                  "cache_entries, seed, damage, incoherent_above_A)");
+                                  "cache_entries, seed, damage, incoherent_above_A, residual_aberrations, c1_drift_A_per_sqrt_min, a1_drift_A_per_sqrt_min)");
   }
 }
 
@@ -892,7 +943,13 @@ PYBIND11_MODULE(stemtwin, mod) {
       .def_readwrite("seed", &MicroscopeSettings::seed)
       .def_readwrite("incoherent_above_A", &MicroscopeSettings::incoherent_above_A,
                      "scan pixels coarser than this (Å) use the incoherent model when all detectors are annular; 0 = never")
-      .def_readwrite("damage", &MicroscopeSettings::damage);
+      .def_readwrite("damage", &MicroscopeSettings::damage)
+      .def_readwrite("residual_aberrations", &MicroscopeSettings::residual_aberrations,
+                     "the column has seeded residual aberrations of a tuned corrector (hidden; see measure_c1a1)")
+      .def_readwrite("c1_drift_A_per_sqrt_min", &MicroscopeSettings::c1_drift_A_per_sqrt_min,
+                     "random-walk drift of the residual C1 (Å rms per √minute of beam-on time)")
+      .def_readwrite("a1_drift_A_per_sqrt_min", &MicroscopeSettings::a1_drift_A_per_sqrt_min,
+                     "random-walk drift of the residual A1 (Å rms per √minute of beam-on time, each component)");
 
   // ---------------------------------------------------------------- acquisition chain
   py::class_<AnnularResponse>(mod, "AnnularResponse", "Annular/segmented detector read-out (ADU).")
@@ -1009,6 +1066,58 @@ PYBIND11_MODULE(stemtwin, mod) {
       .def_property_readonly("optics", [](Session& s) { return with(s, [](Microscope& m) { return m.optics(); }); })
       .def("set_aberration", [](Session& s, const std::string& n, double v) { with(s, [&](Microscope& m) { m.set_aberration(n, v); }); },
            py::arg("name"), py::arg("value"), "Krivanek name (C10…C56, phi12…) or alias (defocus, Cs, astigmatism, …).")
+      // aberration corrector (aberration_measure.hpp; the server's acquireTableau, measureC1A1, correctAberration)
+      .def("acquire_tableau",
+           [](Session& s, const std::string& tab_type, double angle, double electrons) {
+             TableauSettings ts;
+             if (tab_type == "Fast") ts.rings = 1;
+             else if (tab_type == "Standard") ts.rings = 2;
+             else if (tab_type == "Enhanced") ts.rings = 3;
+             else throw std::invalid_argument("tab_type \"" + tab_type + "\" is not one of Fast, Standard, Enhanced");
+             check_range(ranges::kTableauTilt, angle, "angle");
+             check_range(ranges::kTableauElectrons, electrons, "electrons");
+             ts.tilt_mrad = angle;
+             ts.electrons_per_tilt = electrons;
+             const TableauResult r = with(s, [&](Microscope& m) { return m.measure_tableau(ts); });
+             for (const auto& c : r.coefficients) s.measured[c.name] = c.xy_A;
+             return tableau_dict(r);
+           },
+           py::arg("tab_type") = "Standard", py::arg("angle") = 18.0, py::arg("electrons") = 1e5,
+           "Beam-tilt tableau (outer tilt `angle` mrad): the measured CEOS coefficients C1…A3 (Å) with standard errors.")
+      .def("measure_c1a1",
+           [](Session& s, double angle, double electrons) {
+             check_range(ranges::kTableauTilt, angle, "angle");
+             check_range(ranges::kTableauElectrons, electrons, "electrons");
+             TableauSettings ts;
+             ts.tilt_mrad = angle;
+             ts.electrons_per_tilt = electrons;
+             const TableauResult r = with(s, [&](Microscope& m) { return m.measure_tableau(ts); });
+             s.measured["C1"] = r.get("C1").xy_A;
+             s.measured["A1"] = r.get("A1").xy_A;
+             return tableau_dict(r, {"C1", "A1"});
+           },
+           py::arg("angle") = 18.0, py::arg("electrons") = 1e5, "C1 and A1 (CEOS Cartesian, Å) with standard errors.")
+      .def("correct_aberration",
+           [](Session& s, const std::string& name, py::object value, py::object target, double select) {
+             const CeosCoefficient& c = ceos_coefficient(name);
+             std::array<double, 2> v{0, 0}, t{0, 0};
+             if (value.is_none()) {
+               auto it = s.measured.find(name);
+               if (it == s.measured.end())
+                 throw std::invalid_argument("correct_aberration: no value given and " + name + " not measured yet");
+               v = it->second;
+             } else {
+               v = xy_of(value, "value");
+             }
+             if (!target.is_none()) t = xy_of(target, "target");
+             if (c.m == 0 && (v[1] != 0 || t[1] != 0)) throw std::invalid_argument(name + " is round: it has no y component");
+             check_range(ranges::kCorrectionGain, select, "select");
+             with(s, [&](Microscope& m) { m.adjust_aberration(name, {select * (t[0] - v[0]), select * (t[1] - v[1])}); });
+             s.measured.erase(name);
+           },
+           py::arg("name"), py::arg("value") = py::none(), py::arg("target") = py::none(), py::arg("select") = 1.0,
+           "Changes the corrector's coefficient `name` (C1, A1, B2, A2, C3, S3, A3) by select·(target − value) "
+           "(CEOS Cartesian Å; value defaults to the last measurement, target to 0).")
       .def("set_defocus", [](Session& s, double v) { with(s, [&](Microscope& m) { m.set_defocus(v); }); }, py::arg("defocus_A"),
            "Defocus (Å, = −C10): positive puts the crossover below the entrance surface.")
       .def("set_current", [](Session& s, double v) { with(s, [&](Microscope& m) { m.set_current(v); }); }, py::arg("current_pA"))

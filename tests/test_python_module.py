@@ -563,5 +563,33 @@ def main():
     return run_tests(globals())
 
 
+
+def test_corrector_measure_and_correct():
+    """Residual aberrations measured by the tableau, corrected, measured again (C1 then within 4σ of 0)."""
+    m = session(residual_aberrations=True, seed=5)
+    first = m.measure_c1a1(electrons=1e6)
+    assert set(first) >= {"C1", "A1", "reduced_chi2"}, first
+    assert first["C1"]["error"][0] > 0 and len(first["A1"]["value"]) == 2
+    assert abs(first["C1"]["value"][0]) > 4 * first["C1"]["error"][0], first  # a residual defocus to correct
+    m.acquire_tableau("Standard", 18.0)
+    for name in ("C1", "A1", "B2", "A2", "C3", "S3", "A3"):
+        m.correct_aberration(name)
+    after = m.measure_c1a1(electrons=1e6)
+    assert abs(after["C1"]["value"][0]) < 4 * after["C1"]["error"][0] + 1e-6, after
+    for bad in (dict(angle=500.0), dict(electrons=1.0)):
+        try:
+            m.measure_c1a1(**bad)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"measure_c1a1({bad}) accepted")
+    try:
+        m.correct_aberration("C1")  # uses the measurement above; a correction uses it up
+        m.correct_aberration("C1")
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("correct_aberration without a fresh measurement accepted")
+
 if __name__ == "__main__":
     sys.exit(main())

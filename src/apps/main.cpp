@@ -188,6 +188,8 @@ int main(int argc, char** argv) {
   c_serve->add_option("--method", serve.method, "multislice or prism");
   c_serve->add_option("--prism-interpolation", serve.prism_interpolation, "PRISM interpolation factor");
   c_serve->add_option("--seed", serve.seed, "session seed");
+  c_serve->add_flag("--ideal-column", serve.ideal_column,
+                    "no residual aberrations (default: the seeded residuals of a tuned corrector; docs/corrector.md)");
   c_serve->add_option("--max-pixels", serve.limits.max_scan_pixels, "largest scan one request may ask for");
   c_serve->add_option("--max-connections", serve.max_connections, "simultaneous clients");
   c_serve->add_option("--timeout", serve.read_timeout_s, "seconds a connection may go without delivering a complete request (default 5)");

@@ -87,6 +87,7 @@ struct CleanEntry {
 struct Snapshot {
   StagePosition stage;
   Optics optics;
+  Aberrations residual;  ///< the column's residual aberrations (hidden; see MicroscopeSettings)
   std::vector<Detector> detectors;
   ScanSettings scan;
   AcquisitionSettings acq;
@@ -95,6 +96,7 @@ struct Snapshot {
 
   ProbeOptics effective_probe() const {
     ProbeOptics p = optics.probe;
+    p.aberrations = add_aberrations(residual, p.aberrations);  // column residuals + corrector setting
     p.aberrations.C[0] -= stage.z_A;  // defocus = −C10: raising the specimen by z puts the fixed crossover z deeper
     return p;
   }
@@ -152,6 +154,28 @@ struct Microscope::Impl {
   MicroscopeSettings settings;
   StagePosition stage;
   Optics optics;
+  Aberrations residual;  // the column's residual aberrations (MicroscopeSettings::residual_aberrations)
+  double beam_time_s = 0;             // beam-on time: Σ electrons / (current / e) (the drift's clock)
+  std::uint64_t drift_steps = 0;      // 1 s steps of the drift taken so far
+  std::array<double, 3> drift_A{};    // C1, A1 x, A1 y (CEOS Cartesian, Å) walked so far
+
+  /// The residuals at the current beam-on time (state lock held): the drift walked up to it.
+  Aberrations current_residual() {
+    const double c1 = settings.c1_drift_A_per_sqrt_min, a1 = settings.a1_drift_A_per_sqrt_min;
+    if (!settings.residual_aberrations || (c1 == 0 && a1 == 0)) return residual;
+    const double per_step = 1.0 / std::sqrt(60.0);  // rms of a 1 s step, per unit rate per √min
+    while (double(drift_steps + 1) <= beam_time_s) {
+      Rng rng(settings.seed, {kCorrectorRngKey, 2, drift_steps++});
+      drift_A[0] += c1 * per_step * rng.normal();
+      drift_A[1] += a1 * per_step * rng.normal();
+      drift_A[2] += a1 * per_step * rng.normal();
+    }
+    Aberrations r = residual;
+    const auto c1now = ceos_get(r, ceos_coefficient("C1")), a1now = ceos_get(r, ceos_coefficient("A1"));
+    ceos_set(r, ceos_coefficient("C1"), {c1now[0] + drift_A[0], 0.0});
+    ceos_set(r, ceos_coefficient("A1"), {a1now[0] + drift_A[1], a1now[1] + drift_A[2]});
+    return r;
+  }
   std::vector<Detector> detectors = {AnnularDetector{"HAADF", 70, 160}, AnnularDetector{"ADF", 30, 70},
                                      AnnularDetector{"ABF", 10, 20}, AnnularDetector{"BF", 0, 10}};
   ScanSettings scan;
@@ -184,6 +208,7 @@ struct Microscope::Impl {
     Snapshot s;
     s.stage = stage;
     s.optics = optics;
+    s.residual = current_residual();
     s.detectors = detectors;
     s.scan = scan;
     s.acq = acq;
@@ -206,6 +231,10 @@ struct Microscope::Impl {
     check_specimen(specimen);
     apply_thermal_vibration(specimen.structure, settings.thermal);
     thermal_note = thermal_warning(specimen.structure, settings.thermal.configurations);
+    if (settings.residual_aberrations) residual = draw_residual_aberrations(settings.seed);
+    if (!(settings.c1_drift_A_per_sqrt_min >= 0 && settings.c1_drift_A_per_sqrt_min <= 1e4) ||
+        !(settings.a1_drift_A_per_sqrt_min >= 0 && settings.a1_drift_A_per_sqrt_min <= 1e4))
+      throw std::invalid_argument("Microscope: aberration drift rates (c1/a1_drift_A_per_sqrt_min) must be in [0, 1e4] Å/√min");
     const Cell& c = specimen.structure.cell;
     if (!(c.x > 0 && c.y > 0 && c.z > 0)) throw std::invalid_argument("Microscope: the specimen needs a cell with positive extent");
     if (!(settings.sampling_A > 0)) throw std::invalid_argument("Microscope: sampling must be > 0 Å");
@@ -448,6 +477,7 @@ struct Microscope::Impl {
       sum += electrons[i];
     }
     total_electrons += sum;
+    if (optics.current_pA > 0) beam_time_s += sum / (optics.current_pA * 1e-12 / kElementaryCharge_C);
     if (settings.damage.enabled) damage(pos, electrons, call);
   }
 

@@ -272,6 +272,7 @@ void MicroscopeService::register_methods(RpcDispatcher& d) {
   register_stage_and_beam(d);
   register_acquisitions(d);
   register_status(d);
+  register_corrector(d);
   register_data_server(d);
   register_native(d);
   register_native_control(d);

@@ -59,6 +59,26 @@ void Microscope::set_aberration(const std::string& name, double value) {
   change_optics(impl_->state, impl_->optics, [&](Optics& o) { o.probe.aberrations.set(name, value); });
 }
 void Microscope::set_defocus(double d) { set_aberration("defocus", d); }
+void Microscope::adjust_aberration(const std::string& ceos_name, std::array<double, 2> delta_A) {
+  const CeosCoefficient& c = ceos_coefficient(ceos_name);
+  if (!std::isfinite(delta_A[0]) || !std::isfinite(delta_A[1]))
+    throw std::invalid_argument("aberration " + ceos_name + ": the change must be finite");
+  change_optics(impl_->state, impl_->optics, [&](Optics& o) {
+    const auto now = ceos_get(o.probe.aberrations, c);
+    ceos_set(o.probe.aberrations, c, {now[0] + delta_A[0], now[1] + delta_A[1]});
+  });
+}
+Aberrations Microscope::residual_aberrations() const {
+  std::lock_guard<std::mutex> lock(impl_->state);
+  return impl_->current_residual();
+}
+TableauResult Microscope::measure_tableau(const TableauSettings& s) {
+  const Snapshot sn = impl_->snapshot();
+  TableauSettings t = s;
+  t.seed = impl_->settings.seed;
+  t.stream = sn.call;
+  return stemtwin::measure_tableau(sn.effective_probe(), t);
+}
 void Microscope::set_current(double pA) {
   change_optics(impl_->state, impl_->optics, [&](Optics& o) { o.current_pA = pA; });
 }

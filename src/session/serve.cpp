@@ -56,6 +56,10 @@ int cmd_serve(const ServeOptions& o, std::ostream& log) {
     ms.method = parse_method(o.method);
     ms.prism_interpolation = o.prism_interpolation;
     ms.seed = o.seed;
+    ms.residual_aberrations = !o.ideal_column;
+    log << (o.ideal_column ? std::string("column: ideal (no residual aberrations)\n")
+                           : "column: residual aberrations of a tuned corrector drawn from seed " + std::to_string(o.seed) +
+                                 " (hidden; acquireTableau / measureC1A1 measure them, correctAberration corrects)\n");
     if (sample) {
       const StemSettings st = stem_settings(*sample);
       ms.sampling_A = sample->sampling;

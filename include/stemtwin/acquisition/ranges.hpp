@@ -36,6 +36,13 @@ inline constexpr Range kCurrent{"beam current (current_pA)", 0, 1e6, "pA", "0 to
 inline constexpr Range kAberration{"aberration coefficient", -1e8, 1e8, "Å", "|C| ≤ 1 cm", false};
 // Aberration angles: one turn; a larger value is usually degrees given for radians.
 inline constexpr Range kAberrationAngle{"aberration angle", -6.283185307179586, 6.283185307179586, "rad", "|φ| ≤ 2π", false};
+// Corrector tableau (aberration_measure.hpp): outer tilt 1–100 mrad (CEOS/DTMicroscope default
+// 18 mrad; beyond 100 mrad the tilted cone leaves any objective aperture), dose per tilted
+// probe image 100 e⁻ (a centroid to ~0.1 Å) to 1e9 e⁻, and the fraction of a correction
+// applied (0, 1] (over-correcting is never the intent).
+inline constexpr Range kTableauTilt{"tableau tilt (angle)", 1, 100, "mrad", "1 to 100 mrad", false};
+inline constexpr Range kTableauElectrons{"tableau dose per tilt (electrons)", 100, 1e9, "e⁻", "100 to 1e9 per tilt", false};
+inline constexpr Range kCorrectionGain{"correction fraction (select)", 0, 1, "", "0 < fraction ≤ 1", true};
 // Focal spread (1σ) is 20–100 Å on real guns; source size (1σ) 0.3–1 Å.
 inline constexpr Range kFocalSpread{"focal spread (focal_spread_A)", 0, 1e4, "Å", "0 to 1 µm", false};
 inline constexpr Range kFocalSpreadPoints{"focal-spread quadrature points (focal_spread_points)", 1, 64, "", "1 to 64", false};

@@ -19,7 +19,8 @@ enum class RngPurpose : std::uint64_t {
   Scan = 5,
   Session = 6,
   Damage = 7,
-  Spectra = 8,  ///< Poisson counts of EDS/EELS spectrum images (eds.hpp)
+  Spectra = 8,    ///< Poisson counts of EDS/EELS spectrum images (eds.hpp)
+  Corrector = 9,  ///< residual aberrations, their drift and tableau counts (aberration_measure.hpp)
 };
 
 class Rng {

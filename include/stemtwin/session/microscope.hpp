@@ -57,6 +57,13 @@
 #include "stemtwin/physics/probe.hpp"
 #include "stemtwin/specimen/specimen.hpp"
 #include "stemtwin/physics/engine.hpp"
+#include "stemtwin/physics/aberration_measure.hpp"
+#include "stemtwin/acquisition/acquisition.hpp"
+#include "stemtwin/physics/detectors.hpp"
+#include "stemtwin/core/image.hpp"
+#include "stemtwin/physics/probe.hpp"
+#include "stemtwin/specimen/specimen.hpp"
+#include "stemtwin/physics/engine.hpp"
 
 namespace stemtwin {
 
@@ -97,6 +104,18 @@ struct MicroscopeSettings {
   /// Scan pixels larger than this (Å, the larger of the two steps) use the incoherent model
   /// when every detector is annular; 0 = always full physics.
   double incoherent_above_A = 0.3;
+  /// The column's residual aberrations (an aberration-corrected STEM after tuning; see
+  /// aberration_measure.hpp and docs/corrector.md), drawn from `seed`. The probe's effective
+  /// aberrations are these plus the optics' (the corrector's setting, what optics() and
+  /// status report); only measure_tableau() sees them. Off: an ideal column.
+  bool residual_aberrations = false;
+  /// Drift of the residual C1 and A1: a random walk (each Cartesian component a Wiener
+  /// process) of this rms per √minute, in the session's beam-on time (electrons delivered /
+  /// beam current: the twin has no wall clock, so a session replays exactly), stepped every
+  /// second of it from stream (seed, 8, 2, step). 0 = no drift (default). Applies with
+  /// residual_aberrations only.
+  double c1_drift_A_per_sqrt_min = 0;
+  double a1_drift_A_per_sqrt_min = 0;
 };
 
 /// Thrown by an acquisition that was cancelled (Microscope::cancel() or
@@ -201,6 +220,19 @@ class Microscope {
   void set_defocus(double defocus_A);
   void set_current(double current_pA);
   void set_convergence(double semiangle_mrad);
+
+  // --- aberration corrector (aberration_measure.hpp)
+  /// Measures the effective aberrations (residuals + corrector setting, with stage z as
+  /// defocus) by a beam-tilt tableau of the vacuum probe. Counted as an acquisition: its
+  /// noise stream is (seed, corrector, call); `s.seed` and `s.stream` are ignored. No dose
+  /// reaches the specimen (the tilts are made off it).
+  TableauResult measure_tableau(const TableauSettings& s);
+  /// Adds `delta_A` (CEOS Cartesian, Å; see ceos_set) to the corrector's coefficient `ceos_name`
+  /// (C1, A1, B2, A2, C3, S3, A3), with the range checks of set_optics.
+  void adjust_aberration(const std::string& ceos_name, std::array<double, 2> delta_A);
+  /// The column's residual aberrations: the hidden truth, for tests and evaluation only
+  /// (never reported by the server). Zero unless settings().residual_aberrations.
+  Aberrations residual_aberrations() const;
 
   // --- detectors, scan, read-out chain
   void set_detectors(std::vector<Detector> detectors);

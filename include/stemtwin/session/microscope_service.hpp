@@ -98,6 +98,7 @@ class MicroscopeService {
   void register_stage_and_beam(RpcDispatcher& d);  // get_stage, set_stage, set/get_beam_position
   void register_acquisitions(RpcDispatcher& d);  // acquire_image(_stack), acquire_spectrum(_points)
   void register_status(RpcDispatcher& d);        // get_microscope_status, aberration_correction
+  void register_corrector(RpcDispatcher& d);     // acquireTableau, measureC1A1, correctAberration (+ snake_case)
   void register_data_server(RpcDispatcher& d);   // get_overview_image, get_point_data, get_spectrum_image(_e_axis)
   void register_native(RpcDispatcher& d);          // stemtwin.methods, status, scan, probe, probe_points
   void register_native_control(RpcDispatcher& d);  // stemtwin.dose_map, set_optics, move_stage, cancel
@@ -124,10 +125,11 @@ class MicroscopeService {
   Microscope& m_;
   ServiceLimits limits_;
   double incoherent_above_A_ = 0;  // the session's level-of-detail threshold (Å per pixel)
-  mutable std::mutex mutex_;       // guards settings_ and beam_ only; never held across physics
+  mutable std::mutex mutex_;       // guards settings_, beam_ and measured_A_ only; never held across physics
   std::map<std::string, nlohmann::json> settings_;         // device → settings
   std::map<std::string, AnnularDetector> detector_table_;  // canonical upper-case name → angles
   std::array<double, 2> beam_{0.5, 0.5};                   // beam position, fractions of the field
+  std::map<std::string, std::array<double, 2>> measured_A_;  // last measured CEOS coefficients (Å), for correctAberration
 };
 
 }  // namespace stemtwin

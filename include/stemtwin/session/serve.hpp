@@ -32,6 +32,10 @@ struct ServeOptions {
   std::string method = "multislice";
   std::size_t prism_interpolation = 4;
   std::uint64_t seed = 0;          ///< session seed (noise, phonons, default specimen)
+  /// False (default): the column has the seeded residual aberrations of a tuned corrector
+  /// (MicroscopeSettings::residual_aberrations; measure and correct them with acquireTableau,
+  /// measureC1A1, correctAberration). True: an ideal column.
+  bool ideal_column = false;
   std::size_t max_connections = 16;
   std::size_t max_request_bytes = 1 << 20;
   double read_timeout_s = 5;        ///< RpcServerOptions::read_timeout_s (why 5 s: there)
