@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "stemtwin/core/rng.hpp"
 #include "stemtwin/physics/probe.hpp"
 
 namespace stemtwin {
