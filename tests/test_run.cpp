@@ -329,6 +329,27 @@ std::string replaced(std::string text, const std::string& from, const std::strin
 }
 }  // namespace
 
+// Windowed multislice streams no 4D patterns: a scenario asking for both is refused by
+// `validate` and `run` before any file exists, naming the detector (issue #14).
+TEST(Run, WindowedWithAPixelatedDetectorIsRefusedBeforeTheRun) {
+  const fs::path dir = scratch();
+  const std::string text = replaced(kScenario, "  slice_thickness: 1.9525\n", "  slice_thickness: 1.9525\n  method: windowed\n");
+  const std::string yaml = write_scenario(dir, text, "windowed.yaml");
+  try {
+    check_run(parse_scenario_file(yaml));
+    ADD_FAILURE() << "windowed + pixelated accepted";
+  } catch (const ScenarioError& e) {
+    EXPECT_EQ(e.key(), "detectors.cam") << e.what();
+    EXPECT_NE(std::string(e.what()).find("windowed"), std::string::npos) << e.what();
+  }
+  std::string err;
+  EXPECT_EQ(run(yaml, (dir / "windowed.h5").string(), false, SIZE_MAX, &err), 1);
+  EXPECT_FALSE(fs::exists(dir / "windowed.h5"));
+  // Without the pixelated detector the windowed method is accepted.
+  EXPECT_NO_THROW(check_run(parse_scenario_text(replaced(text, "  - {name: cam, type: pixelated, max_angle: 30}\n", ""), "w.yaml")));
+  fs::remove_all(dir);
+}
+
 // Issue #12: PRISM with interpolation > 1 records on its window (L/f): the dataset's 4D
 // shape must be the window's. Before, the first pattern block did not match the layout, the
 // sink threw inside the parallel region and the process aborted.

@@ -1,5 +1,7 @@
 #include "stemtwin/scenario/scenario_checks.hpp"
 
+#include "stemtwin/physics/names.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -278,6 +280,12 @@ void check_fixed_pattern_shape(const ScenarioSpec& spec) {
   const auto pixelated = std::find_if(spec.detectors.begin(), spec.detectors.end(),
                                       [](const DetectorSpec& d) { return d.type == DetectorType::Pixelated; });
   if (pixelated == spec.detectors.end()) return;
+  // Windowed multislice records on each tile's window and streams no 4D patterns (auto
+  // falls back from it by itself when a pixelated detector is present).
+  if (parse_method(spec.simulation.method) == Method::Windowed)
+    fail(pixelated->source, "detectors." + pixelated->name,
+         "the pixelated detector '" + pixelated->name +
+             "' needs method multislice, prism or auto: windowed multislice records no 4D-STEM patterns");
   const std::string why = "must be fixed with the pixelated detector '" + pixelated->name +
                           "': 4D-STEM needs the same lateral cell, sampling and energy in every sample";
   auto fixed = [&](const Distribution& d, const std::string& key) {
