@@ -121,7 +121,8 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
   ms_settings.method = Method::Multislice;
   const Fft2 fft(g, st.planning, st.fftw_wisdom_file);
   const auto tr = frozen_phonon_transmissions(s, g, o.energy_eV, ms_settings, fft);
-  const bool crop = std::none_of(dets.begin(), dets.end(), [](const Detector& d) { return std::holds_alternative<PixelatedDetector>(d); });
+  const bool crop = st.prism_band_limit_crop &&
+                    std::none_of(dets.begin(), dets.end(), [](const Detector& d) { return std::holds_alternative<PixelatedDetector>(d); });
   const std::size_t budget_bytes = st.max_memory_bytes ? st.max_memory_bytes : default_memory_budget();
   const std::size_t ndepth = std::max<std::size_t>(1, st.depths_A.size());
 

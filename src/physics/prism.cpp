@@ -598,7 +598,9 @@ StemResult simulate_prism(const Structure& structure, const Grid& grid, const Pr
   const std::size_t nconf = thermal ? std::max<std::size_t>(1, st.phonon_configurations) : 1;
   const std::size_t ndepth = std::max<std::size_t>(1, st.depths_A.size());
   // 4D patterns are indexed on the full window: keep the full grid for them.
-  const bool crop = std::none_of(detectors.begin(), detectors.end(), [](const Detector& d) { return std::holds_alternative<PixelatedDetector>(d); });
+  const bool crop = st.prism_band_limit_crop && std::none_of(detectors.begin(), detectors.end(), [](const Detector& d) {
+                      return std::holds_alternative<PixelatedDetector>(d);
+                    });
   const double semiangle = st.prism_partitioned ? partitioned_semiangle_mrad(grid, optics.energy_eV, optics.semiangle_mrad, fx, fy)
                                                 : optics.semiangle_mrad;
   const std::size_t need = nconf * smatrix_bytes(grid, optics.energy_eV, semiangle, fx, fy, ndepth, crop);

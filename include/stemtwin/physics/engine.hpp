@@ -111,6 +111,10 @@ struct StemSettings {
   /// 023088; prism.hpp): the probe is not periodic at L/f, the S-matrix beams are parents
   /// of bilinear beamlets and the exit wave is cut from a window of prism_window_A.
   bool prism_partitioned = false;
+  /// PRISM: store the S-matrix Fourier-cropped to the band limit (about half the memory).
+  /// Exact only when the window L/f is a period of the specimen; otherwise it adds an error
+  /// of ~1–4 % at f = 4 (prism.hpp, build_smatrix). Off by default.
+  bool prism_band_limit_crop = false;
   /// Partitioned PRISM: the window (Å) cut around each probe, independent of f;
   /// 0 = prism_window_needed_A() of the optics and the specimen's thickness (auto_method.hpp).
   double prism_window_A = 0;
