@@ -1,0 +1,603 @@
+#pragma once
+// `import stemtwin`: the session (Microscope), specimens, and the STEM simulation from Python.
+//
+// Arrays: every image, pattern, position list and dose map that a C++ call produces is handed
+// to numpy without a copy — the C++ buffer (a std::vector) is moved into a heap object that a
+// py::capsule owns, and the numpy array views it (arr.base is that capsule, arr.flags.owndata
+// is False). Specimen atom tables are copied (they are small and read rarely).
+//
+// Threads: scan(), probe_at(), scan_points() and simulate_stem() release the GIL while the
+// physics runs. The Microscope guards itself (microscope.hpp, "Threads"): acquisitions run one
+// after the other, while status, stage and optics calls from another Python thread answer at
+// once during a scan; cancel() stops a running acquisition (it raises RuntimeError
+// "acquisition cancelled …").
+//
+// Errors: std::invalid_argument → ValueError, std::runtime_error (StructureError included) →
+// RuntimeError, each with the C++ message (pybind11's standard translation).
+#include <algorithm>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "stemtwin/physics/names.hpp"
+#include "stemtwin/specimen/names.hpp"
+#include "stemtwin/acquisition/acquisition.hpp"
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/specimen/crystal.hpp"
+#include "stemtwin/dataset/dataset.hpp"
+#include "stemtwin/physics/detectors.hpp"
+#include "stemtwin/session/microscope.hpp"
+#include "stemtwin/specimen/orient.hpp"
+#include "stemtwin/physics/probe.hpp"
+#include "stemtwin/scenario/scenario.hpp"
+#include "stemtwin/scenario/scenario_run.hpp"
+#include "stemtwin/specimen/specimen.hpp"
+#include "stemtwin/physics/engine.hpp"
+#include "stemtwin/specimen/structure_io.hpp"
+#include "stemtwin/physics/aberration_measure.hpp"
+#include "stemtwin/acquisition/ranges.hpp"
+#include "stemtwin/acquisition/acquisition.hpp"
+#include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/core/constants.hpp"
+#include "stemtwin/specimen/crystal.hpp"
+#include "stemtwin/dataset/dataset.hpp"
+#include "stemtwin/physics/detectors.hpp"
+#include "stemtwin/session/microscope.hpp"
+#include "stemtwin/specimen/orient.hpp"
+#include "stemtwin/physics/probe.hpp"
+#include "stemtwin/scenario/scenario.hpp"
+#include "stemtwin/scenario/scenario_run.hpp"
+#include "stemtwin/specimen/specimen.hpp"
+#include "stemtwin/physics/engine.hpp"
+#include "stemtwin/specimen/structure_io.hpp"
+
+namespace py = pybind11;
+
+// Helpers shared by the binding files (one module, split by subsystem: bind_*.cpp).
+namespace stemtwin::py_bindings {
+using namespace stemtwin;
+
+
+static_assert(sizeof(Point2) == 2 * sizeof(double), "Point2 must be two packed doubles to be viewed as (n, 2)");
+
+// ------------------------------------------------------------------------ numpy without copies
+
+/// A numpy array that owns `v` (moved, never copied): the capsule deletes it with the array.
+template <class T>
+py::array_t<T> own(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
+  py::ssize_t n = 1;
+  for (py::ssize_t s : shape) n *= s;
+  if (static_cast<std::size_t>(n) != v.size()) throw std::logic_error("stemtwin: array shape does not match its buffer");
+  auto* heap = new std::vector<T>(std::move(v));
+  py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>(shape, heap->data(), owner);
+}
+
+inline py::array_t<double> own(Image&& im) {
+  const auto ny = static_cast<py::ssize_t>(im.ny), nx = static_cast<py::ssize_t>(im.nx);
+  return own(std::move(im.data), {ny, nx});
+}
+
+/// Positions (row-major Point2) as a (..., 2) float64 array, no copy.
+inline py::array_t<double> own(std::vector<Point2>&& p, std::vector<py::ssize_t> shape) {
+  auto* heap = new std::vector<Point2>(std::move(p));
+  py::capsule owner(heap, [](void* q) { delete static_cast<std::vector<Point2>*>(q); });
+  shape.push_back(2);
+  return py::array_t<double>(shape, reinterpret_cast<const double*>(heap->data()), owner);
+}
+
+/// (n, 2) or (..., 2) array of positions (Å) → Point2 list, and the leading shape.
+inline std::vector<Point2> to_points(const py::array_t<double, py::array::c_style | py::array::forcecast>& a,
+                              std::vector<py::ssize_t>* lead = nullptr) {
+  if (a.ndim() < 1 || a.shape(a.ndim() - 1) != 2)
+    throw std::invalid_argument("positions must be an array of shape (..., 2) holding (x, y) in Å");
+  const std::size_t n = static_cast<std::size_t>(a.size() / 2);
+  std::vector<Point2> pts(n);
+  const double* d = a.data();
+  for (std::size_t i = 0; i < n; ++i) pts[i] = {d[2 * i], d[2 * i + 1]};
+  if (lead) {
+    lead->clear();
+    for (py::ssize_t k = 0; k + 1 < a.ndim(); ++k) lead->push_back(a.shape(k));
+  }
+  return pts;
+}
+
+// ------------------------------------------------------------------------ small conversions
+
+inline int to_Z(const py::handle& h) {
+  if (py::isinstance<py::str>(h)) return atomic_number(h.cast<std::string>());
+  if (PyIndex_Check(h.ptr())) {  // int, numpy integers
+    const int Z = h.attr("__index__")().cast<int>();
+    element_symbol(Z);  // throws std::invalid_argument for Z outside 1..103
+    return Z;
+  }
+  throw std::invalid_argument("an element is an atomic number (int) or a symbol (str), got " +
+                              py::str(h).cast<std::string>());
+}
+
+// Enum words: the one table of each enum (physics/names.hpp, specimen/names.hpp, camera.hpp).
+template <class E, std::size_t N>
+E parse_enum(const std::string& what, const std::string& value, const NamedValue<E> (&table)[N]) {
+  return parse_name(what, value, table);
+}
+template <class E, std::size_t N>
+std::string enum_name(E e, const NamedValue<E> (&table)[N]) {
+  return name_of(e, table);
+}
+inline constexpr const auto& kMethods = kMethodNames;
+inline constexpr const auto& kParam = kParametrizationNames;
+inline constexpr const auto& kProjection = kProjectionNames;
+inline constexpr const auto& kArrangement = kSiteArrangementNames;
+inline constexpr const auto& kFront = kFrontShapeNames;
+inline constexpr const auto& kAmorphousMode = kAmorphousModeNames;
+inline constexpr const auto& kParticle = kParticleShapeNames;
+inline constexpr const auto& kCameraMode = kCameraModeNames;
+
+/// A species list: "Sr", 38, or [("La", 0.7), ("Sr", 0.3)].
+inline std::vector<SpeciesFraction> to_species(const py::handle& h) {
+  if (py::isinstance<py::str>(h) || py::isinstance<py::int_>(h)) return {{to_Z(h), 1.0}};
+  std::vector<SpeciesFraction> out;
+  for (const py::handle& item : h) {
+    const auto t = item.cast<py::sequence>();
+    if (t.size() != 2) throw std::invalid_argument("a species entry is (element, fraction)");
+    out.push_back({to_Z(t[0]), t[1].cast<double>()});
+  }
+  if (out.empty()) throw std::invalid_argument("a species list needs at least one element");
+  return out;
+}
+
+inline std::array<int, 3> to_int3(const py::handle& h, const char* what) {
+  const auto s = h.cast<std::vector<int>>();
+  if (s.size() != 3) throw std::invalid_argument(std::string(what) + " needs three integers");
+  return {s[0], s[1], s[2]};
+}
+
+/// Perovskite parameters from keyword arguments (the names of PerovskiteParams' fields).
+inline PerovskiteParams perovskite_params(const py::dict& kw, bool allow_seed) {
+  PerovskiteParams p;
+  for (const auto& [k, v] : kw) {
+    const std::string key = k.cast<std::string>();
+    if (key == "a") p.a = v.cast<double>();
+    else if (key == "A") p.A = to_species(v);
+    else if (key == "B") p.B = to_species(v);
+    else if (key == "O") p.O = to_Z(v);
+    else if (key == "repeats") p.repeats = to_int3(v, "repeats");
+    else if (key == "arrangement") p.arrangement = parse_enum("arrangement", v.cast<std::string>(), kArrangement);
+    else if (key == "layer_axis") p.layer_axis = v.cast<int>();
+    else if (key == "correlation_length") p.correlation_length = v.cast<double>();
+    else if (key == "vacancy_order") p.vacancy_order = v.cast<bool>();
+    else if (key == "vacancy_axis") p.vacancy_axis = v.cast<int>();
+    else if (allow_seed && (key == "seed" || key == "sample")) continue;
+    else
+      throw std::invalid_argument("unknown perovskite parameter '" + key +
+                                  "' (known: a, A, B, O, repeats, arrangement, layer_axis, correlation_length, "
+                                  "vacancy_order, vacancy_axis)");
+  }
+  return p;
+}
+
+// ------------------------------------------------------------------------ specimens
+
+inline Specimen specimen_from_arrays(const py::object& Z, const py::array_t<double, py::array::c_style | py::array::forcecast>& pos,
+                              const std::vector<double>& cell, const std::optional<std::vector<double>>& occupancy,
+                              const std::optional<std::vector<double>>& rms, const std::optional<std::vector<int>>& cls) {
+  if (pos.ndim() != 2 || pos.shape(1) != 3) throw std::invalid_argument("positions must have shape (n, 3), Å");
+  if (cell.size() != 3) throw std::invalid_argument("cell must be (x, y, z) in Å");
+  const std::size_t n = static_cast<std::size_t>(pos.shape(0));
+  std::vector<int> z;
+  for (const py::handle& h : Z) z.push_back(to_Z(h));
+  if (z.size() != n) throw std::invalid_argument("Z and positions differ in length");
+  if (occupancy && occupancy->size() != n) throw std::invalid_argument("occupancy and positions differ in length");
+  if (rms && rms->size() != n) throw std::invalid_argument("rms and positions differ in length");
+  Structure s;
+  s.cell = {cell[0], cell[1], cell[2]};
+  const double* d = pos.data();
+  for (std::size_t i = 0; i < n; ++i) {
+    Atom a;
+    a.Z = z[i];
+    a.x = d[3 * i], a.y = d[3 * i + 1], a.z = d[3 * i + 2];
+    a.occupancy = occupancy ? (*occupancy)[i] : 1.0;
+    a.rms = rms ? (*rms)[i] : 0.0;  // used only when thermal vibration is turned on
+    s.atoms.push_back(a);
+  }
+  Specimen sp = make_specimen(std::move(s));
+  if (cls) {
+    sp.atom_class = *cls;
+    check_specimen(sp);
+  }
+  return sp;
+}
+
+inline py::array_t<double> atom_positions(const std::vector<Atom>& atoms) {
+  std::vector<double> v(atoms.size() * 3);
+  for (std::size_t i = 0; i < atoms.size(); ++i) {
+    v[3 * i] = atoms[i].x, v[3 * i + 1] = atoms[i].y, v[3 * i + 2] = atoms[i].z;
+  }
+  return own(std::move(v), {static_cast<py::ssize_t>(atoms.size()), 3});
+}
+template <class F>
+auto atom_column(const std::vector<Atom>& atoms, F f) {
+  using T = decltype(f(atoms.front()));
+  std::vector<T> v(atoms.size());
+  for (std::size_t i = 0; i < atoms.size(); ++i) v[i] = f(atoms[i]);
+  return own(std::move(v), {static_cast<py::ssize_t>(atoms.size())});
+}
+
+inline Specimen specimen_from_structure(Structure s, std::map<std::string, double> info = {}) {
+  Specimen sp = make_specimen(std::move(s));
+  sp.info = std::move(info);
+  return sp;
+}
+
+/// The demo specimen of the examples: a SrTiO3 slab (cubic perovskite) with an amorphous
+/// strip along the left edge (planar front along x) and Sr vacancies in the crystal.
+inline Specimen demo_specimen(int cells_x, int cells_y, int cells_z, double amorphous_fraction, double sr_vacancies,
+                       std::uint64_t seed) {
+  PerovskiteParams p;
+  p.repeats = {cells_x, cells_y, cells_z};
+  Specimen s = build_perovskite(p, seed);
+  if (amorphous_fraction > 0) {
+    AmorphousParams a;
+    a.axis = 0;
+    a.fraction = amorphous_fraction;
+    amorphize(s, a, seed);
+  }
+  if (sr_vacancies > 0) add_vacancies(s, 38, sr_vacancies, seed);
+  return s;
+}
+
+// ------------------------------------------------------------------------ session
+
+/// The session (thread-safe on its own: microscope.hpp, "Threads").
+struct Session {
+  Microscope m;
+  std::map<std::string, std::array<double, 2>> measured;  // last measured CEOS coefficients (Å; GIL held)
+  Session(Specimen s, const MicroscopeSettings& st) : m(std::move(s), st) {}
+};
+
+/// A tableau's coefficients: {"C1": {"value": (x,), "error": (σ,), ...}, "A1": {"value": (x, y),
+/// "error": (σx, σy), "magnitude_A", "angle_rad", ...}, ...} (CEOS Cartesian, Å).
+inline py::dict tableau_dict(const TableauResult& r, const std::vector<std::string>& only = {}) {
+  py::dict out;
+  for (const auto& c : r.coefficients) {
+    if (!only.empty() && std::find(only.begin(), only.end(), c.name) == only.end()) continue;
+    py::dict e;
+    if (ceos_coefficient(c.name).m == 0) {
+      e["value"] = py::make_tuple(c.xy_A[0]);
+      e["error"] = py::make_tuple(c.sigma_xy_A[0]);
+    } else {
+      e["value"] = py::make_tuple(c.xy_A[0], c.xy_A[1]);
+      e["error"] = py::make_tuple(c.sigma_xy_A[0], c.sigma_xy_A[1]);
+      e["magnitude_A"] = c.magnitude_A, e["magnitude_error_A"] = c.sigma_magnitude_A;
+      e["angle_rad"] = c.angle_rad, e["angle_error_rad"] = c.sigma_angle_rad;
+    }
+    out[py::str(c.name)] = e;
+  }
+  out["reduced_chi2"] = r.reduced_chi2;
+  out["tilts"] = r.tilts;
+  return out;
+}
+
+inline std::array<double, 2> xy_of(const py::object& v, const char* what) {
+  if (py::isinstance<py::float_>(v) || py::isinstance<py::int_>(v)) return {v.cast<double>(), 0.0};
+  const auto seq = v.cast<std::vector<double>>();
+  if (seq.empty() || seq.size() > 2) throw std::invalid_argument(std::string(what) + " must be x or (x,) or (x, y) in Å");
+  return {seq[0], seq.size() == 2 ? seq[1] : 0.0};
+}
+
+/// Runs f(microscope) with the GIL released.
+template <class F>
+auto with(Session& s, F&& f) {
+  py::gil_scoped_release release;
+  return f(s.m);
+}
+
+inline py::dict stage_dict(const StagePosition& p) {
+  py::dict d;
+  d["x_A"] = p.x_A, d["y_A"] = p.y_A, d["z_A"] = p.z_A, d["alpha_rad"] = p.alpha_rad, d["beta_rad"] = p.beta_rad;
+  return d;
+}
+inline py::dict aberration_dict(const Aberrations& ab) {
+  py::dict d;
+  for (std::size_t i = 0; i < Aberrations::kOrders.size(); ++i) {
+    const auto [n, m] = Aberrations::kOrders[i];
+    if (ab.C[i] != 0) d[py::str("C" + std::to_string(n) + std::to_string(m))] = ab.C[i];
+    if (ab.phi[i] != 0) d[py::str("phi" + std::to_string(n) + std::to_string(m))] = ab.phi[i];
+  }
+  return d;
+}
+inline py::dict optics_dict(const Optics& o) {
+  py::dict d;
+  d["energy_eV"] = o.probe.energy_eV;
+  d["semiangle_mrad"] = o.probe.semiangle_mrad;
+  d["defocus_A"] = o.probe.aberrations.get("defocus") + 0.0;  // no -0.0
+  d["aberrations"] = aberration_dict(o.probe.aberrations);
+  d["focal_spread_A"] = o.probe.focal_spread_A;
+  d["source_size_A"] = o.probe.source_size_A;
+  d["current_pA"] = o.current_pA;
+  return d;
+}
+inline py::dict scan_dict(const ScanSettings& s) {
+  py::dict d;
+  d["fov_x_A"] = s.fov_x_A, d["fov_y_A"] = s.fov_y_A, d["nx"] = s.nx, d["ny"] = s.ny;
+  d["rotation_deg"] = s.rotation_deg, d["dwell_us"] = s.dwell_us, d["flyback_us"] = s.flyback_us;
+  return d;
+}
+
+inline py::dict scan_result(ScanResult&& r) {
+  py::dict images, clean;
+  for (auto& [name, im] : r.images) images[py::str(name)] = own(std::move(im));
+  for (auto& [name, im] : r.clean) clean[py::str(name)] = own(std::move(im));
+  py::dict d;
+  d["images"] = images;
+  d["clean"] = clean;
+  d["positions"] = own(std::move(r.positions_A), {static_cast<py::ssize_t>(r.scan.ny), static_cast<py::ssize_t>(r.scan.nx)});
+  d["pixel_A"] = py::make_tuple(r.scan.fov_x_A / double(r.scan.nx), r.scan.fov_y_A / double(r.scan.ny));
+  d["electrons_per_position"] = r.electrons_per_position;
+  d["dose_e_per_A2"] = r.dose_e_per_A2;
+  d["call"] = r.call;
+  d["warnings"] = r.warnings;
+  d["seconds"] = r.seconds;
+  d["window_cache_hit"] = r.window_cache_hit;
+  d["signal_cache_hit"] = r.signal_cache_hit;
+  d["incoherent"] = r.incoherent;
+  d["stage"] = stage_dict(r.stage);
+  d["optics"] = optics_dict(r.optics);
+  d["scan"] = scan_dict(r.scan);
+  return d;
+}
+
+inline py::dict probe_result(ProbeResult&& p) {
+  py::dict d;
+  d["pattern"] = own(std::move(p.pattern), {static_cast<py::ssize_t>(p.pattern_ny), static_cast<py::ssize_t>(p.pattern_nx)});
+  d["signals"] = p.signals;
+  d["position"] = py::make_tuple(p.position_A.x, p.position_A.y);
+  d["pixel_mrad"] = py::make_tuple(p.pattern_pixel_mrad_x, p.pattern_pixel_mrad_y);
+  d["electrons"] = p.electrons;
+  d["call"] = p.call;
+  return d;
+}
+
+inline py::dict status_dict(const MicroscopeStatus& s) {
+  py::dict d;
+  d["stage"] = stage_dict(s.stage);
+  d["optics"] = optics_dict(s.optics);
+  d["scan"] = scan_dict(s.scan);
+  d["detectors"] = s.detectors;
+  d["total_electrons"] = s.total_electrons;
+  d["calls"] = s.calls;
+  d["atoms"] = s.atoms;
+  d["cell_A"] = py::make_tuple(s.specimen_cell.x, s.specimen_cell.y, s.specimen_cell.z);
+  d["cached_windows"] = s.cached_windows;
+  d["cache_hits"] = s.cache_hits;
+  d["cache_misses"] = s.cache_misses;
+  d["atoms_removed"] = s.atoms_removed;
+  d["atoms_displaced"] = s.atoms_displaced;
+  d["acquiring"] = s.acquiring;
+  d["positions_done"] = s.positions_done;
+  d["positions_total"] = s.positions_total;
+  return d;
+}
+
+/// Thermal-vibration keywords shared by MicroscopeSettings and simulate_stem: `thermal`
+/// (bool), `rms_A` (Å for all elements, or {element: Å}; turns thermal vibration on) and
+/// `phonon_configurations`. Returns false when `key` is none of them.
+inline bool apply_thermal_keyword(ThermalVibration& t, const std::string& key, const py::handle& v) {
+  if (key == "thermal") {
+    t.enabled = v.cast<bool>();
+  } else if (key == "rms_A") {
+    t.enabled = true;
+    if (py::isinstance<py::dict>(v)) {
+      for (const auto& [el, r] : v.cast<py::dict>()) t.rms_by_Z_A[to_Z(el)] = r.cast<double>();
+    } else {
+      t.rms_A = v.cast<double>();
+    }
+  } else if (key == "phonon_configurations") {
+    const auto n = v.cast<long long>();
+    if (n < 1 || n > 10000) throw std::invalid_argument("phonon_configurations must be in 1..10000");
+    t.configurations = std::size_t(n);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+/// Applies MicroscopeSettings keyword arguments (field names; slicing and method too).
+inline void apply_settings(MicroscopeSettings& st, const py::dict& kw) {
+  for (const auto& [k, v] : kw) {
+    const std::string key = k.cast<std::string>();
+    if (key == "sampling_A") st.sampling_A = v.cast<double>();
+    else if (key == "slice_thickness_A") st.potential.slice_thickness_A = v.cast<double>();
+    else if (key == "parametrization") st.potential.parametrization = parse_enum("parametrization", v.cast<std::string>(), kParam);
+    else if (key == "projection") st.potential.projection = parse_enum("projection", v.cast<std::string>(), kProjection);
+    else if (key == "finite_range_A") st.potential.finite_range_A = v.cast<double>();
+    else if (apply_thermal_keyword(st.thermal, key, v)) continue;
+    else if (key == "method") st.method = parse_enum("method", v.cast<std::string>(), kMethods);
+    else if (key == "prism_interpolation") st.prism_interpolation = v.cast<std::size_t>();
+    else if (key == "window_margin_A") st.window_margin_A = v.cast<double>();
+    else if (key == "window_snap_A") st.window_snap_A = v.cast<double>();
+    else if (key == "min_window_A") st.min_window_A = v.cast<double>();
+    else if (key == "max_positions_per_call") st.max_positions_per_call = v.cast<std::size_t>();
+    else if (key == "cache_entries") st.cache_entries = v.cast<std::size_t>();
+    else if (key == "seed") st.seed = v.cast<std::uint64_t>();
+    else if (key == "incoherent_above_A") st.incoherent_above_A = v.cast<double>();
+    else if (key == "residual_aberrations") st.residual_aberrations = v.cast<bool>();
+    else if (key == "c1_drift_A_per_sqrt_min") st.c1_drift_A_per_sqrt_min = v.cast<double>();
+    else if (key == "a1_drift_A_per_sqrt_min") st.a1_drift_A_per_sqrt_min = v.cast<double>();
+    else if (key == "damage") st.damage = v.cast<DamageSettings>();
+    else
+      throw std::invalid_argument("unknown microscope setting '" + key +
+                                  "' (known: sampling_A, slice_thickness_A, parametrization, projection, "
+                                  "finite_range_A, thermal, rms_A, phonon_configurations, method, "
+                                  "prism_interpolation, window_margin_A, window_snap_A, min_window_A, max_positions_per_call, "
+                                  "cache_entries, seed, damage, incoherent_above_A, residual_aberrations, c1_drift_A_per_sqrt_min, a1_drift_A_per_sqrt_min)");
+  }
+}
+
+// ------------------------------------------------------------------------ simulate_stem
+
+/// Collects pixelated patterns into one buffer per detector, [position][ky][kx].
+struct CollectSink : PatternSink {
+  std::size_t positions = 0;
+  std::map<std::string, std::vector<float>> data;
+  std::map<std::string, std::pair<std::size_t, std::size_t>> shape;
+  void write(const std::string& name, std::size_t first, std::size_t count, std::size_t ny, std::size_t nx,
+             const float* p) override {
+    auto& v = data[name];
+    if (v.empty()) v.resize(positions * ny * nx), shape[name] = {ny, nx};
+    std::memcpy(v.data() + first * ny * nx, p, count * ny * nx * sizeof(float));
+  }
+};
+
+inline py::dict simulate(const Specimen& sp, const py::array_t<double, py::array::c_style | py::array::forcecast>& positions,
+                  const std::vector<Detector>& detectors, const ProbeOptics& optics, double sampling_A,
+                  const py::kwargs& kw) {
+  std::vector<py::ssize_t> lead;
+  const std::vector<Point2> pts = to_points(positions, &lead);
+  if (pts.empty()) throw std::invalid_argument("simulate_stem: no probe positions");
+  if (detectors.empty()) throw std::invalid_argument("simulate_stem: at least one detector is needed");
+  if (!(sampling_A > 0)) throw std::invalid_argument("simulate_stem: sampling_A must be > 0");
+  StemSettings st;
+  ThermalVibration thermal;
+  for (const auto& [k, v] : kw) {
+    const std::string key = k.cast<std::string>();
+    if (apply_thermal_keyword(thermal, key, v)) continue;
+    if (key == "slice_thickness_A") st.potential.slice_thickness_A = v.cast<double>();
+    else if (key == "parametrization") st.potential.parametrization = parse_enum("parametrization", v.cast<std::string>(), kParam);
+    else if (key == "projection") st.potential.projection = parse_enum("projection", v.cast<std::string>(), kProjection);
+    else if (key == "seed") st.seed = v.cast<std::uint64_t>();
+    else if (key == "method") st.method = parse_enum("method", v.cast<std::string>(), kMethods);
+    else if (key == "interpolation") st.interpolation_x = st.interpolation_y = v.cast<std::size_t>();
+    else if (key == "depths_A") st.depths_A = v.cast<std::vector<double>>();
+    else
+      throw std::invalid_argument("unknown simulate_stem argument '" + key +
+                                  "' (known: slice_thickness_A, parametrization, projection, thermal, rms_A, "
+                                  "phonon_configurations, seed, method, interpolation, depths_A)");
+  }
+  const Cell& c = sp.structure.cell;
+  if (!(c.x > 0 && c.y > 0 && c.z > 0)) throw std::invalid_argument("simulate_stem: the specimen cell must be positive");
+  const Grid grid = make_grid(c.x, c.y, sampling_A, st.method, st.interpolation_x);
+  CollectSink sink;
+  sink.positions = pts.size();
+  Structure structure = sp.structure;
+  apply_thermal_vibration(structure, thermal);
+  st.phonon_configurations = thermal.configurations;
+  StemResult res;
+  {
+    py::gil_scoped_release release;
+    res = simulate_stem(structure, grid, optics, pts, detectors, st, &sink);
+  }
+  const std::size_t ndepth = res.depths_A.size();
+  py::dict signals;
+  for (const Detector& det : detectors) {
+    const std::string& name = detector_name(det);
+    if (std::holds_alternative<PixelatedDetector>(det)) continue;
+    std::vector<py::ssize_t> shape;
+    if (ndepth > 1) shape.push_back(static_cast<py::ssize_t>(ndepth));
+    shape.insert(shape.end(), lead.begin(), lead.end());
+    std::size_t bins = 1;
+    std::vector<double> all;
+    for (std::size_t di = 0; di < std::max<std::size_t>(ndepth, 1); ++di) {
+      // signal() takes the exit surface for SIZE_MAX; with one depth that is index 0.
+      DetectorSignal& s = const_cast<DetectorSignal&>(res.signal(name, ndepth > 1 ? di : SIZE_MAX));
+      bins = s.bins;
+      if (ndepth <= 1) all = std::move(s.values);
+      else all.insert(all.end(), s.values.begin(), s.values.end());
+    }
+    if (bins > 1) shape.push_back(static_cast<py::ssize_t>(bins));
+    signals[py::str(name)] = own(std::move(all), shape);
+  }
+  for (auto& [name, v] : sink.data) {
+    std::vector<py::ssize_t> shape = lead;
+    shape.push_back(static_cast<py::ssize_t>(sink.shape[name].first));
+    shape.push_back(static_cast<py::ssize_t>(sink.shape[name].second));
+    signals[py::str(name)] = own(std::move(v), shape);
+  }
+  py::dict out;
+  out["signals"] = signals;
+  out["depths_A"] = res.depths_A;
+  out["warnings"] = res.warnings;
+  out["grid"] = py::make_tuple(grid.nx, grid.ny);
+  return out;
+}
+
+// ------------------------------------------------------------------------ datasets, scenarios
+
+/// Debian's libhdf5 is built without thread safety: every HDF5 call of this module (dataset
+/// reading, scenario runs) holds this one lock, taken with the GIL released.
+inline std::mutex& hdf5_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+struct Dataset {
+  DatasetReader r;
+  explicit Dataset(const std::string& path) : r(path) {}
+  ~Dataset() {  // closing the file is an HDF5 call too (no HDF5 holder of the lock needs the GIL)
+    std::lock_guard<std::mutex> lock(hdf5_mutex());
+    DatasetReader gone = std::move(r);
+  }
+};
+template <class F>
+auto with(Dataset& d, F&& f) {
+  py::gil_scoped_release release;
+  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  return f(d.r);
+}
+
+inline std::size_t check_row(const DatasetReader& r, std::size_t row) {
+  if (row >= r.size())
+    throw py::index_error("row " + std::to_string(row) + " out of range: the dataset holds " + std::to_string(r.size()) +
+                          " complete sample(s)");
+  return row;
+}
+
+inline py::dict columns_dict(std::vector<ColumnLabel>&& c) {
+  const auto n = static_cast<py::ssize_t>(c.size());
+  std::vector<double> x(c.size()), y(c.size()), px(c.size()), py_(c.size());
+  std::vector<int> species(c.size()), count(c.size()), cls(c.size());
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    x[i] = c[i].x, y[i] = c[i].y, px[i] = c[i].px, py_[i] = c[i].py;
+    species[i] = c[i].species, count[i] = c[i].count, cls[i] = c[i].class_id;
+  }
+  py::dict d;
+  d["x_A"] = own(std::move(x), {n});
+  d["y_A"] = own(std::move(y), {n});
+  d["x_px"] = own(std::move(px), {n});
+  d["y_px"] = own(std::move(py_), {n});
+  d["species"] = own(std::move(species), {n});
+  d["count"] = own(std::move(count), {n});
+  d["class"] = own(std::move(cls), {n});
+  return d;
+}
+
+inline const DiffractionLayout& diffraction_layout(const DatasetLayout& L, const std::string& name) {
+  for (const DiffractionLayout& d : L.diffraction)
+    if (d.name == name) return d;
+  throw std::invalid_argument("no diffraction detector '" + name + "' in the dataset");
+}
+inline const RadialLayout& radial_layout(const DatasetLayout& L, const std::string& name) {
+  for (const RadialLayout& d : L.radial)
+    if (d.name == name) return d;
+  throw std::invalid_argument("no radial detector '" + name + "' in the dataset");
+}
+
+
+void bind_specimens(py::module_& mod);   // specimens, builders, detectors
+void bind_instrument(py::module_& mod);  // optics, stage, scan, acquisition chain, the Microscope session
+void bind_datasets(py::module_& mod);    // datasets, scenarios, simulate_stem
+
+}  // namespace stemtwin::py_bindings
