@@ -5,7 +5,7 @@
 //   bench_engine [--quick|--full] [--threads N] [--measure|--estimate]
 //     --quick    small cases only (seconds; used to smoke-test the program)
 //     --full     also PRISM f = 1, 2 on the 8×8×10 cell (long: thousands of plane waves)
-//     --only S   one section: 4d, multislice, prism, prism_small, potential
+//     --only S   one section: 4d, multislice, passes, prism, prism_small, potential
 //     --measure  fresh FFTW_MEASURE plans for engine and floor alike
 //     --estimate FFTW_ESTIMATE plans for engine and floor alike
 //     --no-floor skip the floor loops (to profile the engine alone: perf record ... --only multislice --no-floor)
@@ -32,6 +32,7 @@
 #include "stemtwin/specimen/builders.hpp"
 #include "stemtwin/physics/prism.hpp"
 #include "stemtwin/physics/engine.hpp"
+#include "../src/physics/recorder.hpp"  // detail::cmul_inplace, cmul_band_rows (the engine's passes)
 
 using namespace stemtwin;
 using Clock = std::chrono::steady_clock;
@@ -91,7 +92,7 @@ constexpr const char* kUsage =
     "usage: bench_engine [--quick|--full] [--only SECTION] [--threads N] [--measure]\n"
     "  --quick      small cases only (seconds)\n"
     "  --full       also PRISM f = 1, 2 on the 8x8x10 cell (long)\n"
-    "  --only S     one section: 4d, multislice, prism, prism_small, potential\n"
+    "  --only S     one section: 4d, multislice, passes, prism, prism_small, potential\n"
     "  --threads N  OpenMP threads (default: all)\n"
     "  --measure    FFTW_MEASURE plans for engine and floor alike\n"
     "Prints one 'BENCH case=... key=value ...' line per measurement.\n";
@@ -213,6 +214,31 @@ int main(int argc, char** argv) {
                   name.c_str(), threads, t1, t, t1 / t);
       std::fflush(stdout);
     }
+  }
+
+  // --- 1b. The propagator pass alone on 320² (one thread, interleaved rounds): the plain
+  // product over every pixel (the engine before) against the band-limit rows (the engine now).
+  if (want("passes")) {
+    const Grid g(15.62, 15.62, 320, 320);
+    const ComplexBuffer prop = fresnel_propagator(g, 0.025079, 1.9525, 1.0f / float(g.size()));
+    const detail::BandRows rows = detail::band_rows(prop.data(), g.nx, g.ny);
+    ComplexBuffer psi(g.size());
+    for (std::size_t i = 0; i < g.size(); ++i) psi[i] = cfloat(std::cos(0.1f * float(i % 97)), std::sin(0.1f * float(i % 89)));
+    const std::size_t reps = quick ? 200 : 3000;
+    double t_full = 0, t_band = 0;
+    for (int round = 0; round < 4; ++round) {
+      auto t0 = Clock::now();
+      for (std::size_t r = 0; r < reps; ++r) detail::cmul_inplace(psi.data(), prop.data(), g.size());
+      t_full += seconds_since(t0);
+      t0 = Clock::now();
+      for (std::size_t r = 0; r < reps; ++r) detail::cmul_band_rows(psi.data(), prop.data(), rows);
+      t_band += seconds_since(t0);
+      for (std::size_t i = 0; i < g.size(); ++i) psi[i] = cfloat(std::cos(0.1f * float(i % 97)), std::sin(0.1f * float(i % 89)));
+    }
+    const double n = 4.0 * double(reps);
+    std::printf("BENCH case=propagator_pass grid=320x320 full_us=%.2f band_rows_us=%.2f ratio=%.3f\n", 1e6 * t_full / n,
+                1e6 * t_band / n, t_band / t_full);
+    std::fflush(stdout);
   }
 
   // --- 2. PRISM vs multislice: SrTiO3 8×8×10, scans over 2×2 cells and ≥ 4096 positions -------

@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "stemtwin/dataset/dataset.hpp"
+#include "stemtwin/dataset/hdf5.hpp"
 #include "stemtwin/scenario/scenario_run.hpp"
 
 using namespace stemtwin;
@@ -157,6 +158,13 @@ TEST(Run, ResumeGivesTheSameDataset) {
     EXPECT_EQ(ra.diffraction_row("cam", i, 3), rb.diffraction_row("cam", i, 3));
   }
   EXPECT_EQ(ra.param("microscope.aberrations.defocus"), rb.param("microscope.aberrations.defocus"));
+  // Both files name the FFT plan that made their bytes (root attribute fft_plan): the same
+  // one (both samples share the lateral grid), 16 hex digits, also after the resume.
+  const std::string pa = h5::read_attr_string(h5::open_file(a, false), "fft_plan");
+  const std::string pb = h5::read_attr_string(h5::open_file(b, false), "fft_plan");
+  EXPECT_EQ(pa, pb);
+  EXPECT_EQ(pa.size(), 16u) << pa;
+  EXPECT_EQ(pa.find_first_not_of("0123456789abcdef"), std::string::npos) << pa;
   fs::remove_all(dir);
 }
 

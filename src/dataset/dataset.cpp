@@ -527,6 +527,13 @@ void DatasetWriter::append_sample(const SampleRecord& rec) {
     }
     I.column_rows += n;
   }
+  if (!rec.fft_plan.empty()) {
+    std::string plans = h5::has_attr(f, "fft_plan") ? h5::read_attr_string(f, "fft_plan") : std::string();
+    if ((" " + plans + " ").find(" " + rec.fft_plan + " ") == std::string::npos) {
+      plans += (plans.empty() ? "" : " ") + rec.fft_plan;
+      h5::write_attr(f, "fft_plan", plans);
+    }
+  }
   // Data first, then the counter: a reader (or resume) trusts only counted rows.
   I.flush();
   h5::write_attr(f, "complete_samples", static_cast<std::int64_t>(row + 1));

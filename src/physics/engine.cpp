@@ -85,6 +85,8 @@ StemResult scan_multislice(const std::vector<Transmission>& configs, const Probe
     if (s == 0 || dz[s] != dz[s - 1]) props.push_back(fresnel_propagator(g, lambda, dz[s], 1.0f / float(N)));
     prop_of[s] = props.size() - 1;
   }
+  std::vector<detail::BandRows> prop_rows;
+  for (const ComplexBuffer& p : props) prop_rows.push_back(detail::band_rows(p.data(), g.nx, g.ny));
   const double wconf = 1.0 / double(configs.size());
   if (observer) observer->begin(g, dz, configs.size(), positions.size());
   const float inv_n = 1.0f / float(N);
@@ -106,7 +108,7 @@ StemResult scan_multislice(const std::vector<Transmission>& configs, const Probe
               // 4D patterns are taken at the deepest recording depth (the exit surface by default).
               if (!record_at[s].empty()) rec.record(psi.data(), inv_n, w, record_at[s], s == pattern_slice);
               if (s + 1 < ns) {
-                detail::cmul_inplace(psi.data(), props[prop_of[s]].data(), N);
+                detail::cmul_band_rows(psi.data(), props[prop_of[s]].data(), prop_rows[prop_of[s]]);
                 fft.backward(psi.data());
               }
             }

@@ -496,6 +496,7 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
     const std::vector<StemResult> per = scan_multislice_per_configuration(configs, optics, ds.positions_A, dets, st, fft);
     PhononSummary summary = summarize_configurations(per);
     res = std::move(summary.mean);
+    if (res.fft_plan.empty()) res.fft_plan = per.front().fft_plan;  // one plan for all configurations
     for (const SampledDetector& d : s.detectors) {
       if (d.type != DetectorType::Annular) continue;
       std::vector<double> field_means;
@@ -554,6 +555,7 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
   }
   // Physical parameters every sample records (besides the sampled ones); a builder fact
   // missing in this sample is NaN.
+  rec.fft_plan = res.fft_plan;
   rec.params["thickness_A"] = sp.structure.cell.z;
   rec.params["electrons_per_position"] = acq.electrons_per_position();
   rec.params["dose_e_per_A2"] = dose_report(acq, ds).dose_e_per_A2;

@@ -104,6 +104,10 @@ struct SampleRecord {
   int class_id = -1;                              ///< when layout.has_class
   std::map<std::string, Image> masks;             ///< every layout.masks name
   std::vector<ColumnLabel> columns;
+  /// The FFT plan that produced the sample (StemResult::fft_plan); "" = not recorded. The
+  /// file's root attribute `fft_plan` lists every distinct plan of its samples (space-separated,
+  /// in order of first use): same seed and same plans ⇒ same bytes on the same machine.
+  std::string fft_plan;
 };
 
 /// A file written under a temporary name beside its destination (same directory, so the
