@@ -167,6 +167,8 @@ SMatrix build_smatrix(const Transmission& t, double semiangle_mrad, std::size_t 
       props.push_back(fresnel_propagator(g, lambda, t.slice_thickness_A[s], 1.0f / float(N)));
     prop_of[s] = props.size() - 1;
   }
+  std::vector<detail::BandRows> prop_rows;
+  for (const ComplexBuffer& p : props) prop_rows.push_back(detail::band_rows(p.data(), g.nx, g.ny));
   S.waves.assign(depth_slice.size(), std::vector<ComplexBuffer>(S.beams.size()));
   S.propagated_A.assign(depth_slice.size(), 0.0);
   {
@@ -212,7 +214,7 @@ SMatrix build_smatrix(const Transmission& t, double semiangle_mrad, std::size_t 
         }
         if (s + 1 < ns) {
           fft.forward(psi.data());
-          detail::cmul_inplace(psi.data(), props[prop_of[s]].data(), N);
+          detail::cmul_band_rows(psi.data(), props[prop_of[s]].data(), prop_rows[prop_of[s]]);
           fft.backward(psi.data());
         }
       }
@@ -590,9 +592,16 @@ StemResult scan_prism(const std::vector<SMatrix>& configs, const ProbeOptics& op
   return res;
 }
 
-StemResult simulate_prism(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
-                          const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
-                          const StemSettings& st, PatternSink* sink) {
+namespace {
+struct PrismPlan {
+  std::size_t fx, fy, nconf;
+  bool thermal, crop;
+  double semiangle;
+};
+/// The S-matrix layout simulate_prism builds for these settings, after the memory check
+/// (std::runtime_error naming sizes): called before any plan or potential is made.
+PrismPlan plan_prism(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
+                     const std::vector<Detector>& detectors, const StemSettings& st) {
   const std::size_t fx = std::max<std::size_t>(1, st.interpolation_x), fy = std::max<std::size_t>(1, st.interpolation_y);
   const bool thermal = std::any_of(structure.atoms.begin(), structure.atoms.end(), [](const Atom& a) { return a.rms > 0; });
   const std::size_t nconf = thermal ? std::max<std::size_t>(1, st.phonon_configurations) : 1;
@@ -612,15 +621,31 @@ StemResult simulate_prism(const Structure& structure, const Grid& grid, const Pr
       << " MiB: raise the interpolation factor, use fewer phonon configurations or depths, or use multislice";
     throw std::runtime_error(m.str());
   }
-  const Fft2 fft(grid, st.planning, st.fftw_wisdom_file);
+  return {fx, fy, nconf, thermal, crop, semiangle};
+}
+}  // namespace
+
+std::vector<SMatrix> build_prism_smatrices(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
+                                           const std::vector<Detector>& detectors, const StemSettings& st, const Fft2& fft) {
+  const PrismPlan p = plan_prism(structure, grid, optics, detectors, st);
+  const std::size_t fx = p.fx, fy = p.fy, nconf = p.nconf;
+  const bool thermal = p.thermal, crop = p.crop;
+  const double semiangle = p.semiangle;
   std::vector<SMatrix> smats;
-  StemSettings one = st;
-  one.phonon_configurations = 1;
   for (std::size_t c = 0; c < nconf; ++c) {
     const Potential pot = thermal ? build_potential(displace_atoms(structure, st.seed, c), grid, st.potential)
                                   : build_potential(structure, grid, st.potential);
     smats.push_back(build_smatrix(transmission_functions(pot, optics.energy_eV, fft), semiangle, fx, fy, st.depths_A, fft, crop));
   }
+  return smats;
+}
+
+StemResult simulate_prism(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
+                          const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
+                          const StemSettings& st, PatternSink* sink) {
+  plan_prism(structure, grid, optics, detectors, st);  // refuses before any plan is made
+  const Fft2 fft(grid, st.planning, st.fftw_wisdom_file);
+  const std::vector<SMatrix> smats = build_prism_smatrices(structure, grid, optics, detectors, st, fft);
   StemResult r = scan_prism(smats, optics, positions, detectors, st, sink);
   r.fft_plan = fft.plan_id() + "/" + r.fft_plan;  // S-matrix plan / window plan
   r.warnings.insert(r.warnings.end(), fft.warnings().begin(), fft.warnings().end());

@@ -92,6 +92,13 @@ StemResult scan_prism(const std::vector<SMatrix>& configurations, const ProbeOpt
                       const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
                       const StemSettings& settings, PatternSink* sink = nullptr);
 
+/// The S-matrices simulate_prism scans: one per phonon configuration (seeded as multislice's),
+/// built with the factors, depths, partitioning and crop of `settings`, on `fft` (the plan of
+/// `grid`). Refuses (std::runtime_error naming sizes) beyond settings.max_memory_bytes.
+std::vector<SMatrix> build_prism_smatrices(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
+                                           const std::vector<Detector>& detectors, const StemSettings& settings,
+                                           const Fft2& fft);
+
 /// The whole PRISM simulation of a structure: phonon configurations → S-matrices → scan.
 /// Refuses (std::runtime_error naming sizes) when the S-matrices would exceed
 /// settings.max_memory_bytes (or default_memory_budget()).
