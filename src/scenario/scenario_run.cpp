@@ -155,7 +155,7 @@ Specimen builder_specimen(const SampledScenario& s) {
 }  // namespace
 
 Grid simulation_grid(const SampledScenario& s, const Cell& cell) {
-  return make_grid(cell.x, cell.y, s.sampling, parse_method(s.method), std::size_t(std::max(1, s.interpolation)));
+  return make_grid(cell.x, cell.y, s.sampling, s.method, std::size_t(std::max(1, s.interpolation)));
 }
 
 namespace {
@@ -163,7 +163,7 @@ namespace {
 /// The grid the detectors see: PRISM records the waves on its window (the cell and grid
 /// divided by the interpolation factor), multislice on the whole grid.
 Grid detector_simulation_grid(const SampledScenario& s, const Grid& g) {
-  if (parse_method(s.method) != Method::Prism || s.interpolation <= 1) return g;
+  if (s.method != Method::Prism || s.interpolation <= 1) return g;
   const auto f = std::size_t(s.interpolation);
   return Grid(g.lx / double(f), g.ly / double(f), g.nx / f, g.ny / f);
 }
@@ -319,11 +319,11 @@ AcquisitionSettings acquisition_settings(const SampledScenario& s, bool& noisy) 
 
 StemSettings stem_settings(const SampledScenario& s) {
   StemSettings st;
-  st.method = parse_method(s.method);
+  st.method = s.method;
   st.interpolation_x = st.interpolation_y = std::size_t(std::max(1, s.interpolation));
   st.potential.slice_thickness_A = s.slice_thickness;
-  st.potential.parametrization = parse_parametrization(s.parametrization);
-  st.potential.projection = parse_projection(s.projection);
+  st.potential.parametrization = s.parametrization;
+  st.potential.projection = s.projection;
   st.phonon_configurations = std::size_t(std::max(1, s.configurations));
   // Phonon displacements per sample: the stream (scenario seed, sample index).
   st.seed = s.seed * 0x9E3779B97F4A7C15ull + s.index;
@@ -393,7 +393,7 @@ namespace {
 /// Frozen-phonon statistics are kept for multislice samples with ≥ 2 thermal configurations
 /// and no 4D detector (whose patterns stream through the engine's own average).
 bool phonon_statistics_apply(const SampledScenario& s) {
-  if (!s.thermal || s.configurations < 2 || parse_method(s.method) != Method::Multislice) return false;
+  if (!s.thermal || s.configurations < 2 || s.method != Method::Multislice) return false;
   return std::none_of(s.detectors.begin(), s.detectors.end(),
                       [](const SampledDetector& d) { return d.type == DetectorType::Pixelated; });
 }
