@@ -338,12 +338,13 @@ inline py::dict scan_dict(const ScanSettings& s) {
 }
 
 inline py::dict scan_result(ScanResult&& r) {
-  py::dict images, clean;
-  for (auto& [name, im] : r.images) images[py::str(name)] = own(std::move(im));
-  for (auto& [name, im] : r.clean) clean[py::str(name)] = own(std::move(im));
+  py::dict images, clean;  // in the read-out's channel order (acquisition/readout.hpp)
+  for (const std::string& name : r.channels) images[py::str(name)] = own(std::move(r.images.at(name)));
+  for (const std::string& name : r.channels) clean[py::str(name)] = own(std::move(r.clean.at(name)));
   py::dict d;
   d["images"] = images;
   d["clean"] = clean;
+  d["channels"] = r.channels;
   d["positions"] = own(std::move(r.positions_A), {static_cast<py::ssize_t>(r.scan.ny), static_cast<py::ssize_t>(r.scan.nx)});
   d["pixel_A"] = py::make_tuple(r.scan.fov_x_A / double(r.scan.nx), r.scan.fov_y_A / double(r.scan.ny));
   d["electrons_per_position"] = r.electrons_per_position;

@@ -56,6 +56,7 @@ TEST(Axes, TableGivesUnitsAndCalibratedAxes) {
   EXPECT_EQ(find("images/haadf").units, "ADU");
   EXPECT_EQ(find("clean/haadf").units, "fraction of the incident probe");
   EXPECT_EQ(find("images/com_x").units, "mrad");
+  EXPECT_EQ(find("clean/com_idpc").units, "mrad·Å");  // iDPC: the integral of COM (mrad) over Å
   const ArrayInfo cam = find("diffraction/cam");
   ASSERT_EQ(cam.axes.size(), 5u);
   EXPECT_EQ(cam.axes[2].units, "Å");

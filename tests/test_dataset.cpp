@@ -205,7 +205,7 @@ TEST(Dataset, LayoutFromScenario) {
   const DatasetLayout L = layout_for(f.spec);
   EXPECT_EQ(L.nx, 6u);
   EXPECT_EQ(L.ny, 5u);
-  EXPECT_EQ(L.images, (std::vector<std::string>{"haadf", "com_x", "com_y"}));
+  EXPECT_EQ(L.images, (std::vector<std::string>{"haadf", "com_x", "com_y", "com_idpc"}));  // readout_channels
   ASSERT_EQ(L.radial.size(), 1u);
   EXPECT_EQ(L.radial[0].edges, (std::vector<double>{0, 10, 20, 30, 40}));
   ASSERT_EQ(L.diffraction.size(), 1u);
@@ -465,9 +465,9 @@ TEST(Dataset, PreviewContactSheet) {
   const RgbImage same = render_contact_sheet(r, o);
   EXPECT_EQ(sheet.width, same.width);
   EXPECT_EQ(sheet.rgb, same.rgb);
-  // rows: haadf, com_x, com_y, 2 masks, cam mean + virtual = 7 rows of 128-px tiles; 4 columns
+  // rows: haadf, com_x, com_y, com_idpc, 2 masks, cam mean + virtual = 8 rows of 128-px tiles; 4 columns
   EXPECT_GE(sheet.width, 4u * kMinTile);
-  EXPECT_GE(sheet.height, 7u * kMinTile);
+  EXPECT_GE(sheet.height, 8u * kMinTile);
   // column markers are off by default; --markers changes the picture
   o.markers = true;
   EXPECT_NE(render_contact_sheet(r, o).rgb, same.rgb);

@@ -153,7 +153,9 @@ def test_segmented_and_com_images():
     m = session()
     m.set_detectors([stemtwin.segmented("dpc", [5, 20], 4), stemtwin.com("com")])
     r = m.scan()
-    assert set(r["images"]) == {"dpc_0", "dpc_1", "dpc_2", "dpc_3", "com_x", "com_y", "com_idpc"}
+    # The one read-out's names and order (acquisition/readout.hpp), as in a dataset.
+    names = ["dpc_r0s0", "dpc_r0s1", "dpc_r0s2", "dpc_r0s3", "com_x", "com_y", "com_idpc"]
+    assert r["channels"] == names and list(r["images"]) == names and list(r["clean"]) == names
     for img in r["images"].values():
         assert img.shape == (8, 8) and is_capsule_view(img)
 

@@ -40,13 +40,11 @@ Calibration calibration_for(const DatasetLayout& layout, const std::string& scen
     const SampledScenario s0 = sample_parameters(spec, 0);
     if (!energy_sampled && s0.energy > 0) c.energy_eV = s0.energy;
     // Acquired read-outs are in ADU (detected electrons at the default gain, docs/acquisition.md);
-    // without an acquisition section the images are the clean signals. COM is an angle.
-    const std::string acquired = s0.acquisition ? "ADU" : "fraction of the incident probe";
-    for (const auto& d : spec.detectors)
-      for (const auto& ch : image_channels(d)) {
-        c.acquired_units[ch] = d.type == DetectorType::Com ? "mrad" : acquired;
-        c.clean_units[ch] = d.type == DetectorType::Com ? "mrad" : "fraction of the incident probe";
-      }
+    // without an acquisition section the images are the clean signals. Units: channel_units().
+    for (const ReadoutChannel& ch : image_channels(s0)) {
+      c.acquired_units[ch.name] = channel_units(ch.kind, bool(s0.acquisition));
+      c.clean_units[ch.name] = channel_units(ch.kind, false);
+    }
   } catch (const std::exception&) {
     // A file written from a hand-made layout (tests, merges of such files): no energy.
   }

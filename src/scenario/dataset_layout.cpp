@@ -2,21 +2,11 @@
 
 #include <cmath>
 
+#include "stemtwin/scenario/scenario_detectors.hpp"
+
 namespace stemtwin {
 
-std::vector<std::string> image_channels(const DetectorSpec& d) {
-  switch (d.type) {
-    case DetectorType::Annular: return {d.name};
-    case DetectorType::Com: return {d.name + "_x", d.name + "_y"};
-    case DetectorType::Segmented: {
-      std::vector<std::string> out;
-      for (std::size_t r = 0; r + 1 < d.rings.size(); ++r)
-        for (int s = 0; s < d.segments; ++s) out.push_back(d.name + "_r" + std::to_string(r) + "s" + std::to_string(s));
-      return out;
-    }
-    default: return {};
-  }
-}
+std::vector<ReadoutChannel> image_channels(const SampledScenario& s) { return readout_channels(physics_detectors(s)); }
 
 DatasetLayout layout_for(const ScenarioSpec& spec, Shard shard) {
   DatasetLayout l;
@@ -27,8 +17,8 @@ DatasetLayout layout_for(const ScenarioSpec& spec, Shard shard) {
   const SampledScenario s0 = sample_parameters(spec, 0);
   l.nx = s0.scan.nx;
   l.ny = s0.scan.ny;
+  for (const ReadoutChannel& c : image_channels(s0)) l.images.push_back(c.name);
   for (const auto& d : spec.detectors) {
-    for (auto& c : image_channels(d)) l.images.push_back(c);
     if (d.type == DetectorType::Radial) {
       RadialLayout r{d.name, {}};
       if (d.max > 0) {

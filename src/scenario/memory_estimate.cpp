@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <sstream>
 
+#include "stemtwin/acquisition/readout.hpp"
 #include "stemtwin/core/constants.hpp"
 #include "stemtwin/core/fft.hpp"
 #include "stemtwin/physics/names.hpp"
@@ -85,7 +86,7 @@ MemoryEstimate estimate_memory(const SampledScenario& s, const LabelsSpec& label
 
   // Grid: chosen exactly when one complex wave on it fits; otherwise bounded (grid sizes are
   // rounded up by at most 10% to FFT-friendly ones, and to multiples of the PRISM factor).
-  const bool prism = parse_method(s.method) == Method::Prism;
+  const bool prism = s.method == Method::Prism;
   const double f = prism ? double(std::max(1, s.interpolation)) : 1.0;
   e.grid_nx = std::ceil(cell.x / s.sampling) * 1.1 + f + 2;
   e.grid_ny = std::ceil(cell.y / s.sampling) * 1.1 + f + 2;
@@ -106,11 +107,13 @@ MemoryEstimate estimate_memory(const SampledScenario& s, const LabelsSpec& label
   const double band = std::min(Nw, kBandFraction * Nw + 2 * (nxw + nyw));
   const double k_max = 2.0 / 3.0 * std::min(0.5 * nxw / lx, 0.5 * nyw / ly);
   const double P = double(s.scan.nx) * double(s.scan.ny);
-  double accumulators = 0, channels = 0, per_position = 0, radial_values = 0, detector_tables = band * 12;
+  // Image channels as the read-out makes them (COM: x, y and iDPC).
+  const double channels = double(readout_channels(physics_detectors(s)).size());
+  double accumulators = 0, per_position = 0, radial_values = 0, detector_tables = band * 12;
   double pattern_pixels = 0, pattern_sources = 0;
   for (const SampledDetector& d : s.detectors) switch (d.type) {
       case DetectorType::Annular:
-        accumulators += 1, channels += 1, per_position += 1, detector_tables += band * 8;
+        accumulators += 1, per_position += 1, detector_tables += band * 8;
         break;
       case DetectorType::Radial: {
         const double maxa = d.max > 0 ? d.max : k_max * lambda * 1e3;
@@ -121,10 +124,10 @@ MemoryEstimate estimate_memory(const SampledScenario& s, const LabelsSpec& label
       }
       case DetectorType::Segmented: {
         const double nb = double(d.rings.size() > 1 ? d.rings.size() - 1 : 0) * double(d.segments);
-        accumulators += nb, channels += nb, per_position += nb, detector_tables += band * 8;
+        accumulators += nb, per_position += nb, detector_tables += band * 8;
         break;
       }
-      case DetectorType::Com: accumulators += 3, channels += 2, per_position += 2; break;
+      case DetectorType::Com: accumulators += 3, per_position += 2; break;
       case DetectorType::Pixelated: {
         const double kp = d.max_angle > 0 ? d.max_angle * 1e-3 / lambda : k_max;
         const double bin = double(std::max(1, d.bin));

@@ -1,5 +1,7 @@
 #include "stemtwin/scenario/scenario_run.hpp"
 #include "stemtwin/scenario/scenario_checks.hpp"
+#include "sample_labels.hpp"
+#include "stemtwin/acquisition/readout.hpp"
 #include "stemtwin/physics/phonon.hpp"
 
 #include <omp.h>
@@ -150,61 +152,10 @@ Specimen builder_specimen(const SampledScenario& s) {
   throw std::invalid_argument("unknown builder type '" + type + "'");
 }
 
-// ---------------------------------------------------------------------------------------
-// Labels.
-
-std::vector<ColumnLabel> column_labels(const Specimen& sp, const DistortedScan& ds, const ScanGeometry& g) {
-  std::vector<ColumnLabel> out;
-  const Cell& c = sp.structure.cell;
-  double xmin = 1e300, xmax = -1e300, ymin = 1e300, ymax = -1e300;
-  for (const Point2& p : ds.positions_A) {
-    xmin = std::min(xmin, p.x), xmax = std::max(xmax, p.x);
-    ymin = std::min(ymin, p.y), ymax = std::max(ymax, p.y);
-  }
-  const double pad = std::max(g.grid.step_x, g.grid.step_y);
-  for (const Column& col : find_columns(sp)) {
-    if (col.count <= 0) continue;  // an emptied column: its vacancy is a label of its own kind
-    for (double ix = std::floor((xmin - pad - col.x) / c.x); col.x + ix * c.x <= xmax + pad; ++ix)
-      for (double iy = std::floor((ymin - pad - col.y) / c.y); col.y + iy * c.y <= ymax + pad; ++iy) {
-        const Point2 q{col.x + ix * c.x, col.y + iy * c.y};
-        const MappedPoint m = map_to_image(ds, g, q);
-        if (!m.found || !m.inside) continue;
-        ColumnLabel l;
-        l.x = q.x;
-        l.y = q.y;
-        l.px = m.image_px.x;
-        l.py = m.image_px.y;
-        l.species = col.dominant_Z;  // layout.species[Z] is the element symbol
-        l.count = int(std::lround(col.count));
-        l.class_id = col.cls;
-        out.push_back(l);
-      }
-  }
-  return out;
-}
-
-/// A label image sampled at the true probe positions: region classes from a fine region map.
-Image region_at_positions(const Specimen& sp, const DistortedScan& ds) {
-  const Cell& c = sp.structure.cell;
-  const double step = 0.2;
-  const ScanGrid fine = ScanGrid::from_fov({0, 0}, c.x, c.y, std::max<std::size_t>(1, std::size_t(std::ceil(c.x / step))),
-                                           std::max<std::size_t>(1, std::size_t(std::ceil(c.y / step))));
-  const Image map = region_map(sp, fine);
-  Image out(ds.nx, ds.ny);
-  for (std::size_t i = 0; i < ds.positions_A.size(); ++i) {
-    const double x = ds.positions_A[i].x - std::floor(ds.positions_A[i].x / c.x) * c.x;
-    const double y = ds.positions_A[i].y - std::floor(ds.positions_A[i].y / c.y) * c.y;
-    const auto ix = std::min(map.nx - 1, std::size_t(std::lround(x / fine.step_x)) % map.nx);
-    const auto iy = std::min(map.ny - 1, std::size_t(std::lround(y / fine.step_y)) % map.ny);
-    out.data[i] = map(iy, ix);
-  }
-  return out;
-}
-
 }  // namespace
 
 Grid simulation_grid(const SampledScenario& s, const Cell& cell) {
-  return make_grid(cell.x, cell.y, s.sampling, parse_method(s.method), std::size_t(std::max(1, s.interpolation)));
+  return make_grid(cell.x, cell.y, s.sampling, s.method, std::size_t(std::max(1, s.interpolation)));
 }
 
 namespace {
@@ -212,7 +163,7 @@ namespace {
 /// The grid the detectors see: PRISM records the waves on its window (the cell and grid
 /// divided by the interpolation factor), multislice on the whole grid.
 Grid detector_simulation_grid(const SampledScenario& s, const Grid& g) {
-  if (parse_method(s.method) != Method::Prism || s.interpolation <= 1) return g;
+  if (s.method != Method::Prism || s.interpolation <= 1) return g;
   const auto f = std::size_t(s.interpolation);
   return Grid(g.lx / double(f), g.ly / double(f), g.nx / f, g.ny / f);
 }
@@ -368,11 +319,11 @@ AcquisitionSettings acquisition_settings(const SampledScenario& s, bool& noisy) 
 
 StemSettings stem_settings(const SampledScenario& s) {
   StemSettings st;
-  st.method = parse_method(s.method);
+  st.method = s.method;
   st.interpolation_x = st.interpolation_y = std::size_t(std::max(1, s.interpolation));
   st.potential.slice_thickness_A = s.slice_thickness;
-  st.potential.parametrization = parse_parametrization(s.parametrization);
-  st.potential.projection = parse_projection(s.projection);
+  st.potential.parametrization = s.parametrization;
+  st.potential.projection = s.projection;
   st.phonon_configurations = std::size_t(std::max(1, s.configurations));
   // Phonon displacements per sample: the stream (scenario seed, sample index).
   st.seed = s.seed * 0x9E3779B97F4A7C15ull + s.index;
@@ -387,23 +338,6 @@ ProbeOptics probe_optics(const SampledScenario& s) {
   o.focal_spread_A = s.focal_spread;
   o.source_size_A = s.source_size;
   return o;
-}
-
-std::vector<Detector> physics_detectors(const SampledScenario& s) {
-  std::vector<Detector> d;
-  for (const SampledDetector& x : s.detectors) switch (x.type) {
-      case DetectorType::Annular: {
-        AnnularDetector a{x.name, x.inner, x.outer, std::nullopt};
-        if (x.has_azimuth) a.azimuth_deg = std::make_pair(x.azimuth_from, x.azimuth_to);
-        d.push_back(a);
-        break;
-      }
-      case DetectorType::Radial: d.push_back(RadialDetector{x.name, x.step, x.max}); break;
-      case DetectorType::Segmented: d.push_back(SegmentedDetector{x.name, x.rings, std::size_t(x.segments), x.rotation}); break;
-      case DetectorType::Com: d.push_back(ComDetector{x.name}); break;
-      case DetectorType::Pixelated: d.push_back(PixelatedDetector{x.name, x.max_angle, std::size_t(std::max(1, x.bin))}); break;
-    }
-  return d;
 }
 
 void complete_layout(DatasetLayout& layout, const ScenarioSpec& spec) {
@@ -442,15 +376,16 @@ void complete_layout(DatasetLayout& layout, const ScenarioSpec& spec) {
   for (auto& r : layout.radial)
     if (r.edges.empty())
       for (const SampledDetector& d : s.detectors)
-        if (d.name == r.name) r.edges = radial_bin_edges(RadialDetector{d.name, d.step, d.max}, g, lambda);
+        if (d.name == r.name) r.edges = radial_bin_edges(std::get<RadialDetector>(physics_detector(d)), g, lambda);
   for (auto& p : layout.diffraction)
     for (const SampledDetector& d : s.detectors)
       if (d.name == p.name) {
-        const auto [ny, nx] = pattern_shape(PixelatedDetector{d.name, d.max_angle, std::size_t(std::max(1, d.bin))}, g, lambda);
+        const auto pix = std::get<PixelatedDetector>(physics_detector(d));
+        const auto [ny, nx] = pattern_shape(pix, g, lambda);
         p.kx = nx;
         p.ky = ny;
-        p.sampling_x = double(std::max(1, d.bin)) * lambda / g.lx * 1e3;
-        p.sampling_y = double(std::max(1, d.bin)) * lambda / g.ly * 1e3;
+        p.sampling_x = double(pix.bin) * lambda / g.lx * 1e3;
+        p.sampling_y = double(pix.bin) * lambda / g.ly * 1e3;
       }
 }
 
@@ -458,7 +393,7 @@ namespace {
 /// Frozen-phonon statistics are kept for multislice samples with ≥ 2 thermal configurations
 /// and no 4D detector (whose patterns stream through the engine's own average).
 bool phonon_statistics_apply(const SampledScenario& s) {
-  if (!s.thermal || s.configurations < 2 || parse_method(s.method) != Method::Multislice) return false;
+  if (!s.thermal || s.configurations < 2 || s.method != Method::Multislice) return false;
   return std::none_of(s.detectors.begin(), s.detectors.end(),
                       [](const SampledDetector& d) { return d.type == DetectorType::Pixelated; });
 }
@@ -513,45 +448,25 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
   }
 
   const std::size_t nx = s.scan.nx, ny = s.scan.ny;
-  const NoiseStream base{s.seed, s.index, 0};
-  std::uint64_t channel = 0;
-  auto put = [&](const std::string& name, Image clean, bool annular_chain) {
-    if (optics.source_size_A > 0) clean = apply_source_size(clean, s.scan.step_x, s.scan.step_y, optics.source_size_A);
-    NoiseStream ns = base;
-    ns.channel = ++channel;
-    rec.images[name] = (s.acquisition && annular_chain) ? acquire_annular(clean, acq, ds, ns) : clean;
-    rec.clean[name] = std::move(clean);
-  };
+  // Image channels: the one read-out (acquisition/readout.hpp), noise streams keyed by the sample.
+  ReadoutSettings ro;
+  ro.nx = nx, ro.ny = ny, ro.step_x_A = s.scan.step_x, ro.step_y_A = s.scan.step_y;
+  ro.source_size_A = optics.source_size_A;
+  ro.acquire = bool(s.acquisition);
+  ro.seed = s.seed, ro.sample = s.index;
+  ReadOut out = readout(res, dets, ro, acq, ds);
+  rec.images = std::move(out.images);
+  rec.clean = std::move(out.clean);
   for (const SampledDetector& d : s.detectors) {
-    switch (d.type) {
-      case DetectorType::Annular: put(d.name, res.image(d.name, nx, ny), true); break;
-      case DetectorType::Com: {
-        // COM is computed from the clean pattern; its noise is not modelled here (the
-        // segmented detector's COM is). Stored identically in /images and /clean.
-        put(d.name + "_x", res.image(d.name, nx, ny, 0), false);
-        put(d.name + "_y", res.image(d.name, nx, ny, 1), false);
-        break;
-      }
-      case DetectorType::Segmented: {
-        const std::size_t segs = std::size_t(d.segments);
-        for (std::size_t r = 0; r + 1 < d.rings.size(); ++r)
-          for (std::size_t g = 0; g < segs; ++g)
-            put(d.name + "_r" + std::to_string(r) + "s" + std::to_string(g), res.image(d.name, nx, ny, r * segs + g), true);
-        break;
-      }
-      case DetectorType::Radial: {
-        const DetectorSignal& sig = res.signal(d.name);
-        std::size_t nb = 0;
-        for (const auto& r : layout.radial)
-          if (r.name == d.name) nb = r.bins();
-        std::vector<float> v(nx * ny * nb, 0.0f);
-        for (std::size_t p = 0; p < nx * ny; ++p)
-          for (std::size_t b = 0; b < std::min(nb, sig.bins); ++b) v[p * nb + b] = float(sig.values[p * sig.bins + b]);
-        rec.radial[d.name] = std::move(v);
-        break;
-      }
-      case DetectorType::Pixelated: break;  // streamed by RowSink
-    }
+    if (d.type != DetectorType::Radial) continue;  // pixelated: streamed by RowSink
+    const DetectorSignal& sig = res.signal(d.name);
+    std::size_t nb = 0;
+    for (const auto& r : layout.radial)
+      if (r.name == d.name) nb = r.bins();
+    std::vector<float> v(nx * ny * nb, 0.0f);
+    for (std::size_t p = 0; p < nx * ny; ++p)
+      for (std::size_t b = 0; b < std::min(nb, sig.bins); ++b) v[p * nb + b] = float(sig.values[p * sig.bins + b]);
+    rec.radial[d.name] = std::move(v);
   }
   // Physical parameters every sample records (besides the sampled ones); a builder fact
   // missing in this sample is NaN.
@@ -572,14 +487,14 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
       rec.params[p.name] = it == sp.info.end() ? std::nan("") : it->second;
     }
 
-  const std::vector<ColumnLabel> cols = column_labels(sp, ds, acq.scan);
+  const std::vector<ColumnLabel> cols = detail::column_labels(sp, ds, acq.scan);
   if (layout.columns) rec.columns = cols;
   if (!layout.masks.empty()) {
     const LabelMasks m = rasterize_label_masks(cols, nx, ny, layout_mask_radius, s.scan.step_x, s.scan.step_y);
     for (const MaskLayout& ml : layout.masks) {
       if (ml.name == "columns") rec.masks[ml.name] = m.columns;
       else if (ml.name == "species") rec.masks[ml.name] = m.species;
-      else if (ml.name == "region") rec.masks[ml.name] = region_at_positions(sp, ds);
+      else if (ml.name == "region") rec.masks[ml.name] = detail::region_at_positions(sp, ds);
     }
   }
   return rec;

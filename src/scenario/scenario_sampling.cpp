@@ -182,10 +182,10 @@ SampledScenario sample_parameters(const ScenarioSpec& spec, std::size_t index) {
   }
 
   const auto& sim = spec.simulation;
-  r.method = sim.method;
+  r.method = parse_method(sim.method);
   r.interpolation = sim.interpolation;
-  r.parametrization = sim.parametrization;
-  r.projection = sim.projection;
+  r.parametrization = parse_parametrization(sim.parametrization);
+  r.projection = parse_projection(sim.projection);
   r.auto_sampling = sim.auto_sampling;
   r.sampling = sim.auto_sampling ? auto_sampling_A(r) : S.positive(sim.sampling, true);
   r.slice_thickness = S.positive(sim.slice_thickness, true);

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "microscope_impl.hpp"
+#include "stemtwin/acquisition/readout.hpp"
 
 namespace stemtwin {
 
@@ -96,29 +97,21 @@ ScanResult Microscope::scan_locked(std::uint64_t epoch, const AcquisitionControl
     if (!m.thermal_note.empty()) r.warnings.push_back(m.thermal_note);
     if (all_annular && !r.signal_cache_hit) m.learn_incoherent_scale(sn, ds.positions_A, res, sx, sy);
   }
-  const NoiseStream base{m.settings.seed, call, 0};
-  std::uint64_t channel = 0;
-  auto add = [&](const std::string& name, Image clean, bool acquire, bool blur) {
-    if (blur && sn.optics.probe.source_size_A > 0) clean = apply_source_size(clean, sx, sy, sn.optics.probe.source_size_A);
-    NoiseStream ns = base;
-    ns.channel = channel++;
-    r.images[name] = acquire ? acquire_annular(clean, acq, ds, ns) : clean;
-    r.clean[name] = std::move(clean);
-  };
-  for (const Detector& d : sn.detectors) {
-    const std::string& name = detector_name(d);
-    if (r.incoherent) add(name, incoherent.at(name), true, false);  // the map includes the source size
-    else if (std::holds_alternative<AnnularDetector>(d)) add(name, res.image(name, sc.nx, sc.ny), true, true);
-    else if (std::holds_alternative<SegmentedDetector>(d))
-      for (std::size_t b = 0; b < res.signal(name).bins; ++b) add(name + "_" + std::to_string(b), res.image(name, sc.nx, sc.ny, b), true, true);
-    else if (std::holds_alternative<ComDetector>(d)) {
-      // COM images are clean (mrad); their integral gives iDPC.
-      Image cx = res.image(name, sc.nx, sc.ny, 0), cy = res.image(name, sc.nx, sc.ny, 1);
-      add(name + "_idpc", integrate_com(cx, cy, sx, sy), false, true);
-      add(name + "_x", std::move(cx), false, true);
-      add(name + "_y", std::move(cy), false, true);
-    }
+  if (r.incoherent) {
+    // The incoherent maps as the read-out's input: one bin per annular detector.
+    res = StemResult{};
+    for (auto& [name, image] : incoherent) res.signals.push_back({name, 0, 1, std::move(image.data)});
   }
+  // The one read-out (acquisition/readout.hpp): the call number keys the noise streams as a
+  // dataset's sample index does. The incoherent maps already include the source size.
+  ReadoutSettings ro;
+  ro.nx = sc.nx, ro.ny = sc.ny, ro.step_x_A = sx, ro.step_y_A = sy;
+  ro.source_size_A = r.incoherent ? 0.0 : sn.optics.probe.source_size_A;
+  ro.seed = m.settings.seed, ro.sample = call;
+  ReadOut out = readout(res, sn.detectors, ro, acq, ds);
+  r.images = std::move(out.images);
+  r.clean = std::move(out.clean);
+  r.channels = std::move(out.channels);
   r.scan = sc;
   r.stage = sn.stage;
   r.optics = sn.optics;

@@ -5,14 +5,17 @@
 #include <string>
 #include <vector>
 
+#include "stemtwin/acquisition/readout.hpp"
 #include "stemtwin/dataset/dataset.hpp"
 #include "stemtwin/scenario/scenario.hpp"
 
 namespace stemtwin {
 
-/// Image channels a detector produces: annular → {name}; com → {name_x, name_y};
-/// segmented → {name_r<ring>s<segment>}; radial and pixelated → {} (own groups).
-std::vector<std::string> image_channels(const DetectorSpec& detector);
+/// The image channels of a sample's dataset row, in order: readout_channels() of its
+/// detectors (acquisition/readout.hpp: annular → {name}; segmented → {name_r<ring>s<segment>};
+/// com → {name_x, name_y, name_idpc}; radial and pixelated → none, they have groups of their
+/// own). Names, rings and segment counts are fixed in a scenario, so sample 0 speaks for all.
+std::vector<ReadoutChannel> image_channels(const SampledScenario& s);
 
 /// A layout for a scenario: image size from the scan, channels from the detectors, params
 /// from parameter_info(), class and masks from labels. The runner completes what physics

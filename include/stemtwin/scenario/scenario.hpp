@@ -24,6 +24,7 @@
 #include "stemtwin/dataset/parameter_info.hpp"
 #include "stemtwin/dataset/shard.hpp"
 #include "stemtwin/core/scan.hpp"
+#include "stemtwin/physics/names.hpp"
 
 namespace stemtwin {
 
@@ -279,7 +280,10 @@ struct SampledScenario {
   double dwell_us = 0;
   std::vector<SampledDetector> detectors;
   // simulation
-  std::string method, parametrization, projection;
+  /// The engine's choices, parsed once from the words when sampling (physics/names.hpp).
+  Method method = Method::Multislice;
+  Parametrization parametrization = Parametrization::Lobato;
+  Projection projection = Projection::Infinite;
   int interpolation = 1;
   bool auto_sampling = false;          ///< sampling chosen by auto_sampling_A()
   double sampling = 0, slice_thickness = 0;

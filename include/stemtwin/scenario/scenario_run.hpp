@@ -14,6 +14,7 @@
 #include "stemtwin/scenario/memory_estimate.hpp"
 #include "stemtwin/scenario/runner.hpp"
 #include "stemtwin/scenario/scenario_checks.hpp"  // check_physics_keys, check_run
+#include "stemtwin/scenario/scenario_detectors.hpp"  // physics_detectors
 #include "stemtwin/scenario/scenario.hpp"
 #include "stemtwin/specimen/specimen.hpp"
 #include "stemtwin/physics/engine.hpp"
@@ -42,7 +43,6 @@ AcquisitionSettings acquisition_settings(const SampledScenario& s, bool& noisy);
 /// Physics settings of one sample (potential, phonons, method).
 StemSettings stem_settings(const SampledScenario& s);
 ProbeOptics probe_optics(const SampledScenario& s);
-std::vector<Detector> physics_detectors(const SampledScenario& s);
 
 /// Simulates one sample and fills a SampleRecord; 4D patterns go to `rows` row by row.
 SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec, const DatasetLayout& layout,

@@ -153,8 +153,13 @@ struct ScanSettings {
 };
 
 struct ScanResult {
-  std::map<std::string, Image> images;  ///< acquired read-out per detector (ADU; noisy if configured)
-  std::map<std::string, Image> clean;   ///< clean signals (fractions of the beam) per detector
+  /// Image channels, named, ordered and noise-keyed by the one read-out
+  /// (acquisition/readout.hpp, as in a dataset): annular <name>, segmented <name>_r<ring>s<seg>,
+  /// COM <name>_x, <name>_y, <name>_idpc. Noise streams are keyed (seed, call, channel): this
+  /// session's n-th acquisition reads out as a dataset's sample n would.
+  std::map<std::string, Image> images;  ///< acquired read-out per channel (ADU; noisy if configured)
+  std::map<std::string, Image> clean;   ///< clean signals (fractions of the beam; COM mrad, iDPC mrad·Å)
+  std::vector<std::string> channels;    ///< the channel names in the read-out's order
   ScanSettings scan;
   StagePosition stage;
   Optics optics;
