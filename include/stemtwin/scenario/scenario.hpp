@@ -24,6 +24,7 @@
 #include "stemtwin/dataset/parameter_info.hpp"
 #include "stemtwin/dataset/shard.hpp"
 #include "stemtwin/core/scan.hpp"
+#include "stemtwin/scenario/spectrometers.hpp"
 
 namespace stemtwin {
 
@@ -217,6 +218,7 @@ struct ScenarioSpec {
   MicroscopeSpec microscope;
   ScanSpec scan;
   std::vector<DetectorSpec> detectors;
+  std::vector<ScenarioSpectrometer> spectrometers;  ///< `detectors` of type eds/eels (spectrometers.hpp)
   SimulationSpec simulation;
   std::optional<ParamTree> acquisition;  ///< absent: images = clean signals
   LabelsSpec labels;
