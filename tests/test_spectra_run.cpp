@@ -14,6 +14,7 @@
 
 #include "stemtwin/dataset/dataset.hpp"
 #include "stemtwin/dataset/hdf5.hpp"
+#include "stemtwin/dataset/preview.hpp"
 #include "stemtwin/scenario/scenario_run.hpp"
 
 using namespace stemtwin;
@@ -155,6 +156,10 @@ TEST(SpectraRun, SpectraHaveAnEnergyAxisUnitsAndRowChunks) {
   // The spectra are counts: whole numbers ≥ 0.
   const SampleRecord rec = DatasetReader(out).record(1);
   for (float v : rec.spectra.at("eds")) ASSERT_TRUE(v >= 0 && v == std::round(v));
+  // The contact sheet has a row per map besides the HAADF row: at least 4 tiles high.
+  PreviewOptions o;
+  o.samples = 2;
+  EXPECT_GE(render_contact_sheet(DatasetReader(out), o).height, 4u * std::size_t(kMinTile));
   fs::remove_all(dir);
 }
 
