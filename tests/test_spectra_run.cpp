@@ -251,7 +251,7 @@ TEST(SpectraRun, EelsSpectrometerWritesEdgeMaps) {
   fs::remove_all(dir);
 }
 
-// The shipped LSFO scenario, shrunk (3 samples, 4 × 12 positions, 3 cells thick), runs, and
+// The shipped LSFO scenario, shrunk (3 samples, 6 × 6 positions, 2 cells thick), runs, and
 // examples/classify_lsfo.py reads its dataset and prints the three accuracies (their values
 // on 3 samples mean nothing; only that each is a fraction is checked).
 TEST(SpectraRun, LsfoScenarioFeedsTheClassifierExample) {
@@ -259,9 +259,9 @@ TEST(SpectraRun, LsfoScenarioFeedsTheClassifierExample) {
   std::ifstream in(std::string(STEMTWIN_SOURCE_DIR) + "/scenarios/lsfo_haadf_eds.yaml");
   std::stringstream ss;
   ss << in.rdbuf();
-  std::string text = replace(ss.str(), "samples: 6 ", "samples: 1 ");
-  text = replace(text, "pixels: [8, 24]", "pixels: [4, 12]");
-  text = replace(text, "repeat: [2, 1, 20]", "repeat: [2, 1, 3]");
+  std::string text = replace(ss.str(), "samples: 4 ", "samples: 1 ");
+  text = replace(text, "pixels: [16, 16]", "pixels: [6, 6]");
+  text = replace(text, "repeat: [5, 1, 15]", "repeat: [5, 1, 2]");
   const std::string out = (dir / "lsfo.h5").string();
   std::string err;
   ASSERT_EQ(run(write(dir, text, "lsfo.yaml"), out, 0, false, SIZE_MAX, &err), 0) << err;
