@@ -338,7 +338,41 @@ def hand_written_cases():
     return out
 
 
-ALL = range_cases() + structural_cases() + structure_cases() + hand_written_cases()
+def spectrometer_cases():
+    """EDS/EELS spectrometers (docs/scenario.md, "Spectrometers"): BASE with a valid EDS entry,
+    each case breaking one of its keys."""
+    dpc = "  - {name: dpc, type: segmented, rings: [5, 20], segments: 4}\n"
+    eds = dpc + "  - {name: eds, type: eds, channel_width: 10, resolution: 130, elements: [Sr, Ti, O], maps: [Sr_Ka, Ti_Ka]}\n"
+    base = edit(dpc, eds)
+    c = []
+    for old, new, key in [("channel_width: 10", "channel_width: 0", "detectors.eds.channel_width"),
+                          ("channel_width: 10", "channel_width: 1e300", "detectors.eds.channel_width"),
+                          ("channel_width: 10", "channel_width: 0.001", "detectors.eds.channel_width"),
+                          ("resolution: 130", "resolution: 50", "detectors.eds"),
+                          ("resolution: 130", "resolution: .nan", "detectors.eds.resolution"),
+                          ("resolution: 130", "resolution: {uniform: [120, 140]}", "detectors.eds.resolution"),
+                          ("elements: [Sr, Ti, O]", "elements: [Sr, Ti, Qq]", "detectors.eds.elements[2]"),
+                          ("elements: [Sr, Ti, O]", "elements: [Sr, Sr]", "detectors.eds.elements[1]"),
+                          ("maps: [Sr_Ka, Ti_Ka]", "maps: [Sr_Zz]", "detectors.eds.maps[0]"),
+                          ("maps: [Sr_Ka, Ti_Ka]", "maps: [SrKa]", "detectors.eds.maps[0]"),
+                          ("maps: [Sr_Ka, Ti_Ka]", "maps: [Fe_Ka]", "detectors.eds.maps[0]"),
+                          ("maps: [Sr_Ka, Ti_Ka]", "maps: [Sr_Ka, Ti_Ka], energy_range: [0, 5000]", "detectors.eds"),
+                          ("maps: [Sr_Ka, Ti_Ka]", "maps: [Sr_Ka, Ti_Ka], takeoff: 95", "detectors.eds.takeoff"),
+                          ("maps: [Sr_Ka, Ti_Ka]", "maps: [Sr_Ka, Ti_Ka], solid_angle: -1", "detectors.eds.solid_angle"),
+                          ("maps: [Sr_Ka, Ti_Ka]", "maps: [Sr_Ka, Ti_Ka], energy_range: [10, 5]", "detectors.eds.energy_range[1]"),
+                          ("maps: [Sr_Ka, Ti_Ka]", "maps: [Sr_Ka, Ti_Ka], collection: 20", "detectors.eds.collection"),
+                          ("type: eds", "type: eels", "detectors.eels.resolution"),
+                          ("method: multislice", "method: prism", "detectors.eds")]:
+        t = edit(old, new, base)
+        needle = "name: eds"  # every error points at the spectrometer's own entry (one line)
+        if new == "type: eels":
+            t = t.replace("name: eds", "name: eels")
+            needle = "name: eels"
+        c.append(Case("spectrometer_" + str(len(c)), t, line_of(t, needle), key))
+    return c
+
+
+ALL = range_cases() + structural_cases() + structure_cases() + hand_written_cases() + spectrometer_cases()
 
 
 def limit_resources():

@@ -17,6 +17,7 @@
 
 #include "stemtwin/dataset/axes.hpp"
 #include "stemtwin/dataset/hdf5.hpp"
+#include "dataset_spectra.hpp"
 
 #ifndef STEMTWIN_VERSION
 #define STEMTWIN_VERSION "unknown"
@@ -56,6 +57,16 @@ std::string DatasetLayout::to_json() const {
   j["species"] = species;
   j["compression"] = compression;
   j["pixel_size_A"] = pixel_size_A;
+  if (!spectra.empty()) {  // only when present: layouts without spectra stay as they were
+    j["spectra"] = json::array();
+    for (const auto& s : spectra)
+      j["spectra"].push_back({{"name", s.name}, {"technique", s.technique}, {"energy_start_eV", s.energy_start_eV},
+                              {"channel_width_eV", s.channel_width_eV}, {"channels", s.channels}, {"maps", s.maps}});
+  }
+  if (!composition_elements.empty()) {
+    j["composition_elements"] = composition_elements;
+    j["region_classes"] = region_classes;
+  }
   return j.dump();
 }
 
@@ -84,6 +95,14 @@ DatasetLayout DatasetLayout::from_json(const std::string& text) {
   l.species = j.at("species").get<std::vector<std::string>>();
   l.compression = j.at("compression");
   if (j.contains("pixel_size_A")) l.pixel_size_A = j.at("pixel_size_A").get<std::vector<double>>();
+  if (j.contains("spectra"))
+    for (const auto& s : j.at("spectra"))
+      l.spectra.push_back({s.at("name"), s.at("technique"), s.at("energy_start_eV"), s.at("channel_width_eV"), s.at("channels"),
+                           s.at("maps").get<std::vector<std::string>>()});
+  if (j.contains("composition_elements")) {
+    l.composition_elements = j.at("composition_elements").get<std::vector<std::string>>();
+    l.region_classes = j.at("region_classes").get<std::vector<std::string>>();
+  }
   return l;
 }
 
@@ -164,6 +183,7 @@ void validate(const DatasetLayout& l) {
     if (p.name == "sample_index") throw bad("'sample_index' is reserved in /params");
   }
   for (const auto& m : l.masks) unique("masks", m.name);
+  detail::validate_spectra(l);
 }
 
 /// Per-sample datasets (first dimension = rows), by path.
@@ -178,6 +198,7 @@ std::vector<std::string> per_sample_paths(const DatasetLayout& l) {
   for (const auto& q : l.params) p.push_back("params/" + q.name);
   if (l.has_class) p.push_back("labels/class");
   for (const auto& m : l.masks) p.push_back("labels/masks/" + m.name);
+  for (const auto& q : detail::spectra_per_sample_paths(l)) p.push_back(q);
   return p;
 }
 
@@ -265,7 +286,7 @@ std::optional<std::string> unfinished_dataset(const std::string& path) {
       return std::nullopt;
     }
     // Only what DatasetWriter::create makes may be at the root of a file we start again.
-    static const std::set<std::string> kOurs = {"images", "clean", "radial", "diffraction", "params", "labels"};
+    static const std::set<std::string> kOurs = {"images", "clean", "radial", "diffraction", "params", "labels", "spectra", "maps"};
     H5G_info_t info{};
     h5::check(H5Gget_info(f, &info), "read the root group of '" + path + "'");
     for (hsize_t i = 0; i < info.nlinks; ++i) {
@@ -355,6 +376,7 @@ DatasetWriter DatasetWriter::create(const std::string& path, const DatasetLayout
   h5::write_attr(f, "shard", std::to_string(layout.shard.index) + "/" + std::to_string(layout.shard.count));
   // Units, long names, value names and HDF5 dimension scales for every array (axes.hpp).
   write_dimension_scales(f, layout, calibration_for(layout, scenario_text));
+  detail::create_spectra(f, layout);  // after the image scales, which it shares
   h5::write_attr(f, "complete_samples", std::int64_t{0});
   // Give every per-sample dataset its chunk index now: write one element (allocating the
   // first chunk and the index's root node) and truncate back to 0 rows (the empty root
@@ -365,6 +387,7 @@ DatasetWriter DatasetWriter::create(const std::string& path, const DatasetLayout
   std::vector<std::string> indexed = per_sample_paths(layout);
   if (layout.columns)
     for (const char* c : kColumnNames) indexed.push_back(std::string("labels/columns/") + c);
+  for (const auto& p : detail::column_composition_paths(layout)) indexed.push_back(p);
   for (const auto& p : indexed) {
     auto d = impl->ds(p);
     const std::size_t rank = h5::shape(d).size();
@@ -407,6 +430,7 @@ DatasetWriter DatasetWriter::open_for_resume(const std::string& path) {
     std::size_t keep = 0;
     while (keep < n && s[keep] <= impl->last_index) ++keep;
     for (const char* c : kColumnNames) h5::set_rows(impl->ds(std::string("labels/columns/") + c), keep);
+    for (const auto& p : detail::column_composition_paths(impl->layout)) h5::set_rows(impl->ds(p), keep);
     impl->column_rows = keep;
   }
   impl->flush();
@@ -469,6 +493,7 @@ void DatasetWriter::append_sample(const SampleRecord& rec) {
         throw std::invalid_argument(who + "parameter '" + k + "' is not in the layout");
   for (const auto& m : L.masks) check_image(rec.masks, "labels/masks", m.name);
   if (!L.columns && !rec.columns.empty()) throw std::invalid_argument(who + "column labels but layout.columns is off");
+  detail::check_spectra(rec, L, who);
 
   const hid_t f = I.file;
   const hsize_t row = I.rows;
@@ -502,6 +527,7 @@ void DatasetWriter::append_sample(const SampleRecord& rec) {
       append("labels/masks/" + m.name, H5T_NATIVE_INT16, v.data());
     }
   }
+  detail::append_spectra(rec, L, append);
   if (L.columns && !rec.columns.empty()) {
     const std::size_t n = rec.columns.size();
     std::vector<std::int64_t> sample(n, idx);
@@ -524,6 +550,14 @@ void DatasetWriter::append_sample(const SampleRecord& rec) {
       auto d = I.ds(std::string("labels/columns/") + name);
       h5::set_rows(d, I.column_rows + n);
       h5::write_rows(d, td.first, I.column_rows, n, td.second);
+    }
+    const auto comp = detail::column_composition_paths(L);
+    for (std::size_t e = 0; e < comp.size(); ++e) {
+      std::vector<float> v(n);
+      for (std::size_t i = 0; i < n; ++i) v[i] = rec.columns[i].composition[e];
+      auto d = I.ds(comp[e]);
+      h5::set_rows(d, I.column_rows + n);
+      h5::write_rows(d, H5T_NATIVE_FLOAT, I.column_rows, n, v.data());
     }
     I.column_rows += n;
   }

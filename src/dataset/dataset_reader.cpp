@@ -18,6 +18,7 @@
 
 #include "stemtwin/dataset/axes.hpp"
 #include "stemtwin/dataset/hdf5.hpp"
+#include "dataset_spectra.hpp"
 
 #ifndef STEMTWIN_VERSION
 #define STEMTWIN_VERSION "unknown"
@@ -188,7 +189,13 @@ std::vector<ColumnLabel> DatasetReader::columns(std::size_t row) const {
   rd("species", H5T_NATIVE_INT32, sp.data());
   rd("count", H5T_NATIVE_INT32, cnt.data());
   rd("class", H5T_NATIVE_INT32, cls.data());
-  for (std::size_t i = 0; i < n; ++i) out[i] = {x[i], y[i], px[i], py[i], sp[i], cnt[i], cls[i]};
+  for (std::size_t i = 0; i < n; ++i) out[i] = {x[i], y[i], px[i], py[i], sp[i], cnt[i], cls[i], {}};
+  const auto comp = detail::column_composition_paths(impl_->layout);
+  for (std::size_t e = 0; e < comp.size(); ++e) {
+    std::vector<float> v(n);
+    h5::read_rows(impl_->ds(comp[e]), H5T_NATIVE_FLOAT, b, n, v.data());
+    for (std::size_t i = 0; i < n; ++i) out[i].composition.push_back(v[i]);
+  }
   return out;
 }
 
@@ -215,6 +222,7 @@ SampleRecord DatasetReader::record(std::size_t row) const {
   r.class_id = class_id(row);
   for (const auto& m : L.masks) r.masks[m.name] = mask(m.name, row);
   r.columns = columns(row);
+  detail::read_spectra(impl_->file, L, row, r);
   return r;
 }
 

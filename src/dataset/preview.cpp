@@ -49,7 +49,7 @@ Palette palette_of(const std::set<int>& present) {
 
 /// What one row of the sheet shows.
 struct RowKind {
-  enum Kind { Channel, MaskOverlay, MeanPattern, VirtualImage } kind = Channel;
+  enum Kind { Channel, MaskOverlay, MeanPattern, VirtualImage, SpectrumMap } kind = Channel;
   std::string name;     ///< channel, mask or detector
   std::string title;    ///< row header, line 1
   std::string detail;   ///< row header, line 2
@@ -109,6 +109,11 @@ std::vector<RowKind> rows_of(const DatasetReader& r, const PreviewOptions& o, co
     rows.push_back({RowKind::MeanPattern, d.name, d.name + " mean", "pattern, log scale", false});
     rows.push_back({RowKind::VirtualImage, d.name, d.name + " virtual", "annular image", true});
   }
+  // Element maps of spectrometers (/maps/<det>/<El>_<line>, or /clean/maps with --clean).
+  for (const auto& s : L.spectra)
+    for (const auto& m : s.maps)
+      rows.push_back({RowKind::SpectrumMap, s.name + "/" + m, m + " (" + s.technique + ")",
+                      o.clean && L.store_clean ? "map, expected counts" : "map, counts", true});
   return rows;
 }
 
@@ -204,6 +209,11 @@ Picture picture_of(const DatasetReader& r, const RowKind& k, std::size_t row, co
     }
     case RowKind::MeanPattern: return four_d(r, k.name, row, in).mean;
     case RowKind::VirtualImage: return four_d(r, k.name, row, in).virt;
+    case RowKind::SpectrumMap: {
+      const SampleRecord rec = r.record(row);  // a few rows per sheet: reading the whole record is cheap enough
+      const Image& im = (o.clean && L.store_clean ? rec.clean_maps : rec.maps).at(k.name);
+      return {im.nx, im.ny, im.data, {}, true};
+    }
   }
   return {};
 }

@@ -172,13 +172,16 @@ SpectrumImage eds_expected(const ElementIntensity& I, const EdsModel& m, double 
   return out;
 }
 
-SpectrumImage poisson_spectra(const SpectrumImage& expected, std::uint64_t seed, std::uint64_t sample) {
+SpectrumImage poisson_spectra(const SpectrumImage& expected, std::uint64_t seed, std::uint64_t sample,
+                              std::uint64_t stream) {
+  if (stream >= (1ull << 24) || expected.positions >= (1ull << 40))
+    throw std::invalid_argument("poisson_spectra: stream must be < 2^24 and positions < 2^40");
   SpectrumImage out = expected;
   const std::size_t nc = expected.channels;
   ParallelErrors errors;
 #pragma omp parallel for schedule(static)
   for (long p = 0; p < long(expected.positions); ++p) errors.run([&] {
-    Rng rng(seed, RngPurpose::Spectra, sample, std::uint64_t(p));
+    Rng rng(seed, RngPurpose::Spectra, sample, (stream << 40) | std::uint64_t(p));
     double* v = out.values.data() + std::size_t(p) * nc;
     for (std::size_t c = 0; c < nc; ++c) {
       if (!(v[c] >= 0) || !std::isfinite(v[c]))

@@ -1,4 +1,5 @@
 #include "sample_labels.hpp"
+#include "scenario_spectra.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +8,8 @@
 
 namespace stemtwin::detail {
 
-std::vector<ColumnLabel> column_labels(const Specimen& sp, const DistortedScan& ds, const ScanGeometry& g) {
+std::vector<ColumnLabel> column_labels(const Specimen& sp, const DistortedScan& ds, const ScanGeometry& g,
+                                       const DatasetLayout& layout) {
   std::vector<ColumnLabel> out;
   const Cell& c = sp.structure.cell;
   double xmin = 1e300, xmax = -1e300, ymin = 1e300, ymax = -1e300;
@@ -31,6 +33,7 @@ std::vector<ColumnLabel> column_labels(const Specimen& sp, const DistortedScan& 
         l.species = col.dominant_Z;  // layout.species[Z] is the element symbol
         l.count = int(std::lround(col.count));
         l.class_id = col.cls;
+        if (!layout.composition_elements.empty()) l.composition = detail::column_composition(col.composition, layout);
         out.push_back(l);
       }
   }

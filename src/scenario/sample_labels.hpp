@@ -11,7 +11,9 @@
 namespace stemtwin::detail {
 
 /// Every column (and its periodic images) whose mapped position falls inside the image.
-std::vector<ColumnLabel> column_labels(const Specimen& sp, const DistortedScan& ds, const ScanGeometry& g);
+/// With spectrometers (layout.composition_elements) each label also carries its column's composition.
+std::vector<ColumnLabel> column_labels(const Specimen& sp, const DistortedScan& ds, const ScanGeometry& g,
+                                       const DatasetLayout& layout);
 
 /// A label image sampled at the true probe positions: region classes from a fine region map.
 Image region_at_positions(const Specimen& sp, const DistortedScan& ds);

@@ -1,5 +1,7 @@
 #include "stemtwin/scenario/scenario.hpp"
 
+#include "parse_spectrometers.hpp"
+
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -771,6 +773,10 @@ void Parser::detectors(const YAML::Node& n, ScenarioSpec& s) const {
     const std::string P2 = P + "." + det.name;
     det.source = ref(d, P2);
     const std::string type = word(d["type"], P2 + ".type");
+    if (type == "eds" || type == "eels") {  // spectrometers: a list of their own (spectrometers.hpp)
+      s.spectrometers.push_back(detail::parse_spectrometer(d, det.name, type, P2, file_));
+      continue;
+    }
     auto fixed_num = [&](const char* key, double& out, double lo, bool strict) {
       if (!d[key]) return;
       const std::string p = P2 + "." + key;
@@ -829,7 +835,7 @@ void Parser::detectors(const YAML::Node& n, ScenarioSpec& s) const {
       allow_keys(d, P2, {"name", "type", "max_angle"});
       fixed_num("max_angle", det.max_angle, 0, false);
     } else {
-      fail(d["type"], P2 + ".type", "unknown detector type '" + type + "' (annular, radial, segmented, pixelated, com)");
+      fail(d["type"], P2 + ".type", "unknown detector type '" + type + "' (annular, radial, segmented, pixelated, com, eds, eels)");
     }
     s.detectors.push_back(std::move(det));
   }
@@ -972,6 +978,7 @@ ScenarioSpec Parser::parse_root(const YAML::Node& root, const std::string& text)
   }
   if (const std::string why = sample_count_problem(s); !why.empty())
     fail(root["samples"] ? root["samples"] : root, "samples", why);
+  check_spectrometers(s);
   return s;
 }
 

@@ -20,6 +20,7 @@
 
 #include "stemtwin/specimen/builders.hpp"
 #include "stemtwin/specimen/columns.hpp"
+#include "scenario_spectra.hpp"
 #include "stemtwin/core/constants.hpp"
 #include "stemtwin/dataset/label_masks.hpp"
 #include "stemtwin/scenario/memory_estimate.hpp"
@@ -364,6 +365,10 @@ void complete_layout(DatasetLayout& layout, const ScenarioSpec& spec) {
     const SampledScenario s0 = sample_parameters(spec, 0);
     for (const auto& [k, v] : build_specimen(s0).info) layout.params.push_back({"specimen." + k, {}});
   }
+  {
+    const SampledScenario s0 = sample_parameters(spec, 0);
+    detail::complete_spectra_layout(layout, spec, s0, build_specimen(s0));
+  }
   bool need_grid = false;
   for (const auto& r : layout.radial) need_grid |= r.edges.empty();
   need_grid |= !layout.diffraction.empty();
@@ -424,7 +429,10 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
   // (the standard error of each annular detector's mean over the field, /params/<name>_phonon_sem).
   StemResult res;
   std::map<std::string, double> phonon_sem;
-  if (phonon_statistics_apply(s) && std::any_of(sp.structure.atoms.begin(), sp.structure.atoms.end(),
+  // Spectrometers ride on the scan as a slice observer (the per-configuration path below
+  // does not take one: with spectrometers the phonon statistics are not kept).
+  detail::SpectraRecorders spectra(spec, layout, sp, st.seed);
+  if (spectra.empty() && phonon_statistics_apply(s) && std::any_of(sp.structure.atoms.begin(), sp.structure.atoms.end(),
                                                 [](const Atom& a) { return a.rms > 0; })) {
     const Fft2 fft(grid, st.planning);
     const auto configs = frozen_phonon_transmissions(sp.structure, grid, optics.energy_eV, st, fft);
@@ -444,7 +452,7 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
       phonon_sem[d.name] = mean_and_sem(field_means).sem;
     }
   } else {
-    res = simulate_stem(sp.structure, grid, optics, ds.positions_A, dets, st, &sink);
+    res = simulate_stem(sp.structure, grid, optics, ds.positions_A, dets, st, &sink, spectra.empty() ? nullptr : &spectra);
   }
 
   const std::size_t nx = s.scan.nx, ny = s.scan.ny;
@@ -487,7 +495,9 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
       rec.params[p.name] = it == sp.info.end() ? std::nan("") : it->second;
     }
 
-  const std::vector<ColumnLabel> cols = detail::column_labels(sp, ds, acq.scan);
+  if (!spectra.empty())
+    detail::read_spectra(rec, spec, s, sp, spectra, layout, acq.electrons_per_position(), noisy);
+  const std::vector<ColumnLabel> cols = detail::column_labels(sp, ds, acq.scan, layout);
   if (layout.columns) rec.columns = cols;
   if (!layout.masks.empty()) {
     const LabelMasks m = rasterize_label_masks(cols, nx, ny, layout_mask_radius, s.scan.step_x, s.scan.step_y);

@@ -10,6 +10,10 @@
 //   /labels/class            int32   [N]               attr names
 //   /labels/masks/<name>     uint8|int16 [N, ny, nx]   attr values (what the numbers mean)
 //   /labels/columns/{sample,x_A,y_A,x_px,y_px,species,count,class}  1-D, one row per atomic column
+//   /spectra/<spectrometer>  float32 [N, ny, nx, channels] chunk [1, 1, nx, channels] (Poisson counts)
+//   /maps/<spectrometer>/<El>_<line>, /clean/maps/… float32 [N, ny, nx] (counts after background)
+//   /labels/columns/composition float32 [columns, elements], /labels/regions/composition
+//                            float32 [N, classes, elements] (atoms; attrs elements, classes)
 //   root attrs: program, version, scenario, scenario_name, seed, created, units, layout (JSON),
 //               layout_doc, total_samples, shard, complete_samples (written last per sample)
 //
@@ -49,6 +53,15 @@ struct RadialLayout {
   std::size_t bins() const { return edges.empty() ? 0 : edges.size() - 1; }
 };
 
+/// A spectrometer's arrays (dataset_spectra.cpp): the energy axis and its maps.
+struct SpectraLayout {
+  std::string name;
+  std::string technique;               ///< "EDS" or "EELS"
+  double energy_start_eV = 0, channel_width_eV = 0;  ///< left edge of channel 0, channel width
+  std::size_t channels = 0;
+  std::vector<std::string> maps;       ///< "<Element>_<line>"
+};
+
 struct DiffractionLayout {
   std::string name;
   std::size_t kx = 0, ky = 0;                   ///< pattern size (after binning)
@@ -72,6 +85,11 @@ struct DatasetLayout {
   std::vector<MaskLayout> masks;
   bool columns = false;                   ///< write /labels/columns
   std::vector<std::string> species;       ///< names of ColumnLabel::species ids (e.g. "Sr", "TiO")
+  std::vector<SpectraLayout> spectra;     ///< spectrometers (/spectra, /maps)
+  /// Elements (symbols) of the composition labels (/labels/columns/composition when columns
+  /// are on, /labels/regions/composition); empty = none stored.
+  std::vector<std::string> composition_elements;
+  std::vector<std::string> region_classes;  ///< classes of /labels/regions/composition
   int compression = 4;                    ///< deflate 0–9
   /// Scan step (x, y) in Å when every sample shares it (root attribute `pixel_size_A`);
   /// empty when the step varies (then /params holds it).
@@ -92,6 +110,7 @@ struct ColumnLabel {
   int species = 0;        ///< index into DatasetLayout::species
   int count = 0;          ///< atoms in the column
   int class_id = -1;
+  std::vector<float> composition;  ///< atoms per layout.composition_elements (Σ occupancy)
 };
 
 /// One sample's data. Diffraction is not here: it is streamed with write_diffraction_row.
@@ -108,6 +127,10 @@ struct SampleRecord {
   /// file's root attribute `fft_plan` lists every distinct plan of its samples (space-separated,
   /// in order of first use): same seed and same plans ⇒ same bytes on the same machine.
   std::string fft_plan;
+  std::map<std::string, std::vector<float>> spectra;  ///< per spectrometer, [ny][nx][channels]
+  std::map<std::string, Image> maps;        ///< "<spectrometer>/<map>" (noisy)
+  std::map<std::string, Image> clean_maps;  ///< same keys when layout.store_clean
+  std::vector<float> region_composition;    ///< [region_classes][composition_elements]
 };
 
 /// A file written under a temporary name beside its destination (same directory, so the

@@ -103,8 +103,11 @@ SpectrumImage eds_expected(const ElementIntensity& intensity, const EdsModel& mo
                            std::size_t depth_index = SIZE_MAX);
 
 /// Poisson counts with the expected values as means, from Rng(seed, RngPurpose::Spectra,
-/// sample, position), channels in order. Deterministic for any thread count.
-SpectrumImage poisson_spectra(const SpectrumImage& expected, std::uint64_t seed, std::uint64_t sample);
+/// sample, stream·2^40 + position), channels in order. Deterministic for any thread count.
+/// `stream` (< 2^24) separates several spectrum images of one sample (e.g. an EDS and an
+/// EELS spectrometer on one scan); stream 0 is the stream keyed by the position alone.
+SpectrumImage poisson_spectra(const SpectrumImage& expected, std::uint64_t seed, std::uint64_t sample,
+                              std::uint64_t stream = 0);
 
 /// Counts of one element's line family per position, after background subtraction.
 struct ElementMap {

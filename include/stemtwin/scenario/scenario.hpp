@@ -25,6 +25,7 @@
 #include "stemtwin/dataset/shard.hpp"
 #include "stemtwin/core/scan.hpp"
 #include "stemtwin/physics/names.hpp"
+#include "stemtwin/scenario/spectrometers.hpp"
 
 namespace stemtwin {
 
@@ -218,6 +219,7 @@ struct ScenarioSpec {
   MicroscopeSpec microscope;
   ScanSpec scan;
   std::vector<DetectorSpec> detectors;
+  std::vector<ScenarioSpectrometer> spectrometers;  ///< `detectors` of type eds/eels (spectrometers.hpp)
   SimulationSpec simulation;
   std::optional<ParamTree> acquisition;  ///< absent: images = clean signals
   LabelsSpec labels;
