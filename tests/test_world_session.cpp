@@ -1,0 +1,141 @@
+// A Microscope on a World (world.hpp, microscope.hpp): stage moves show other places, the
+// overview never materialises the world, zooming is continuous in contrast across the
+// switch-over between the models, and the default exposure shows a lattice while the dose
+// map counts every electron.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "stemtwin/session/microscope.hpp"
+#include "stemtwin/specimen/world.hpp"
+
+using namespace stemtwin;
+
+namespace {
+
+ScanSettings frame(double fov_A, std::size_t n) {
+  ScanSettings s;
+  s.fov_x_A = s.fov_y_A = fov_A;
+  s.nx = s.ny = n;
+  return s;
+}
+double mean_rows(const Image& im, std::size_t y0, std::size_t y1) {
+  double s = 0;
+  for (std::size_t y = y0; y < y1; ++y)
+    for (std::size_t x = 0; x < im.nx; ++x) s += im(y, x);
+  return s / double((y1 - y0) * im.nx);
+}
+
+}  // namespace
+
+TEST(WorldSession, OverviewShowsTheRegionsAndStageMovesShowOtherPlaces) {
+  WorldParams wp;
+  wp.max_atoms = 200000;  // any attempt to materialise a large window would throw
+  Microscope m(World(wp, 1));
+  const std::vector<Detector> haadf{AnnularDetector{"HAADF", 70, 160}};
+  // 1 µm around the centre: the edge (vacuum below it), substrate, film, cap.
+  const ScanResult r = m.scan(frame(1e4, 100), haadf);
+  ASSERT_TRUE(r.incoherent);
+  EXPECT_EQ(m.status().cached_windows, 0u) << "an overview simulates no window";
+  const Image& im = r.clean.at("HAADF");
+  // Rows: y = 5000 + (iy + 0.5)·100 Å. Vacuum below the edge (~6000), substrate 7000–10400,
+  // the film 10400–10800 (La/Fe-rich: brighter than SrTiO3), carbon cap above (darker).
+  const double vac = mean_rows(im, 0, 8), sub = mean_rows(im, 25, 50), cap = mean_rows(im, 62, 78);
+  const double film = mean_rows(im, 54, 58);
+  EXPECT_LT(vac, 1e-9);
+  EXPECT_GT(sub, 10 * cap) << "SrTiO3 against carbon";
+  EXPECT_GT(film, 1.05 * sub) << "La/Fe film against SrTiO3";
+  // A stage move of 1 µm to the right: the carbon support with Au particles, not the lamella.
+  m.move_stage_relative(1e4, 0);
+  const Image im2 = m.scan(frame(1e4, 100), haadf).clean.at("HAADF");
+  double s = 0, mx = 0;
+  for (std::size_t i = 0; i < im2.size(); ++i) s += std::abs(im2.data[i] - im.data[i]), mx = std::max(mx, im2.data[i]);
+  EXPECT_GT(s / double(im.size()), 0.2 * sub) << "another place, another image";
+  std::vector<double> lit;  // non-vacuum pixels: mostly bare carbon (the median); Au particles far brighter
+  for (double v : im2.data)
+    if (v > 0) lit.push_back(v);
+  ASSERT_GT(lit.size(), im2.size() / 4);
+  std::nth_element(lit.begin(), lit.begin() + long(lit.size() / 2), lit.end());
+  EXPECT_GT(mx, 5 * lit[lit.size() / 2]) << "Au particles on the carbon support";
+}
+
+TEST(WorldSession, AtomModelAndProjectedCompositionAgreeInTheMean) {
+  // The same 100 Å frame with the atoms' map (world_atoms_fov_A = 128) and with the projected
+  // composition (0): both weight the same cross-sections, so the means differ only by the
+  // realisation of dopants/vacancies against their expectation (~16 000 A sites: 0.1 % of the
+  // signal) and the window's edges: 2 % bounds both.
+  MicroscopeSettings a, b;
+  b.world_atoms_fov_A = 0;
+  Microscope ma(World({}, 2), a), mb(World({}, 2), b);
+  const std::vector<Detector> dets{AnnularDetector{"HAADF", 70, 160}, AnnularDetector{"ADF", 30, 70}};
+  for (Microscope* m : {&ma, &mb}) m->move_stage({8000, 8000, 0, 0, 0});
+  const ScanResult ra = ma.scan(frame(100, 64), dets), rb = mb.scan(frame(100, 64), dets);
+  for (const char* d : {"HAADF", "ADF"}) {
+    const double A = ra.clean.at(d).mean(), B = rb.clean.at(d).mean();
+    EXPECT_NEAR(A / B, 1.0, 0.02) << d << ": atoms " << A << ", composition " << B;
+  }
+}
+
+TEST(WorldSession, ZoomIsContinuousAcrossTheSwitchToFullPhysics) {
+  // A thin world (20 Å) on a coarse grid so the full-physics frame is quick. One substrate
+  // unit cell (3.905 Å) at 14 pixels (0.279 Å: multislice) and then at 12 (0.325 Å:
+  // incoherent, calibrated by the first). The two frames sample the same periodic cell, so
+  // their means differ only by the aliasing of the image's harmonics of order ≥ 12 (columns
+  // ~1 Å wide: < 1 %): 3 % bounds it.
+  WorldParams wp;
+  wp.thickness_A = 20, wp.support_thickness_A = 8, wp.particle_radius_min_A = 3, wp.particle_radius_max_A = 6, wp.particle_tile_A = 40;
+  MicroscopeSettings st;
+  st.sampling_A = 0.1;
+  st.min_window_A = 20;
+  Microscope m(World(wp, 4), st);
+  const double a = wp.substrate_a_A;
+  m.move_stage({8000, 8000, 0, 0, 0});
+  const std::vector<Detector> haadf{AnnularDetector{"HAADF", 70, 160}};
+  const ScanResult full = m.scan(frame(a, 14), haadf);
+  ASSERT_FALSE(full.incoherent);
+  const ScanResult inc = m.scan(frame(a, 12), haadf);
+  ASSERT_TRUE(inc.incoherent);
+  const double F = full.clean.at("HAADF").mean(), I = inc.clean.at("HAADF").mean();
+  EXPECT_NEAR(I / F, 1.0, 0.03) << "multislice " << F << ", incoherent " << I;
+  // And the overview at 1 µm keeps the calibration's scale (reported in the warnings).
+  const ScanResult over = m.scan(frame(1e4, 64), haadf);
+  bool scaled = false;
+  for (const std::string& w : over.warnings) scaled = scaled || w.find("scaled by") != std::string::npos;
+  EXPECT_TRUE(scaled);
+}
+
+TEST(WorldSession, DefaultExposureShowsTheLatticeAndTheDoseMapCountsEveryElectron) {
+  // Session defaults (20 pA, 2 µs: ~250 e⁻ per pixel) on the default world (100 Å SrTiO3):
+  // a 64 × 64 frame of 0.35 Å pixels (22 Å, the atoms' incoherent map) read out with shot
+  // noise. The lattice is visible when the noisy image follows the clean one: correlation
+  // > 0.7 (with a thin 7.8 Å crystal the counts were ~0.2 per pixel and it was ~0).
+  Microscope m(World({}, 0));
+  m.move_stage({8000, 8000, 0, 0, 0});
+  const ScanResult r = m.scan(frame(22.4, 64), {AnnularDetector{"HAADF", 70, 160}});
+  ASSERT_TRUE(r.incoherent);
+  const Image &noisy = r.images.at("HAADF"), &clean = r.clean.at("HAADF");
+  const double mn = noisy.mean(), mc = clean.mean();
+  double sxy = 0, sxx = 0, syy = 0;
+  for (std::size_t i = 0; i < noisy.size(); ++i) {
+    const double a = noisy.data[i] - mn, b = clean.data[i] - mc;
+    sxy += a * b, sxx += a * a, syy += b * b;
+  }
+  const double corr = sxy / std::sqrt(sxx * syy);
+  EXPECT_GT(corr, 0.7) << "mean counts " << mn;
+  EXPECT_GT(mn, 5.0) << "counts per pixel";
+  // Dose: every electron of the frame is in the map (the frame lies inside the world).
+  const DoseMap d = m.dose_map(1.0);
+  double sum = 0;
+  for (double v : d.dose_e_per_A2.data) sum += v * d.pixel_A * d.pixel_A;
+  const double expected = r.electrons_per_position * 64 * 64;
+  EXPECT_NEAR(d.total_electrons, expected, 1e-9 * expected);
+  EXPECT_NEAR(sum, expected, 1e-9 * expected);
+  EXPECT_GE(d.pixel_A, 20000.0 / 1024) << "the world's dose map is bounded";
+}
+
+TEST(WorldSession, BeamDamageNeedsAnExplicitSpecimen) {
+  MicroscopeSettings st;
+  st.damage.enabled = true;
+  EXPECT_THROW(Microscope(World({}, 0), st), std::invalid_argument);
+}
