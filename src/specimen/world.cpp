@@ -145,12 +145,19 @@ ArealDensity World::areal_density(double x, double y) const {
       d.add(38, t / a3), d.add(22, t / a3), d.add(8, 3 * t / a3);
       break;
     case SpecimenClass::Crystal:
-      d.add(38, (1 - p_.dopant_fraction) * t / a3), d.add(57, p_.dopant_fraction * t / a3), d.add(22, t / a3);
-      d.add(8, 3 * (1 - p_.oxygen_vacancy_fraction) * t / a3);
-      break;
     case SpecimenClass::Film: {
-      const double V = p_.substrate_a_A * p_.substrate_a_A * film_c_;
-      d.add(57, p_.film_La_fraction * t / V), d.add(38, (1 - p_.film_La_fraction) * t / V), d.add(26, t / V), d.add(8, 3 * t / V);
+      // Whole atomic layers along z, as atoms_in makes them: n0 planes at z = k·a (A sites,
+      // one O) and n1 at (k + ½)·a (B, two O) below the local thickness.
+      const double a = p_.substrate_a_A;
+      const double n0 = std::ceil(t / a), n1 = std::max(0.0, std::ceil(t / a - 0.5));
+      const double area = m == SpecimenClass::Crystal ? a * a : a * film_c_;  // projected cell
+      const double A = n0 / area, B = n1 / area;
+      if (m == SpecimenClass::Crystal) {
+        d.add(38, (1 - p_.dopant_fraction) * A), d.add(57, p_.dopant_fraction * A), d.add(22, B);
+        d.add(8, (n0 + 2 * n1) / area * (1 - p_.oxygen_vacancy_fraction));
+      } else {
+        d.add(57, p_.film_La_fraction * A), d.add(38, (1 - p_.film_La_fraction) * A), d.add(26, B), d.add(8, (n0 + 2 * n1) / area);
+      }
       break;
     }
     case SpecimenClass::Support:
