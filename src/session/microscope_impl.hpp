@@ -24,6 +24,7 @@ namespace stemtwin {
 namespace microscope_detail {
 
 constexpr double kDoseMapPixel_A = 0.5;  // resolution of the stored dose map
+constexpr std::size_t kWorldDosePixels = 1024;  // a world's dose map: 1024 × 1024 over its extent (8 MiB)
 
 /// A cached window: the specimen region it covers and its transmission functions (one per
 /// phonon configuration), plus PRISM S-matrices keyed by convergence angle.
@@ -152,7 +153,7 @@ using namespace microscope_detail;
 struct Microscope::Impl {
   Specimen specimen;  ///< with a world: no atoms, the world's extent as its cell
   std::shared_ptr<const World> world;  ///< the session's world (null: the explicit, periodic specimen)
-  std::map<std::pair<long long, long long>, double> world_dose;  ///< with a world: electrons per kDoseMapPixel_A pixel visited
+  Image world_dose;  ///< with a world: electrons per pixel of a kWorldDosePixels² grid over its extent
   MicroscopeSettings settings;
   StagePosition stage;
   Optics optics;
@@ -248,7 +249,8 @@ struct Microscope::Impl {
     const Cell& c = specimen.structure.cell;
     if (!(c.x > 0 && c.y > 0 && c.z > 0)) throw std::invalid_argument("Microscope: the specimen needs a cell with positive extent");
     if (!(settings.sampling_A > 0)) throw std::invalid_argument("Microscope: sampling must be > 0 Å");
-    if (!world)
+    if (world) world_dose = Image(kWorldDosePixels, kWorldDosePixels);
+    else
       dose = Image(std::max<std::size_t>(1, std::size_t(std::ceil(c.x / kDoseMapPixel_A))),
                    std::max<std::size_t>(1, std::size_t(std::ceil(c.y / kDoseMapPixel_A))));
     stage.x_A = c.x / 2;
@@ -504,10 +506,12 @@ struct Microscope::Impl {
     std::lock_guard<std::mutex> lock(state);
     const Cell& c = specimen.structure.cell;
     double sum = 0;
-    if (world) {  // not periodic: every pixel visited, inside the world or not, keeps its electrons
+    if (world) {  // not periodic: electrons outside the world count in the total only
+      const double fx = double(world_dose.nx) / c.x, fy = double(world_dose.ny) / c.y;
       for (std::size_t i = 0; i < pos.size(); ++i) {
-        world_dose[{(long long)std::floor(pos[i].x / kDoseMapPixel_A), (long long)std::floor(pos[i].y / kDoseMapPixel_A)}] += electrons[i];
         sum += electrons[i];
+        const double X = pos[i].x * fx, Y = pos[i].y * fy;
+        if (X >= 0 && Y >= 0 && X < double(world_dose.nx) && Y < double(world_dose.ny)) world_dose(std::size_t(Y), std::size_t(X)) += electrons[i];
       }
     }
     for (std::size_t i = 0; i < pos.size() && !world; ++i) {

@@ -1,6 +1,7 @@
 // Microscope on a World (world.hpp): the session's windows from the world's atoms, the
 // overview model from its projected composition, and the dose map over it.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <mutex>
 #include <optional>
@@ -70,8 +71,9 @@ std::map<std::string, Image> Microscope::Impl::world_incoherent_images(const Sna
     return out;
   }
   // Pixels far wider than the probe: the signal is D + Σ_Z weight_Z · (atoms of Z per Å²),
-  // averaged over k × k points of each pixel's footprint (region edges inside a pixel blend).
-  const int k = std::clamp(int(std::ceil(std::max(px, py) / 4.0)), 1, 3);
+  // averaged over k × k points of each pixel's footprint (k = 2 above 4 Å: region edges
+  // inside a pixel blend; within a region the density is smooth and one point would do).
+  const int k = std::max(px, py) > 4.0 ? 2 : 1;
   std::vector<ArealDensity> density(pos.size() * std::size_t(k * k));
   const long long n = (long long)pos.size();
 #pragma omp parallel for schedule(static)
@@ -83,17 +85,18 @@ std::map<std::string, Image> Microscope::Impl::world_incoherent_images(const Sna
   for (const Detector& d : sn.detectors) {
     const auto& a = std::get<AnnularDetector>(d);
     const double D = bright_field_share(probe, a);
-    std::map<int, double> weight;
+    std::array<double, 119> weight;
+    weight.fill(std::nan(""));
     for (const ArealDensity& ad : density)
       for (std::size_t j = 0; j < ad.n; ++j)
-        if (!weight.count(ad.Z[j])) weight[ad.Z[j]] = incoherent_weight_A2(ad.Z[j], probe, a);
+        if (std::isnan(weight[std::size_t(ad.Z[j])])) weight[std::size_t(ad.Z[j])] = incoherent_weight_A2(ad.Z[j], probe, a);
     Image im(sn.scan.nx, sn.scan.ny);
     for (std::size_t i = 0; i < pos.size(); ++i) {
       double v = 0;
       for (int s = 0; s < k * k; ++s) {
         const ArealDensity& ad = density[i * std::size_t(k * k) + std::size_t(s)];
         double u = D;
-        for (std::size_t j = 0; j < ad.n; ++j) u += weight[ad.Z[j]] * ad.per_A2[j];
+        for (std::size_t j = 0; j < ad.n; ++j) u += weight[std::size_t(ad.Z[j])] * ad.per_A2[j];
         v += std::max(0.0, u);
       }
       im.data[i] = v / double(k * k);
@@ -105,18 +108,21 @@ std::map<std::string, Image> Microscope::Impl::world_incoherent_images(const Sna
 
 DoseMap Microscope::Impl::world_dose_map(double pixel_A) const {
   const Cell c = world->extent();
-  // At most 1024 × 1024 pixels over the world (8 MiB), whatever was asked.
-  pixel_A = std::max({pixel_A, c.x / 1024.0, c.y / 1024.0});
+  const double gx = c.x / double(world_dose.nx), gy = c.y / double(world_dose.ny);
+  pixel_A = std::max({pixel_A, gx, gy});  // no finer than the stored grid
   DoseMap d;
   d.pixel_A = pixel_A;
   d.total_electrons = total_electrons;
   d.dose_e_per_A2 = Image(std::max<std::size_t>(1, std::size_t(std::ceil(c.x / pixel_A))), std::max<std::size_t>(1, std::size_t(std::ceil(c.y / pixel_A))));
   Image& im = d.dose_e_per_A2;
-  for (const auto& [key, e] : world_dose) {  // ordered: the same sums in the same order every time
-    const double x = (double(key.first) + 0.5) * kDoseMapPixel_A, y = (double(key.second) + 0.5) * kDoseMapPixel_A;
-    if (x < 0 || y < 0 || x >= c.x || y >= c.y) continue;  // outside the world: in total_electrons only
-    im(std::min(im.ny - 1, std::size_t(y / pixel_A)), std::min(im.nx - 1, std::size_t(x / pixel_A))) += e / (pixel_A * pixel_A);
-  }
+  for (std::size_t iy = 0; iy < world_dose.ny; ++iy)
+    for (std::size_t ix = 0; ix < world_dose.nx; ++ix) {
+      const double e = world_dose(iy, ix);
+      if (e == 0) continue;
+      const auto X = std::min(im.nx - 1, std::size_t((double(ix) + 0.5) * gx / pixel_A));
+      const auto Y = std::min(im.ny - 1, std::size_t((double(iy) + 0.5) * gy / pixel_A));
+      im(Y, X) += e / (pixel_A * pixel_A);
+    }
   return d;
 }
 
