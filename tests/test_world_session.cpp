@@ -8,6 +8,9 @@
 #include <cmath>
 #include <cstdio>
 
+#include "stemtwin/scenario/scenario.hpp"
+#include "stemtwin/scenario/scenario_checks.hpp"
+#include "stemtwin/scenario/scenario_run.hpp"
 #include "stemtwin/session/microscope.hpp"
 #include "stemtwin/specimen/world.hpp"
 
@@ -149,4 +152,34 @@ TEST(WorldSession, BeamDamageNeedsAnExplicitSpecimen) {
   MicroscopeSettings st;
   st.damage.enabled = true;
   EXPECT_THROW(Microscope(World({}, 0), st), std::invalid_argument);
+}
+
+TEST(WorldSession, ScenarioBuilderDescribesTheWorld) {
+  // scenarios/world.yaml: the serve path (world_params from the builder's keys) and the
+  // dataset path (the atoms of one window, shifted to the origin).
+  const ScenarioSpec spec = parse_scenario_file(std::string(STEMTWIN_SOURCE_DIR) + "/scenarios/world.yaml");
+  check_physics_keys(spec);
+  const SampledScenario s = sample_parameters(spec, 0);
+  ASSERT_EQ(s.builder_type, "world");
+  const WorldParams p = world_params(*s.builder);
+  EXPECT_EQ(p.thickness_A, 150);
+  EXPECT_EQ(p.film_A, 500);
+  EXPECT_EQ(p.particle_probability, 0.8);
+  EXPECT_EQ(p.width_A, WorldParams{}.width_A) << "keys not given keep their defaults";
+  const Specimen sp = build_specimen(s);  // a window in the substrate or the film (x, y drawn)
+  ASSERT_GT(sp.structure.atoms.size(), 1000u);
+  EXPECT_EQ(sp.structure.cell.x, 40);
+  EXPECT_EQ(sp.structure.cell.z, 150);
+  for (const Atom& a : sp.structure.atoms) ASSERT_TRUE(a.x >= 0 && a.x < 40 && a.y >= 0 && a.y < 40);
+  // A key that is not the world's is refused, naming it.
+  ScenarioSpec bad = parse_scenario_text(
+      "name: w\nseed: 1\nspecimen:\n  builder: {type: world, thicknes: 100}\nmicroscope: {energy: 200e3, convergence: 20}\n"
+      "scan: {start: [0, 0], end: [1, 1], step: 0.5}\ndetectors:\n  - {name: HAADF, type: annular, inner: 70, outer: 160}\n",
+      "bad.yaml");
+  try {
+    check_physics_keys(bad);
+    FAIL() << "a misspelt world key was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("thicknes"), std::string::npos) << e.what();
+  }
 }
