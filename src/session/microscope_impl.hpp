@@ -37,6 +37,7 @@ struct Window {
   std::unique_ptr<Fft2> fft;
   std::vector<Transmission> configs;
   std::map<double, std::vector<SMatrix>> smatrices;
+  double bytes = 0;  ///< estimated size of the transmission functions
   bool same(const Window& o) const {
     return x0 == o.x0 && y0 == o.y0 && wx == o.wx && wy == o.wy && alpha == o.alpha && beta == o.beta &&
            energy_eV == o.energy_eV && specimen_version == o.specimen_version;
@@ -305,6 +306,7 @@ struct Microscope::Impl {
       const double slices = std::ceil(specimen.structure.cell.z / std::max(settings.potential.slice_thickness_A, 1e-3));
       const double configs = settings.thermal.enabled ? double(std::max<std::size_t>(1, settings.thermal.configurations)) : 1.0;
       const double bytes = points * slices * configs * 8.0;
+      w.bytes = bytes;
       const double budget = double(default_memory_budget());
       if (!(bytes <= budget))
         throw std::invalid_argument("the field of view needs a " + std::to_string(int(w.wx)) + " × " + std::to_string(int(w.wy)) +
@@ -338,7 +340,15 @@ struct Microscope::Impl {
       }
     }
     cache.push_front(std::move(w));
-    while (cache.size() > std::max<std::size_t>(1, settings.cache_entries)) {
+    // At most cache_entries windows, and (thick specimens: a 100 Å world's window is ~0.4 GB
+    // at 0.05 Å) no more than the memory budget in all; the newest is always kept.
+    auto cached_bytes = [&] {
+      double b = 0;
+      for (const Window& c : cache) b += c.bytes;
+      return b;
+    };
+    while (cache.size() > std::max<std::size_t>(1, settings.cache_entries) ||
+           (cache.size() > 1 && cached_bytes() > double(default_memory_budget()))) {
       const void* gone = &cache.back();
       clean_cache.remove_if([&](const CleanEntry& e) { return e.window == gone; });
       cache.pop_back();
