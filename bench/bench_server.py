@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Latency of `stemtwin serve` as the DTMicroscope TEMClient sees it.
 
-Starts `stemtwin serve` (default specimen: SrTiO3 [001] 46.9 × 46.9 × 7.8 Å, 0.05 Å sampling)
+Starts `stemtwin serve` (default specimen: the world, 100 Å thick; pass `-- --specimen crystal` for
+the earlier SrTiO3 [001] 46.9 × 46.9 × 7.8 Å cell; 0.05 Å sampling)
 on a free port and drives it exactly like DTMicroscope/base/twisted_client.py's TEMClient:
 one TCP connection per request, a netstring `<len>:<json>,` holding a JSON-RPC 2.0 object,
 4096-byte reads until the bytes received end in ',', a 30 s socket timeout. Prints one

@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include <omp.h>
+
 #include "stemtwin/scenario/scenario.hpp"
 #include "stemtwin/scenario/scenario_checks.hpp"
 #include "stemtwin/scenario/scenario_run.hpp"
@@ -182,4 +184,16 @@ TEST(WorldSession, ScenarioBuilderDescribesTheWorld) {
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("thicknes"), std::string::npos) << e.what();
   }
+}
+
+TEST(WorldSession, OverviewIsTheSameOnAnyThreadCount) {
+  const std::vector<Detector> haadf{AnnularDetector{"HAADF", 70, 160}};
+  std::vector<std::vector<double>> images;
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    Microscope m(World({}, 9));
+    images.push_back(m.scan(frame(1e4, 64), haadf).images.at("HAADF").data);
+  }
+  omp_set_num_threads(omp_get_num_procs());
+  EXPECT_EQ(images[0], images[1]);
 }
