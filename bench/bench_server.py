@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Latency of `stemtwin serve` as the DTMicroscope TEMClient sees it.
 
-Starts `stemtwin serve` (default specimen: SrTiO3 [001] 46.9 × 46.9 × 7.8 Å, 0.05 Å sampling)
+Starts `stemtwin serve` (default specimen: the world, 100 Å thick; pass `-- --specimen crystal` for
+the earlier SrTiO3 [001] 46.9 × 46.9 × 7.8 Å cell; 0.05 Å sampling)
 on a free port and drives it exactly like DTMicroscope/base/twisted_client.py's TEMClient:
 one TCP connection per request, a netstring `<len>:<json>,` holding a JSON-RPC 2.0 object,
 4096-byte reads until the bytes received end in ',', a 30 s socket timeout. Prints one
@@ -13,6 +14,14 @@ one TCP connection per request, a netstring `<len>:<json>,` holding a JSON-RPC 2
   stage_move_s       a 16 × 16 frame after moving the stage by one field of view
   overview_s         acquire_image at the reference client's defaults (512 px, 1 µm, 0.1 s)
   status_during_scan_ms  get_microscope_status latency while a scan runs (median and max)
+
+With --overviews only the world's overview path is measured (no full-physics frame):
+
+  overview_cold_s    the first acquire_image at the reference defaults (512 px, 1 µm, 0.1 s)
+  overview_s         the same again
+  overview_move_s    set_stage by one field of view (1 µm) + the overview there
+  mid_move_s         set_stage by one field of view (100 Å) + 256 × 256 over 100 Å (0.39 Å
+                     pixels: the incoherent map of the world's atoms), twice
 
 A frame that does not answer within the client's timeout is cancelled by the server when the
 client hangs up; its time is then extrapolated from the progress that get_microscope_status
@@ -111,11 +120,32 @@ def timed_frame(port, timeout, label, watch_status=True, **settings):
     return result, statuses
 
 
+def overviews(c):
+    ref = dict(device="scan", size=512, field_of_view=1e-6, exposure=0.1, detectors=["HAADF"])
+    for name in ("overview_cold_s", "overview_s"):
+        t0 = time.perf_counter()
+        img = c.call("acquire_image", **ref)
+        bench(name, time.perf_counter() - t0, shape="%dx%d" % tuple(img[1]))
+    t0 = time.perf_counter()
+    c.call("set_stage", stage_positions={"x": 1e-6}, relative=True)
+    c.call("acquire_image", **ref)
+    bench("overview_move_s", time.perf_counter() - t0, move_m=1e-6)
+    c.call("set_stage", stage_positions={"x": -1e-6}, relative=True)
+    mid = dict(device="scan", size=256, field_of_view=1e-8, exposure=2e-6, detectors=["HAADF"])
+    for label in ("first", "second"):
+        t0 = time.perf_counter()
+        c.call("set_stage", stage_positions={"x": 1e-8}, relative=True)
+        c.call("acquire_image", **mid)
+        bench("mid_move_s", time.perf_counter() - t0, frame="256x256", fov_A=100, move=label)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cli", default=os.path.join(HERE, "..", "build", "stemtwin"))
     ap.add_argument("--timeout", type=float, default=30.0, help="the client's socket timeout (TEMClient: 30 s)")
     ap.add_argument("--skip-256", action="store_true", help="leave out the 256 × 256 frame")
+    ap.add_argument("--overviews", action="store_true", help="only the overview path (see above)")
     ap.add_argument("serve_args", nargs="*", help="extra arguments for stemtwin serve")
     a = ap.parse_args()
 
@@ -130,6 +160,8 @@ def main():
             except OSError:
                 time.sleep(0.1)
         c = Client(port, a.timeout)
+        if a.overviews:
+            return overviews(c)
         atomic = dict(size=64, field_of_view=64 * 0.2e-10, exposure=2e-6, detectors=["HAADF"])
         # 1. 64 × 64 cold at 0.2 Å/pixel, status latency measured while it runs.
         _, statuses = timed_frame(port, a.timeout, "frame64_cold_s", **atomic)

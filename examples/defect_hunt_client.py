@@ -13,7 +13,7 @@ What it does, like an operator looking for something unusual at low dose first:
   4. parks the beam on the brightest pixel of the zoom and records the diffraction pattern;
   5. reads the dose delivered with get_microscope_status.
 
-    stemtwin serve &                       # default specimen, port 9093
+    stemtwin serve --specimen crystal &    # the small periodic crystal it was written for, port 9093
     /usr/bin/python3 examples/defect_hunt_client.py [--port 9093] [--quick]
 
 Exit code 0 when every step worked and the numbers are consistent, 1 otherwise.

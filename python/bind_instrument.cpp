@@ -207,6 +207,13 @@ void bind_instrument(py::module_& mod) {
            }),
            py::arg("specimen"), py::arg("settings") = py::none(),
            "Microscope(specimen, settings=None, **kw): kw are MicroscopeSettings fields (sampling_A, seed, ...).")
+      .def(py::init([](const World& w, const std::optional<MicroscopeSettings>& settings, const py::kwargs& kw) {
+             MicroscopeSettings st = settings ? *settings : MicroscopeSettings{};
+             apply_settings(st, kw);
+             return std::make_unique<Session>(w, st);
+           }),
+           py::arg("world"), py::arg("settings") = py::none(),
+           "Microscope(world, settings=None, **kw): a session on a World (atoms only where imaged at atomic resolution).")
       // stage
       .def("move_stage",
            [](Session& s, std::optional<double> x, std::optional<double> y, std::optional<double> z,

@@ -230,6 +230,44 @@ void bind_specimens(py::module_& mod) {
           py::arg("name") = "pattern", py::arg("max_angle_mrad") = 0.0, py::arg("bin") = 1,
           "4D-STEM camera (probe_at / scan_points / simulate_stem patterns).");
 
+
+  // ---------------------------------------------------------------- the world (world.hpp)
+  py::class_<World>(mod, "World",
+                    "A specimen micrometres wide made lazily from a seed (docs/specimens.md, 'The world'): a SrTiO3 "
+                    "lamella with an amorphous edge, an LSFO-like film in grains, a carbon cap, Au particles on a carbon "
+                    "support. Atoms exist only for the windows asked for (atoms_in).")
+      .def(py::init([](std::uint64_t seed, const py::kwargs& kw) {
+             WorldParams p;
+             for (const auto& item : kw) {
+               const std::string key = py::str(item.first);
+               const auto& keys = world_keys();
+               const auto it = std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return k.first == key; });
+               if (it == keys.end()) throw py::key_error("World: unknown parameter '" + key + "' (the scenario builder's keys, docs/scenario.md)");
+               p.*(it->second) = item.second.cast<double>();
+             }
+             return World(p, seed);
+           }),
+           py::arg("seed") = 0, "World(seed=0, **params): params are the scenario builder's keys (thickness, width, film, ...), Å.")
+      .def_property_readonly("seed", &World::seed)
+      .def_property_readonly("extent", [](const World& w) { const Cell c = w.extent(); return py::make_tuple(c.x, c.y, c.z); },
+                             "(width, height, thickness) Å")
+      .def("material_at", [](const World& w, double x, double y) { return class_name(w.material_at(x, y)); }, py::arg("x"), py::arg("y"),
+           "The region's class name at (x, y) Å: vacuum, amorphous, crystal, film, support, particle.")
+      .def("thickness_at", &World::thickness_at, py::arg("x"), py::arg("y"))
+      .def("areal_density",
+           [](const World& w, double x, double y) {
+             py::dict d;
+             const ArealDensity a = w.areal_density(x, y);
+             for (std::size_t i = 0; i < a.n; ++i) d[py::str(element_symbol(a.Z[i]))] = a.per_A2[i];
+             return d;
+           },
+           py::arg("x"), py::arg("y"), "{element: atoms per Å² projected along the beam} at (x, y)")
+      .def("atoms_in", [](const World& w, double x0, double y0, double wx, double wy) { return w.atoms_in({x0, y0, wx, wy}); },
+           py::arg("x0"), py::arg("y0"), py::arg("wx"), py::arg("wy"),
+           "Specimen of the atoms with x in [x0, x0 + wx), y in [y0, y0 + wy) (world coordinates, Å).")
+      .def("estimated_atoms", [](const World& w, double x0, double y0, double wx, double wy) { return w.estimated_atoms({x0, y0, wx, wy}); },
+           py::arg("x0"), py::arg("y0"), py::arg("wx"), py::arg("wy"));
+
 }
 
 }  // namespace stemtwin::py_bindings

@@ -266,6 +266,7 @@ struct Session {
   Microscope m;
   std::map<std::string, std::array<double, 2>> measured;  // last measured CEOS coefficients (Å; GIL held)
   Session(Specimen s, const MicroscopeSettings& st) : m(std::move(s), st) {}
+  Session(World w, const MicroscopeSettings& st) : m(std::move(w), st) {}
 };
 
 /// A tableau's coefficients: {"C1": {"value": (x,), "error": (σ,), ...}, "A1": {"value": (x, y),

@@ -1029,7 +1029,7 @@ TEST(Serve, CmdServeListensAnswersAndStopsOnSigterm) {
   // A reply proves run() is serving (and has installed its SIGTERM handler).
   EXPECT_EQ(call(p, "get_detectors")["result"].size(), 4u);
   const json st = call(p, "stemtwin.status")["result"];
-  EXPECT_NEAR(st["cell_A"][0].get<double>(), 12 * 3.905, 1e-9);  // the default specimen
+  EXPECT_NEAR(st["cell_A"][0].get<double>(), WorldParams{}.width_A, 1e-9);  // the default specimen: the world
   const auto t0 = Clock::now();
   std::raise(SIGTERM);
   ASSERT_EQ(served.wait_for(std::chrono::seconds(5)), std::future_status::ready) << "SIGTERM did not stop the server";

@@ -184,6 +184,10 @@ int main(int argc, char** argv) {
   c_serve->add_option("--port", serve.port, "TCP port (default 9093, the DTMicroscope client's)");
   c_serve->add_option("--structure", serve.structure, "structure file to put in the microscope");
   c_serve->add_option("--scenario", serve.scenario, "scenario YAML: its sample 0 sets up the session");
+  c_serve->add_option("--specimen", serve.specimen,
+                      "without --structure/--scenario: world (default; micrometres of lamella, film, particles; docs/specimens.md) "
+                      "or crystal (the small periodic SrTiO3 cell)");
+  c_serve->add_option("--world-thickness", serve.world.thickness_A, "the world's lamella thickness, Å (default 100)");
   c_serve->add_option("--sampling", serve.sampling_A, "simulation sampling, Å");
   c_serve->add_option("--method", serve.method, "multislice or prism");
   c_serve->add_option("--prism-interpolation", serve.prism_interpolation, "PRISM interpolation factor");

@@ -32,6 +32,23 @@ double annular_cross_section_A2(int Z, double energy_eV, double inner_mrad, doub
   return gamma * gamma * lambda * lambda * sum * h / 3.0;
 }
 
+double bright_field_share(const ProbeOptics& optics, const AnnularDetector& d) {
+  const double alpha = optics.semiangle_mrad;
+  auto clamp_a = [&](double t) { return std::clamp(t, 0.0, alpha); };
+  return alpha > 0 ? (clamp_a(d.outer_mrad) * clamp_a(d.outer_mrad) - clamp_a(d.inner_mrad) * clamp_a(d.inner_mrad)) / (alpha * alpha) : 0.0;
+}
+
+double incoherent_weight_A2(int Z, const ProbeOptics& optics, const AnnularDetector& d, Parametrization p) {
+  // Per element: weight = σ_annulus − D·σ_total (Å²), so the map is D + Σ weight·P: the
+  // direct beam's share loses every scattered electron and the annulus gains those scattered
+  // into it (for a BF detector over the whole disc: 1 − Σσ(beyond its edge)·P).
+  constexpr double kOuterLimit_mrad = 1000;  // "all angles": f_e² has fallen by > 1e4 from 0 to 1 rad at 200 kV
+  const double direct = bright_field_share(optics, d);
+  double w = annular_cross_section_A2(Z, optics.energy_eV, d.inner_mrad, d.outer_mrad, p);
+  if (direct > 0) w -= direct * annular_cross_section_A2(Z, optics.energy_eV, 0, kOuterLimit_mrad, p);
+  return w;
+}
+
 double IncoherentMap::at(double x, double y) const {
   const double fx = x / grid.dx(), fy = y / grid.dy();
   const double x0 = std::floor(fx), y0 = std::floor(fy);
@@ -105,22 +122,10 @@ IncoherentMap incoherent_map(const Structure& s, const ProbeOptics& optics, cons
   IncoherentMap map;
   map.grid = Grid::from_sampling(s.cell.x, s.cell.y, st.sampling_A);
   const Grid& g = map.grid;
-  const double alpha = optics.semiangle_mrad;
-  // The bright-field disc's share of the annulus (uniform illumination of the aperture).
-  // σ_total below counts the whole kinematic cross-section, from 0 to 1 rad.
-  auto clamp_a = [&](double t) { return std::clamp(t, 0.0, alpha); };
-  const double direct = alpha > 0 ? (clamp_a(d.outer_mrad) * clamp_a(d.outer_mrad) - clamp_a(d.inner_mrad) * clamp_a(d.inner_mrad)) / (alpha * alpha) : 0.0;
-  // Per element: weight = σ_annulus − D·σ_total (Å²), so the map is D + Σ weight·P: the
-  // direct beam's share loses every scattered electron and the annulus gains those scattered
-  // into it (for a BF detector over the whole disc: 1 − Σσ(beyond its edge)·P).
-  constexpr double kOuterLimit_mrad = 1000;  // "all angles": f_e² has fallen by > 1e4 from 0 to 1 rad at 200 kV
+  const double direct = bright_field_share(optics, d);
   std::map<int, double> weight;
   for (const Atom& a : s.atoms)
-    if (!weight.count(a.Z)) {
-      double w = annular_cross_section_A2(a.Z, optics.energy_eV, d.inner_mrad, d.outer_mrad, st.parametrization);
-      if (direct > 0) w -= direct * annular_cross_section_A2(a.Z, optics.energy_eV, 0, kOuterLimit_mrad, st.parametrization);
-      weight[a.Z] = w;
-    }
+    if (!weight.count(a.Z)) weight[a.Z] = incoherent_weight_A2(a.Z, optics, d, st.parametrization);
   // Cloud-in-cell deposit of each atom's weight (per Å² of the grid cell).
   ComplexBuffer rho(g.size());
   const double dx = g.dx(), dy = g.dy(), inv_area = 1.0 / (dx * dy);

@@ -627,11 +627,11 @@ void Parser::specimen(const YAML::Node& n, ScenarioSpec& s) const {
     const YAML::Node& b = n["builder"];
     expect_map(b, P + ".builder");
     if (!b["type"]) fail(b, P + ".builder.type", "missing required key");
-    static const std::set<std::string> types = {"perovskite", "film", "amorphous", "defects", "nanoparticle"};
+    static const std::set<std::string> types = {"perovskite", "film", "amorphous", "defects", "nanoparticle", "world"};
     sp.builder_type = word(b["type"], P + ".builder.type");
     if (!types.count(sp.builder_type))
       fail(b["type"], P + ".builder.type",
-           "unknown builder '" + sp.builder_type + "' (allowed: amorphous, defects, film, nanoparticle, perovskite)");
+           "unknown builder '" + sp.builder_type + "' (allowed: amorphous, defects, film, nanoparticle, perovskite, world)");
     sp.builder = tree(b, P + ".builder");
     check_tree(*sp.builder);
   }

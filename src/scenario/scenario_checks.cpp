@@ -337,6 +337,10 @@ void check_physics_keys(const ScenarioSpec& spec) {
       if (const ParamTree* t = b.find("substrate")) check_perovskite(*t, P + ".substrate", false);
       if (const ParamTree* t = b.find("film")) check_perovskite(*t, P + ".film", false);
       check_modifiers(b, P);
+    } else if (type == "world") {
+      std::set<std::string> keys = {"type", "x", "y", "size"};
+      for (const auto& [k, field] : world_keys()) keys.insert(k);
+      allow(b, keys, P);
     } else if (type == "nanoparticle") {
       allow(b, {"type", "a", "element", "shape", "radius", "cell", "support_thickness", "support_element", "support_density",
                 "gap"},

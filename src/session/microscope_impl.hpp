@@ -24,6 +24,7 @@ namespace stemtwin {
 namespace microscope_detail {
 
 constexpr double kDoseMapPixel_A = 0.5;  // resolution of the stored dose map
+constexpr std::size_t kWorldDosePixels = 1024;  // a world's dose map: 1024 × 1024 over its extent (8 MiB)
 
 /// A cached window: the specimen region it covers and its transmission functions (one per
 /// phonon configuration), plus PRISM S-matrices keyed by convergence angle.
@@ -36,6 +37,7 @@ struct Window {
   std::unique_ptr<Fft2> fft;
   std::vector<Transmission> configs;
   std::map<double, std::vector<SMatrix>> smatrices;
+  double bytes = 0;  ///< estimated size of the transmission functions
   bool same(const Window& o) const {
     return x0 == o.x0 && y0 == o.y0 && wx == o.wx && wy == o.wy && alpha == o.alpha && beta == o.beta &&
            energy_eV == o.energy_eV && specimen_version == o.specimen_version;
@@ -150,7 +152,9 @@ inline void check_scan(const ScanSettings& s, std::size_t max) {
 using namespace microscope_detail;
 
 struct Microscope::Impl {
-  Specimen specimen;
+  Specimen specimen;  ///< with a world: no atoms, the world's extent as its cell
+  std::shared_ptr<const World> world;  ///< the session's world (null: the explicit, periodic specimen)
+  Image world_dose;  ///< with a world: electrons per pixel of a kWorldDosePixels² grid over its extent
   MicroscopeSettings settings;
   StagePosition stage;
   Optics optics;
@@ -227,10 +231,18 @@ struct Microscope::Impl {
     ~Running() { m.acquiring.store(false); }
   };
 
-  Impl(Specimen s, MicroscopeSettings st) : specimen(std::move(s)), settings(st) {
-    check_specimen(specimen);
-    apply_thermal_vibration(specimen.structure, settings.thermal);
-    thermal_note = thermal_warning(specimen.structure, settings.thermal.configurations);
+  Impl(Specimen s, MicroscopeSettings st, std::shared_ptr<const World> w = nullptr)
+      : specimen(std::move(s)), world(std::move(w)), settings(st) {
+    if (world) {
+      if (settings.damage.enabled)
+        throw std::invalid_argument("Microscope: beam damage needs an explicit specimen (a world's atoms are regenerated for each window)");
+      specimen = Specimen{};
+      specimen.structure.cell = world->extent();
+    } else {
+      check_specimen(specimen);
+      apply_thermal_vibration(specimen.structure, settings.thermal);
+      thermal_note = thermal_warning(specimen.structure, settings.thermal.configurations);
+    }
     if (settings.residual_aberrations) residual = draw_residual_aberrations(settings.seed);
     if (!(settings.c1_drift_A_per_sqrt_min >= 0 && settings.c1_drift_A_per_sqrt_min <= 1e4) ||
         !(settings.a1_drift_A_per_sqrt_min >= 0 && settings.a1_drift_A_per_sqrt_min <= 1e4))
@@ -238,8 +250,10 @@ struct Microscope::Impl {
     const Cell& c = specimen.structure.cell;
     if (!(c.x > 0 && c.y > 0 && c.z > 0)) throw std::invalid_argument("Microscope: the specimen needs a cell with positive extent");
     if (!(settings.sampling_A > 0)) throw std::invalid_argument("Microscope: sampling must be > 0 Å");
-    dose = Image(std::max<std::size_t>(1, std::size_t(std::ceil(c.x / kDoseMapPixel_A))),
-                 std::max<std::size_t>(1, std::size_t(std::ceil(c.y / kDoseMapPixel_A))));
+    if (world) world_dose = Image(kWorldDosePixels, kWorldDosePixels);
+    else
+      dose = Image(std::max<std::size_t>(1, std::size_t(std::ceil(c.x / kDoseMapPixel_A))),
+                   std::max<std::size_t>(1, std::size_t(std::ceil(c.y / kDoseMapPixel_A))));
     stage.x_A = c.x / 2;
     stage.y_A = c.y / 2;
     scan.fov_x_A = std::min(scan.fov_x_A, c.x);
@@ -292,6 +306,7 @@ struct Microscope::Impl {
       const double slices = std::ceil(specimen.structure.cell.z / std::max(settings.potential.slice_thickness_A, 1e-3));
       const double configs = settings.thermal.enabled ? double(std::max<std::size_t>(1, settings.thermal.configurations)) : 1.0;
       const double bytes = points * slices * configs * 8.0;
+      w.bytes = bytes;
       const double budget = double(default_memory_budget());
       if (!(bytes <= budget))
         throw std::invalid_argument("the field of view needs a " + std::to_string(int(w.wx)) + " × " + std::to_string(int(w.wy)) +
@@ -303,15 +318,37 @@ struct Microscope::Impl {
     // Thermal displacements belong to the specimen's atoms, not to the window: displace the
     // whole specimen per configuration (stream keyed by the atom's index in the specimen),
     // then cut the window, so every window and every periodic image agree on each atom.
-    const Structure& s = specimen.structure;
-    const bool thermal = std::any_of(s.atoms.begin(), s.atoms.end(), [](const Atom& a) { return a.rms > 0; });
-    const std::size_t nconf = thermal ? std::max<std::size_t>(1, settings.thermal.configurations) : 1;
-    for (std::size_t c = 0; c < nconf; ++c) {
-      const Structure local = extract(w, thermal ? displace_atoms(s, settings.seed, c) : s);
-      w.configs.push_back(transmission_functions(build_potential(local, w.grid, settings.potential), w.energy_eV, *w.fft));
+    if (world) {
+      // A world's window: its atoms, made now (world.hpp); thermal displacements are keyed by
+      // the atom's index in the window, so they are reproducible per window.
+      Structure base = world_structure(w);
+      apply_thermal_vibration(base, settings.thermal);
+      if (thermal_note.empty()) thermal_note = thermal_warning(base, settings.thermal.configurations);
+      const bool thermal = std::any_of(base.atoms.begin(), base.atoms.end(), [](const Atom& a) { return a.rms > 0; });
+      const std::size_t nconf = thermal ? std::max<std::size_t>(1, settings.thermal.configurations) : 1;
+      for (std::size_t c = 0; c < nconf; ++c) {
+        const Structure local = thermal ? displace_atoms(base, settings.seed, c) : base;
+        w.configs.push_back(transmission_functions(build_potential(local, w.grid, settings.potential), w.energy_eV, *w.fft));
+      }
+    } else {
+      const Structure& s = specimen.structure;
+      const bool thermal = std::any_of(s.atoms.begin(), s.atoms.end(), [](const Atom& a) { return a.rms > 0; });
+      const std::size_t nconf = thermal ? std::max<std::size_t>(1, settings.thermal.configurations) : 1;
+      for (std::size_t c = 0; c < nconf; ++c) {
+        const Structure local = extract(w, thermal ? displace_atoms(s, settings.seed, c) : s);
+        w.configs.push_back(transmission_functions(build_potential(local, w.grid, settings.potential), w.energy_eV, *w.fft));
+      }
     }
     cache.push_front(std::move(w));
-    while (cache.size() > std::max<std::size_t>(1, settings.cache_entries)) {
+    // At most cache_entries windows, and (thick specimens: a 100 Å world's window is ~0.4 GB
+    // at 0.05 Å) no more than the memory budget in all; the newest is always kept.
+    auto cached_bytes = [&] {
+      double b = 0;
+      for (const Window& c : cache) b += c.bytes;
+      return b;
+    };
+    while (cache.size() > std::max<std::size_t>(1, settings.cache_entries) ||
+           (cache.size() > 1 && cached_bytes() > double(default_memory_budget()))) {
       const void* gone = &cache.back();
       clean_cache.remove_if([&](const CleanEntry& e) { return e.window == gone; });
       cache.pop_back();
@@ -338,6 +375,15 @@ struct Microscope::Impl {
     if (w.alpha != 0 || w.beta != 0) tilt(out, w.beta * 1e3, w.alpha * 1e3);  // about x: alpha tilts y
     return out;
   }
+
+  // With a world (src/session/microscope_world.cpp):
+  /// The world's atoms in the window, shifted to its origin, tilted like extract().
+  Structure world_structure(const Window& w) const;
+  /// Incoherent images of a world: the atoms' map for small fields, the projected composition
+  /// averaged over each pixel for large ones (MicroscopeSettings::world_atoms_fov_A). Beam lock held.
+  std::map<std::string, Image> world_incoherent_images(const Snapshot& sn, const std::vector<Point2>& pos, double px, double py);
+  /// The dose map over the world (state lock held).
+  DoseMap world_dose_map(double pixel_A) const;
 
   void check_work(std::size_t positions) const {
     if (positions == 0) throw std::invalid_argument("nothing to acquire: zero positions");
@@ -421,6 +467,7 @@ struct Microscope::Impl {
   /// Incoherent clean images of the annular detectors at `pos` (an nx × ny raster); maps are
   /// cached per detector, probe, pixel footprint and specimen version. Beam lock held.
   std::map<std::string, Image> incoherent_images(const Snapshot& sn, const std::vector<Point2>& pos, double px, double py) {
+    if (world) return world_incoherent_images(sn, pos, px, py);
     std::map<std::string, Image> out;
     const ProbeOptics probe = sn.effective_probe();
     for (const Detector& d : sn.detectors) {
@@ -469,7 +516,15 @@ struct Microscope::Impl {
     std::lock_guard<std::mutex> lock(state);
     const Cell& c = specimen.structure.cell;
     double sum = 0;
-    for (std::size_t i = 0; i < pos.size(); ++i) {
+    if (world) {  // not periodic: electrons outside the world count in the total only
+      const double fx = double(world_dose.nx) / c.x, fy = double(world_dose.ny) / c.y;
+      for (std::size_t i = 0; i < pos.size(); ++i) {
+        sum += electrons[i];
+        const double X = pos[i].x * fx, Y = pos[i].y * fy;
+        if (X >= 0 && Y >= 0 && X < double(world_dose.nx) && Y < double(world_dose.ny)) world_dose(std::size_t(Y), std::size_t(X)) += electrons[i];
+      }
+    }
+    for (std::size_t i = 0; i < pos.size() && !world; ++i) {
       const double x = pos[i].x - std::floor(pos[i].x / c.x) * c.x, y = pos[i].y - std::floor(pos[i].y / c.y) * c.y;
       const auto ix = std::min(dose.nx - 1, std::size_t(x / kDoseMapPixel_A));
       const auto iy = std::min(dose.ny - 1, std::size_t(y / kDoseMapPixel_A));

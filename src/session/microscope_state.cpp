@@ -144,6 +144,7 @@ DoseMap Microscope::dose_map(double pixel_A) const {
   const Impl& m = *impl_;
   if (!(pixel_A > 0)) throw std::invalid_argument("dose map pixel must be > 0 Å");
   std::lock_guard<std::mutex> lock(m.state);
+  if (m.world) return m.world_dose_map(pixel_A);
   const Cell& c = m.specimen.structure.cell;
   DoseMap d;
   d.pixel_A = pixel_A;

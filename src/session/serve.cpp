@@ -33,14 +33,26 @@ int cmd_serve(const ServeOptions& o, std::ostream& log) {
   try {
     if (!o.structure.empty() && !o.scenario.empty())
       throw std::invalid_argument("give a structure file or a scenario, not both");
+    if (o.specimen != "world" && o.specimen != "crystal")
+      throw std::invalid_argument("--specimen must be world or crystal (got '" + o.specimen + "')");
     Specimen specimen;
+    std::optional<World> world;
     std::optional<SampledScenario> sample;
     if (!o.scenario.empty()) {
       const ScenarioSpec spec = parse_scenario_file(o.scenario);
       check_physics_keys(spec);
       sample = sample_parameters(spec, 0);
-      specimen = build_specimen(*sample);
-      log << "specimen: sample 0 of " << o.scenario << ", " << specimen.structure.atoms.size() << " atoms\n";
+      if (sample->builder_type == "world") {
+        world.emplace(world_params(*sample->builder), sample->seed);
+        log << "specimen: the world of " << o.scenario << " (seed " << sample->seed << ")\n";
+      } else {
+        specimen = build_specimen(*sample);
+        log << "specimen: sample 0 of " << o.scenario << ", " << specimen.structure.atoms.size() << " atoms\n";
+      }
+    } else if (o.structure.empty() && o.specimen == "world") {
+      world.emplace(o.world, o.seed);
+      log << "specimen: a world (seed " << o.seed << "): SrTiO3 lamella with an amorphous edge, an LSFO-like film in grains, "
+          << "a carbon cap, and Au particles on a carbon support; atoms are made only where imaged at atomic resolution\n";
     } else if (o.structure.empty()) {
       specimen = default_serve_specimen(o.seed);
       log << "specimen: default SrTiO3 [001] with an amorphous region, La dopants and O vacancies, "
@@ -49,7 +61,7 @@ int cmd_serve(const ServeOptions& o, std::ostream& log) {
       specimen = make_specimen(read_structure(o.structure));
       log << "specimen: " << o.structure << ", " << specimen.structure.atoms.size() << " atoms\n";
     }
-    const Cell c = specimen.structure.cell;
+    const Cell c = world ? world->extent() : specimen.structure.cell;
     log << "cell: " << c.x << " x " << c.y << " x " << c.z << " A\n";
     MicroscopeSettings ms;
     ms.sampling_A = o.sampling_A;
@@ -68,7 +80,7 @@ int cmd_serve(const ServeOptions& o, std::ostream& log) {
       ms.method = st.method;
       ms.prism_interpolation = st.interpolation_x;
     }
-    Microscope microscope(std::move(specimen), ms);
+    Microscope microscope = world ? Microscope(std::move(*world), ms) : Microscope(std::move(specimen), ms);
     if (!sample) {
       // The scan device starts at the reference client's defaults (DTMicroscope's Twisted
       // server: 512 pixels over 1 µm), an overview that the incoherent model answers at once;

@@ -21,6 +21,7 @@ enum class RngPurpose : std::uint64_t {
   Damage = 7,
   Spectra = 8,    ///< Poisson counts of EDS/EELS spectrum images (eds.hpp)
   Corrector = 9,  ///< residual aberrations, their drift and tableau counts (aberration_measure.hpp)
+  World = 10,     ///< the lazily generated world: layout, grains, particles, sites, amorphous tiles (world.hpp)
 };
 
 class Rng {

@@ -47,6 +47,16 @@ namespace stemtwin {
 double annular_cross_section_A2(int Z, double energy_eV, double inner_mrad, double outer_mrad,
                                 Parametrization p = Parametrization::Lobato);
 
+/// D: the share of the (uniformly filled) bright-field disc inside the detector's annulus
+/// (0 for a dark-field detector).
+double bright_field_share(const ProbeOptics& optics, const AnnularDetector& detector);
+/// One atom's weight in the model: σ_annulus − D·σ_total (Å², σ_total over 0–1 rad), so a
+/// signal is D + Σ weight·P(r − r_a); averaged over a pixel much wider than the probe, D +
+/// Σ_Z weight_Z·(atoms of Z per Å²). The one place of this rule (incoherent_map and the
+/// session's world overview use it).
+double incoherent_weight_A2(int Z, const ProbeOptics& optics, const AnnularDetector& detector,
+                            Parametrization p = Parametrization::Lobato);
+
 struct IncoherentSettings {
   double sampling_A = 0.1;         ///< the map's grid (the probe and the atoms are sampled on it)
   double min_probe_field_A = 40;   ///< the probe intensity is computed over at least this field

@@ -63,6 +63,7 @@
 #include "stemtwin/core/image.hpp"
 #include "stemtwin/physics/probe.hpp"
 #include "stemtwin/specimen/specimen.hpp"
+#include "stemtwin/specimen/world.hpp"
 #include "stemtwin/physics/engine.hpp"
 
 namespace stemtwin {
@@ -104,6 +105,11 @@ struct MicroscopeSettings {
   /// Scan pixels larger than this (Å, the larger of the two steps) use the incoherent model
   /// when every detector is annular; 0 = always full physics.
   double incoherent_above_A = 0.3;
+  /// With a World: incoherent frames whose field (the larger side) is at most this use the
+  /// world's atoms (incoherent_map over the window, the lattice visible); larger fields use
+  /// the world's projected composition (World::areal_density), averaged over each pixel, so a
+  /// 1 µm overview never materialises atoms. Both weight the same cross-sections.
+  double world_atoms_fov_A = 128;
   /// The column's residual aberrations (an aberration-corrected STEM after tuning; see
   /// aberration_measure.hpp and docs/corrector.md), drawn from `seed`. The probe's effective
   /// aberrations are these plus the optics' (the corrector's setting, what optics() and
@@ -209,6 +215,13 @@ struct MicroscopeStatus {
 class Microscope {
  public:
   explicit Microscope(Specimen specimen, MicroscopeSettings settings = {});
+  /// A session on a World (world.hpp): atoms are made only for the windows simulated at
+  /// atomic resolution; overviews use its projected composition. The stage starts at the
+  /// world's centre. Beam damage is refused (the world's atoms are regenerated per window).
+  /// The dose map covers the world with pixels of at least extent/1024.
+  explicit Microscope(World world, MicroscopeSettings settings = {});
+  /// The session's world, or null when it was given an explicit specimen.
+  const World* world() const;
   ~Microscope();
   Microscope(Microscope&&) noexcept;
   Microscope& operator=(Microscope&&) noexcept;

@@ -3,7 +3,7 @@
 // DTMicroscope TEM client's protocol (docs/server.md). The CLI front end (src/apps/main.cpp)
 // only forwards its options here.
 //
-//   stemtwin serve [--port 9093] [--host 127.0.0.1] [--structure FILE | --scenario YAML] [--sampling 0.05]
+//   stemtwin serve [--port 9093] [--host 127.0.0.1] [--structure FILE | --scenario YAML | --specimen world|crystal] [--sampling 0.05]
 //                  [--method multislice|prism] [--prism-interpolation 4] [--seed 0]
 //                  [--max-pixels 65536] [--max-connections 16] [--timeout 5]
 #include <cstddef>
@@ -14,6 +14,7 @@
 
 #include "stemtwin/session/microscope_service.hpp"
 #include "stemtwin/specimen/specimen.hpp"
+#include "stemtwin/specimen/world.hpp"
 
 namespace stemtwin {
 
@@ -21,8 +22,13 @@ struct ServeOptions {
   std::string host = "127.0.0.1";  ///< loopback only unless told otherwise
   int port = 9093;                 ///< the DTMicroscope TEM client's default port; 0 = any free port
   /// Structure file (CIF, XYZ, POSCAR…: read_structure) to put in the microscope; empty:
-  /// default_serve_specimen(seed) unless a scenario is given.
+  /// the `specimen` below unless a scenario is given.
   std::string structure;
+  /// Without a structure file or scenario: "world" (default) — a World (world.hpp) of
+  /// `world` parameters from `seed`, micrometres wide; "crystal" — default_serve_specimen(seed),
+  /// the small periodic SrTiO3 cell of earlier versions.
+  std::string specimen = "world";
+  WorldParams world;
   /// Scenario YAML (docs/scenario.md): sample 0 gives the specimen, optics, current,
   /// sampling, slicing, method, phonons, read-out chain (noise, distortions), the annular
   /// detectors and the scan; those values replace sampling_A/method below. Not with `structure`.
