@@ -141,13 +141,29 @@ SpectrumResult Microscope::spectra_at(const std::vector<Point2>& points, double 
   for (const Detector& d : sn.detectors)
     if (std::holds_alternative<AnnularDetector>(d)) dets.push_back(d);
   if (dets.empty()) dets.push_back(AnnularDetector{"HAADF", 70, 160});
-  bool hit = false;
-  Window& w = m.window_for(sn, points, hit);
   const double electrons = electrons_per_position(sn.optics.current_pA, dwell_us);
+  // Points close together share one window; points spread wider than a minimum window (e.g.
+  // across a 1 µm field) are simulated one window each, so the window never grows with the spread.
+  double xmin = 1e300, xmax = -1e300, ymin = 1e300, ymax = -1e300;
+  for (const Point2& p : points) xmin = std::min(xmin, p.x), xmax = std::max(xmax, p.x), ymin = std::min(ymin, p.y), ymax = std::max(ymax, p.y);
+  const bool together = std::max(xmax - xmin, ymax - ymin) <= m.settings.min_window_A;
   ElementIntensity intensity;
   std::size_t simulated = 0;
   try {
-    m.simulate(sn, w, points, dets, nullptr, control, simulated, &intensity);
+    if (together) {
+      bool hit = false;
+      m.simulate(sn, m.window_for(sn, points, hit), points, dets, nullptr, control, simulated, &intensity);
+    } else {
+      for (std::size_t i = 0; i < points.size(); ++i) {
+        bool hit = false;
+        ElementIntensity one;
+        std::size_t done = 0;
+        m.simulate(sn, m.window_for(sn, {points[i]}, hit), {points[i]}, dets, nullptr, control, done, &one);
+        if (i == 0) intensity = one;
+        else intensity.values.insert(intensity.values.end(), one.values.begin(), one.values.end()), intensity.positions += one.positions;
+        simulated = i + 1;
+      }
+    }
   } catch (const AcquisitionCancelled&) {
     const std::vector<Point2> visited(points.begin(), points.begin() + long(simulated));
     if (simulated > 0) m.deposit(visited, std::vector<double>(simulated, electrons), sn.call);
