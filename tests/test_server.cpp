@@ -1369,6 +1369,7 @@ TEST(MicroscopeService, SpectraInTheReferenceFormat) {
   const json point = t.result("get_point_data", {{"spectrum_image_index", "Channel_001"}, {"x", 2}, {"y", 1}});
   EXPECT_EQ(point[1], json({256}));
   EXPECT_EQ(point[0], si[0][2][1]);
+  EXPECT_FALSE(t.microscope.scan_settings().eds);  // the spectrum image's flags do not stay with the session
   EXPECT_EQ(t.error("get_spectrum_image", {{"spectrum_image_index", "Channel_001"}, {"size", 64}}), rpc::kInvalidParams);
   EXPECT_EQ(t.error("get_spectrum_image", {{"spectrum_image_index", "Channel_009"}}), rpc::kInvalidParams);
 }

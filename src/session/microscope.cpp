@@ -49,7 +49,19 @@ ScanResult Microscope::scan(const ScanSettings& s, std::vector<Detector> detecto
     impl_->scan = s;
     impl_->detectors = std::move(detectors);
   }
-  return scan_locked(epoch, control, &sp);
+  // The spectra belong to this call (the server's get_spectrum_image): later scans record none.
+  auto clear = [&] {
+    std::lock_guard<std::mutex> lock(impl_->state);
+    impl_->scan.eds = impl_->scan.eels = false;
+  };
+  try {
+    ScanResult r = scan_locked(epoch, control, &sp);
+    clear();
+    return r;
+  } catch (...) {
+    clear();
+    throw;
+  }
 }
 
 ScanResult Microscope::scan(const AcquisitionControl& control) {

@@ -144,7 +144,7 @@ void MicroscopeService::register_spectrum_images(RpcDispatcher& d) {
       std::lock_guard<std::mutex> lock(mutex_);
       dev = spectrometer_of_key(a.has("spectrum_image_index") ? a.get("spectrum_image_index") : json(), a.method());
       const json& scan = settings_.at("scan");
-      const std::size_t n = a.has("size") ? count(a.get("size"), "get_spectrum_image.size", 1, 1u << 16) : 16;
+      const std::size_t n = a.has("size") ? count(a.get("size"), "get_spectrum_image.size", 1, 1u << 16) : 8;
       if (n * n > limits_.max_spectrum_pixels)
         throw_invalid_params("get_spectrum_image: " + std::to_string(n) + " x " + std::to_string(n) + " pixels exceed the limit of " +
                              std::to_string(limits_.max_spectrum_pixels) + " spectra per image (ServiceLimits::max_spectrum_pixels)");
@@ -190,7 +190,7 @@ void MicroscopeService::register_spectrum_images(RpcDispatcher& d) {
     }
     return list_array(xy, {n, n, ch});
   },
-        "record a spectrum image over the scan field (size 16 by default): [nested list, [x, y, channels], \"float32\"]");
+        "record a spectrum image over the scan field (size 8 by default): [nested list, [x, y, channels], \"float32\"]");
 
   d.add("get_spectrum_image_e_axis", {"spectrum_image_index"}, [this](const json& p) {
     Params a(p, "get_spectrum_image_e_axis", {"spectrum_image_index"});

@@ -283,7 +283,8 @@ class Microscope {
   /// Sets the scan settings and detectors and scans with them, in one step (no other
   /// thread's settings can come in between).
   ScanResult scan(const ScanSettings& s, std::vector<Detector> detectors, const AcquisitionControl& control = {});
-  /// As above, with these spectrometers for this scan's spectrum images only (the session's stay).
+  /// As above, with these spectrometers for this scan's spectrum images only (the session's
+  /// stay); the scan settings' eds/eels flags are cleared afterwards (spectra of this call only).
   ScanResult scan(const ScanSettings& s, std::vector<Detector> detectors, const Spectrometers& spectrometers,
                   const AcquisitionControl& control = {});
   /// Parks the probe at a specimen position for dwell_us; a PixelatedDetector (if any) gives
