@@ -3,6 +3,64 @@
 
 namespace stemtwin::py_bindings {
 
+
+namespace {
+
+SpectrumKind spectrum_kind(const std::string& k) {
+  if (k == "eds" || k == "EDS") return SpectrumKind::Eds;
+  if (k == "eels" || k == "EELS") return SpectrumKind::Eels;
+  throw std::invalid_argument("kind \"" + k + "\" is not 'eds' or 'eels'");
+}
+
+/// A SpectrumResult as a dict; `lead` is the shape before the channel axis ({} for one spectrum).
+py::dict spectrum_dict(SpectrumResult&& r, std::vector<py::ssize_t> lead) {
+  std::vector<py::ssize_t> shape = lead;
+  shape.push_back(static_cast<py::ssize_t>(r.channels));
+  std::vector<double> energy(r.channels);
+  for (std::size_t c = 0; c < r.channels; ++c) energy[c] = r.channel_energy_eV(c);
+  py::dict d;
+  d["counts"] = own(std::move(r.counts), shape);
+  d["expected"] = own(std::move(r.expected), shape);
+  d["energy_eV"] = own(std::move(energy), {static_cast<py::ssize_t>(r.channels)});
+  d["electrons_per_position"] = r.electrons_per_position;
+  d["call"] = r.call;
+  d["kind"] = r.kind == SpectrumKind::Eds ? "eds" : "eels";
+  return d;
+}
+
+void apply_spectrometers(Spectrometers& sp, const py::kwargs& kw) {
+  for (const auto& [key, value] : kw) {
+    const std::string k = py::str(key);
+    if (k == "eds_energy_start_eV") sp.eds.energy_start_eV = value.cast<double>();
+    else if (k == "eds_channel_width_eV") sp.eds.channel_width_eV = value.cast<double>();
+    else if (k == "eds_channels") sp.eds.channels = value.cast<std::size_t>();
+    else if (k == "fwhm_mn_ka_eV") sp.eds.fwhm_mn_ka_eV = value.cast<double>();
+    else if (k == "solid_angle_sr") sp.eds.solid_angle_sr = value.cast<double>();
+    else if (k == "takeoff_deg") sp.eds.takeoff_deg = value.cast<double>();
+    else if (k == "self_absorption") sp.eds.self_absorption = value.cast<bool>();
+    else if (k == "eels_energy_start_eV") sp.eels.energy_start_eV = value.cast<double>();
+    else if (k == "eels_dispersion_eV") sp.eels.channel_width_eV = value.cast<double>();
+    else if (k == "eels_channels") sp.eels.channels = value.cast<std::size_t>();
+    else if (k == "collection_semiangle_mrad") sp.eels.collection_semiangle_mrad = value.cast<double>();
+    else if (k == "zlp_fwhm_eV") sp.eels.zlp_fwhm_eV = value.cast<double>();
+    else if (k == "ionisation_width_A") sp.ionisation_width_A = value.cast<double>();
+    else throw std::invalid_argument("set_spectrometers: unknown keyword '" + k + "'");
+  }
+}
+
+py::dict spectrometers_dict(const Spectrometers& sp) {
+  py::dict d;
+  d["eds_energy_start_eV"] = sp.eds.energy_start_eV, d["eds_channel_width_eV"] = sp.eds.channel_width_eV;
+  d["eds_channels"] = sp.eds.channels, d["fwhm_mn_ka_eV"] = sp.eds.fwhm_mn_ka_eV, d["solid_angle_sr"] = sp.eds.solid_angle_sr;
+  d["takeoff_deg"] = sp.eds.takeoff_deg, d["self_absorption"] = sp.eds.self_absorption;
+  d["eels_energy_start_eV"] = sp.eels.energy_start_eV, d["eels_dispersion_eV"] = sp.eels.channel_width_eV;
+  d["eels_channels"] = sp.eels.channels, d["collection_semiangle_mrad"] = sp.eels.collection_semiangle_mrad;
+  d["zlp_fwhm_eV"] = sp.eels.zlp_fwhm_eV, d["ionisation_width_A"] = sp.ionisation_width_A;
+  return d;
+}
+
+}  // namespace
+
 void bind_instrument(py::module_& mod) {
   // ---------------------------------------------------------------- optics, stage, scan
   py::class_<Aberrations>(mod, "Aberrations", "Aberration coefficients by Krivanek name (Å, rad) or alias (defocus, Cs, ...).")
@@ -331,9 +389,64 @@ void bind_instrument(py::module_& mod) {
            py::arg("acquisition"))
       .def_property_readonly("acquisition", [](Session& s) { return with(s, [](Microscope& m) { return m.acquisition(); }); })
       // acquisitions
-      .def("scan", [](Session& s) { return scan_result(with(s, [](Microscope& m) { return m.scan(); })); },
+      .def("scan",
+           [](Session& s, bool eds, bool eels) {
+             ScanResult r = with(s, [&](Microscope& m) {
+               // The flags belong to this call: a scan without them records no spectra.
+               ScanSettings sc = m.scan_settings();
+               if (!eds && !eels && !sc.eds && !sc.eels) return m.scan();
+               sc.eds = eds;
+               sc.eels = eels;
+               return m.scan(sc, m.detectors());
+             });
+             const py::ssize_t ny = static_cast<py::ssize_t>(r.scan.ny), nx = static_cast<py::ssize_t>(r.scan.nx);
+             std::optional<SpectrumResult> e = std::move(r.eds), l = std::move(r.eels);
+             py::dict d = scan_result(std::move(r));
+             if (e) d["eds"] = spectrum_dict(std::move(*e), {ny, nx});
+             if (l) d["eels"] = spectrum_dict(std::move(*l), {ny, nx});
+             return d;
+           },
+           py::kw_only(), py::arg("eds") = false, py::arg("eels") = false,
            "Scans the field of view: {'images': {name: (ny, nx) read-out}, 'clean': {name: (ny, nx) fractions}, "
-           "'positions': (ny, nx, 2) Å, 'electrons_per_position', 'dose_e_per_A2', 'call', ...}. No copies.")
+           "'positions': (ny, nx, 2) Å, 'electrons_per_position', 'dose_e_per_A2', 'call', ...}. No copies. "
+           "eds=True / eels=True add spectrum images 'eds' / 'eels' ({'counts': (ny, nx, channels), 'expected', "
+           "'energy_eV', ...}) from the same multislice pass (always full physics).")
+      .def("spectrum_at",
+           [](Session& s, double x, double y, double dwell, const std::string& kind) {
+             const SpectrumKind k = spectrum_kind(kind);
+             return spectrum_dict(with(s, [&](Microscope& m) { return m.spectrum_at(x, y, dwell, k); }), {});
+           },
+           py::arg("x"), py::arg("y"), py::arg("dwell_us") = 1e5, py::arg("kind") = "eds",
+           "A point spectrum with the probe parked at specimen (x, y) Å for dwell_us (default 0.1 s, the reference "
+           "client's exposure): {'counts': (channels,) Poisson, 'expected': (channels,) ideal, 'energy_eV': channel "
+           "centres, 'electrons_per_position', 'call', 'kind'}. kind 'eds' or 'eels'.")
+      .def("eels_at",
+           [](Session& s, double x, double y, double dwell) {
+             return spectrum_dict(with(s, [&](Microscope& m) { return m.spectrum_at(x, y, dwell, SpectrumKind::Eels); }), {});
+           },
+           py::arg("x"), py::arg("y"), py::arg("dwell_us") = 1e5, "spectrum_at(x, y, dwell_us, kind='eels').")
+      .def("spectra_at",
+           [](Session& s, const py::array_t<double, py::array::c_style | py::array::forcecast>& pts, double dwell,
+              const std::string& kind) {
+             const SpectrumKind k = spectrum_kind(kind);
+             std::vector<Point2> p = to_points(pts);
+             const py::ssize_t n = static_cast<py::ssize_t>(p.size());
+             return spectrum_dict(with(s, [&](Microscope& m) { return m.spectra_at(p, dwell, k); }), {n});
+           },
+           py::arg("points"), py::arg("dwell_us") = 1e5, py::arg("kind") = "eds",
+           "Spectra at each of (n, 2) points (Å) in one acquisition: 'counts' and 'expected' (n, channels).")
+      .def("set_spectrometers",
+           [](Session& s, const py::kwargs& kw) {
+             Spectrometers sp = s.m.spectrometers();
+             apply_spectrometers(sp, kw);
+             with(s, [&](Microscope& m) { m.set_spectrometers(sp); });
+           },
+           "Changes the spectrometers by keyword: eds_energy_start_eV, eds_channel_width_eV, eds_channels, fwhm_mn_ka_eV, "
+           "solid_angle_sr, takeoff_deg, self_absorption, eels_energy_start_eV, eels_dispersion_eV, eels_channels, "
+           "collection_semiangle_mrad, zlp_fwhm_eV, ionisation_width_A. Refused values change nothing.")
+      .def_property_readonly("spectrometers",
+                             [](Session& s) { return spectrometers_dict(with(s, [](Microscope& m) { return m.spectrometers(); })); },
+                             "The spectrometers' settings as a dict (keywords of set_spectrometers).")
       .def("probe_at",
            [](Session& s, double x, double y, double dwell) {
              return probe_result(with(s, [&](Microscope& m) { return m.probe_at(x, y, dwell); }));

@@ -599,5 +599,43 @@ def test_corrector_measure_and_correct():
     else:
         raise AssertionError("correct_aberration without a fresh measurement accepted")
 
+
+
+def test_spectra_point_eels_and_spectrum_images():
+    """EDS/EELS through the session: a point spectrum at the dose of the dwell (Poisson counts around
+    the ideal spectrum), Sr Kα stronger on a Sr column than on a Ti–O column, EELS zero-loss at 0 eV,
+    and spectrum images from scan(eds=True)."""
+    m = session()
+    sr, ti = (2 * A, 2 * A), (2.5 * A, 2.5 * A)
+    a = m.spectrum_at(*sr, dwell_us=1e5)
+    assert a["counts"].shape == a["expected"].shape == a["energy_eV"].shape == (2048,)
+    assert a["kind"] == "eds" and a["electrons_per_position"] > 1e7  # 20 pA × 0.1 s
+    assert np.all(a["counts"] == np.floor(a["counts"])) and a["counts"].min() >= 0
+    mu = a["expected"].sum()
+    assert abs(a["counts"].sum() - mu) < 5 * math.sqrt(mu), (a["counts"].sum(), mu)  # 5σ
+    b = m.spectrum_at(*ti, dwell_us=1e5)
+    window = (a["energy_eV"] > 14000) & (a["energy_eV"] < 14300)  # Sr Kα 14.16 keV
+    assert a["expected"][window].sum() > 2 * b["expected"][window].sum()
+    assert abs(m.status()["total_electrons"] - 2 * a["electrons_per_position"]) < 1e-6 * m.status()["total_electrons"]
+    e = m.eels_at(*sr, dwell_us=1e4)
+    assert e["kind"] == "eels" and abs(e["energy_eV"][int(np.argmax(e["expected"]))]) < 0.5
+    pts = m.spectra_at(np.array([sr, ti]), dwell_us=1e3)
+    assert pts["counts"].shape == (2, 2048)
+    m.set_scan(fov=A, n=4, dwell_us=1e3)
+    r = m.scan(eds=True, eels=True)
+    assert r["eds"]["counts"].shape == (4, 4, 2048) and r["eels"]["expected"].shape == (4, 4, 2048)
+    assert "eds" not in m.scan()
+    m.set_spectrometers(eds_channels=1024, eds_channel_width_eV=20.0)
+    assert m.spectrometers["eds_channels"] == 1024 and m.spectrum_at(*sr, dwell_us=1e3)["counts"].shape == (1024,)
+    for bad in (dict(fwhm_mn_ka_eV=50.0), dict(nonsense=1)):
+        try:
+            m.set_spectrometers(**bad)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"set_spectrometers({bad}) accepted")
+    assert m.spectrometers["eds_channels"] == 1024
+
+
 if __name__ == "__main__":
     sys.exit(main())

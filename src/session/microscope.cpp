@@ -33,18 +33,51 @@ ScanResult Microscope::scan(const ScanSettings& s, std::vector<Detector> detecto
   return scan_locked(epoch, control);
 }
 
+ScanResult Microscope::scan(const ScanSettings& s, std::vector<Detector> detectors, const Spectrometers& sp,
+                            const AcquisitionControl& control) {
+  check_scan(s, impl_->settings.max_positions_per_call);
+  if (detectors.empty()) throw std::invalid_argument("at least one detector is needed");
+  const std::uint64_t epoch = impl_->cancel_epoch.load();
+  std::unique_lock<std::mutex> beam(impl_->beam);
+  double energy = 0;
+  {
+    std::lock_guard<std::mutex> lock(impl_->state);
+    energy = impl_->optics.probe.energy_eV;
+  }
+  check_spectrometers(impl_->specimen.structure, energy, sp);
+  {
+    std::lock_guard<std::mutex> lock(impl_->state);
+    impl_->scan = s;
+    impl_->detectors = std::move(detectors);
+  }
+  // The spectra belong to this call (the server's get_spectrum_image): later scans record none.
+  auto clear = [&] {
+    std::lock_guard<std::mutex> lock(impl_->state);
+    impl_->scan.eds = impl_->scan.eels = false;
+  };
+  try {
+    ScanResult r = scan_locked(epoch, control, &sp);
+    clear();
+    return r;
+  } catch (...) {
+    clear();
+    throw;
+  }
+}
+
 ScanResult Microscope::scan(const AcquisitionControl& control) {
   const std::uint64_t epoch = impl_->cancel_epoch.load();
   std::unique_lock<std::mutex> beam(impl_->beam);
   return scan_locked(epoch, control);
 }
 
-ScanResult Microscope::scan_locked(std::uint64_t epoch, const AcquisitionControl& control) {
+ScanResult Microscope::scan_locked(std::uint64_t epoch, const AcquisitionControl& control, const Spectrometers* sp) {
   Impl& m = *impl_;
   Impl::Running running(m);
   const auto t0 = std::chrono::steady_clock::now();
   Snapshot sn = m.snapshot();
   sn.cancel_epoch = epoch;
+  if (sp) sn.spectrometers = *sp;
   const ScanSettings& sc = sn.scan;
   m.check_work(sc.nx * sc.ny);
   m.total_positions.store(sc.nx * sc.ny);  // status() shows the size of the frame from the start
@@ -65,8 +98,10 @@ ScanResult Microscope::scan_locked(std::uint64_t epoch, const AcquisitionControl
   ScanResult r;
   const bool all_annular = std::all_of(sn.detectors.begin(), sn.detectors.end(),
                                        [](const Detector& d) { return std::holds_alternative<AnnularDetector>(d); });
-  r.incoherent = all_annular && m.settings.incoherent_above_A > 0 && std::max(sx, sy) > m.settings.incoherent_above_A;
+  const bool spectra = sc.eds || sc.eels;  // spectrum images need the multislice wave (microscope_spectra.cpp)
+  r.incoherent = !spectra && all_annular && m.settings.incoherent_above_A > 0 && std::max(sx, sy) > m.settings.incoherent_above_A;
   StemResult res;
+  ElementIntensity intensity;  // probe intensity at the atoms, when spectra are asked for
   std::map<std::string, Image> incoherent;
   if (r.incoherent) {
     if (m.stop_requested(sn, control)) throw AcquisitionCancelled("acquisition cancelled before it started");
@@ -86,7 +121,8 @@ ScanResult Microscope::scan_locked(std::uint64_t epoch, const AcquisitionControl
     Window& w = m.window_for(sn, ds.positions_A, r.window_cache_hit);
     std::size_t simulated = 0;
     try {
-      res = m.simulate_cached(sn, w, ds.positions_A, sn.detectors, r.signal_cache_hit, control, simulated);
+      res = spectra ? m.simulate(sn, w, ds.positions_A, sn.detectors, nullptr, control, simulated, &intensity)
+                    : m.simulate_cached(sn, w, ds.positions_A, sn.detectors, r.signal_cache_hit, control, simulated);
     } catch (const AcquisitionCancelled&) {
       // The beam did visit the positions simulated before the stop: their dose is real.
       const std::vector<Point2> visited(ds.positions_A.begin(), ds.positions_A.begin() + long(simulated));
@@ -96,6 +132,10 @@ ScanResult Microscope::scan_locked(std::uint64_t epoch, const AcquisitionControl
     r.warnings = res.warnings;
     if (!m.thermal_note.empty()) r.warnings.push_back(m.thermal_note);
     if (all_annular && !r.signal_cache_hit) m.learn_incoherent_scale(sn, ds.positions_A, res, sx, sy);
+    if (sc.eds) r.eds = make_spectra(m.specimen.structure, sn.optics.probe.energy_eV, sn.spectrometers, SpectrumKind::Eds, intensity,
+                                     electrons_of(ds.positions_A.size()), m.settings.seed, call, ds.positions_A);
+    if (sc.eels) r.eels = make_spectra(m.specimen.structure, sn.optics.probe.energy_eV, sn.spectrometers, SpectrumKind::Eels, intensity,
+                                       electrons_of(ds.positions_A.size()), m.settings.seed, call, ds.positions_A);
   }
   if (r.incoherent) {
     // The incoherent maps as the read-out's input: one bin per annular detector.

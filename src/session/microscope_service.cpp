@@ -50,6 +50,8 @@ MicroscopeService::MicroscopeService(Microscope& microscope, ServiceLimits limit
   settings_["ceta_camera"] = json{{"size", 512}, {"exposure", 0.1}, {"binning", 1}};
   settings_["flu_camera"] = json{{"size", 512}, {"exposure", 0.1}, {"binning", 1}, {"save_to_disc", false}};
   settings_["super_x"] = json{{"size", 2048}, {"exposure", 0.1}, {"binning", 2}, {"energy_window", json::array({0, 20000})}};
+  // The twin's EELS spectrometer (no reference device): 2048 channels of 0.5 eV from −10 eV, β = 50 mrad.
+  settings_["eels"] = json{{"size", 2048}, {"exposure", 0.1}, {"energy_offset", -10.0}, {"dispersion", 0.5}, {"collection_angle", 0.05}};
 }
 
 // ---- helpers (mutex held) --------------------------------------------------------------
@@ -171,6 +173,14 @@ json MicroscopeService::validated_settings(const std::string& device, const json
         throw_invalid_params(what + " needs 0 <= low < high <= " + format_quantity(ranges::kEnergy.hi, "eV") + " (got [" +
                              format_quantity(lo, "") + ", " + format_quantity(hi, "eV") + "])");
       out[k] = json::array({lo, hi});
+    } else if (k == "energy_offset") {
+      const double e = number(v, what);
+      if (!(e >= -1000 && e <= 1e5)) throw_invalid_params(what + " = " + format_quantity(e, "eV") + " must lie in [-1000, 1e5] eV");
+      out[k] = e;
+    } else if (k == "dispersion") {
+      out[k] = positive(v, what, 100, "eV", "100 eV per channel");
+    } else if (k == "collection_angle") {
+      out[k] = positive(v, what, 0.5, "rad", "0.5 rad");
     } else {
       throw_invalid_params("setting '" + k + "' cannot be changed");
     }
@@ -215,6 +225,7 @@ std::vector<std::vector<float>> MicroscopeService::scan_frame(const ScanConfig& 
   s.ny = c.ny;
   s.rotation_deg = c.rotation_rad * 180 / kPi;
   s.dwell_us = c.dwell_s * 1e6;
+  s.eds = s.eels = false;  // images only (spectra: the spectrometer devices)
   // Only the requested detectors are computed (settings and detectors set in one step with the scan).
   ScanResult r = m_.scan(s, std::vector<Detector>(c.detectors.begin(), c.detectors.end()), call_control());
   std::vector<std::vector<float>> out;
@@ -274,6 +285,8 @@ void MicroscopeService::register_methods(RpcDispatcher& d) {
   register_status(d);
   register_corrector(d);
   register_data_server(d);
+  register_spectra(d);
+  register_spectrum_images(d);
   register_native(d);
   register_native_control(d);
 }

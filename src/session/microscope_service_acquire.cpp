@@ -1,4 +1,4 @@
-// MicroscopeService: acquisitions (DTMicroscope's acquire_* verbs) and the verbs of
+// MicroscopeService: acquisitions (DTMicroscope's acquire_image(_stack); spectra in microscope_service_spectra.cpp) and the verbs of
 // DTMicroscope's STEM data server (server_stem.py). Every handler reads the service's
 // settings under its mutex, lets it go, and only then runs physics; the Microscope
 // serialises acquisitions and stops one whose client has gone (docs/server.md).
@@ -14,11 +14,6 @@ using nlohmann::json;
 using namespace service;
 
 namespace {
-
-[[noreturn]] void no_spectroscopy(const std::string& device, const std::string& method) {
-  if (device != "super_x") throw_invalid_params(method + ": device '" + device + "' records no spectra (spectra: super_x)");
-  throw RpcError(rpc::kServerError, method + ": not available yet — spectroscopy (EDS, super_x) is not simulated by stemtwin yet");
-}
 
 /// Frames of one device acquisition, concatenated, with their shape.
 struct Frames {
@@ -63,8 +58,8 @@ void MicroscopeService::register_acquisitions(RpcDispatcher& d) {
       dev = device_name(a.get("device"), a.method());
       enc = a.has("encoding") ? encoding_of(a.get("encoding")) : "list";
       s = validated_settings(dev, settings_[dev], rest);
-      if (dev == "super_x")
-        throw RpcError(rpc::kServerError, "acquire_image: super_x is a spectrometer; spectroscopy is not simulated by stemtwin yet");
+      if (dev == "super_x" || dev == "eels")
+        throw_invalid_params("acquire_image: " + dev + " is a spectrometer: use acquire_spectrum");
       if (dev == "scan") scan = scan_config(s);
       beam_at = field_position_locked(beam_[0], beam_[1]);
     }
@@ -87,8 +82,8 @@ void MicroscopeService::register_acquisitions(RpcDispatcher& d) {
       n = a.has("frames") ? count(a.get("frames"), "frames", 1, limits_.max_frames) : 1;
       enc = a.has("encoding") ? encoding_of(a.get("encoding")) : "list";
       s = validated_settings(dev, settings_[dev], rest);
-      if (dev == "super_x")
-        throw RpcError(rpc::kServerError, "acquire_image_stack: spectroscopy (super_x) is not simulated by stemtwin yet");
+      if (dev == "super_x" || dev == "eels")
+        throw_invalid_params("acquire_image_stack: " + dev + " is a spectrometer: use acquire_spectrum");
       if (dev == "scan") scan = scan_config(s);
       beam_at = field_position_locked(beam_[0], beam_[1]);
     }
@@ -107,37 +102,6 @@ void MicroscopeService::register_acquisitions(RpcDispatcher& d) {
     return out;
   },
         "the device's settings with \"data\" (frames × image, nested list), \"shape\", \"dtype\" — as the reference");
-
-  d.add("acquire_spectrum", {"device"}, [this](const json& p) -> json {
-    json rest = json::object();
-    Params a(p, "acquire_spectrum", {"device"}, &rest);
-    std::lock_guard<std::mutex> lock(mutex_);
-    const std::string dev = device_name(a.get("device"), a.method());
-    if (dev == "super_x") validated_settings(dev, settings_[dev], rest);  // bad settings are named first
-    no_spectroscopy(dev, a.method());
-  },
-        "super_x: -32000 until spectroscopy exists");
-
-  d.add("acquire_spectrum_points", {"device", "points"}, [this](const json& p) -> json {
-    json rest = json::object();
-    Params a(p, "acquire_spectrum_points", {"device", "points"}, &rest);
-    std::lock_guard<std::mutex> lock(mutex_);
-    const std::string dev = device_name(a.get("device"), a.method());
-    const json& pts = a.get("points");
-    if (!pts.is_array() || pts.empty() || pts.size() > limits_.max_points)
-      throw_invalid_params("acquire_spectrum_points: points must be a list of 1 to " + std::to_string(limits_.max_points) +
-                           " beam positions [x, y] (fractions of the field, 0..1)");
-    for (const json& q : pts) {
-      if (!q.is_array() || q.size() != 2) throw_invalid_params("acquire_spectrum_points: points must be a list of [x, y]");
-      for (const json& f : q)
-        if (const double v = number(f, "points x/y"); v < 0 || v > 1)
-          throw_invalid_params("acquire_spectrum_points: points x/y = " + format_quantity(v, "") +
-                               " is not a fraction of the field (0..1)");
-    }
-    if (dev == "super_x") validated_settings(dev, settings_[dev], rest);
-    no_spectroscopy(dev, a.method());
-  },
-        "super_x: -32000 until spectroscopy exists");
 }
 
 void MicroscopeService::register_data_server(RpcDispatcher& d) {
@@ -168,20 +132,6 @@ void MicroscopeService::register_data_server(RpcDispatcher& d) {
     return encode_array(frames.front(), {c.ny, c.nx}, enc);
   },
         "overview image at the stage (512 px over 1 µm unless given), [data, shape, dtype]");
-
-  auto no_spectrum_image = [](const std::string& method) {
-    return [method](const json& p) -> json {
-      Params(p, method, {"spectrum_image_index", "x", "y"});
-      throw RpcError(rpc::kServerError, method + ": not available yet — spectrum images need EDS/EELS, which stemtwin does not "
-                                                 "simulate yet (docs/server.md)");
-    };
-  };
-  d.add("get_point_data", {"spectrum_image_index", "x", "y"}, no_spectrum_image("get_point_data"),
-        "spectrum at a point: -32000 until spectroscopy exists");
-  d.add("get_spectrum_image", {"spectrum_image_index"}, no_spectrum_image("get_spectrum_image"),
-        "spectrum image: -32000 until spectroscopy exists");
-  d.add("get_spectrum_image_e_axis", {"spectrum_image_index"}, no_spectrum_image("get_spectrum_image_e_axis"),
-        "energy axis of a spectrum image: -32000 until spectroscopy exists");
 }
 
 }  // namespace stemtwin

@@ -105,7 +105,7 @@ int cmd_serve(const ServeOptions& o, std::ostream& log) {
       sc.fov_y_A = sample->scan.step_y * double(sample->scan.ny);
       sc.dwell_us = sample->dwell_us;
       microscope.set_scan(sc);
-      log << "session: " << ms.sampling_A << " A sampling, " << (ms.method == Method::Prism ? "PRISM" : "multislice")
+      log << "session: " << ms.sampling_A << " A sampling, " << name_of(ms.method, kMethodNames)
           << ", " << sample->current << " pA, read-out " << (noisy ? "with" : "without") << " counting noise\n";
     }
     MicroscopeService service(microscope, o.limits);

@@ -10,7 +10,7 @@ namespace stemtwin::service {
 
 
 const std::vector<std::string>& devices() {
-  static const std::vector<std::string> d = {"flu_camera", "ceta_camera", "scan", "super_x"};
+  static const std::vector<std::string> d = {"flu_camera", "ceta_camera", "scan", "super_x", "eels"};
   return d;
 }
 

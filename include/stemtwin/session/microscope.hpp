@@ -48,6 +48,7 @@
 #include <map>
 #include <stdexcept>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,8 @@
 #include "stemtwin/specimen/specimen.hpp"
 #include "stemtwin/physics/engine.hpp"
 #include "stemtwin/physics/aberration_measure.hpp"
+#include "stemtwin/physics/eds.hpp"
+#include "stemtwin/physics/eels.hpp"
 #include "stemtwin/acquisition/acquisition.hpp"
 #include "stemtwin/physics/detectors.hpp"
 #include "stemtwin/core/image.hpp"
@@ -156,6 +159,37 @@ struct ScanSettings {
   double rotation_deg = 0;
   double dwell_us = 2;
   double flyback_us = 0;
+  /// Spectrum images riding on the scan (microscope_spectra.cpp): an EDS and/or EELS spectrum
+  /// per pixel from the same multislice pass. They need the wave inside the specimen, so a
+  /// scan asking for them is always full physics (never the incoherent model) and multislice
+  /// (never PRISM), and its clean signals are not taken from the cache.
+  bool eds = false;
+  bool eels = false;
+};
+
+/// The session's spectrometers (docs/spectroscopy.md for the models).
+struct Spectrometers {
+  EdsDetector eds;    ///< default: 0–20.48 keV in 2048 channels, 130 eV at Mn Kα, 0.7 sr
+  EelsSettings eels;  ///< default: −10…1014 eV in 2048 channels of 0.5 eV, β = 50 mrad
+  /// 1σ (Å) of the ionisation footprint (InelasticSettings::width_A): the docs recommend at
+  /// least two grid pixels; 0.3 Å suits K shells at the session's 0.05 Å sampling.
+  double ionisation_width_A = 0.3;
+};
+
+enum class SpectrumKind { Eds, Eels };
+
+/// Spectra at a list of probe positions (one position for spectrum_at, every pixel of a
+/// scan for spectrum images): counts per channel, [position][channel].
+struct SpectrumResult {
+  SpectrumKind kind = SpectrumKind::Eds;
+  double energy_start_eV = 0, channel_width_eV = 0;  ///< left edge of channel 0, channel width
+  std::size_t channels = 0, positions = 0;
+  std::vector<Point2> positions_A;
+  std::vector<double> counts;    ///< Poisson counts at the dose, stream (seed, Spectra, 2·call + kind, position)
+  std::vector<double> expected;  ///< the ideal (noise-free) spectrum: the Poisson means
+  double electrons_per_position = 0;
+  std::uint64_t call = 0;
+  double channel_energy_eV(std::size_t c) const { return energy_start_eV + (double(c) + 0.5) * channel_width_eV; }
 };
 
 struct ScanResult {
@@ -178,6 +212,7 @@ struct ScanResult {
   bool window_cache_hit = false;  ///< the window's potentials were re-used
   bool signal_cache_hit = false;  ///< the clean signals were re-used (same positions, probe, detectors)
   bool incoherent = false;        ///< computed with the incoherent model (pixels > incoherent_above_A)
+  std::optional<SpectrumResult> eds, eels;  ///< spectrum images when ScanSettings::eds / eels asked for them
 };
 
 struct ProbeResult {
@@ -266,11 +301,31 @@ class Microscope {
   /// Sets the scan settings and detectors and scans with them, in one step (no other
   /// thread's settings can come in between).
   ScanResult scan(const ScanSettings& s, std::vector<Detector> detectors, const AcquisitionControl& control = {});
+  /// As above, with these spectrometers for this scan's spectrum images only (the session's
+  /// stay); the scan settings' eds/eels flags are cleared afterwards (spectra of this call only).
+  ScanResult scan(const ScanSettings& s, std::vector<Detector> detectors, const Spectrometers& spectrometers,
+                  const AcquisitionControl& control = {});
   /// Parks the probe at a specimen position for dwell_us; a PixelatedDetector (if any) gives
   /// the pattern, else the pattern is the whole band-limited diffraction pattern.
   ProbeResult probe_at(double x_A, double y_A, double dwell_us = 1000, const AcquisitionControl& control = {});
   std::vector<ProbeResult> scan_points(const std::vector<Point2>& points_A, double dwell_us = 2,
                                        const AcquisitionControl& control = {});
+  /// An EDS (or EELS) point spectrum with the probe parked at specimen position (x, y) Å for
+  /// dwell_us: the dose is the beam current × dwell; Poisson counts and the ideal spectrum.
+  /// The probe's intensity at every atom comes from multislice through the window around the
+  /// point (docs/spectroscopy.md). Counted, seeded and dosed like every acquisition.
+  SpectrumResult spectrum_at(double x_A, double y_A, double dwell_us = 1e5, SpectrumKind kind = SpectrumKind::Eds,
+                             const AcquisitionControl& control = {});
+  /// Spectra at several positions (Å) in one acquisition, with the session's spectrometers
+  /// or with `spectrometers` given for this call only (the session's are left alone).
+  SpectrumResult spectra_at(const std::vector<Point2>& points_A, double dwell_us, SpectrumKind kind,
+                            const AcquisitionControl& control = {});
+  SpectrumResult spectra_at(const std::vector<Point2>& points_A, double dwell_us, SpectrumKind kind,
+                            const Spectrometers& spectrometers, const AcquisitionControl& control = {});
+  /// The EDS detector, the EELS spectrometer and the ionisation footprint; checked against the
+  /// specimen (a detector the models refuse is refused here, naming why).
+  void set_spectrometers(const Spectrometers& s);
+  Spectrometers spectrometers() const;
   /// Cancels every acquisition running or waiting for the beam now (later ones run); returns at once.
   void cancel();
 
@@ -285,7 +340,8 @@ class Microscope {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
-  ScanResult scan_locked(std::uint64_t cancel_epoch, const AcquisitionControl& control);  // beam lock held
+  ScanResult scan_locked(std::uint64_t cancel_epoch, const AcquisitionControl& control,
+                         const Spectrometers* spectrometers = nullptr);  // beam lock held
 };
 
 }  // namespace stemtwin

@@ -20,8 +20,11 @@
 //                position; settings size (0 = native, else centre crop/zero pad to
 //                size × size after binning), exposure (s), binning
 //   flu_camera   the same pattern as seen by the screen camera (defaults: binning 2)
-//   super_x      EDS spectrometer: settings are kept, but acquisitions answer -32000
-//                "spectroscopy is not simulated" until spectroscopy exists
+//   super_x      EDS spectrometer: acquire_spectrum(_points) at the beam position(s);
+//                settings size (channels), exposure (s), binning (recorded), energy_window (eV)
+//   eels         EELS spectrometer (the twin's; the reference has none): settings size
+//                (channels), exposure (s), energy_offset (eV), dispersion (eV/channel),
+//                collection_angle (rad)
 // Detector names (case-insensitive): HAADF, ADF (aliases DF, MAADF), ABF, BF, with the
 // session's own default angles (the Microscope's initial detectors), overridable per name.
 //
@@ -64,6 +67,9 @@ struct ServiceLimits {
   double max_dwell_s = 0.1;                 ///< scan exposure per pixel (0.1 s: the Twisted reference server's default)
   double max_exposure_s = 10;               ///< camera exposure
   std::size_t max_detectors = 8;            ///< detectors in one scan
+  /// Spectra in one get_spectrum_image (size × size; each a multislice, each reply
+  /// pixels × channels numbers: 1024 × 2048 ≈ 10 MB of JSON).
+  std::size_t max_spectrum_pixels = 32 * 32;
 };
 
 class MicroscopeService {
@@ -96,10 +102,12 @@ class MicroscopeService {
   // Registration by group (one file each, microscope_service_*.cpp).
   void register_devices(RpcDispatcher& d);       // get_detectors, activate_device, (get_)device_settings, get_vacuum, close
   void register_stage_and_beam(RpcDispatcher& d);  // get_stage, set_stage, set/get_beam_position
-  void register_acquisitions(RpcDispatcher& d);  // acquire_image(_stack), acquire_spectrum(_points)
+  void register_acquisitions(RpcDispatcher& d);  // acquire_image(_stack)
+  void register_spectra(RpcDispatcher& d);       // acquire_spectrum(_points) (microscope_service_spectra.cpp)
   void register_status(RpcDispatcher& d);        // get_microscope_status, aberration_correction
   void register_corrector(RpcDispatcher& d);     // acquireTableau, measureC1A1, correctAberration (+ snake_case)
-  void register_data_server(RpcDispatcher& d);   // get_overview_image, get_point_data, get_spectrum_image(_e_axis)
+  void register_data_server(RpcDispatcher& d);   // get_overview_image
+  void register_spectrum_images(RpcDispatcher& d);  // get_spectrum_image(_e_axis), get_point_data
   void register_native(RpcDispatcher& d);          // stemtwin.methods, status, scan, probe, probe_points
   void register_native_control(RpcDispatcher& d);  // stemtwin.dose_map, set_optics, move_stage, cancel
 
@@ -113,6 +121,10 @@ class MicroscopeService {
   /// The scan a settings object asks for, checked against the limits of its level of detail (mutex held).
   ScanConfig scan_config(const nlohmann::json& settings) const;
   Point2 field_position_locked(double fx, double fy) const;  // mutex held
+  /// The session's spectrometers with a spectrometer device's settings (super_x: size
+  /// channels over energy_window; eels: size channels from energy_offset by dispersion,
+  /// collection_angle) (mutex held).
+  Spectrometers spectrometers_for(const std::string& device, const nlohmann::json& settings) const;
   /// One frame with the config's settings and detectors; the acquired image of each detector as float32.
   std::vector<std::vector<float>> scan_frame(const ScanConfig& c, ScanResult* keep = nullptr);
   /// A camera frame at specimen position `at`, binned and cropped/padded; sets its shape.
@@ -129,7 +141,9 @@ class MicroscopeService {
   std::map<std::string, nlohmann::json> settings_;         // device → settings
   std::map<std::string, AnnularDetector> detector_table_;  // canonical upper-case name → angles
   std::array<double, 2> beam_{0.5, 0.5};                   // beam position, fractions of the field
-  std::map<std::string, std::array<double, 2>> measured_A_;  // last measured CEOS coefficients (Å), for correctAberration
+  std::map<std::string, std::array<double, 2>> measured_A_;
+  /// The last spectrum image per spectrometer, [x][y][channel] float32 and its shape (get_point_data).
+  std::map<std::string, std::pair<std::vector<float>, std::vector<std::size_t>>> spectrum_images_;  // last measured CEOS coefficients (Å), for correctAberration
 };
 
 }  // namespace stemtwin

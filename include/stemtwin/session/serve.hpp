@@ -4,7 +4,7 @@
 // only forwards its options here.
 //
 //   stemtwin serve [--port 9093] [--host 127.0.0.1] [--structure FILE | --scenario YAML | --specimen world|crystal] [--sampling 0.05]
-//                  [--method multislice|prism] [--prism-interpolation 4] [--seed 0]
+//                  [--method windowed|multislice|prism] [--prism-interpolation 4] [--seed 0]
 //                  [--max-pixels 65536] [--max-connections 16] [--timeout 5]
 #include <cstddef>
 #include <cstdint>
@@ -35,7 +35,9 @@ struct ServeOptions {
   std::string scenario;
   double sampling_A = 0.05;        ///< simulation grid sampling (MicroscopeSettings::sampling_A)
   /// "multislice" (the session default) or "prism" (cheaper for many positions per window).
-  std::string method = "multislice";
+  /// Windowed multislice by default: each tile of probe positions on a window of its own
+  /// (windowed.hpp; HAADF within 1 % of multislice, bench/bench_session_methods.py for the cost).
+  std::string method = "windowed";
   std::size_t prism_interpolation = 4;
   std::uint64_t seed = 0;          ///< session seed (noise, phonons, default specimen)
   /// False (default): the column has the seeded residual aberrations of a tuned corrector

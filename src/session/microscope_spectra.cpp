@@ -1,0 +1,178 @@
+// Microscope: EDS and EELS spectra (spectrum_at, spectra_at, the spectrum images of scan()).
+// The probe's intensity at every atom of the window is recorded in the multislice loop
+// (InelasticRecorder, spectroscopy.hpp) and turned into counts by the EDS/EELS models
+// (eds.hpp, eels.hpp) at the dose of the dwell; docs/spectroscopy.md has the physics.
+#include <algorithm>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+
+#include "microscope_impl.hpp"
+
+namespace stemtwin {
+namespace microscope_detail {
+
+std::vector<int> elements_of(const Structure& s) {
+  std::set<int> z;
+  for (const Atom& a : s.atoms) z.insert(a.Z);
+  return {z.begin(), z.end()};
+}
+
+Structure static_atoms(Structure s) {
+  for (Atom& a : s.atoms) a.rms = 0;
+  return s;
+}
+
+InelasticSettings inelastic_settings(const Spectrometers& sp, std::vector<int> elements) {
+  InelasticSettings in;
+  in.width_A = sp.ionisation_width_A;
+  in.elements = std::move(elements);
+  return in;
+}
+
+void check_spectrometers(const Structure& specimen, double beam_energy_eV, const Spectrometers& sp) {
+  if (!(sp.ionisation_width_A >= 0 && sp.ionisation_width_A <= 5))
+    throw std::invalid_argument("spectrometers: ionisation_width_A = " + std::to_string(sp.ionisation_width_A) +
+                                " Å must lie in [0, 5] Å (the 1σ footprint of an ionisation)");
+  // The models check their own settings (channels, resolution above the Fano limit, …).
+  eds_model(specimen, beam_energy_eV, sp.eds);
+  eels_model(specimen, beam_energy_eV, sp.eels);
+}
+
+SpectraRecording::SpectraRecording(Structure window_atoms, std::uint64_t seed_, InelasticSettings settings_, ElementIntensity& out_)
+    : atoms(std::move(window_atoms)), seed(seed_), settings(std::move(settings_)), out(out_) {
+  out = ElementIntensity{};
+}
+
+StemResult SpectraRecording::scan(const std::vector<Transmission>& configs, const ProbeOptics& probe, const std::vector<Point2>& part,
+                                  const std::vector<Detector>& dets, const StemSettings& st, const Fft2& fft, PatternSink* sink) {
+  InelasticRecorder rec(atoms, seed, settings);
+  StemResult r = scan_multislice(configs, probe, part, dets, st, fft, sink, &rec);
+  const ElementIntensity& I = rec.result();
+  // One recording depth (the whole specimen): values are [position][element], so blocks append.
+  if (out.positions == 0) {
+    out.elements = I.elements;
+    out.depths_A = I.depths_A;
+  }
+  out.values.insert(out.values.end(), I.values.begin(), I.values.end());
+  out.positions += I.positions;
+  return r;
+}
+
+SpectrumResult make_spectra(const Structure& specimen, double beam_energy_eV, const Spectrometers& sp, SpectrumKind kind,
+                            const ElementIntensity& intensity, const std::vector<double>& electrons, std::uint64_t seed,
+                            std::uint64_t call, const std::vector<Point2>& positions) {
+  // The models are linear in the dose: spectra per electron, then each position's electrons.
+  const SpectrumImage unit = kind == SpectrumKind::Eds ? eds_expected(intensity, eds_model(specimen, beam_energy_eV, sp.eds), 1.0)
+                                                       : eels_expected(intensity, eels_model(specimen, beam_energy_eV, sp.eels), 1.0);
+  SpectrumImage expected = unit;
+  for (std::size_t p = 0; p < expected.positions; ++p)
+    for (std::size_t c = 0; c < expected.channels; ++c) expected.values[p * expected.channels + c] *= electrons[p];
+  const SpectrumImage noisy = poisson_spectra(expected, seed, 2 * call + (kind == SpectrumKind::Eels ? 1 : 0));
+  SpectrumResult r;
+  r.kind = kind;
+  r.energy_start_eV = expected.energy_start_eV;
+  r.channel_width_eV = expected.channel_width_eV;
+  r.channels = expected.channels;
+  r.positions = expected.positions;
+  r.positions_A = positions;
+  r.expected = std::move(expected.values);
+  r.counts = noisy.values;
+  r.electrons_per_position = electrons.empty() ? 0.0 : electrons.front();
+  r.call = call;
+  return r;
+}
+
+}  // namespace microscope_detail
+
+void Microscope::set_spectrometers(const Spectrometers& s) {
+  double energy = 0;
+  {
+    std::lock_guard<std::mutex> lock(impl_->state);
+    energy = impl_->optics.probe.energy_eV;
+  }
+  // The specimen's composition only changes with both locks held (beam damage); the beam
+  // lock keeps it still while the models are checked, without blocking status calls.
+  {
+    std::lock_guard<std::mutex> beam(impl_->beam);
+    check_spectrometers(impl_->specimen.structure, energy, s);
+  }
+  std::lock_guard<std::mutex> lock(impl_->state);
+  impl_->spectrometers = s;
+}
+
+Spectrometers Microscope::spectrometers() const {
+  std::lock_guard<std::mutex> lock(impl_->state);
+  return impl_->spectrometers;
+}
+
+SpectrumResult Microscope::spectrum_at(double x, double y, double dwell_us, SpectrumKind kind, const AcquisitionControl& control) {
+  return spectra_at({{x, y}}, dwell_us, kind, control);
+}
+
+SpectrumResult Microscope::spectra_at(const std::vector<Point2>& points, double dwell_us, SpectrumKind kind,
+                                      const AcquisitionControl& control) {
+  return spectra_at(points, dwell_us, kind, spectrometers(), control);
+}
+
+SpectrumResult Microscope::spectra_at(const std::vector<Point2>& points, double dwell_us, SpectrumKind kind,
+                                      const Spectrometers& sp, const AcquisitionControl& control) {
+  Impl& m = *impl_;
+  m.check_work(points.size());
+  check_range(ranges::kDwell, dwell_us);
+  for (const Point2& p : points) check_range(ranges::kProbeX, p.x), check_range(ranges::kProbeY, p.y);
+  const std::uint64_t epoch = m.cancel_epoch.load();
+  std::unique_lock<std::mutex> beam(m.beam);
+  // Bad spectrometers are refused before the call is counted or any dose is booked.
+  double energy = 0;
+  {
+    std::lock_guard<std::mutex> lock(m.state);
+    energy = m.optics.probe.energy_eV;
+  }
+  check_spectrometers(m.specimen.structure, energy, sp);
+  Impl::Running running(m);
+  Snapshot sn = m.snapshot();
+  sn.cancel_epoch = epoch;
+  sn.spectrometers = sp;
+  m.total_positions.store(points.size());
+  // The session's annular detectors ride along (their signals are not returned): a pixelated
+  // one would stream patterns nobody reads.
+  std::vector<Detector> dets;
+  for (const Detector& d : sn.detectors)
+    if (std::holds_alternative<AnnularDetector>(d)) dets.push_back(d);
+  if (dets.empty()) dets.push_back(AnnularDetector{"HAADF", 70, 160});
+  const double electrons = electrons_per_position(sn.optics.current_pA, dwell_us);
+  // Points close together share one window; points spread wider than a minimum window (e.g.
+  // across a 1 µm field) are simulated one window each, so the window never grows with the spread.
+  double xmin = 1e300, xmax = -1e300, ymin = 1e300, ymax = -1e300;
+  for (const Point2& p : points) xmin = std::min(xmin, p.x), xmax = std::max(xmax, p.x), ymin = std::min(ymin, p.y), ymax = std::max(ymax, p.y);
+  const bool together = std::max(xmax - xmin, ymax - ymin) <= m.settings.min_window_A;
+  ElementIntensity intensity;
+  std::size_t simulated = 0;
+  try {
+    if (together) {
+      bool hit = false;
+      m.simulate(sn, m.window_for(sn, points, hit), points, dets, nullptr, control, simulated, &intensity);
+    } else {
+      for (std::size_t i = 0; i < points.size(); ++i) {
+        bool hit = false;
+        ElementIntensity one;
+        std::size_t done = 0;
+        m.simulate(sn, m.window_for(sn, {points[i]}, hit), {points[i]}, dets, nullptr, control, done, &one);
+        if (i == 0) intensity = one;
+        else intensity.values.insert(intensity.values.end(), one.values.begin(), one.values.end()), intensity.positions += one.positions;
+        simulated = i + 1;
+      }
+    }
+  } catch (const AcquisitionCancelled&) {
+    const std::vector<Point2> visited(points.begin(), points.begin() + long(simulated));
+    if (simulated > 0) m.deposit(visited, std::vector<double>(simulated, electrons), sn.call);
+    throw;
+  }
+  SpectrumResult r = make_spectra(m.specimen.structure, sn.optics.probe.energy_eV, sp, kind, intensity,
+                                  std::vector<double>(points.size(), electrons), m.settings.seed, sn.call, points);
+  m.deposit(points, std::vector<double>(points.size(), electrons), sn.call);
+  return r;
+}
+
+}  // namespace stemtwin
