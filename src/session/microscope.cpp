@@ -40,11 +40,13 @@ ScanResult Microscope::scan(const ScanSettings& s, std::vector<Detector> detecto
   const std::uint64_t epoch = impl_->cancel_epoch.load();
   std::unique_lock<std::mutex> beam(impl_->beam);
   double energy = 0;
+  Point2 stage;
   {
     std::lock_guard<std::mutex> lock(impl_->state);
     energy = impl_->optics.probe.energy_eV;
+    stage = {impl_->stage.x_A, impl_->stage.y_A};
   }
-  check_spectrometers(impl_->specimen.structure, energy, sp);
+  check_spectrometers(impl_->spectra_check_specimen(stage), energy, sp);
   {
     std::lock_guard<std::mutex> lock(impl_->state);
     impl_->scan = s;
@@ -132,9 +134,11 @@ ScanResult Microscope::scan_locked(std::uint64_t epoch, const AcquisitionControl
     r.warnings = res.warnings;
     if (!m.thermal_note.empty()) r.warnings.push_back(m.thermal_note);
     if (all_annular && !r.signal_cache_hit) m.learn_incoherent_scale(sn, ds.positions_A, res, sx, sy);
-    if (sc.eds) r.eds = make_spectra(m.specimen.structure, sn.optics.probe.energy_eV, sn.spectrometers, SpectrumKind::Eds, intensity,
+    const Structure composition = m.world && (sc.eds || sc.eels) ? m.window_atoms_of(w) : Structure{};
+    const Structure& spectra_specimen = m.world ? composition : m.specimen.structure;
+    if (sc.eds) r.eds = make_spectra(spectra_specimen, sn.optics.probe.energy_eV, sn.spectrometers, SpectrumKind::Eds, intensity,
                                      electrons_of(ds.positions_A.size()), m.settings.seed, call, ds.positions_A);
-    if (sc.eels) r.eels = make_spectra(m.specimen.structure, sn.optics.probe.energy_eV, sn.spectrometers, SpectrumKind::Eels, intensity,
+    if (sc.eels) r.eels = make_spectra(spectra_specimen, sn.optics.probe.energy_eV, sn.spectrometers, SpectrumKind::Eels, intensity,
                                        electrons_of(ds.positions_A.size()), m.settings.seed, call, ds.positions_A);
   }
   if (r.incoherent) {

@@ -381,6 +381,16 @@ struct Microscope::Impl {
     return out;
   }
 
+  /// The static atoms of a window, shifted to its origin: the world's atoms when the session
+  /// has a world, else the periodic specimen's. Every path that needs the window's atoms
+  /// (windowed multislice, spectra) takes them here, so none can read the wrong specimen.
+  Structure window_atoms_of(const Window& w) const { return world ? world_structure(w) : extract(w, specimen.structure); }
+
+  /// The atoms the spectrometer models read their composition and thickness from, before a
+  /// window exists (settings checks): the specimen, or on a world the atoms of a 20 Å square at
+  /// `near` (at the world's centre where that is vacuum).
+  Structure spectra_check_specimen(Point2 near) const;
+
   // With a world (src/session/microscope_world.cpp):
   /// The world's atoms in the window, shifted to its origin, tilted like extract().
   Structure world_structure(const Window& w) const;
@@ -440,7 +450,7 @@ struct Microscope::Impl {
     const ProbeOptics probe = sn.effective_probe();
     std::vector<SMatrix>* S = nullptr;
     std::optional<SpectraRecording> rec;
-    if (inelastic) rec.emplace(static_atoms(extract(w, specimen.structure)), settings.seed,
+    if (inelastic) rec.emplace(static_atoms(window_atoms_of(w)), settings.seed,
                                inelastic_settings(sn.spectrometers, elements_of(specimen.structure)), *inelastic);
     if (settings.method == Method::Prism && !inelastic) {
       const std::size_t f = std::max<std::size_t>(1, settings.prism_interpolation);
@@ -454,7 +464,7 @@ struct Microscope::Impl {
     const bool windowed = settings.method == Method::Windowed && !sink && !inelastic && w.configs.size() == 1 &&
                           std::none_of(dets.begin(), dets.end(), [](const Detector& d) { return std::holds_alternative<PixelatedDetector>(d); });
     std::optional<Structure> window_atoms;
-    if (windowed) window_atoms = extract(w, specimen.structure);
+    if (windowed) window_atoms = window_atoms_of(w);
     // Blocks of 4 positions per thread: ~1 s of work each for a default window at 0.05 Å.
     // Windowed: a fixed 256 (its tiles follow the block's positions, so the block must not
     // depend on the thread count for the same bytes on any thread count). Measured on 16 × 16

@@ -2,6 +2,7 @@
 // The probe's intensity at every atom of the window is recorded in the multislice loop
 // (InelasticRecorder, spectroscopy.hpp) and turned into counts by the EDS/EELS models
 // (eds.hpp, eels.hpp) at the dose of the dwell; docs/spectroscopy.md has the physics.
+#include <optional>
 #include <algorithm>
 #include <mutex>
 #include <set>
@@ -87,15 +88,17 @@ SpectrumResult make_spectra(const Structure& specimen, double beam_energy_eV, co
 
 void Microscope::set_spectrometers(const Spectrometers& s) {
   double energy = 0;
+  Point2 stage;
   {
     std::lock_guard<std::mutex> lock(impl_->state);
     energy = impl_->optics.probe.energy_eV;
+    stage = {impl_->stage.x_A, impl_->stage.y_A};
   }
   // The specimen's composition only changes with both locks held (beam damage); the beam
   // lock keeps it still while the models are checked, without blocking status calls.
   {
     std::lock_guard<std::mutex> beam(impl_->beam);
-    check_spectrometers(impl_->specimen.structure, energy, s);
+    check_spectrometers(impl_->spectra_check_specimen(stage), energy, s);
   }
   std::lock_guard<std::mutex> lock(impl_->state);
   impl_->spectrometers = s;
@@ -129,7 +132,7 @@ SpectrumResult Microscope::spectra_at(const std::vector<Point2>& points, double 
     std::lock_guard<std::mutex> lock(m.state);
     energy = m.optics.probe.energy_eV;
   }
-  check_spectrometers(m.specimen.structure, energy, sp);
+  check_spectrometers(m.spectra_check_specimen(points.front()), energy, sp);
   Impl::Running running(m);
   Snapshot sn = m.snapshot();
   sn.cancel_epoch = epoch;
@@ -149,16 +152,23 @@ SpectrumResult Microscope::spectra_at(const std::vector<Point2>& points, double 
   const bool together = std::max(xmax - xmin, ymax - ymin) <= m.settings.min_window_A;
   ElementIntensity intensity;
   std::size_t simulated = 0;
+  // The models' composition and thickness: the (first) simulated window's atoms. On a world,
+  // points spread over several windows share the first one's (docs/server.md, "Spectra").
+  std::optional<Structure> composition;
   try {
     if (together) {
       bool hit = false;
-      m.simulate(sn, m.window_for(sn, points, hit), points, dets, nullptr, control, simulated, &intensity);
+      Window& w = m.window_for(sn, points, hit);
+      composition = m.window_atoms_of(w);
+      m.simulate(sn, w, points, dets, nullptr, control, simulated, &intensity);
     } else {
       for (std::size_t i = 0; i < points.size(); ++i) {
         bool hit = false;
         ElementIntensity one;
         std::size_t done = 0;
-        m.simulate(sn, m.window_for(sn, {points[i]}, hit), {points[i]}, dets, nullptr, control, done, &one);
+        Window& w = m.window_for(sn, {points[i]}, hit);
+        if (i == 0) composition = m.window_atoms_of(w);
+        m.simulate(sn, w, {points[i]}, dets, nullptr, control, done, &one);
         if (i == 0) intensity = one;
         else intensity.values.insert(intensity.values.end(), one.values.begin(), one.values.end()), intensity.positions += one.positions;
         simulated = i + 1;
@@ -169,7 +179,7 @@ SpectrumResult Microscope::spectra_at(const std::vector<Point2>& points, double 
     if (simulated > 0) m.deposit(visited, std::vector<double>(simulated, electrons), sn.call);
     throw;
   }
-  SpectrumResult r = make_spectra(m.specimen.structure, sn.optics.probe.energy_eV, sp, kind, intensity,
+  SpectrumResult r = make_spectra(m.world ? *composition : m.specimen.structure, sn.optics.probe.energy_eV, sp, kind, intensity,
                                   std::vector<double>(points.size(), electrons), m.settings.seed, sn.call, points);
   m.deposit(points, std::vector<double>(points.size(), electrons), sn.call);
   return r;

@@ -25,6 +25,15 @@ Structure Microscope::Impl::world_structure(const Window& w) const {
   return out;
 }
 
+Structure Microscope::Impl::spectra_check_specimen(Point2 near) const {
+  if (!world) return specimen.structure;
+  for (const Point2 p : {near, Point2{0.5 * world->extent().x, 0.5 * world->extent().y}}) {
+    Structure s = world->atoms_in({p.x - 10, p.y - 10, 20, 20}).structure;
+    if (!s.atoms.empty()) return s;
+  }
+  return specimen.structure;
+}
+
 namespace {
 constexpr double kWorldWindowSnap_A = 10;  // atom-map windows snap to this, so nearby frames share a map
 }  // namespace

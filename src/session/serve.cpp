@@ -1,5 +1,6 @@
 #include "stemtwin/session/serve.hpp"
 
+#include <algorithm>
 #include <exception>
 #include <optional>
 #include <variant>
@@ -50,7 +51,17 @@ int cmd_serve(const ServeOptions& o, std::ostream& log) {
         log << "specimen: sample 0 of " << o.scenario << ", " << specimen.structure.atoms.size() << " atoms\n";
       }
     } else if (o.structure.empty() && o.specimen == "world") {
-      world.emplace(o.world, o.seed);
+      // --world-thickness below the default support and particles' room: the support film
+      // and the particles shrink with it (support ≤ 30 % of the thickness, particles fit on it),
+      // so a thin world is one option rather than four.
+      WorldParams wp = o.world;
+      const WorldParams defaults;
+      if (wp.thickness_A < defaults.thickness_A && wp.thickness_A > 0) {
+        wp.support_thickness_A = std::min(wp.support_thickness_A, 0.3 * wp.thickness_A);
+        wp.particle_radius_max_A = std::min(wp.particle_radius_max_A, 0.45 * (wp.thickness_A - wp.support_thickness_A));
+        wp.particle_radius_min_A = std::min(wp.particle_radius_min_A, wp.particle_radius_max_A);
+      }
+      world.emplace(wp, o.seed);
       log << "specimen: a world (seed " << o.seed << "): SrTiO3 lamella with an amorphous edge, an LSFO-like film in grains, "
           << "a carbon cap, and Au particles on a carbon support; atoms are made only where imaged at atomic resolution\n";
     } else if (o.structure.empty()) {
