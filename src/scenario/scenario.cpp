@@ -24,7 +24,7 @@ namespace stemtwin {
 namespace {
 
 using scenario_ranges::describe_range;
-using scenario_ranges::Range;
+using stemtwin::Range;
 using scenario_ranges::range_for;
 using scenario_ranges::range_problem;
 
