@@ -77,7 +77,7 @@ const KeyRange kKeyRanges[] = {
     {"specimen.builder.cell#", whole(2, 2, "entries")},
     {"specimen.builder.cell[]", key(0, 2000, "Å", true)},
     {"specimen.builder.support_thickness", key(0, 1e4, "Å")},
-    {"specimen.builder.support_density", key(0, 30, "g/cm³", true)},
+    {"specimen.builder.support_density", key(0, 1, "atoms/Å³", true)},  // diamond: 0.18
     {"specimen.builder.gap", key(0, 1e4, "Å")},
     // microscope
     {"microscope.energy", ranges::kEnergy},
