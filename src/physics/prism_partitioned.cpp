@@ -25,6 +25,67 @@ namespace stemtwin {
 using prism_detail::signed_index;
 using prism_detail::wrap_index;
 
+namespace {
+
+/// A parent beam's beamlet envelopes b_m (partitioned PRISM, prism.hpp).
+struct Beamlet {
+  std::size_t beam;
+  std::vector<std::vector<cfloat>> env;  // [depth × focal nodes + node][by × bx]
+};
+
+/// Beamlet envelopes b_m on the window (nwx × nwy stored pixels) plus one pixel each side
+/// (for the bilinear shift), centred at ρ = 0 (window pixel nwx/2 + 1), per recording depth
+/// and focal node; beams with no aperture in their tent are skipped.
+std::vector<Beamlet> beamlet_envelopes(const SMatrix& S0, const ProbeOptics& optics, const FocalQuadrature& fq,
+                                       const Fft2& cell_fft, std::size_t nwx, std::size_t nwy) {
+  const Grid& gs = S0.stored;
+  const Grid& gf = S0.grid;
+  const double lambda = wavelength_A(optics.energy_eV);
+  const double dkx = double(S0.fx) / gf.lx, dky = double(S0.fy) / gf.ly;
+  const std::size_t bx = nwx + 2, by = nwy + 2, nb = S0.beams.size();
+  std::vector<Beamlet> beamlets;
+  std::vector<ComplexBuffer> probes;
+  for (double df : fq.defocus_A) probes.push_back(probe_fourier(gf, optics, df));
+  const long tx = long(S0.fx), ty = long(S0.fy);
+  ComplexBuffer buf(gs.size());
+  for (std::size_t m = 0; m < nb; ++m) {
+    Beamlet bl{m, {}};
+    bool any = false;
+    const double km2 = std::pow(double(S0.beams[m][0]) * dkx, 2) + std::pow(double(S0.beams[m][1]) * dky, 2);
+    for (std::size_t d = 0; d < S0.waves.size(); ++d)
+    for (const ComplexBuffer& P : probes) {
+      std::fill(buf.data(), buf.data() + gs.size(), cfloat(0, 0));
+      const double z = S0.propagated_A[d];
+      bool nonzero = false;
+      for (long qy = -ty + 1; qy < ty; ++qy)
+        for (long qx = -tx + 1; qx < tx; ++qx) {
+          const long kx = long(S0.beams[m][0]) * tx + qx, ky = long(S0.beams[m][1]) * ty + qy;
+          if (std::labs(kx) > long(gf.nx - 1) / 2 || std::labs(ky) > long(gf.ny - 1) / 2) continue;
+          const cfloat v = P[wrap_index(ky, gf.ny) * gf.nx + wrap_index(kx, gf.nx)];
+          if (v == cfloat(0, 0)) continue;
+          const double w = (1.0 - double(std::labs(qx)) / double(tx)) * (1.0 - double(std::labs(qy)) / double(ty));
+          const double k2 = std::pow(double(kx) / gf.lx, 2) + std::pow(double(ky) / gf.ly, 2);
+          const double ph = -kPi * lambda * z * (k2 - km2);
+          // Stored at q (the envelope); the carrier e^{2πik_m·r} is the parent wave's own.
+          buf[wrap_index(qy, gs.ny) * gs.nx + wrap_index(qx, gs.nx)] =
+              v * cfloat(float(w * std::cos(ph)), float(w * std::sin(ph)));
+          nonzero = true;
+        }
+      any = any || nonzero;
+      cell_fft.backward(buf.data());
+      std::vector<cfloat> env(bx * by);
+      for (std::size_t j = 0; j < by; ++j)
+        for (std::size_t i = 0; i < bx; ++i)
+          env[j * bx + i] = buf[wrap_index(long(j) - long(nwy / 2) - 1, gs.ny) * gs.nx + wrap_index(long(i) - long(nwx / 2) - 1, gs.nx)];
+      bl.env.push_back(std::move(env));
+    }
+    if (any) beamlets.push_back(std::move(bl));
+  }
+  return beamlets;
+}
+
+}  // namespace
+
 /// Partitioned PRISM (prism.hpp): per position Σ_m e^{−2πik_m·r₀} S_m(r) b_m(r − r₀) over a
 /// window of nwx × nwy stored pixels centred on the probe's pixel.
 StemResult scan_partitioned(const std::vector<SMatrix>& configs, const ProbeOptics& optics,
@@ -74,59 +135,17 @@ StemResult scan_partitioned(const std::vector<SMatrix>& configs, const ProbeOpti
     for (std::size_t q = 0; q < comp.band.size(); ++q) comp.band[q] = new_index[q] == UINT32_MAX ? std::uint32_t(nw) : new_index[q];
   }
   const float inv_n = float(double(gf.size()) / (double(nw) * double(gs.size())));
-  const std::size_t ndepth = S0.waves.size(), nb = S0.beams.size();
+  const std::size_t ndepth = S0.waves.size();
   const FocalQuadrature fq = focal_spread_quadrature(optics.focal_spread_A, optics.focal_spread_points);
   const double dkx = double(S0.fx) / gf.lx, dky = double(S0.fy) / gf.ly;
 
   // Beamlet envelopes b_m on the window plus one pixel each side (for the bilinear shift),
   // centred at ρ = 0 (window pixel nwx/2 + 1), per focal node; beams with no aperture in
   // their tent are skipped.
-  const std::size_t bx = nwx + 2, by = nwy + 2;
+  // Beamlet envelopes b_m on the window plus one pixel each side, per depth and focal node.
+  const std::size_t bx = nwx + 2;
   const Fft2 cell_fft(gs, st.planning, st.fftw_wisdom_file);
-  struct Beamlet {
-    std::size_t beam;
-    std::vector<std::vector<cfloat>> env;  // [depth × focal nodes + node][by × bx]
-  };
-  std::vector<Beamlet> beamlets;
-  {
-    std::vector<ComplexBuffer> probes;
-    for (double df : fq.defocus_A) probes.push_back(probe_fourier(gf, optics, df));
-    const long tx = long(S0.fx), ty = long(S0.fy);
-    ComplexBuffer buf(gs.size());
-    for (std::size_t m = 0; m < nb; ++m) {
-      Beamlet bl{m, {}};
-      bool any = false;
-      const double km2 = std::pow(double(S0.beams[m][0]) * dkx, 2) + std::pow(double(S0.beams[m][1]) * dky, 2);
-      for (std::size_t d = 0; d < S0.waves.size(); ++d)
-      for (const ComplexBuffer& P : probes) {
-        std::fill(buf.data(), buf.data() + gs.size(), cfloat(0, 0));
-        const double z = S0.propagated_A[d];
-        bool nonzero = false;
-        for (long qy = -ty + 1; qy < ty; ++qy)
-          for (long qx = -tx + 1; qx < tx; ++qx) {
-            const long kx = long(S0.beams[m][0]) * tx + qx, ky = long(S0.beams[m][1]) * ty + qy;
-            if (std::labs(kx) > long(gf.nx - 1) / 2 || std::labs(ky) > long(gf.ny - 1) / 2) continue;
-            const cfloat v = P[wrap_index(ky, gf.ny) * gf.nx + wrap_index(kx, gf.nx)];
-            if (v == cfloat(0, 0)) continue;
-            const double w = (1.0 - double(std::labs(qx)) / double(tx)) * (1.0 - double(std::labs(qy)) / double(ty));
-            const double k2 = std::pow(double(kx) / gf.lx, 2) + std::pow(double(ky) / gf.ly, 2);
-            const double ph = -kPi * lambda * z * (k2 - km2);
-            // Stored at q (the envelope); the carrier e^{2πik_m·r} is the parent wave's own.
-            buf[wrap_index(qy, gs.ny) * gs.nx + wrap_index(qx, gs.nx)] =
-                v * cfloat(float(w * std::cos(ph)), float(w * std::sin(ph)));
-            nonzero = true;
-          }
-        any = any || nonzero;
-        cell_fft.backward(buf.data());
-        std::vector<cfloat> env(bx * by);
-        for (std::size_t j = 0; j < by; ++j)
-          for (std::size_t i = 0; i < bx; ++i)
-            env[j * bx + i] = buf[wrap_index(long(j) - long(nwy / 2) - 1, gs.ny) * gs.nx + wrap_index(long(i) - long(nwx / 2) - 1, gs.nx)];
-        bl.env.push_back(std::move(env));
-      }
-      if (any) beamlets.push_back(std::move(bl));
-    }
-  }
+  const std::vector<Beamlet> beamlets = beamlet_envelopes(S0, optics, fq, cell_fft, nwx, nwy);
   const Fft2 fft(window, st.planning, st.fftw_wisdom_file);
   res.fft_plan = cell_fft.plan_id() + "/" + fft.plan_id();
   const double wconf = 1.0 / double(configs.size());
