@@ -521,4 +521,9 @@ inline py::dict simulate(const Specimen& sp, const py::array_t<double, py::array
   return out;
 }
 
+// The module's parts (module.cpp calls them in this order).
+void bind_specimens(py::module_& mod);   // specimens, builders, detectors
+void bind_instrument(py::module_& mod);  // optics, stage, scan, acquisition chain, the Microscope session
+void bind_datasets(py::module_& mod);    // datasets, scenarios, simulate_stem
+
 }  // namespace stemtwin::py_bindings

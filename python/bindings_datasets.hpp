@@ -70,9 +70,4 @@ inline const RadialLayout& radial_layout(const DatasetLayout& L, const std::stri
 }
 
 
-void bind_specimens(py::module_& mod);   // specimens, builders, detectors
-void bind_instrument(py::module_& mod);  // optics, stage, scan, acquisition chain, the Microscope session
-void bind_datasets(py::module_& mod);    // datasets, scenarios, simulate_stem
-
-
 }  // namespace stemtwin::py_bindings
