@@ -1,5 +1,5 @@
 // Datasets, scenarios and simulate_stem (the stemtwin Python module; helpers in bindings.hpp).
-#include "bindings.hpp"
+#include "bindings_datasets.hpp"
 
 namespace stemtwin::py_bindings {
 

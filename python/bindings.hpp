@@ -42,6 +42,7 @@
 #include "stemtwin/session/microscope.hpp"
 #include "stemtwin/specimen/orient.hpp"
 #include "stemtwin/physics/probe.hpp"
+#include "stemtwin/scenario/key_tables.hpp"
 #include "stemtwin/scenario/scenario.hpp"
 #include "stemtwin/scenario/scenario_run.hpp"
 #include "stemtwin/specimen/specimen.hpp"
@@ -49,20 +50,6 @@
 #include "stemtwin/specimen/structure_io.hpp"
 #include "stemtwin/physics/aberration_measure.hpp"
 #include "stemtwin/acquisition/ranges.hpp"
-#include "stemtwin/acquisition/acquisition.hpp"
-#include "stemtwin/specimen/builders.hpp"
-#include "stemtwin/core/constants.hpp"
-#include "stemtwin/specimen/crystal.hpp"
-#include "stemtwin/dataset/dataset.hpp"
-#include "stemtwin/physics/detectors.hpp"
-#include "stemtwin/session/microscope.hpp"
-#include "stemtwin/specimen/orient.hpp"
-#include "stemtwin/physics/probe.hpp"
-#include "stemtwin/scenario/scenario.hpp"
-#include "stemtwin/scenario/scenario_run.hpp"
-#include "stemtwin/specimen/specimen.hpp"
-#include "stemtwin/physics/engine.hpp"
-#include "stemtwin/specimen/structure_io.hpp"
 
 namespace py = pybind11;
 
@@ -165,7 +152,8 @@ inline std::array<int, 3> to_int3(const py::handle& h, const char* what) {
   return {s[0], s[1], s[2]};
 }
 
-/// Perovskite parameters from keyword arguments (the names of PerovskiteParams' fields).
+/// Perovskite parameters from keyword arguments: the scenario builder's perovskite keys
+/// (key_tables.hpp: perovskite_keys(), checked equal in test_python_module.py) plus O and repeats.
 inline PerovskiteParams perovskite_params(const py::dict& kw, bool allow_seed) {
   PerovskiteParams p;
   for (const auto& [k, v] : kw) {
@@ -181,10 +169,9 @@ inline PerovskiteParams perovskite_params(const py::dict& kw, bool allow_seed) {
     else if (key == "vacancy_order") p.vacancy_order = v.cast<bool>();
     else if (key == "vacancy_axis") p.vacancy_axis = v.cast<int>();
     else if (allow_seed && (key == "seed" || key == "sample")) continue;
-    else
-      throw std::invalid_argument("unknown perovskite parameter '" + key +
-                                  "' (known: a, A, B, O, repeats, arrangement, layer_axis, correlation_length, "
-                                  "vacancy_order, vacancy_axis)");
+    else  // the scenario builder's perovskite keys (key_tables.hpp) and Python's O and repeats
+      throw std::invalid_argument("unknown perovskite parameter '" + key + "' (known: " + key_list(perovskite_keys()) +
+                                  ", O, repeats)");
   }
   return p;
 }
@@ -536,68 +523,7 @@ inline py::dict simulate(const Specimen& sp, const py::array_t<double, py::array
   return out;
 }
 
-// ------------------------------------------------------------------------ datasets, scenarios
-
-/// Debian's libhdf5 is built without thread safety: every HDF5 call of this module (dataset
-/// reading, scenario runs) holds this one lock, taken with the GIL released.
-inline std::mutex& hdf5_mutex() {
-  static std::mutex m;
-  return m;
-}
-
-struct Dataset {
-  DatasetReader r;
-  explicit Dataset(const std::string& path) : r(path) {}
-  ~Dataset() {  // closing the file is an HDF5 call too (no HDF5 holder of the lock needs the GIL)
-    std::lock_guard<std::mutex> lock(hdf5_mutex());
-    DatasetReader gone = std::move(r);
-  }
-};
-template <class F>
-auto with(Dataset& d, F&& f) {
-  py::gil_scoped_release release;
-  std::lock_guard<std::mutex> lock(hdf5_mutex());
-  return f(d.r);
-}
-
-inline std::size_t check_row(const DatasetReader& r, std::size_t row) {
-  if (row >= r.size())
-    throw py::index_error("row " + std::to_string(row) + " out of range: the dataset holds " + std::to_string(r.size()) +
-                          " complete sample(s)");
-  return row;
-}
-
-inline py::dict columns_dict(std::vector<ColumnLabel>&& c) {
-  const auto n = static_cast<py::ssize_t>(c.size());
-  std::vector<double> x(c.size()), y(c.size()), px(c.size()), py_(c.size());
-  std::vector<int> species(c.size()), count(c.size()), cls(c.size());
-  for (std::size_t i = 0; i < c.size(); ++i) {
-    x[i] = c[i].x, y[i] = c[i].y, px[i] = c[i].px, py_[i] = c[i].py;
-    species[i] = c[i].species, count[i] = c[i].count, cls[i] = c[i].class_id;
-  }
-  py::dict d;
-  d["x_A"] = own(std::move(x), {n});
-  d["y_A"] = own(std::move(y), {n});
-  d["x_px"] = own(std::move(px), {n});
-  d["y_px"] = own(std::move(py_), {n});
-  d["species"] = own(std::move(species), {n});
-  d["count"] = own(std::move(count), {n});
-  d["class"] = own(std::move(cls), {n});
-  return d;
-}
-
-inline const DiffractionLayout& diffraction_layout(const DatasetLayout& L, const std::string& name) {
-  for (const DiffractionLayout& d : L.diffraction)
-    if (d.name == name) return d;
-  throw std::invalid_argument("no diffraction detector '" + name + "' in the dataset");
-}
-inline const RadialLayout& radial_layout(const DatasetLayout& L, const std::string& name) {
-  for (const RadialLayout& d : L.radial)
-    if (d.name == name) return d;
-  throw std::invalid_argument("no radial detector '" + name + "' in the dataset");
-}
-
-
+// The module's parts (module.cpp calls them in this order).
 void bind_specimens(py::module_& mod);   // specimens, builders, detectors
 void bind_instrument(py::module_& mod);  // optics, stage, scan, acquisition chain, the Microscope session
 void bind_datasets(py::module_& mod);    // datasets, scenarios, simulate_stem

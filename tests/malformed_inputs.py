@@ -114,7 +114,7 @@ def yaml_edit(name, old, new, key, needle=None):
     return Case(name, t, line_of(t, needle or new.strip().splitlines()[0]), key)
 
 
-# Values out of the range table (src/scenario/scenario_ranges.cpp, docs/scenario.md "Ranges"): every key
+# Values out of the range table (src/acquisition/ranges.cpp, docs/scenario.md "Ranges"): every key
 # class, each with values beyond both ends, NaN-like words and overflowing literals.
 RANGE_EDITS = [
     ("samples: 1", "samples", ["samples: 0", "samples: 1e9", "samples: -5", "samples: 2.5"]),
@@ -473,14 +473,15 @@ def test_forced_run_leaves_an_existing_dataset_alone():
 
 
 def test_docs_list_the_range_table():
-    # docs/scenario.md "Ranges" copies kRanges (src/scenario/scenario_ranges.cpp): a key added to one and not
-    # the other fails here (the bounds are compared by eye: the docs write 1e7, −2π, …).
-    src = open(os.path.join(SRC, "src", "scenario", "scenario_ranges.cpp"), encoding="utf-8").read()
-    table = src[src.index("constexpr Range kRanges[]"):src.index("// clang-format on")]
-    rows = re.findall(r'\{"([^"]+)", ([-\w.]+), ([-\w.]+), (?:true|false), (?:true|false), "[^"]*"\}', table)
+    # docs/scenario.md "Ranges" copies the key table kKeyRanges (src/acquisition/ranges.cpp, one table with the
+    # session's ranges): a key added to one and not the other fails here (the bounds are compared by eye: the
+    # docs write 1e7, −2π, …).
+    src = open(os.path.join(SRC, "src", "acquisition", "ranges.cpp"), encoding="utf-8").read()
+    table = src[src.index("const KeyRange kKeyRanges[]"):src.index("// clang-format on")]
+    rows = re.findall(r'^\s*\{"([^"]+)", (?:ranges::k\w+|(?:key|whole)\(.*\))\},(?:\s*//.*)?$', table, re.M)
     doc = open(os.path.join(SRC, "docs", "scenario.md"), encoding="utf-8").read()
     doc_keys = set(re.findall(r"^\| `([^`]+)`(?: \(entries\))? \|", doc[doc.index("## Ranges"):], re.M))
-    src_keys = {path.rstrip("#") for path, lo, hi in rows}
+    src_keys = {path.rstrip("#") for path in rows}
     assert len(rows) > 100, len(rows)
     assert src_keys == doc_keys, f"only in the code: {src_keys - doc_keys}; only in the docs: {doc_keys - src_keys}"
 

@@ -156,7 +156,7 @@ TEST(Scenario, OuterBelowInnerIsRejected) {
 
 TEST(Scenario, ZeroEnergyIsRejected) {
   const std::string t = edit("energy: 200e3", "energy: 0");
-  expect_error(t, line_of(t, "energy: 0"), "microscope.energy", "must be ≥ 10000 and ≤ 1000000 eV (got 0)");
+  expect_error(t, line_of(t, "energy: 0"), "microscope.energy", "must be ≥ 1000 and ≤ 3000000 eV (got 0)");
   const std::string t2 = edit("energy: 200e3", "energy: {uniform: [-10, 300e3]}");
   expect_error(t2, line_of(t2, "energy: {"), "microscope.energy", "for every draw");
 }
@@ -512,9 +512,9 @@ TEST(ScenarioHardening, AbsurdValuesAreRefusedWithTheirRange) {
     expect_error(t, line_of(t, to), key, what);
   };
   // Each of these was accepted before (all-zero images, hangs, or huge allocations).
-  bad("dwell: 2", "dwell: 1e300", "scan.dwell", "must be ≥ 0.01 and ≤ 1000000 µs (got 1e+300)");
+  bad("dwell: 2", "dwell: 1e300", "scan.dwell", "must be ≥ 0.01 and ≤ 10000000 µs (got 1e+300)");
   bad("current: 20", "current: 1e300", "microscope.current", "≤ 1000000 pA");
-  bad("energy: 200e3", "energy: 5e6", "microscope.energy", "≤ 1000000 eV");
+  bad("energy: 200e3", "energy: 5e6", "microscope.energy", "≤ 3000000 eV");
   bad("slice_thickness: 1.9525", "slice_thickness: 1e-9", "simulation.slice_thickness", "≥ 0.2 and ≤ 50 Å");
   bad("sampling: 0.05", "sampling: {uniform: [1e-6, 0.1]}", "simulation.sampling", "for every draw");
   bad("{name: radial, type: radial, step: 1}", "{name: radial, type: radial, step: 1e-9}", "detectors.radial.step",

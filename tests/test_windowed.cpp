@@ -18,6 +18,7 @@
 #include "reference_case.hpp"
 #include "stemtwin/specimen/builders.hpp"
 #include "stemtwin/core/constants.hpp"
+#include "stemtwin/physics/engine.hpp"
 #include "stemtwin/physics/windowed.hpp"
 
 using namespace stemtwin;

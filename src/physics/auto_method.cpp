@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "stemtwin/core/constants.hpp"
+#include "stemtwin/physics/engine.hpp"
 #include "stemtwin/physics/prism.hpp"
 #include "stemtwin/physics/windowed.hpp"
 

@@ -1,5 +1,7 @@
 #include "stemtwin/scenario/scenario_checks.hpp"
 
+#include "stemtwin/scenario/key_tables.hpp"
+
 #include "stemtwin/physics/names.hpp"
 
 #include <algorithm>
@@ -237,34 +239,41 @@ void check_element_leaf(const ParamTree* t, const std::string& where) {
     }
 }
 
+/// The modifiers' keys (key_tables.hpp: builder_modifier_keys): maps and lists of maps, their
+/// element keys checked as symbols.
 void check_modifiers(const ParamTree& b, const std::string& P) {
-  if (const ParamTree* a = b.find("amorphous"))
-    allow(*a, {"fraction", "axis", "shape", "amplitude", "wavelength", "mode", "min_distance", "displacement_rms"},
-          P + ".amorphous");
-  auto each = [&](const char* key, const std::set<std::string>& keys, const std::vector<std::string>& elements) {
-    const ParamTree* l = b.find(key);
-    if (!l) return;
-    if (l->kind != ParamTree::Kind::List) fail(l->source, P + "." + key, "expected a list of maps");
-    for (std::size_t i = 0; i < l->list.size(); ++i) {
-      const std::string w = P + "." + key + "[" + std::to_string(i) + "]";
-      allow(l->list[i], keys, w);
-      for (const auto& e : elements) check_element_leaf(l->list[i].find(e), w + "." + e);
+  const auto table = builder_modifier_keys();
+  for (const KeySpec& k : table) {
+    const ParamTree* t = k.type == KeyType::Map || k.type == KeyType::MapList ? b.find(k.path) : nullptr;
+    if (!t) continue;
+    const std::string where = P + "." + k.path;
+    const std::set<std::string> keys = allowed_keys(table, k.path);
+    const std::string prefix = std::string(k.path) + ".";
+    auto check_map = [&](const ParamTree& m, const std::string& w) {
+      allow(m, keys, w);
+      for (const KeySpec& e : table)
+        if (const std::string path = e.path; e.type == KeyType::Element && path.rfind(prefix, 0) == 0)
+          check_element_leaf(m.find(path.substr(prefix.size())), w + "." + path.substr(prefix.size()));
+    };
+    if (k.type == KeyType::Map) {
+      check_map(*t, where);
+    } else {
+      if (t->kind != ParamTree::Kind::List) fail(t->source, where, "expected a list of maps");
+      for (std::size_t i = 0; i < t->list.size(); ++i) check_map(t->list[i], where + "[" + std::to_string(i) + "]");
     }
-  };
-  each("vacancies", {"element", "fraction"}, {"element"});
-  each("dopants", {"host", "dopant", "fraction"}, {"host", "dopant"});
-  each("interstitials", {"element", "count", "min_distance"}, {"element"});
-  if (const ParamTree* a = b.find("antiphase_boundary")) allow(*a, {"position"}, P + ".antiphase_boundary");
+  }
 }
 
-const std::set<std::string> kPerovskiteKeys = {"a", "A", "B", "arrangement", "layer_axis", "correlation_length",
-                                               "vacancy_order", "vacancy_axis"};
+/// `type` plus the table's top-level keys.
+std::set<std::string> builder_keys(std::span<const KeySpec> table) {
+  std::set<std::string> keys = allowed_keys(table, "");
+  keys.insert("type");
+  return keys;
+}
 
 void check_perovskite(const ParamTree& t, const std::string& P, bool allow_modifiers) {
-  std::set<std::string> keys = kPerovskiteKeys;
-  keys.insert("type");
-  if (allow_modifiers)
-    for (const char* k : {"amorphous", "vacancies", "dopants", "interstitials", "antiphase_boundary"}) keys.insert(k);
+  std::set<std::string> keys = builder_keys(perovskite_keys());
+  if (allow_modifiers) keys.merge(allowed_keys(builder_modifier_keys(), ""));
   allow(t, keys, P);
   if (const ParamTree* a = t.find("A")) check_species_map(*a, P + ".A");
   if (const ParamTree* b = t.find("B")) check_species_map(*b, P + ".B");
@@ -331,9 +340,10 @@ void check_physics_keys(const ScenarioSpec& spec) {
           !b.find("antiphase_boundary"))
         fail(b.source, P, "type defects needs vacancies, dopants, interstitials or antiphase_boundary");
     } else if (type == "film") {
-      allow(b, {"type", "substrate", "film", "substrate_cells", "film_cells", "poisson", "vacuum", "amorphous", "vacancies",
-                "dopants", "interstitials"},
-            P);
+      std::set<std::string> keys = builder_keys(film_keys());
+      keys.merge(allowed_keys(builder_modifier_keys(), ""));
+      keys.erase("antiphase_boundary");  // a perovskite's (100) boundary: not defined across a film
+      allow(b, keys, P);
       if (const ParamTree* t = b.find("substrate")) check_perovskite(*t, P + ".substrate", false);
       if (const ParamTree* t = b.find("film")) check_perovskite(*t, P + ".film", false);
       check_modifiers(b, P);
@@ -342,35 +352,29 @@ void check_physics_keys(const ScenarioSpec& spec) {
       for (const auto& [k, field] : world_keys()) keys.insert(k);
       allow(b, keys, P);
     } else if (type == "nanoparticle") {
-      allow(b, {"type", "a", "element", "shape", "radius", "cell", "support_thickness", "support_element", "support_density",
-                "gap"},
-            P);
-      check_element_leaf(b.find("element"), P + ".element");
-      check_element_leaf(b.find("support_element"), P + ".support_element");
+      allow(b, builder_keys(nanoparticle_keys()), P);
+      for (const KeySpec& k : nanoparticle_keys())
+        if (k.type == KeyType::Element) check_element_leaf(b.find(k.path), P + "." + k.path);
     }
   }
   if (spec.acquisition) {
     const ParamTree& a = *spec.acquisition;
     const std::string P = "acquisition";
-    allow(a, {"noise", "beam_current_pA", "scan", "drift", "jitter", "flyback", "scan_noise", "mains", "current", "annular",
-              "camera"},
-          P);
-    auto sub = [&](const char* k, const std::set<std::string>& keys) {
-      if (const ParamTree* t = a.find(k)) allow(*t, keys, P + "." + k);
-    };
-    sub("scan", {"rotation_deg", "flyback_us"});
-    sub("drift", {"velocity_A_per_s", "diffusion_A_per_sqrt_s"});
-    sub("jitter", {"rms_A"});
-    sub("flyback", {"amplitude_A", "decay_us"});
-    sub("scan_noise", {"frequencies_Hz", "rms_A"});
-    sub("mains", {"frequency_Hz", "amplitude_A"});
-    sub("current", {"relative_rms", "correlation_time_us"});
-    sub("annular", {"detection_efficiency", "shot_noise", "gain_ADU_per_electron", "gain_shape", "dark_offset_ADU",
-                    "read_noise_ADU", "adc_bits", "afterglow"});
-    if (const ParamTree* an = a.find("annular"))
-      if (const ParamTree* t = an->find("afterglow")) allow(*t, {"time_constant_us", "delayed_fraction"}, P + ".annular.afterglow");
-    sub("camera", {"mode", "detection_efficiency", "shot_noise", "dead_time_s", "dead_time_model", "counter_max",
-                   "gain_ADU_per_electron", "gain_shape", "psf_sigma_px", "dark_offset_ADU", "read_noise_ADU", "adc_bits"});
+    // Which keys exist: the acquisition key table (key_tables.hpp), section and sub-maps alike.
+    const auto table = acquisition_keys();
+    allow(a, allowed_keys(table, ""), P);
+    for (const KeySpec& k : table) {
+      if (k.type != KeyType::Map) continue;
+      const ParamTree* t = &a;  // the sub-map at k.path, if the scenario has it
+      std::string rest = k.path;
+      while (t) {
+        const std::size_t dot = rest.find('.');
+        t = t->find(rest.substr(0, dot));
+        if (dot == std::string::npos) break;
+        rest = rest.substr(dot + 1);
+      }
+      if (t) allow(*t, allowed_keys(table, k.path), P + "." + k.path);
+    }
   }
   // Values: one draw of sample 0 must give valid settings (distributions are checked by the
   // parser for their support; acquisition values by AcquisitionSettings::validate; every

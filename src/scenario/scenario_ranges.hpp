@@ -1,21 +1,18 @@
 #pragma once
-// Internal to src/scenario/: the physical range of every numeric scenario key (the table
-// kRanges in scenario_ranges.cpp, listed again in docs/scenario.md "Ranges"), checked by the
-// parser (scenario.cpp) as soon as a value or a distribution's support is read.
+// Internal to src/scenario/: the scenario's messages about a key's physical range. The ranges
+// themselves are the one table of acquisition/ranges.hpp (`key_ranges()`, listed again in
+// docs/scenario.md "Ranges"), checked by the parser as soon as a value or a distribution's
+// support is read.
 #include <string>
+
+#include "stemtwin/acquisition/ranges.hpp"
 
 namespace stemtwin::scenario_ranges {
 
-struct Range {
-  const char* path;
-  double lo, hi;
-  bool lo_strict;  ///< lo itself is excluded (e.g. a convergence angle > 0)
-  bool whole;      ///< fixed values must be integers (draws are rounded)
-  const char* unit;
-};
+using stemtwin::Range;
 
-/// The table's row for a key path ("detectors.haadf.inner", "scan.pixels[1]"), or null.
-const Range* range_for(const std::string& path);
+/// The table's range for a key path ("detectors.haadf.inner", "scan.pixels[1]"), or null.
+inline const Range* range_for(const std::string& path) { return range_for_key(path); }
 /// "must be ≥ lo and ≤ hi unit".
 std::string describe_range(const Range& r);
 /// "" when every value in [lo, hi] is allowed at `path`, else the message.

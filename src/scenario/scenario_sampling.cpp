@@ -1,5 +1,5 @@
 // Drawing a sample's parameters from a parsed scenario (scenario.hpp): sample_parameters and
-// what derives from a draw; the parser is in scenario.cpp, the range table in scenario_ranges.cpp.
+// what derives from a draw; the parser is in scenario.cpp, the range table in src/acquisition/ranges.cpp.
 #include "stemtwin/scenario/scenario.hpp"
 
 #include <algorithm>

@@ -133,7 +133,7 @@ inline void check_optics(const Optics& o) {
   check_range(ranges::kSourceSize, p.source_size_A);
   for (std::size_t i = 0; i < Aberrations::kOrders.size(); ++i) {
     const std::string nm = std::to_string(Aberrations::kOrders[i][0]) + std::to_string(Aberrations::kOrders[i][1]);
-    check_range(ranges::kAberration, p.aberrations.C[i], "aberration C" + nm + (nm == "10" ? " (−defocus)" : ""));
+    check_range(ranges::aberration_range(Aberrations::kOrders[i][0]), p.aberrations.C[i], "aberration C" + nm + (nm == "10" ? " (−defocus)" : ""));
     if (Aberrations::kOrders[i][1] != 0) check_range(ranges::kAberrationAngle, p.aberrations.phi[i], "aberration angle phi" + nm);
   }
 }

@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "stemtwin/core/names.hpp"
-#include "stemtwin/physics/engine.hpp"
+#include "stemtwin/physics/stem_settings.hpp"
 #include "stemtwin/physics/potential.hpp"
 #include "stemtwin/physics/scattering.hpp"
 

@@ -16,8 +16,13 @@
 #include <cstddef>
 #include <vector>
 
+#include "stemtwin/core/atoms.hpp"
+#include "stemtwin/core/scan.hpp"
+#include "stemtwin/physics/detectors.hpp"
 #include "stemtwin/physics/multislice.hpp"
-#include "stemtwin/physics/engine.hpp"
+#include "stemtwin/physics/probe.hpp"
+#include "stemtwin/physics/stem_result.hpp"
+#include "stemtwin/physics/stem_settings.hpp"
 
 namespace stemtwin {
 
