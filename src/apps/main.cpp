@@ -185,7 +185,9 @@ int main(int argc, char** argv) {
   c_serve->add_option("--structure", serve.structure, "structure file to put in the microscope");
   c_serve->add_option("--scenario", serve.scenario, "scenario YAML: its sample 0 sets up the session");
   c_serve->add_option("--sampling", serve.sampling_A, "simulation sampling, Å");
-  c_serve->add_option("--method", serve.method, "multislice or prism");
+  c_serve->add_option("--method", serve.method, "auto (default), multislice, prism or windowed");
+  c_serve->add_option("--error-budget", serve.error_budget,
+                      "method auto's accuracy against multislice: MEAN[,CORRELATION] (default 0.01,0.995)");
   c_serve->add_option("--prism-interpolation", serve.prism_interpolation, "PRISM interpolation factor");
   c_serve->add_option("--seed", serve.seed, "session seed");
   c_serve->add_flag("--ideal-column", serve.ideal_column,

@@ -4,7 +4,7 @@
 // only forwards its options here.
 //
 //   stemtwin serve [--port 9093] [--host 127.0.0.1] [--structure FILE | --scenario YAML] [--sampling 0.05]
-//                  [--method multislice|prism] [--prism-interpolation 4] [--seed 0]
+//                  [--method auto|multislice|prism] [--error-budget 0.01,0.995] [--prism-interpolation 4] [--seed 0]
 //                  [--max-pixels 65536] [--max-connections 16] [--timeout 5]
 #include <cstddef>
 #include <cstdint>
@@ -28,8 +28,12 @@ struct ServeOptions {
   /// detectors and the scan; those values replace sampling_A/method below. Not with `structure`.
   std::string scenario;
   double sampling_A = 0.05;        ///< simulation grid sampling (MicroscopeSettings::sampling_A)
-  /// "multislice" (the session default) or "prism" (cheaper for many positions per window).
-  std::string method = "multislice";
+  /// "auto" (default: PRISM where it holds the error budget, else multislice;
+  /// MicroscopeSettings::method), "multislice" or "prism".
+  std::string method = "auto";
+  /// Method auto's budget "MEAN[,CORRELATION]" (annular means within MEAN, correlation ≥
+  /// CORRELATION); "" = ErrorBudget's defaults (0.01, 0.995). A scenario's error_budget wins.
+  std::string error_budget;
   std::size_t prism_interpolation = 4;
   std::uint64_t seed = 0;          ///< session seed (noise, phonons, default specimen)
   /// False (default): the column has the seeded residual aberrations of a tuned corrector
