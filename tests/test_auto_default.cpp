@@ -161,9 +161,10 @@ TEST(AutoDefault, BudgetHoldsOnPositionsItDidNotCalibrateOn) {
   // Four kinds of specimen (none used to set the model's K = 12, which came from SrTiO3
   // 8×8×10 at HAADF 70–200 mrad): SrTiO3 [001] 8×8×2 cells, Si [110], a random Cu/Au alloy
   // and amorphous Si, all 31–34 Å wide (the model's f = 2) and ~8 Å thick, ADF 50–80 mrad and BF at 0.1 Å sampling.
-  // For each budget — the default (1 %, 0.995) and a looser 5 % / 0.99 — auto calibrates on 8
-  // of 64 positions (forced: the scan is small) and its result is compared with full
-  // multislice on the 56 others only. The mean may move with the subset's sampling: held
+  // For each budget — the default (1 %, 0.995; Si [110] only, to keep the test short) and a
+  // looser 5 % / 0.99 — auto calibrates on 8
+  // of 81 positions (forced: the scan is small) and its result is compared with full
+  // multislice on the 73 others only. The mean may move with the subset's sampling: held
   // within 1.5 × the budget (as AutoMethod.* does); correlation within 0.005 of it.
   struct Case {
     const char* name;
@@ -185,11 +186,17 @@ TEST(AutoDefault, BudgetHoldsOnPositionsItDidNotCalibrateOn) {
     ProbeOptics o;
     StemSettings st;
     st.potential.slice_thickness_A = c.slice;
-    const auto pos = raster(c.s.cell.x, c.s.cell.y, 8);
+    // 9 × 9 positions over the field: steps of 3.5–3.8 Å, commensurate with none of the
+    // lattices (an 8 × 8 raster over 8 SrTiO3 cells would put every position on the same site
+    // and leave nothing for a correlation to measure).
+    const auto pos = raster(c.s.cell.x, c.s.cell.y, 9);
     const std::vector<Detector> d = {AnnularDetector{"adf", 50, 80}, AnnularDetector{"bf", 0, 10}};
     ASSERT_EQ(predict_interpolation(g, o, c.s.cell.z), 2u) << c.name;
     const StemResult ms = simulate_stem(c.s, g, o, pos, d, st);
-    for (const double budget : {0.01, 0.05}) {
+    // The default budget on one specimen (on these thin crystals f = 2 errs 1.4–3 % in BF, so
+    // it falls back to multislice: measured when written), 5 % on all (PRISM f = 2 accepted).
+    const std::vector<double> budgets = std::string(c.name) == "si110" ? std::vector<double>{0.01, 0.05} : std::vector<double>{0.05};
+    for (const double budget : budgets) {
       StemSettings a = st;
       a.method = Method::Auto;
       a.budget.mean_rel = budget;
@@ -203,7 +210,7 @@ TEST(AutoDefault, BudgetHoldsOnPositionsItDidNotCalibrateOn) {
         std::vector<double> x, y;
         for (std::size_t i = 0; i < pos.size(); ++i)
           if (!calibrated[i]) x.push_back(au.signal(name).values[i]), y.push_back(ms.signal(name).values[i]);
-        ASSERT_EQ(x.size(), 56u);
+        ASSERT_EQ(x.size(), 73u);
         const double err = std::fabs(mean(x) / mean(y) - 1), r = pearson(x, y);
         std::printf("AUTO_BUDGET %s budget=%.2f %s f=%zu predicted=%zu window_needed_A=%.1f calibration_error=%.4f "
                     "calibration_corr=%.5f %s held_out_error=%.4f held_out_corr=%.5f\n",
