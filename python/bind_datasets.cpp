@@ -146,11 +146,14 @@ void bind_datasets(py::module_& mod) {
           py::arg("optics") = ProbeOptics{}, py::arg("sampling_A") = 0.05,
           "STEM simulation of a whole specimen (periodic cell) at probe positions (..., 2) Å. Returns "
           "{'signals': {name: array of shape positions.shape[:-1] (+ (bins,) for segmented/radial/com; leading "
-          "depth axis when several depths_A; pixelated: (..., ky, kx) float32)}, 'depths_A', 'warnings', 'grid'}. "
+          "depth axis when several depths_A; pixelated: (..., ky, kx) float32)}, 'depths_A', 'warnings', 'grid', "
+          "'method' (what produced the numbers), 'interpolation' (PRISM's f), 'auto' (method auto's choice: "
+          "method, interpolation, calibrated, mean_error, correlation, ...; None for other methods)}. "
           "Keywords: slice_thickness_A, parametrization, projection, thermal (default False: a static lattice; "
           "True: frozen phonons with the atoms' rms, else the elemental table), rms_A (Å or {element: Å}; turns "
           "thermal vibration on), phonon_configurations (default 8), seed, method "
-          "('multislice' | 'prism'), interpolation, depths_A.");
+          "('auto' (default) | 'multislice' | 'prism' | 'windowed'), interpolation, depths_A, error_budget "
+          "({mean_rel: 0.01, min_correlation: 0.995, calibration_positions: 8}: method auto's promise).");
   mod.def("wavelength_A", &wavelength_A, py::arg("energy_eV"), "Relativistic electron wavelength, Å.");
   mod.def("scherzer_defocus_A", &scherzer_defocus_A, py::arg("Cs_A"), py::arg("energy_eV"));
 }

@@ -145,7 +145,8 @@ void bind_instrument(py::module_& mod) {
   py::class_<MicroscopeSettings>(mod, "MicroscopeSettings",
                                  "What does not change during a session. Keywords: sampling_A, slice_thickness_A, "
                                  "parametrization, projection, finite_range_A, thermal (False: a static lattice), rms_A "
-                                 "(Å, or {element: Å}; turns thermal vibration on), phonon_configurations, method, "
+                                 "(Å, or {element: Å}; turns thermal vibration on), phonon_configurations, method (default "
+                                 "'auto'), error_budget ({mean_rel, min_correlation, calibration_positions}), "
                                  "prism_interpolation, window_margin_A, window_snap_A, min_window_A, "
                                  "max_positions_per_call, cache_entries, seed, damage.")
       .def(py::init([](const py::kwargs& kw) {
@@ -158,6 +159,15 @@ void bind_instrument(py::module_& mod) {
                     [](MicroscopeSettings& s, double v) { s.potential.slice_thickness_A = v; })
       .def_property("method", [](const MicroscopeSettings& s) { return enum_name(s.method, kMethods); },
                     [](MicroscopeSettings& s, const std::string& v) { s.method = parse_enum("method", v, kMethods); })
+      .def_property("error_budget",
+                    [](const MicroscopeSettings& s) {
+                      py::dict d;
+                      d["mean_rel"] = s.budget.mean_rel;
+                      d["min_correlation"] = s.budget.min_correlation;
+                      d["calibration_positions"] = s.budget.calibration_positions;
+                      return d;
+                    },
+                    [](MicroscopeSettings& s, const py::dict& v) { s.budget = error_budget(v, "MicroscopeSettings"); })
       .def_property("thermal", [](const MicroscopeSettings& s) { return s.thermal.enabled; },
                     [](MicroscopeSettings& s, bool v) { s.thermal.enabled = v; })
       .def_property("phonon_configurations", [](const MicroscopeSettings& s) { return s.thermal.configurations; },

@@ -378,6 +378,13 @@ inline py::dict status_dict(const MicroscopeStatus& s) {
   d["acquiring"] = s.acquiring;
   d["positions_done"] = s.positions_done;
   d["positions_total"] = s.positions_total;
+  py::dict m;  // what produced the last frame (method auto's choice; None before the first)
+  m["name"] = s.last_frame.method.empty() ? py::object(py::none()) : py::object(py::str(s.last_frame.method));
+  m["interpolation"] = s.last_frame.interpolation;
+  m["calibrated"] = s.last_frame.calibrated;
+  m["mean_error"] = s.last_frame.mean_error;
+  m["correlation"] = s.last_frame.correlation;
+  d["method"] = m;
   return d;
 }
 
@@ -404,6 +411,46 @@ inline bool apply_thermal_keyword(ThermalVibration& t, const std::string& key, c
   return true;
 }
 
+/// Method auto's error budget from a dict {mean_rel, min_correlation, calibration_positions}
+/// (each optional; the rest keep ErrorBudget's defaults).
+inline ErrorBudget error_budget(const py::handle& v, const std::string& where) {
+  if (!py::isinstance<py::dict>(v))
+    throw std::invalid_argument(where + ": error_budget must be a dict {mean_rel, min_correlation, calibration_positions}");
+  ErrorBudget b;
+  for (const auto& [k, x] : v.cast<py::dict>()) {
+    const std::string key = k.cast<std::string>();
+    if (key == "mean_rel") b.mean_rel = x.cast<double>();
+    else if (key == "min_correlation") b.min_correlation = x.cast<double>();
+    else if (key == "calibration_positions") b.calibration_positions = x.cast<std::size_t>();
+    else throw std::invalid_argument(where + ": unknown error_budget key '" + key + "' (mean_rel, min_correlation, calibration_positions)");
+  }
+  if (!(b.mean_rel > 0 && b.mean_rel < 1)) throw std::invalid_argument(where + ": error_budget mean_rel must be in (0, 1)");
+  if (!(b.min_correlation > 0 && b.min_correlation <= 1))
+    throw std::invalid_argument(where + ": error_budget min_correlation must be in (0, 1]");
+  if (b.calibration_positions < 2) throw std::invalid_argument(where + ": error_budget calibration_positions must be ≥ 2");
+  return b;
+}
+
+/// What method auto chose and measured, as a dict (docs/python.md).
+inline py::dict auto_choice_dict(const AutoChoice& c) {
+  py::dict d;
+  d["method"] = enum_name(c.method, kMethods);
+  d["interpolation"] = c.interpolation;
+  d["calibrated"] = c.calibrated;
+  d["mean_error"] = c.measured_mean_error;
+  d["correlation"] = c.measured_correlation;
+  d["calibration_positions"] = c.calibration_positions;
+  d["predicted_interpolation"] = c.predicted_interpolation;
+  d["window_needed_A"] = c.window_needed_A;
+  d["cost_multislice"] = c.cost_multislice;
+  d["cost_auto_least"] = c.cost_auto_least;
+  d["from_cache"] = c.from_cache;
+  py::list trials;
+  for (const auto& t : c.trials) trials.append(py::make_tuple(t.interpolation, t.mean_error, t.correlation));
+  d["trials"] = trials;
+  return d;
+}
+
 /// Applies MicroscopeSettings keyword arguments (field names; slicing and method too).
 inline void apply_settings(MicroscopeSettings& st, const py::dict& kw) {
   for (const auto& [k, v] : kw) {
@@ -415,6 +462,7 @@ inline void apply_settings(MicroscopeSettings& st, const py::dict& kw) {
     else if (key == "finite_range_A") st.potential.finite_range_A = v.cast<double>();
     else if (apply_thermal_keyword(st.thermal, key, v)) continue;
     else if (key == "method") st.method = parse_enum("method", v.cast<std::string>(), kMethods);
+    else if (key == "error_budget") st.budget = error_budget(v, "microscope settings");
     else if (key == "prism_interpolation") st.prism_interpolation = v.cast<std::size_t>();
     else if (key == "window_margin_A") st.window_margin_A = v.cast<double>();
     else if (key == "window_snap_A") st.window_snap_A = v.cast<double>();
@@ -430,7 +478,7 @@ inline void apply_settings(MicroscopeSettings& st, const py::dict& kw) {
     else
       throw std::invalid_argument("unknown microscope setting '" + key +
                                   "' (known: sampling_A, slice_thickness_A, parametrization, projection, "
-                                  "finite_range_A, thermal, rms_A, phonon_configurations, method, "
+                                  "finite_range_A, thermal, rms_A, phonon_configurations, method, error_budget, "
                                   "prism_interpolation, window_margin_A, window_snap_A, min_window_A, max_positions_per_call, "
                                   "cache_entries, seed, damage, incoherent_above_A, residual_aberrations, c1_drift_A_per_sqrt_min, a1_drift_A_per_sqrt_min)");
   }
@@ -460,6 +508,7 @@ inline py::dict simulate(const Specimen& sp, const py::array_t<double, py::array
   if (detectors.empty()) throw std::invalid_argument("simulate_stem: at least one detector is needed");
   if (!(sampling_A > 0)) throw std::invalid_argument("simulate_stem: sampling_A must be > 0");
   StemSettings st;
+  st.method = Method::Auto;  // the default: PRISM or windowed where they hold error_budget, else multislice
   ThermalVibration thermal;
   for (const auto& [k, v] : kw) {
     const std::string key = k.cast<std::string>();
@@ -471,10 +520,11 @@ inline py::dict simulate(const Specimen& sp, const py::array_t<double, py::array
     else if (key == "method") st.method = parse_enum("method", v.cast<std::string>(), kMethods);
     else if (key == "interpolation") st.interpolation_x = st.interpolation_y = v.cast<std::size_t>();
     else if (key == "depths_A") st.depths_A = v.cast<std::vector<double>>();
+    else if (key == "error_budget") st.budget = error_budget(v, "simulate_stem");
     else
       throw std::invalid_argument("unknown simulate_stem argument '" + key +
                                   "' (known: slice_thickness_A, parametrization, projection, thermal, rms_A, "
-                                  "phonon_configurations, seed, method, interpolation, depths_A)");
+                                  "phonon_configurations, seed, method, interpolation, depths_A, error_budget)");
   }
   const Cell& c = sp.structure.cell;
   if (!(c.x > 0 && c.y > 0 && c.z > 0)) throw std::invalid_argument("simulate_stem: the specimen cell must be positive");
@@ -520,6 +570,9 @@ inline py::dict simulate(const Specimen& sp, const py::array_t<double, py::array
   out["depths_A"] = res.depths_A;
   out["warnings"] = res.warnings;
   out["grid"] = py::make_tuple(grid.nx, grid.ny);
+  out["method"] = res.method;
+  out["interpolation"] = res.interpolation;
+  out["auto"] = res.auto_choice ? auto_choice_dict(*res.auto_choice) : py::object(py::none());
   return out;
 }
 

@@ -562,6 +562,34 @@ def test_readme_python_block_runs():
 
 # ------------------------------------------------------------------------------------ runner
 
+def test_method_auto_is_the_default_and_says_what_it_chose():
+    """simulate_stem and the session default to method auto; the result and status say what ran
+    (two positions: auto's cost model runs multislice without calibrating, same bytes)."""
+    sp = small_specimen()
+    pos = np.array([[1.0, 1.0], [2.0, 2.5]])
+    dets = [stemtwin.annular("ADF", 40, 80)]
+    au = stemtwin.simulate_stem(sp, pos, dets, sampling_A=0.1, error_budget={"mean_rel": 0.02})
+    ms = stemtwin.simulate_stem(sp, pos, dets, sampling_A=0.1, method="multislice")
+    assert au["method"] == "multislice" and au["interpolation"] == 1, au["method"]
+    assert au["auto"]["calibrated"] is False and np.isnan(au["auto"]["mean_error"]), au["auto"]
+    assert ms["auto"] is None
+    assert np.array_equal(au["signals"]["ADF"], ms["signals"]["ADF"])
+    for bad in ({"mean_rel": 0}, {"min_correlation": 2}, {"nope": 1}):
+        try:
+            stemtwin.simulate_stem(sp, pos, dets, sampling_A=0.1, error_budget=bad)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"error_budget={bad} accepted")
+    settings = stemtwin.MicroscopeSettings(error_budget={"min_correlation": 0.99})
+    assert settings.method == "auto" and settings.error_budget["min_correlation"] == 0.99
+    m = session(incoherent_above_A=0)  # full physics (its 0.49 Å pixels would be the incoherent model's)
+    assert m.status()["method"]["name"] is None  # no frame yet
+    m.scan()
+    st = m.status()["method"]
+    assert st["name"] == "multislice" and st["calibrated"] is False, st
+
+
 def main():
     return run_tests(globals())
 

@@ -203,7 +203,7 @@ TEST(SpectraRun, BadSpectrometersAreRefusedWithKeyBeforeAnyFile) {
       {"solid_angle: 0.7", "solid_angle: 20", "detectors.eds.solid_angle"},
       {"width: 0.3", "widht: 0.3", "unknown key"},
       {"method: multislice", "method: prism", "needs simulation.method: multislice"},
-      {"method: multislice", "method: windowed", "prism, windowed and auto are refused"},
+      {"method: multislice", "method: windowed", "prism and windowed are refused"},
       {"resolution: 130", "resolution: {uniform: [120, 140]}", "not sampled"},
   };
   for (const Case& k : cases) {

@@ -189,7 +189,9 @@ int main(int argc, char** argv) {
                       "or crystal (the small periodic SrTiO3 cell)");
   c_serve->add_option("--world-thickness", serve.world.thickness_A, "the world's lamella thickness, Å (default 100)");
   c_serve->add_option("--sampling", serve.sampling_A, "simulation sampling, Å");
-  c_serve->add_option("--method", serve.method, "windowed (default), multislice or prism");
+  c_serve->add_option("--method", serve.method, "windowed (default), auto, multislice or prism");
+  c_serve->add_option("--error-budget", serve.error_budget,
+                      "method auto's accuracy against multislice: MEAN[,CORRELATION] (default 0.01,0.995)");
   c_serve->add_option("--prism-interpolation", serve.prism_interpolation, "PRISM interpolation factor");
   c_serve->add_option("--seed", serve.seed, "session seed");
   c_serve->add_flag("--ideal-column", serve.ideal_column,

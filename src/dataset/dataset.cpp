@@ -371,6 +371,7 @@ DatasetWriter DatasetWriter::create(const std::string& path, const DatasetLayout
     for (const std::string& line : layout.warnings) w += line + "\n";
     h5::write_attr(f, "warnings", w);
   }
+  for (const auto& [name, value] : layout.attributes) h5::write_attr(f, name, value);
   h5::write_attr(f, "layout_doc", std::string(kLayoutDoc));
   h5::write_attr(f, "total_samples", static_cast<std::int64_t>(layout.total_samples));
   h5::write_attr(f, "shard", std::to_string(layout.shard.index) + "/" + std::to_string(layout.shard.count));

@@ -61,6 +61,31 @@ std::string auto_calibration_key(const Structure& s, const Grid& g, const ProbeO
   return k.str();
 }
 
+AutoCost auto_cost(const Grid& g, const ProbeOptics& o, std::size_t positions, std::size_t prism_f, std::size_t window_points,
+                   const StemSettings& st) {
+  AutoCost c;
+  const double F = o.focal_spread_A > 0 ? double(std::max<std::size_t>(1, o.focal_spread_points)) : 1.0;
+  const double P = double(positions), C = double(std::min(positions, std::max<std::size_t>(1, st.budget.calibration_positions)));
+  c.multislice = P * F;
+  c.reference = C * F;
+  double best = -1;
+  if (prism_f > 1) {
+    c.prism = double(prism_beams(g, o.energy_eV, o.semiangle_mrad, prism_f, prism_f).size());
+    best = c.prism;
+  }
+  if (window_points > 0) {
+    const double n = double(g.nx * g.ny), nw = double(window_points);
+    const double rho = nw * std::log2(std::max(2.0, nw)) / (n * std::log2(std::max(2.0, n)));
+    c.windowed = (C + P) * F * rho;
+    if (best < 0 || c.windowed < best) best = c.windowed;
+  }
+  if (best >= 0) {
+    c.least = c.reference + best;
+    c.multislice_cheap = c.least > kAutoWorthwhile * c.multislice;
+  }
+  return c;
+}
+
 std::vector<std::size_t> calibration_subset(std::size_t n, std::size_t count) {
   count = std::min(n, std::max<std::size_t>(1, count));
   std::vector<std::size_t> idx;
@@ -108,24 +133,91 @@ bool within(const Measured& m, const ErrorBudget& b) { return m.mean_error <= b.
 
 }  // namespace
 
-StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o, const std::vector<Point2>& positions,
-                         const std::vector<Detector>& dets, const StemSettings& st, PatternSink* sink) {
+void calibrate_prism(const std::vector<Transmission>& tr, const Fft2& fft, const ProbeOptics& o, const std::vector<Point2>& positions,
+                     const std::vector<Detector>& dets, const StemSettings& st, const std::vector<std::size_t>& factors, bool crop,
+                     AutoChoice& choice, std::vector<SMatrix>& accepted, std::optional<StemResult>& reference) {
+  const std::vector<std::size_t> idx = calibration_subset(positions.size(), st.budget.calibration_positions);
+  std::vector<Point2> cal;
+  for (std::size_t i : idx) cal.push_back(positions[i]);
+  choice.calibration_positions = cal.size();
+  choice.calibrated = true;
+  std::vector<Detector> annular;
+  for (const Detector& d : dets)
+    if (std::holds_alternative<AnnularDetector>(d)) annular.push_back(d);
+  StemSettings cal_settings = st;
+  cal_settings.method = Method::Multislice;
+  cal_settings.progress = nullptr;
+  for (const std::size_t f : factors) {
+    if (annular.empty()) break;
+    if (!reference) reference = scan_multislice(tr, o, cal, annular, cal_settings, fft);
+    std::vector<SMatrix> S;
+    for (const Transmission& t : tr) S.push_back(build_smatrix(t, o.semiangle_mrad, f, f, st.depths_A, fft, crop));
+    const StemResult trial = scan_prism(S, o, cal, annular, cal_settings);
+    const Measured m = compare(trial, *reference, annular);
+    choice.trials.push_back({f, m.mean_error, m.correlation});
+    if (within(m, st.budget)) {
+      choice.method = Method::Prism;
+      choice.interpolation = f;
+      choice.measured_mean_error = m.mean_error;
+      choice.measured_correlation = m.correlation;
+      accepted = std::move(S);
+      return;
+    }
+  }
+  choice.method = Method::Multislice;
+  choice.interpolation = 1;
+  choice.measured_mean_error = 0;
+  choice.measured_correlation = 1;
+}
+
+AutoPlan plan_auto(const Structure& s, const Grid& g, const ProbeOptics& o, const std::vector<Point2>& positions,
+                   const std::vector<Detector>& dets, const StemSettings& st, bool streams_patterns) {
   if (!(st.budget.mean_rel > 0) || !(st.budget.min_correlation <= 1))
     throw std::invalid_argument("method auto: the error budget needs mean_rel > 0 and min_correlation ≤ 1");
   if (positions.empty()) throw std::invalid_argument("method auto: no probe positions");
-  AutoChoice choice;
-  choice.window_needed_A = prism_window_needed_A(o, s.cell.z);
-  choice.predicted_interpolation = predict_interpolation(g, o, s.cell.z);
+  AutoPlan p;
+  AutoChoice& c = p.choice;
+  c.window_needed_A = prism_window_needed_A(o, s.cell.z);
+  c.predicted_interpolation = predict_interpolation(g, o, s.cell.z);
+  const bool pixelated =
+      std::any_of(dets.begin(), dets.end(), [](const Detector& d) { return std::holds_alternative<PixelatedDetector>(d); });
+  const bool measurable =
+      std::any_of(dets.begin(), dets.end(), [](const Detector& d) { return std::holds_alternative<AnnularDetector>(d); });
+  p.crop = st.prism_band_limit_crop && !pixelated;
+  const std::size_t budget_bytes = st.max_memory_bytes ? st.max_memory_bytes : default_memory_budget();
+  const std::size_t ndepth = std::max<std::size_t>(1, st.depths_A.size());
+  const std::size_t configurations = std::max<std::size_t>(1, st.phonon_configurations);
+  for (std::size_t f = c.predicted_interpolation; f > 1; --f)
+    if (g.nx % f == 0 && g.ny % f == 0 &&
+        configurations * smatrix_bytes(g, o.energy_eV, o.semiangle_mrad, f, f, ndepth, p.crop) <= budget_bytes)
+      p.prism_factors.push_back(f);
+  // Windowed multislice is a candidate when its window is smaller than the cell (else it
+  // is multislice to the byte) and every detector can be recorded in a window (no 4D
+  // pattern stream).
+  const WindowPlan window = plan_window(g, o, s.cell.z, positions, st);
+  p.windowed_candidate = !streams_patterns && !pixelated && !window.full;
+  if (!measurable) p.prism_factors.clear(), p.windowed_candidate = false;  // nothing the budget can measure
+  const AutoCost cost = auto_cost(g, o, positions.size(), p.prism_factors.empty() ? 1 : p.prism_factors.front(),
+                                  p.windowed_candidate ? window.nx * window.ny : 0, st);
+  c.cost_multislice = cost.multislice;
+  c.cost_auto_least = cost.least;
+  p.calibrate = !cost.multislice_cheap || (st.budget.always_calibrate && cost.least > 0);
+  if (!p.calibrate) c.measured_mean_error = c.measured_correlation = std::nan("");
+  c.calibrated = p.calibrate;
+  return p;
+}
+
+StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o, const std::vector<Point2>& positions,
+                         const std::vector<Detector>& dets, const StemSettings& st, PatternSink* sink) {
+  const AutoPlan plan = plan_auto(s, g, o, positions, dets, st, sink != nullptr);
+  AutoChoice choice = plan.choice;
   const std::string key = st.auto_cache ? auto_calibration_key(s, g, o, dets, st) : std::string();
 
   StemSettings ms_settings = st;
   ms_settings.method = Method::Multislice;
   const Fft2 fft(g, st.planning, st.fftw_wisdom_file);
   const auto tr = frozen_phonon_transmissions(s, g, o.energy_eV, ms_settings, fft);
-  const bool crop = st.prism_band_limit_crop &&
-                    std::none_of(dets.begin(), dets.end(), [](const Detector& d) { return std::holds_alternative<PixelatedDetector>(d); });
-  const std::size_t budget_bytes = st.max_memory_bytes ? st.max_memory_bytes : default_memory_budget();
-  const std::size_t ndepth = std::max<std::size_t>(1, st.depths_A.size());
+  const bool crop = plan.crop;
 
   auto finish_multislice = [&](AutoChoice c) {
     StemResult r = scan_multislice(tr, o, positions, dets, ms_settings, fft, sink);
@@ -153,12 +245,7 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
     r.auto_choice = c;
     return r;
   };
-  // Windowed multislice is a candidate when its window is smaller than the cell (else it
-  // is multislice to the byte) and every detector can be recorded in a window (no 4D
-  // pattern stream).
-  const bool windowed_candidate =
-      !sink && std::none_of(dets.begin(), dets.end(), [](const Detector& d) { return std::holds_alternative<PixelatedDetector>(d); }) &&
-      !plan_window(g, o, s.cell.z, positions, st).full;
+  const bool windowed_candidate = plan.windowed_candidate;
   auto finish_windowed = [&](AutoChoice c) {
     StemSettings ws = st;
     ws.method = Method::Windowed;
@@ -169,9 +256,11 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
     r.auto_choice = c;
     return r;
   };
-  auto fits = [&](std::size_t f) {
-    return tr.size() * smatrix_bytes(g, o.energy_eV, o.semiangle_mrad, f, f, ndepth, crop) <= budget_bytes;
-  };
+  auto fits = [&](std::size_t f) { return std::find(plan.prism_factors.begin(), plan.prism_factors.end(), f) != plan.prism_factors.end(); };
+
+  // The cost model (auto_cost): multislice without calibrating when auto cannot earn its
+  // calibration back (or has no candidate).
+  if (!plan.calibrate) return finish_multislice(choice);
 
   if (st.auto_cache) {
     const auto it = st.auto_cache->entries.find(key);
@@ -186,33 +275,21 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
 
   // Calibration: a few positions by multislice (the reference), then PRISM from the
   // predicted f downwards until the budget holds on them.
+  std::vector<SMatrix> accepted;
+  std::optional<StemResult> reference;
+  calibrate_prism(tr, fft, o, positions, dets, st, plan.prism_factors, crop, choice, accepted, reference);
+  if (choice.method == Method::Prism) {
+    if (st.auto_cache) st.auto_cache->entries[key] = choice;
+    return finish_prism(accepted, choice);
+  }
   const std::vector<std::size_t> idx = calibration_subset(positions.size(), st.budget.calibration_positions);
   std::vector<Point2> cal;
   for (std::size_t i : idx) cal.push_back(positions[i]);
-  choice.calibration_positions = cal.size();
   std::vector<Detector> annular;
   for (const Detector& d : dets)
     if (std::holds_alternative<AnnularDetector>(d)) annular.push_back(d);
   StemSettings cal_settings = ms_settings;
   cal_settings.progress = nullptr;
-  std::optional<StemResult> reference;
-  for (std::size_t f = choice.predicted_interpolation; f > 1; --f) {
-    if (g.nx % f != 0 || g.ny % f != 0 || !fits(f)) continue;
-    if (annular.empty()) break;  // nothing the budget can measure: multislice
-    if (!reference) reference = scan_multislice(tr, o, cal, annular, cal_settings, fft);
-    const std::vector<SMatrix> S = smatrices(f);
-    const StemResult trial = scan_prism(S, o, cal, annular, cal_settings);
-    const Measured m = compare(trial, *reference, annular);
-    choice.trials.push_back({f, m.mean_error, m.correlation});
-    if (within(m, st.budget)) {
-      choice.method = Method::Prism;
-      choice.interpolation = f;
-      choice.measured_mean_error = m.mean_error;
-      choice.measured_correlation = m.correlation;
-      if (st.auto_cache) st.auto_cache->entries[key] = choice;
-      return finish_prism(S, choice);
-    }
-  }
   // Windowed multislice where the probe's window is smaller than the cell (large fields):
   // measured on the same calibration positions against the whole-cell reference.
   if (windowed_candidate) {

@@ -12,7 +12,7 @@ namespace stemtwin::scenario_parse {
 
 void Parser::simulation(const YAML::Node& n, ScenarioSpec& s) const {
   const std::string P = "simulation";
-  allow_keys(n, P, {"method", "interpolation", "sampling", "slice_thickness", "parametrization", "projection"});
+  allow_keys(n, P, {"method", "interpolation", "sampling", "slice_thickness", "parametrization", "projection", "error_budget"});
   auto& sim = s.simulation;
   auto fixed_word = [&](const char* key, std::string& out, const std::set<std::string>& allowed) {
     if (!n[key]) return;
@@ -26,6 +26,21 @@ void Parser::simulation(const YAML::Node& n, ScenarioSpec& s) const {
   if (n["interpolation"]) sim.interpolation = static_cast<int>(integer(n["interpolation"], P + ".interpolation", 1));
   if (parse_method(sim.method) != Method::Prism && sim.interpolation != 1)
     fail(n["interpolation"], P + ".interpolation", "only meaningful with method: prism");
+  if (const YAML::Node& b = n["error_budget"]) {  // method auto's accuracy promise (docs/scenario.md)
+    const std::string B = P + ".error_budget";
+    if (parse_method(sim.method) != Method::Auto) fail(b, B, "only meaningful with method: auto");
+    allow_keys(b, B, {"mean", "correlation", "positions"});
+    if (b["mean"]) {
+      sim.budget_mean_rel = number(b["mean"], B + ".mean");
+      if (!(*sim.budget_mean_rel > 0 && *sim.budget_mean_rel < 1)) fail(b["mean"], B + ".mean", "must be a fraction in (0, 1), e.g. 0.01");
+    }
+    if (b["correlation"]) {
+      sim.budget_min_correlation = number(b["correlation"], B + ".correlation");
+      if (!(*sim.budget_min_correlation > 0 && *sim.budget_min_correlation <= 1))
+        fail(b["correlation"], B + ".correlation", "must be in (0, 1], e.g. 0.995");
+    }
+    if (b["positions"]) sim.budget_calibration_positions = static_cast<int>(integer(b["positions"], B + ".positions", 2));
+  }
   if (n["sampling"]) {
     const YAML::Node& v = n["sampling"];
     sim.auto_sampling = v.IsScalar() && v.Scalar() == "auto";

@@ -26,6 +26,7 @@
 #include "stemtwin/scenario/memory_estimate.hpp"
 #include "stemtwin/specimen/names.hpp"
 #include "stemtwin/specimen/orient.hpp"
+#include "stemtwin/physics/auto_method.hpp"
 #include "stemtwin/physics/names.hpp"
 #include "stemtwin/physics/prism.hpp"
 #include "stemtwin/specimen/structure_io.hpp"
@@ -37,6 +38,11 @@ namespace {
 
 /// Parameters derived from each sample's physics, stored in /params beside the sampled ones.
 constexpr const char* kDerivedParams[] = {"thickness_A", "electrons_per_position", "dose_e_per_A2", "atoms", "sampling_A"};
+/// What produced each sample's numbers (method auto's choice, docs/dataset.md): the method
+/// (categories below), PRISM's factor, and the error auto measured on its calibration
+/// positions against multislice (NaN when nothing was calibrated).
+constexpr const char* kMethodParams[] = {"interpolation", "calibration_mean_error", "calibration_correlation"};
+const std::vector<std::string> kMethodCategories = {"multislice", "prism", "windowed"};
 
 [[noreturn]] void fail(const SourceRef& src, const std::string& key, const std::string& msg) {
   throw ScenarioError(src.file, src.line, src.column, key.empty() ? src.path : key, msg);
@@ -374,6 +380,9 @@ StemSettings stem_settings(const SampledScenario& s) {
   StemSettings st;
   st.method = s.method;
   st.interpolation_x = st.interpolation_y = std::size_t(std::max(1, s.interpolation));
+  if (s.budget_mean_rel) st.budget.mean_rel = *s.budget_mean_rel;
+  if (s.budget_min_correlation) st.budget.min_correlation = *s.budget_min_correlation;
+  if (s.budget_calibration_positions) st.budget.calibration_positions = std::size_t(*s.budget_calibration_positions);
   st.potential.slice_thickness_A = s.slice_thickness;
   st.potential.parametrization = s.parametrization;
   st.potential.projection = s.projection;
@@ -410,7 +419,22 @@ void complete_layout(DatasetLayout& layout, const ScenarioSpec& spec) {
   }
   // Derived physical parameters every sample records, and the builder's facts (sample 0's keys).
   for (const char* k : kDerivedParams) layout.params.push_back({k, {}});
-  if (spec.specimen.thermal.enabled && parse_method(spec.simulation.method) == Method::Multislice)
+  layout.params.push_back({"method", kMethodCategories});
+  for (const char* k : kMethodParams) layout.params.push_back({k, {}});
+  {
+    // The method asked for and auto's budget, as root attributes.
+    const SampledScenario s0 = sample_parameters(spec, 0);
+    const StemSettings st0 = stem_settings(s0);
+    layout.attributes["method"] = spec.simulation.method;
+    if (parse_method(spec.simulation.method) == Method::Auto) {
+      std::ostringstream b;
+      b << "mean_rel=" << st0.budget.mean_rel << " min_correlation=" << st0.budget.min_correlation
+        << " calibration_positions=" << st0.budget.calibration_positions;
+      layout.attributes["error_budget"] = b.str();
+    }
+  }
+  const Method asked = parse_method(spec.simulation.method);
+  if (spec.specimen.thermal.enabled && (asked == Method::Multislice || asked == Method::Auto))
     for (const DetectorSpec& d : spec.detectors)
       if (d.type == DetectorType::Annular) layout.params.push_back({d.name + "_phonon_sem", {}});
   {
@@ -450,7 +474,7 @@ namespace {
 /// Frozen-phonon statistics are kept for multislice samples with ≥ 2 thermal configurations
 /// and no 4D detector (whose patterns stream through the engine's own average).
 bool phonon_statistics_apply(const SampledScenario& s) {
-  if (!s.thermal || s.configurations < 2 || s.method != Method::Multislice) return false;
+  if (!s.thermal || s.configurations < 2 || (s.method != Method::Multislice && s.method != Method::Auto)) return false;
   return std::none_of(s.detectors.begin(), s.detectors.end(),
                       [](const SampledDetector& d) { return d.type == DetectorType::Pixelated; });
 }
@@ -484,7 +508,23 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
   // Spectrometers ride on the scan as a slice observer (the per-configuration path below
   // does not take one: with spectrometers the phonon statistics are not kept).
   detail::SpectraRecorders spectra(spec, layout, sp, st.seed);
-  if (spectra.empty() && phonon_statistics_apply(s) && std::any_of(sp.structure.atoms.begin(), sp.structure.atoms.end(),
+  // Method auto that its cost model sends to multislice without calibrating runs as multislice
+  // here (so the per-configuration statistics below apply to it too); otherwise simulate_stem
+  // calibrates and chooses. With spectrometers auto is multislice: only the whole-cell
+  // multislice passes the wave inside the specimen to them (docs/spectroscopy.md).
+  std::optional<AutoChoice> auto_uncalibrated;
+  if (st.method == Method::Auto) {
+    const AutoPlan plan = plan_auto(sp.structure, grid, optics, ds.positions_A, dets, st, !layout.diffraction.empty());
+    if (!plan.calibrate) auto_uncalibrated = plan.choice;
+    else if (!spectra.empty()) {
+      AutoChoice c = plan.choice;
+      c.method = Method::Multislice, c.interpolation = 1, c.calibrated = false;
+      c.measured_mean_error = c.measured_correlation = std::nan("");
+      auto_uncalibrated = c;
+    }
+  }
+  if (spectra.empty() && (st.method == Method::Multislice || auto_uncalibrated) && phonon_statistics_apply(s) &&
+      std::any_of(sp.structure.atoms.begin(), sp.structure.atoms.end(),
                                                 [](const Atom& a) { return a.rms > 0; })) {
     const Fft2 fft(grid, st.planning);
     const auto configs = frozen_phonon_transmissions(sp.structure, grid, optics.energy_eV, st, fft);
@@ -504,8 +544,11 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
       phonon_sem[d.name] = mean_and_sem(field_means).sem;
     }
   } else {
-    res = simulate_stem(sp.structure, grid, optics, ds.positions_A, dets, st, &sink, spectra.empty() ? nullptr : &spectra);
+    StemSettings run = st;
+    if (auto_uncalibrated) run.method = Method::Multislice;  // the same bytes simulate_auto would give
+    res = simulate_stem(sp.structure, grid, optics, ds.positions_A, dets, run, &sink, spectra.empty() ? nullptr : &spectra);
   }
+  if (auto_uncalibrated) res.auto_choice = auto_uncalibrated;
 
   const std::size_t nx = s.scan.nx, ny = s.scan.ny;
   // Image channels: the one read-out (acquisition/readout.hpp), noise streams keyed by the sample.
@@ -536,6 +579,14 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
   rec.params["dose_e_per_A2"] = dose_report(acq, ds).dose_e_per_A2;
   rec.params["atoms"] = double(sp.structure.atoms.size());
   rec.params["sampling_A"] = grid.dx();
+  {
+    const auto& cat = kMethodCategories;
+    const auto it = std::find(cat.begin(), cat.end(), res.method);
+    rec.params["method"] = it == cat.end() ? std::nan("") : double(it - cat.begin());
+    rec.params["interpolation"] = double(res.interpolation);
+    rec.params["calibration_mean_error"] = res.auto_choice ? res.auto_choice->measured_mean_error : std::nan("");
+    rec.params["calibration_correlation"] = res.auto_choice ? res.auto_choice->measured_correlation : std::nan("");
+  }
   for (const ParameterInfo& p : layout.params)
     if (p.name.size() > 11 && p.name.compare(p.name.size() - 11, 11, "_phonon_sem") == 0) {
       const auto it = phonon_sem.find(p.name.substr(0, p.name.size() - 11));

@@ -184,6 +184,9 @@ SampledScenario sample_parameters(const ScenarioSpec& spec, std::size_t index) {
   const auto& sim = spec.simulation;
   r.method = parse_method(sim.method);
   r.interpolation = sim.interpolation;
+  r.budget_mean_rel = sim.budget_mean_rel;
+  r.budget_min_correlation = sim.budget_min_correlation;
+  r.budget_calibration_positions = sim.budget_calibration_positions;
   r.parametrization = parse_parametrization(sim.parametrization);
   r.projection = parse_projection(sim.projection);
   r.auto_sampling = sim.auto_sampling;

@@ -17,6 +17,7 @@
 #include "stemtwin/physics/incoherent.hpp"
 #include "stemtwin/specimen/orient.hpp"
 #include "stemtwin/physics/prism.hpp"
+#include "stemtwin/physics/auto_method.hpp"
 #include "stemtwin/physics/windowed.hpp"
 #include "stemtwin/acquisition/ranges.hpp"
 #include "stemtwin/core/rng.hpp"
@@ -40,6 +41,10 @@ struct Window {
   std::vector<Transmission> configs;
   std::map<double, std::vector<SMatrix>> smatrices;
   double bytes = 0;  ///< estimated size of the transmission functions
+  /// Method auto: the calibrated choice per physics_key (probe, detectors) and, where it is
+  /// PRISM, its S-matrices.
+  std::map<std::string, AutoChoice> auto_choices;
+  std::map<std::string, std::vector<SMatrix>> auto_smatrices;
   bool same(const Window& o) const {
     return x0 == o.x0 && y0 == o.y0 && wx == o.wx && wy == o.wy && alpha == o.alpha && beta == o.beta &&
            energy_eV == o.energy_eV && specimen_version == o.specimen_version;
@@ -196,6 +201,7 @@ struct Microscope::Impl {
   std::list<CleanEntry> clean_cache;
   std::atomic<std::size_t> hits{0}, misses{0}, cached_windows{0};  // read by status() without the beam lock
   std::size_t removed = 0, displaced = 0;
+  FrameMethod last_frame;    // what produced the last full-physics frame (method auto's choice)
   std::string thermal_note;  // thermal_warning() of the settings ("" when none)
   std::list<MapEntry> maps;  // incoherent maps (beam lock)
   /// Scale of the incoherent model per annular detector (name and angles), learnt from the
@@ -433,6 +439,45 @@ struct Microscope::Impl {
     return cancel_epoch.load() != sn.cancel_epoch || (ctl.cancelled && ctl.cancelled());
   }
 
+  /// Method auto in a window (auto_method.hpp): the cost model decides whether calibrating can
+  /// pay for these positions; if so the calibrated choice is kept per window and probe
+  /// (physics_key) and re-used by later frames. The window is the session's own windowing,
+  /// so windowed multislice is never a candidate here. Returns PRISM's S-matrices or nullptr
+  /// (multislice); `frame` records the choice. Beam lock held.
+  std::vector<SMatrix>* auto_method(Window& w, const ProbeOptics& probe, const std::vector<Point2>& local,
+                                    const std::vector<Detector>& dets, FrameMethod& frame) {
+    Structure cell_only;  // plan_auto reads the thickness (and the cell for its window plan)
+    cell_only.cell = {w.wx, w.wy, specimen.structure.cell.z};
+    StemSettings ast;
+    ast.potential = settings.potential;
+    ast.budget = settings.budget;
+    ast.phonon_configurations = w.configs.size();
+    const AutoPlan plan = plan_auto(cell_only, w.grid, probe, local, dets, ast, /*no windowed candidate*/ true);
+    AutoChoice c = plan.choice;
+    std::vector<SMatrix>* S = nullptr;
+    if (plan.calibrate) {
+      const std::string key = physics_key(probe, dets);
+      auto it = w.auto_choices.find(key);
+      if (it == w.auto_choices.end()) {
+        std::vector<SMatrix> accepted;
+        std::optional<StemResult> reference;
+        calibrate_prism(w.configs, *w.fft, probe, local, dets, ast, plan.prism_factors, false, c, accepted, reference);
+        if (c.method == Method::Prism) w.auto_smatrices[key] = std::move(accepted);
+        it = w.auto_choices.emplace(key, c).first;
+      } else {
+        c = it->second;
+        c.from_cache = true;
+      }
+      if (c.method == Method::Prism) S = &w.auto_smatrices[key];
+    }
+    frame.method = c.method == Method::Prism ? "prism" : "multislice";
+    frame.interpolation = c.method == Method::Prism ? c.interpolation : 1;
+    frame.calibrated = c.calibrated;
+    frame.mean_error = c.measured_mean_error;
+    frame.correlation = c.measured_correlation;
+    return S;
+  }
+
   /// Clean signals at `pos`, simulated in blocks of positions (each position's signals do not
   /// depend on the others, and the engines are bit-identical for any split, so blocks change
   /// nothing but how often cancellation is looked at). `simulated` counts positions done;
@@ -450,19 +495,33 @@ struct Microscope::Impl {
     const ProbeOptics probe = sn.effective_probe();
     std::vector<SMatrix>* S = nullptr;
     std::optional<SpectraRecording> rec;
-    if (inelastic) rec.emplace(static_atoms(window_atoms_of(w)), settings.seed,
-                               inelastic_settings(sn.spectrometers, elements_of(specimen.structure)), *inelastic);
+    if (inelastic) {
+      Structure atoms = static_atoms(window_atoms_of(w));
+      const std::vector<int> elements = elements_of(atoms);
+      rec.emplace(std::move(atoms), settings.seed, inelastic_settings(sn.spectrometers, elements), *inelastic);
+    }
+    // Spectra need the wave inside the specimen: whole-window multislice whatever the method.
+    FrameMethod frame;
     if (settings.method == Method::Prism && !inelastic) {
       const std::size_t f = std::max<std::size_t>(1, settings.prism_interpolation);
       S = &w.smatrices[probe.semiangle_mrad];
       if (S->empty())
         for (const Transmission& t : w.configs) S->push_back(build_smatrix(t, probe.semiangle_mrad, f, f, {}, *w.fft));
+      frame.method = "prism";
+      frame.interpolation = f;
+    } else if (settings.method == Method::Auto && !inelastic) {
+      S = auto_method(w, probe, local, dets, frame);
     }
     // Method::Windowed (windowed.hpp): each tile of positions on a window of its own around the
     // probe instead of the whole simulated window — for a static specimen and detectors that
     // are not pixelated (no pattern stream, no spectra); its potentials are built per tile.
     const bool windowed = settings.method == Method::Windowed && !sink && !inelastic && w.configs.size() == 1 &&
                           std::none_of(dets.begin(), dets.end(), [](const Detector& d) { return std::holds_alternative<PixelatedDetector>(d); });
+    if (windowed) frame.method = "windowed";
+    {
+      std::lock_guard<std::mutex> lock(state);
+      last_frame = frame;
+    }
     std::optional<Structure> window_atoms;
     if (windowed) window_atoms = window_atoms_of(w);
     // Blocks of 4 positions per thread: ~1 s of work each for a default window at 0.05 Å.

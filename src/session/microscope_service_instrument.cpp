@@ -2,6 +2,7 @@
 // DTMicroscope-compatible methods that never run physics (they answer at once, also while
 // another connection's acquisition runs). docs/server.md lists them.
 #include <algorithm>
+#include <cmath>
 #include <optional>
 
 #include "service_common.hpp"
@@ -171,7 +172,14 @@ void MicroscopeService::register_status(RpcDispatcher& d) {
                 {"mean_dose", area > 0 ? st.total_electrons / area : 0.0},
                 {"max_dose", max_dose},
                 {"atoms_removed", st.atoms_removed},
-                {"atoms_displaced", st.atoms_displaced}};
+                {"atoms_displaced", st.atoms_displaced},
+                // What produced the last frame: method auto's choice, PRISM's factor and the
+                // error auto measured against multislice on its calibration positions (null:
+                // no frame yet, or nothing calibrated).
+                {"method", st.last_frame.method.empty() ? json(nullptr) : json(st.last_frame.method)},
+                {"interpolation", st.last_frame.interpolation},
+                {"method_mean_error", std::isfinite(st.last_frame.mean_error) ? json(st.last_frame.mean_error) : json(nullptr)},
+                {"method_correlation", std::isfinite(st.last_frame.correlation) ? json(st.last_frame.correlation) : json(nullptr)}};
     if (!a.has("parameters")) return all;
     json want = a.get("parameters");
     if (want.is_string()) want = json::array({want});

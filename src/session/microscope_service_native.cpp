@@ -1,6 +1,7 @@
 // MicroscopeService: the native stemtwin.* methods (the twin's own units, binary arrays):
 // acquisitions and state (register_native), dose, optics, stage and cancel (register_native_control).
 #include <algorithm>
+#include <cmath>
 
 #include "service_common.hpp"
 #include "stemtwin/core/constants.hpp"
@@ -10,6 +11,19 @@ namespace stemtwin {
 
 using nlohmann::json;
 using namespace service;
+
+namespace {
+// What produced the last frame (method auto's choice and its measured error; null before
+// the first frame / when nothing was calibrated).
+json frame_method_json(const FrameMethod& f) {
+  const auto num = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+  return json{{"name", f.method.empty() ? json(nullptr) : json(f.method)},
+              {"interpolation", f.interpolation},
+              {"calibrated", f.calibrated},
+              {"mean_error", num(f.mean_error)},
+              {"correlation", num(f.correlation)}};
+}
+}  // namespace
 
 void MicroscopeService::register_native(RpcDispatcher& d) {
   d.add("stemtwin.methods", {}, [&d](const json& p) {
@@ -56,7 +70,8 @@ void MicroscopeService::register_native(RpcDispatcher& d) {
                       {"atoms_displaced", st.atoms_displaced},
                       {"acquiring", st.acquiring},
                       {"positions_done", st.positions_done},
-                      {"positions_total", st.positions_total}};
+                      {"positions_total", st.positions_total},
+                      {"method", frame_method_json(st.last_frame)}};
         },
         "session state in native units (Å, mrad, pA, µs)");
 

@@ -137,6 +137,7 @@ MicroscopeStatus Microscope::status() const {
   s.acquiring = m.acquiring.load();
   s.positions_done = m.done_positions.load();
   s.positions_total = m.total_positions.load();
+  s.last_frame = m.last_frame;
   return s;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <sstream>
 #include <optional>
 #include <variant>
 #include <stdexcept>
@@ -29,6 +30,32 @@ Specimen default_serve_specimen(std::uint64_t seed) {
   add_vacancies(s, 8, 0.03, seed);
   return s;
 }
+
+namespace {
+/// "MEAN[,CORRELATION]" → ErrorBudget (the rest at its defaults); throws naming the option.
+ErrorBudget parse_error_budget(const std::string& text) {
+  ErrorBudget b;
+  std::istringstream in(text);
+  std::string mean, corr;
+  std::getline(in, mean, ',');
+  std::getline(in, corr);
+  try {
+    std::size_t used = 0;
+    b.mean_rel = std::stod(mean, &used);
+    if (used != mean.size()) throw std::invalid_argument("");
+    if (!corr.empty()) {
+      b.min_correlation = std::stod(corr, &used);
+      if (used != corr.size()) throw std::invalid_argument("");
+    }
+  } catch (const std::exception&) {
+    throw std::invalid_argument("--error-budget '" + text + "': expected MEAN[,CORRELATION], e.g. 0.01,0.995");
+  }
+  if (!(b.mean_rel > 0 && b.mean_rel < 1)) throw std::invalid_argument("--error-budget: MEAN must be in (0, 1), e.g. 0.01");
+  if (!(b.min_correlation > 0 && b.min_correlation <= 1))
+    throw std::invalid_argument("--error-budget: CORRELATION must be in (0, 1], e.g. 0.995");
+  return b;
+}
+}  // namespace
 
 int cmd_serve(const ServeOptions& o, std::ostream& log) {
   try {
@@ -77,6 +104,7 @@ int cmd_serve(const ServeOptions& o, std::ostream& log) {
     MicroscopeSettings ms;
     ms.sampling_A = o.sampling_A;
     ms.method = parse_method(o.method);
+    if (!o.error_budget.empty()) ms.budget = parse_error_budget(o.error_budget);
     ms.prism_interpolation = o.prism_interpolation;
     ms.seed = o.seed;
     ms.residual_aberrations = !o.ideal_column;
@@ -89,6 +117,7 @@ int cmd_serve(const ServeOptions& o, std::ostream& log) {
       ms.potential = st.potential;
       ms.thermal = thermal_vibration(*sample);
       ms.method = st.method;
+      if (ms.method == Method::Auto && (sample->budget_mean_rel || sample->budget_min_correlation)) ms.budget = st.budget;
       ms.prism_interpolation = st.interpolation_x;
     }
     Microscope microscope = world ? Microscope(std::move(*world), ms) : Microscope(std::move(specimen), ms);

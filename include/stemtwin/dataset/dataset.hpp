@@ -97,6 +97,9 @@ struct DatasetLayout {
   /// Warnings of the scenario checks (band limit, dose, thermal snapshot); root attribute
   /// `warnings` (one per line). Not part of the JSON layout: they do not fix shapes.
   std::vector<std::string> warnings;
+  /// Further root attributes (text), e.g. the runner's `method` and `error_budget`; not part
+  /// of the JSON layout. Must not reuse a name the writer sets itself.
+  std::map<std::string, std::string> attributes;
 
   std::string to_json() const;
   static DatasetLayout from_json(const std::string& json);

@@ -20,6 +20,7 @@
 // when its window is smaller than the cell (large fields, thin specimens); multislice is the
 // last resort, exact by definition.
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@
 #include "stemtwin/physics/probe.hpp"
 #include "stemtwin/physics/stem_result.hpp"
 #include "stemtwin/physics/stem_settings.hpp"
+#include "stemtwin/physics/prism.hpp"
 
 namespace stemtwin {
 
@@ -52,6 +54,58 @@ std::string auto_calibration_key(const Structure& structure, const Grid& grid, c
 
 /// The calibration positions: `count` of `positions`, spread evenly over the list.
 std::vector<std::size_t> calibration_subset(std::size_t positions, std::size_t count);
+
+/// Auto's cost model, in units of one probe propagated through the whole cell on the full
+/// grid (per phonon configuration; focal-spread nodes count as propagations):
+///   multislice of the whole scan        P·F           (P positions, F focal nodes)
+///   calibration reference               C·F           (C = min(P, calibration positions))
+///   PRISM at the predicted f            B(f)          (S-matrix: one propagation per beam)
+///   windowed multislice                 (C + P)·F·ρ,  ρ = n_w log n_w / (N log N)
+/// (n_w, N the window's and the grid's points). Auto's least cost is the reference plus the
+/// cheapest candidate (if its first trial holds the budget); when that is more than
+/// kAutoWorthwhile × the multislice cost — or there is no candidate — multislice is chosen
+/// without calibrating, so a tiny run never pays for a calibration it cannot earn back
+/// (and a failed calibration costs at most (1 + kAutoWorthwhile)× plain multislice).
+struct AutoCost {
+  double multislice = 0;
+  double reference = 0;
+  double prism = -1;     ///< < 0: not a candidate
+  double windowed = -1;  ///< < 0: not a candidate
+  double least = 0;      ///< reference + the cheapest candidate (0 when none)
+  bool multislice_cheap = true;
+};
+inline constexpr double kAutoWorthwhile = 0.5;
+
+/// The cost model above. `prism_f` ≤ 1 or `window_points` = 0: that candidate is absent.
+AutoCost auto_cost(const Grid& grid, const ProbeOptics& optics, std::size_t positions, std::size_t prism_f,
+                   std::size_t window_points, const StemSettings& settings);
+
+/// Auto's decisions before any calibration: the model's prediction and costs (in `choice`),
+/// the PRISM factors to try (predicted f downwards, those dividing the grid and fitting the
+/// memory budget), whether windowed multislice is a candidate, and whether to calibrate at
+/// all (false: multislice is cheap, auto_cost(); choice.calibrated false, measured_* NaN).
+/// Callers that run multislice their own way (the dataset runner's per-configuration
+/// statistics) ask this first. Throws std::invalid_argument for a bad budget or no positions.
+struct AutoPlan {
+  AutoChoice choice;
+  std::vector<std::size_t> prism_factors;
+  bool windowed_candidate = false;
+  bool calibrate = false;
+  bool crop = false;  ///< PRISM band-limit crop (settings.prism_band_limit_crop, no 4D detector)
+};
+AutoPlan plan_auto(const Structure& structure, const Grid& grid, const ProbeOptics& optics, const std::vector<Point2>& positions,
+                   const std::vector<Detector>& detectors, const StemSettings& settings, bool streams_patterns);
+
+/// Auto's PRISM calibration on prepared transmission functions (simulate_auto; the session,
+/// whose windows hold their own): multislice on calibration_subset() of `positions` (kept in
+/// `reference`, computed once), then PRISM at each of `factors` in order until
+/// settings.budget holds. On success choice.method = Prism, its factor and measured error, and
+/// `accepted` holds the S-matrices (one per configuration, re-usable for the full scan);
+/// otherwise choice.method = Multislice (measured 0 / 1). Every trial is appended to choice.trials.
+void calibrate_prism(const std::vector<Transmission>& transmissions, const Fft2& fft, const ProbeOptics& optics,
+                     const std::vector<Point2>& positions, const std::vector<Detector>& detectors, const StemSettings& settings,
+                     const std::vector<std::size_t>& factors, bool crop, AutoChoice& choice, std::vector<SMatrix>& accepted,
+                     std::optional<StemResult>& reference);
 
 /// Method::Auto (simulate_stem dispatches here): model → calibrate → fall back → full scan.
 /// The result carries method, interpolation and auto_choice.

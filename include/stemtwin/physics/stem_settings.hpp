@@ -33,6 +33,9 @@ struct ErrorBudget {
   double min_correlation = 0.995;
   /// Probe positions simulated both ways (spread evenly over the position list).
   std::size_t calibration_positions = 8;
+  /// Calibrate even where auto's cost model says multislice is cheap (auto_cost(): a small
+  /// scan cannot pay for a calibration). For tests and studies of the calibration itself.
+  bool always_calibrate = false;
 };
 
 /// What Method::Auto chose and what it measured.
@@ -41,9 +44,19 @@ struct AutoChoice {
   std::size_t interpolation = 1;       ///< PRISM factor (both axes); 1 for the others
   std::size_t predicted_interpolation = 1;  ///< the model's first guess (auto_method.hpp)
   double window_needed_A = 0;          ///< the model's probe-spread window
-  double measured_mean_error = 0;      ///< worst |mean_prism / mean_multislice − 1| found
-  double measured_correlation = 1;     ///< worst correlation found
+  /// Of the method chosen, on the calibration positions: the worst |mean / mean_multislice − 1|
+  /// and the worst correlation over every annular detector and depth (0 and 1 when
+  /// multislice was chosen after a calibration; NaN when nothing was calibrated).
+  double measured_mean_error = 0;
+  double measured_correlation = 1;
   std::size_t calibration_positions = 0;
+  /// false: decided by the cost model alone (auto_cost(): multislice was cheap, or no other
+  /// method was a candidate) and nothing was measured; measured_* are then NaN.
+  bool calibrated = false;
+  /// The cost model's estimates (units: one probe propagated through the whole cell on the
+  /// full grid; auto_method.hpp): plain multislice of the whole scan, and the least auto
+  /// could spend (calibration reference + the cheapest candidate).
+  double cost_multislice = 0, cost_auto_least = 0;
   bool from_cache = false;             ///< taken from an AutoCalibrationCache entry
   struct Trial {
     std::size_t interpolation = 1;

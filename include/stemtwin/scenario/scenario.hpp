@@ -183,8 +183,12 @@ struct DetectorSpec {
 };
 
 struct SimulationSpec {
-  std::string method = "multislice";       ///< multislice | prism
+  std::string method = "auto";             ///< auto (default) | multislice | prism | windowed
   int interpolation = 1;                   ///< PRISM interpolation factor f
+  /// `error_budget:` of method auto (unset = ErrorBudget's defaults, physics/engine.hpp):
+  /// annular means within `mean` (fraction), correlation ≥ `correlation`, `positions` calibrated.
+  std::optional<double> budget_mean_rel, budget_min_correlation;
+  std::optional<int> budget_calibration_positions;
   /// `sampling: auto` (the default): per sample, auto_sampling_A() — the coarsest sampling
   /// whose band limit covers every detector and the probe. Otherwise `sampling` (Å).
   bool auto_sampling = true;
@@ -287,6 +291,8 @@ struct SampledScenario {
   Parametrization parametrization = Parametrization::Lobato;
   Projection projection = Projection::Infinite;
   int interpolation = 1;
+  std::optional<double> budget_mean_rel, budget_min_correlation;  ///< method auto's error budget (unset: defaults)
+  std::optional<int> budget_calibration_positions;
   bool auto_sampling = false;          ///< sampling chosen by auto_sampling_A()
   double sampling = 0, slice_thickness = 0;
   std::optional<SampledTree> acquisition;

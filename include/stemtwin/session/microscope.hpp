@@ -43,6 +43,7 @@
 // ranges of ranges.hpp and throw std::invalid_argument naming the value and its range; a
 // refused call changes nothing.
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -94,7 +95,14 @@ struct MicroscopeSettings {
   /// atom's rms comes from `thermal` (per element or for all), else from the structure
   /// file (U/B), else from the elemental-crystal table; see apply_thermal_vibration.
   ThermalVibration thermal;
-  Method method = Method::Multislice;
+  /// The engine (the one session default; `stemtwin serve --method` and Python's `method` set
+  /// it): auto chooses PRISM where it holds `budget` on calibration positions of the frame,
+  /// else multislice, and skips calibrating when its cost model says multislice is cheap
+  /// (auto_method.hpp). Status reports what produced the last frame (FrameMethod).
+  Method method = Method::Auto;
+  /// Method auto's accuracy promise against multislice (default: annular means within 1 %,
+  /// correlation ≥ 0.995, 8 calibration positions).
+  ErrorBudget budget;
   std::size_t prism_interpolation = 4;    ///< PRISM f (when method == Prism)
   double window_margin_A = 0;             ///< 0: automatic, 3 Å + thickness·tan(α) + probe FWHM
   double window_snap_A = 10;              ///< window origins snap to multiples of this
@@ -231,6 +239,18 @@ struct DoseMap {
   double total_electrons = 0;
 };
 
+/// What produced the last full-physics frame: "multislice", "prism" or "windowed" (method auto's choice
+/// or the method set), PRISM's factor, and auto's error measured on its calibration positions
+/// against multislice (worst annular mean error and correlation; NaN when auto did not
+/// calibrate, or the method was not auto). method "" before the first frame.
+struct FrameMethod {
+  std::string method;
+  std::size_t interpolation = 1;
+  bool calibrated = false;
+  double mean_error = std::nan("");
+  double correlation = std::nan("");
+};
+
 struct MicroscopeStatus {
   StagePosition stage;
   Optics optics;
@@ -245,6 +265,7 @@ struct MicroscopeStatus {
   std::size_t atoms_removed = 0, atoms_displaced = 0;
   bool acquiring = false;                          ///< an acquisition is running
   std::size_t positions_done = 0, positions_total = 0;  ///< its progress
+  FrameMethod last_frame;                          ///< what produced the last full-physics frame
 };
 
 class Microscope {

@@ -4,7 +4,7 @@
 // only forwards its options here.
 //
 //   stemtwin serve [--port 9093] [--host 127.0.0.1] [--structure FILE | --scenario YAML | --specimen world|crystal] [--sampling 0.05]
-//                  [--method windowed|multislice|prism] [--prism-interpolation 4] [--seed 0]
+//                  [--method windowed|auto|multislice|prism] [--error-budget 0.01,0.995] [--prism-interpolation 4] [--seed 0]
 //                  [--max-pixels 65536] [--max-connections 16] [--timeout 5]
 #include <cstddef>
 #include <cstdint>
@@ -34,10 +34,15 @@ struct ServeOptions {
   /// detectors and the scan; those values replace sampling_A/method below. Not with `structure`.
   std::string scenario;
   double sampling_A = 0.05;        ///< simulation grid sampling (MicroscopeSettings::sampling_A)
-  /// "multislice" (the session default) or "prism" (cheaper for many positions per window).
-  /// Windowed multislice by default: each tile of probe positions on a window of its own
-  /// (windowed.hpp; HAADF within 1 % of multislice, bench/bench_session_methods.py for the cost).
+  /// "windowed" (default: each tile of probe positions on a window of its own, windowed.hpp;
+  /// HAADF within 1 % of multislice and ×1.8–3.5 faster per session frame, measured by
+  /// bench/bench_session_methods.py), "auto" (PRISM where it holds the error budget on the
+  /// frame's calibration positions, else multislice; MicroscopeSettings::method, the library's
+  /// default), "multislice" or "prism".
   std::string method = "windowed";
+  /// Method auto's budget "MEAN[,CORRELATION]" (annular means within MEAN, correlation ≥
+  /// CORRELATION); "" = ErrorBudget's defaults (0.01, 0.995). A scenario's error_budget wins.
+  std::string error_budget;
   std::size_t prism_interpolation = 4;
   std::uint64_t seed = 0;          ///< session seed (noise, phonons, default specimen)
   /// False (default): the column has the seeded residual aberrations of a tuned corrector
