@@ -41,6 +41,7 @@ defocus vary from sample to sample; an amorphous front mixes the A sites it cove
 """
 import argparse
 import sys
+import warnings
 
 import h5py
 import numpy as np
@@ -185,8 +186,10 @@ def main(argv=None):
         # substrate BO2 plane and it)
         i, j, cols = cell_index(x_A, y_A, y_iface[k] + film_c[k] / 4, a.a, film_c[k], fov_x, a.film_cells)
         grids.append((i, j, a.film_cells, cols))
-    x_haadf = haadf_features(haadf, grids)
-    x_eds = eds_features(la, sr, grids)
+    with warnings.catch_warnings():  # all-NaN rows/columns (amorphous, unsampled) are expected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        x_haadf = haadf_features(haadf, grids)
+        x_eds = eds_features(la, sr, grids)
     counts = np.bincount(y, minlength=len(names))
     print(f"{n} samples: " + ", ".join(f"{names[c]} {counts[c]}" for c in range(len(names))) +
           f"; EDS maps: {det}/{a.la}, {det}/{a.sr}" + (" (clean)" if a.clean else ""))
