@@ -200,11 +200,11 @@ TEST(WorldSession, OverviewIsTheSameOnAnyThreadCount) {
   EXPECT_EQ(images[0], images[1]);
 }
 
-// Every path that simulates a world's window reads the world's atoms (the windowed path once
-// read the session's placeholder specimen and saw vacuum): windowed multislice on a world
-// agrees with plain multislice within windowed's own error (docs/physics.md: ≤ 1 % of the
-// means on its tests; 2 % here for one 8 × 8 frame on a grain of the film, whose few
-// positions make the mean noisier than a whole field's), and far from zero.
+// Every path that simulates a world's window reads the world's atoms (Impl::window_atoms_of):
+// windowed multislice on a world agrees with plain multislice within windowed's own error
+// (docs/physics.md: ≤ 1 % of the means on its tests; 2 % here for one 8 × 8 frame on a grain
+// of the film, whose few positions make the mean noisier than a whole field's), and the
+// film's ADF signal is far from zero.
 TEST(WorldSession, WindowedAndMultisliceSeeTheSameWorldAtoms) {
   WorldParams wp;
   wp.thickness_A = 40, wp.support_thickness_A = 12, wp.particle_radius_max_A = 12;
