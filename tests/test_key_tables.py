@@ -18,9 +18,9 @@ def read(*path):
 
 def table_rows(name):
     src = read("src", "scenario", "key_tables.cpp")
-    body = src[src.index(f"constexpr KeySpec {name}[]"):]
-    body = body[:body.index("};")]
-    rows = re.findall(r'^\s*\{"([^"]+)", T::(\w+),', body, re.M)
+    body = src[src.index(f" {name}[] = {{"):]  # constexpr KeyRow<Target> name[] = {
+    body = body[:body.index("\n};")]
+    rows = re.findall(r'^\s*\{\{"([^"]+)", T::(\w+),', body, re.M)
     assert rows, name
     return dict(rows)
 
