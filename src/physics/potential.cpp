@@ -199,25 +199,24 @@ Structure displace_atoms(const Structure& structure, std::uint64_t seed, std::si
   return out;
 }
 
-Potential build_potential(const Structure& structure, const Grid& grid, const PotentialSettings& st) {
-  const Cell& cell = structure.cell;
-  if (std::fabs(cell.x - grid.lx) > 1e-6 * cell.x || std::fabs(cell.y - grid.ly) > 1e-6 * cell.y)
-    throw std::invalid_argument("build_potential: grid extent (" + std::to_string(grid.lx) + " × " +
-                                std::to_string(grid.ly) + " Å) differs from the cell (" + std::to_string(cell.x) +
-                                " × " + std::to_string(cell.y) + " Å)");
-  const std::vector<double> bounds = slice_boundaries(cell.z, st.slice_thickness_A);
-  const std::size_t ns = bounds.size() - 1;
-  const bool finite = st.projection == Projection::Finite;
-  const double R = st.finite_range_A;
-  if (finite && !(R > 0)) throw std::invalid_argument("finite projection range must be > 0 Å");
+namespace {
 
-  // Sources per slice and element: (fine position, weight, and for finite projection the
-  // atom's depths relative to the slice boundaries).
-  struct Entry {
-    Source src;
-    double u1, u2;  // slice start/end minus the atom's z (finite projection)
-  };
-  std::vector<std::map<int, std::vector<Entry>>> per_slice(ns);
+/// One atom's source in a slice: its fine-grid position and weight, and for finite
+/// projection the slice's start and end minus the atom's z.
+struct Entry {
+  Source src;
+  double u1, u2;
+};
+/// Per slice, per element: the sources to spread.
+using SliceSources = std::vector<std::map<int, std::vector<Entry>>>;
+
+/// Sorts the atoms into the slices between `bounds` (infinite projection: the slice holding
+/// the atom; finite: every slice within R of it), wrapped into the cell.
+SliceSources sort_into_slices(const Structure& structure, const Grid& grid, const std::vector<double>& bounds, bool finite,
+                              double R) {
+  const Cell& cell = structure.cell;
+  const std::size_t ns = bounds.size() - 1;
+  SliceSources per_slice(ns);
   const double fdx = grid.dx() / 2, fdy = grid.dy() / 2;
   for (const Atom& a : structure.atoms) {
     if (a.Z < 1 || a.Z > 103) throw std::invalid_argument("atom with atomic number " + std::to_string(a.Z) + " outside 1..103");
@@ -237,6 +236,103 @@ Potential build_potential(const Structure& structure, const Grid& grid, const Po
       }
     }
   }
+  return per_slice;
+}
+
+/// Coarse half-spectrum frequencies |k| and the per-frequency factor that turns the fine
+/// grid's DFT of the spread sources into Σ e^{−2πik·r}/A: (fdx·fdy)/Ŵ(k)/A, Ŵ the Gaussian's
+/// FT; fine_index: where each coarse frequency sits in the fine half spectrum.
+struct SpectrumFactors {
+  std::vector<double> kabs, deconv;
+  std::vector<std::size_t> fine_index;
+};
+
+SpectrumFactors spectrum_factors(const Grid& grid) {
+  const std::size_t nx = grid.nx, ny = grid.ny, nfx = 2 * nx;
+  const std::size_t nhx = nx / 2 + 1, nfhx = nfx / 2 + 1;
+  const double fdx = grid.dx() / 2, fdy = grid.dy() / 2;
+  const double area = grid.lx * grid.ly;
+  const double sx = kSpreadSigma_px * fdx, sy = kSpreadSigma_px * fdy;  // Å
+  SpectrumFactors f{std::vector<double>(ny * nhx), std::vector<double>(ny * nhx), std::vector<std::size_t>(ny * nhx)};
+  for (std::size_t j = 0; j < ny; ++j) {
+    const double ky = grid.ky(j);
+    const std::size_t jf = j < (ny + 1) / 2 ? j : j + ny;  // negative frequencies sit ny further on the fine grid
+    for (std::size_t i = 0; i < nhx; ++i) {
+      const double kx = double(i) / grid.lx;
+      const std::size_t q = j * nhx + i;
+      f.kabs[q] = std::sqrt(kx * kx + ky * ky);
+      const double W = 2 * kPi * sx * sy * std::exp(-2 * kPi * kPi * (sx * sx * kx * kx + sy * sy * ky * ky));
+      f.deconv[q] = fdx * fdy / W / area;
+      f.fine_index[q] = jf * nfhx + i;
+    }
+  }
+  return f;
+}
+
+/// One thread's buffers: the fine grid the sources are spread on and its half spectrum, the
+/// coarse half spectrum a slice accumulates and the coarse slice.
+struct SpreadWorkspace {
+  std::size_t nfx, nfy;
+  fftw_ptr<double> fine, coarse;
+  fftw_ptr<fftw_complex> fine_k, coarse_k;
+  std::vector<double> wx, wy;
+  SpreadWorkspace(std::size_t nx, std::size_t ny)
+      : nfx(2 * nx), nfy(2 * ny), fine(fftw_alloc<double>(nfx * nfy)), coarse(fftw_alloc<double>(nx * ny)),
+        fine_k(fftw_alloc<fftw_complex>(nfy * (nfx / 2 + 1))), coarse_k(fftw_alloc<fftw_complex>(ny * (nx / 2 + 1))),
+        wx(2 * kSpreadHalfWidth_px + 1), wy(2 * kSpreadHalfWidth_px + 1) {}
+
+  /// Spreads the sources, each weighted by weight_of(entry), as Gaussians on the fine grid
+  /// (periodic) and transforms it into fine_k.
+  template <class WeightOf>
+  void spread(const std::vector<Entry>& entries, WeightOf weight_of, const Plans& plans) {
+    std::fill(fine.get(), fine.get() + nfx * nfy, 0.0);
+    for (const Entry& e : entries) {
+      const double w = weight_of(e);
+      if (w == 0) continue;
+      const long ix0 = long(std::floor(e.src.fx)), iy0 = long(std::floor(e.src.fy));
+      for (int d = -kSpreadHalfWidth_px; d <= kSpreadHalfWidth_px; ++d) {
+        const double ddx = double(ix0 + d) - e.src.fx, ddy = double(iy0 + d) - e.src.fy;
+        wx[std::size_t(d + kSpreadHalfWidth_px)] = std::exp(-ddx * ddx / (2 * kSpreadSigma_px * kSpreadSigma_px));
+        wy[std::size_t(d + kSpreadHalfWidth_px)] = w * std::exp(-ddy * ddy / (2 * kSpreadSigma_px * kSpreadSigma_px));
+      }
+      for (int dy = -kSpreadHalfWidth_px; dy <= kSpreadHalfWidth_px; ++dy) {
+        const long jy = ((iy0 + dy) % long(nfy) + long(nfy)) % long(nfy);
+        double* row = fine.get() + std::size_t(jy) * nfx;
+        const double wyv = wy[std::size_t(dy + kSpreadHalfWidth_px)];
+        for (int dx = -kSpreadHalfWidth_px; dx <= kSpreadHalfWidth_px; ++dx) {
+          const long jx = ((ix0 + dx) % long(nfx) + long(nfx)) % long(nfx);
+          row[jx] += wyv * wx[std::size_t(dx + kSpreadHalfWidth_px)];
+        }
+      }
+    }
+    fftw_execute_dft_r2c(plans.fine_r2c, fine.get(), fine_k.get());
+  }
+
+  /// coarse_k += g(q) · fine_k at each coarse frequency q.
+  template <class Factor>
+  void accumulate(const SpectrumFactors& f, Factor g_of) {
+    for (std::size_t q = 0; q < f.kabs.size(); ++q) {
+      const double g = g_of(q);
+      coarse_k.get()[q][0] += g * fine_k.get()[f.fine_index[q]][0];
+      coarse_k.get()[q][1] += g * fine_k.get()[f.fine_index[q]][1];
+    }
+  }
+};
+
+}  // namespace
+
+Potential build_potential(const Structure& structure, const Grid& grid, const PotentialSettings& st) {
+  const Cell& cell = structure.cell;
+  if (std::fabs(cell.x - grid.lx) > 1e-6 * cell.x || std::fabs(cell.y - grid.ly) > 1e-6 * cell.y)
+    throw std::invalid_argument("build_potential: grid extent (" + std::to_string(grid.lx) + " × " +
+                                std::to_string(grid.ly) + " Å) differs from the cell (" + std::to_string(cell.x) +
+                                " × " + std::to_string(cell.y) + " Å)");
+  const std::vector<double> bounds = slice_boundaries(cell.z, st.slice_thickness_A);
+  const std::size_t ns = bounds.size() - 1;
+  const bool finite = st.projection == Projection::Finite;
+  const double R = st.finite_range_A;
+  if (finite && !(R > 0)) throw std::invalid_argument("finite projection range must be > 0 Å");
+  const SliceSources per_slice = sort_into_slices(structure, grid, bounds, finite, R);
 
   // Elements present, and their z-weights for finite projection.
   std::map<int, ZWeights> zw;
@@ -246,35 +342,17 @@ Potential build_potential(const Structure& structure, const Grid& grid, const Po
   if (finite)
     for (auto& [Z, w] : zw) w = make_zweights(Z, kmax_fine, R, st.parametrization);
 
-  const std::size_t nx = grid.nx, ny = grid.ny, nfx = 2 * nx, nfy = 2 * ny;
-  const std::size_t nhx = nx / 2 + 1, nfhx = nfx / 2 + 1;
-  const Plans plans(nfx, nfy, nx, ny);
-  const double area = grid.lx * grid.ly;
-  const double sx = kSpreadSigma_px * fdx, sy = kSpreadSigma_px * fdy;  // Å
-
-  // Coarse half-spectrum frequencies and the per-frequency factor that turns the fine grid's
-  // DFT of the spread sources into Σ e^{−2πik·r}/A: (fdx·fdy)/Ŵ(k)/A, Ŵ the Gaussian's FT.
-  std::vector<double> kabs(ny * nhx), deconv(ny * nhx);
-  std::vector<std::size_t> fine_index(ny * nhx);
-  for (std::size_t j = 0; j < ny; ++j) {
-    const double ky = grid.ky(j);
-    const std::size_t jf = j < (ny + 1) / 2 ? j : j + ny;  // negative frequencies sit ny further on the fine grid
-    for (std::size_t i = 0; i < nhx; ++i) {
-      const double kx = double(i) / grid.lx;
-      const std::size_t q = j * nhx + i;
-      kabs[q] = std::sqrt(kx * kx + ky * ky);
-      const double W = 2 * kPi * sx * sy * std::exp(-2 * kPi * kPi * (sx * sx * kx * kx + sy * sy * ky * ky));
-      deconv[q] = fdx * fdy / W / area;
-      fine_index[q] = jf * nfhx + i;
-    }
-  }
+  const std::size_t nx = grid.nx, ny = grid.ny;
+  const std::size_t nhx = nx / 2 + 1;
+  const Plans plans(2 * nx, 2 * ny, nx, ny);
+  const SpectrumFactors f = spectrum_factors(grid);
   // Radial factor C f_e(k) per element on the coarse half spectrum (infinite projection).
   std::map<int, std::vector<double>> fe;
   if (!finite)
     for (const auto& [Z, w] : zw) {
-      std::vector<double> f(ny * nhx);
-      for (std::size_t q = 0; q < f.size(); ++q) f[q] = kFeToPotential_VA2 * scattering_factor(Z, kabs[q], st.parametrization);
-      fe.emplace(Z, std::move(f));
+      std::vector<double> v(ny * nhx);
+      for (std::size_t q = 0; q < v.size(); ++q) v[q] = kFeToPotential_VA2 * scattering_factor(Z, f.kabs[q], st.parametrization);
+      fe.emplace(Z, std::move(v));
     }
 
   Potential pot;
@@ -287,70 +365,30 @@ Potential build_potential(const Structure& structure, const Grid& grid, const Po
   ParallelErrors errors;
 #pragma omp parallel
   {
-    fftw_ptr<double> fine, coarse;
-    fftw_ptr<fftw_complex> fine_k, coarse_k;
-    std::vector<double> wx, wy;
-    errors.run([&] {
-      fine = fftw_alloc<double>(nfx * nfy);
-      fine_k = fftw_alloc<fftw_complex>(nfy * nfhx);
-      coarse_k = fftw_alloc<fftw_complex>(ny * nhx);
-      coarse = fftw_alloc<double>(nx * ny);
-      wx.resize(2 * kSpreadHalfWidth_px + 1);
-      wy.resize(2 * kSpreadHalfWidth_px + 1);
-    });
-
-    auto spread = [&](const std::vector<Entry>& entries, auto weight_of) {
-      std::fill(fine.get(), fine.get() + nfx * nfy, 0.0);
-      for (const Entry& e : entries) {
-        const double w = weight_of(e);
-        if (w == 0) continue;
-        const long ix0 = long(std::floor(e.src.fx)), iy0 = long(std::floor(e.src.fy));
-        for (int d = -kSpreadHalfWidth_px; d <= kSpreadHalfWidth_px; ++d) {
-          const double ddx = double(ix0 + d) - e.src.fx, ddy = double(iy0 + d) - e.src.fy;
-          wx[std::size_t(d + kSpreadHalfWidth_px)] = std::exp(-ddx * ddx / (2 * kSpreadSigma_px * kSpreadSigma_px));
-          wy[std::size_t(d + kSpreadHalfWidth_px)] = w * std::exp(-ddy * ddy / (2 * kSpreadSigma_px * kSpreadSigma_px));
-        }
-        for (int dy = -kSpreadHalfWidth_px; dy <= kSpreadHalfWidth_px; ++dy) {
-          const long jy = ((iy0 + dy) % long(nfy) + long(nfy)) % long(nfy);
-          double* row = fine.get() + std::size_t(jy) * nfx;
-          const double wyv = wy[std::size_t(dy + kSpreadHalfWidth_px)];
-          for (int dx = -kSpreadHalfWidth_px; dx <= kSpreadHalfWidth_px; ++dx) {
-            const long jx = ((ix0 + dx) % long(nfx) + long(nfx)) % long(nfx);
-            row[jx] += wyv * wx[std::size_t(dx + kSpreadHalfWidth_px)];
-          }
-        }
-      }
-      fftw_execute_dft_r2c(plans.fine_r2c, fine.get(), fine_k.get());
-    };
+    std::unique_ptr<SpreadWorkspace> ws;
+    errors.run([&] { ws = std::make_unique<SpreadWorkspace>(nx, ny); });
 
 #pragma omp for schedule(dynamic)
     for (long sl = 0; sl < long(ns); ++sl) errors.run([&] {
       const auto s = std::size_t(sl);
-      std::fill(&coarse_k.get()[0][0], &coarse_k.get()[0][0] + 2 * ny * nhx, 0.0);
+      if (!ws) throw std::bad_alloc();  // this thread's buffers failed (reported once by errors)
+      std::fill(&ws->coarse_k.get()[0][0], &ws->coarse_k.get()[0][0] + 2 * ny * nhx, 0.0);
       for (const auto& [Z, entries] : per_slice[s]) {
         if (!finite) {
-          spread(entries, [](const Entry& e) { return e.src.weight; });
-          const auto& f = fe.at(Z);
-          for (std::size_t q = 0; q < ny * nhx; ++q) {
-            const double g = f[q] * deconv[q];
-            coarse_k.get()[q][0] += g * fine_k.get()[fine_index[q]][0];
-            coarse_k.get()[q][1] += g * fine_k.get()[fine_index[q]][1];
-          }
+          ws->spread(entries, [](const Entry& e) { return e.src.weight; }, plans);
+          const auto& fz = fe.at(Z);
+          ws->accumulate(f, [&](std::size_t q) { return fz[q] * f.deconv[q]; });
         } else {
           const ZWeights& w = zw.at(Z);
           for (std::size_t m = 0; m < w.radial.size(); ++m) {
-            spread(entries, [&](const Entry& e) { return e.src.weight * (w.depth_at(m, e.u2) - w.depth_at(m, e.u1)); });
-            for (std::size_t q = 0; q < ny * nhx; ++q) {
-              const double g = w.radial_at(m, kabs[q]) * deconv[q];
-              coarse_k.get()[q][0] += g * fine_k.get()[fine_index[q]][0];
-              coarse_k.get()[q][1] += g * fine_k.get()[fine_index[q]][1];
-            }
+            ws->spread(entries, [&](const Entry& e) { return e.src.weight * (w.depth_at(m, e.u2) - w.depth_at(m, e.u1)); }, plans);
+            ws->accumulate(f, [&](std::size_t q) { return w.radial_at(m, f.kabs[q]) * f.deconv[q]; });
           }
         }
       }
-      fftw_execute_dft_c2r(plans.coarse_c2r, coarse_k.get(), coarse.get());
+      fftw_execute_dft_c2r(plans.coarse_c2r, ws->coarse_k.get(), ws->coarse.get());
       std::vector<float>& out = pot.slices[s];
-      for (std::size_t i = 0; i < nx * ny; ++i) out[i] = static_cast<float>(coarse.get()[i]);
+      for (std::size_t i = 0; i < nx * ny; ++i) out[i] = static_cast<float>(ws->coarse.get()[i]);
     });
   }
   errors.rethrow();
