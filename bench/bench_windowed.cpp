@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "lsfo_film.hpp"
 #include "stemtwin/specimen/builders.hpp"
 #include "stemtwin/physics/engine.hpp"
 #include "stemtwin/physics/windowed.hpp"
@@ -158,12 +159,7 @@ int main(int argc, char** argv) {
   }
 
   if (only.empty() || only == "film") {
-    PerovskiteParams p;  // La0.7Sr0.3FeO3-like: cubic, a = 3.9 Å, La/Sr at random on the A site
-    p.a = 3.9;
-    p.A = {{57, 0.7}, {38, 0.3}};
-    p.B = {{26, 1.0}};
-    p.repeats = {quick ? 12 : 26, quick ? 12 : 26, quick ? 12 : 51};
-    const Structure s = build_perovskite(p, 1).structure;
+    const Structure s = bench::lsfo_film(quick);  // La0.7Sr0.3FeO3-like (lsfo_film.hpp)
     const Grid g = Grid::from_sampling(s.cell.x, s.cell.y, 0.05);
     const std::size_t side = 256;
     const auto scan = ScanGrid::from_fov({0, 0}, s.cell.x, s.cell.y, side, side).positions();

@@ -16,6 +16,7 @@
 #include <random>
 #include <sstream>
 
+#include "auto_fixtures.hpp"
 #include "reference_case.hpp"
 #include "stemtwin/dataset/dataset.hpp"
 #include "stemtwin/physics/auto_method.hpp"
@@ -30,11 +31,10 @@ using namespace stemtwin;
 namespace fs = std::filesystem;
 
 namespace {
-Structure srtio3(int n, int m) {
-  PerovskiteParams p;
-  p.repeats = {n, n, m};
-  return build_perovskite(p, 0).structure;
-}
+using test::mean;
+using test::pearson;
+using test::si110;
+using test::srtio3;
 /// Fcc [001], n × n × m cubic cells; each site Au with probability `au` (seeded), else Cu.
 Structure cuau001(double a, int n, int m, double au, unsigned seed) {
   Structure s;
@@ -46,21 +46,6 @@ Structure cuau001(double a, int n, int m, double au, unsigned seed) {
     for (int j = 0; j < n; ++j)
       for (int i = 0; i < n; ++i)
         for (const auto& b : basis) s.atoms.push_back(Atom{u(rng) < au ? 79 : 29, a * (i + b[0]), a * (j + b[1]), a * (k + b[2] + 0.25)});
-  return s;
-}
-/// The Si [110] reference cell (16.3 × 15.4 Å), its top `thickness` Å, tiled 2 × 2.
-Structure si110(double thickness) {
-  const Structure one = test::read_reference_xyz();
-  Structure s;
-  s.cell = {2 * one.cell.x, 2 * one.cell.y, thickness};
-  for (int j = 0; j < 2; ++j)
-    for (int i = 0; i < 2; ++i)
-      for (Atom a : one.atoms)
-        if (a.z < thickness) {
-          a.x += i * one.cell.x;
-          a.y += j * one.cell.y;
-          s.atoms.push_back(a);
-        }
   return s;
 }
 /// Amorphous silicon: random positions at a-Si's density (0.05 atoms/Å³) with no two atoms
@@ -85,21 +70,6 @@ Structure amorphous_si(double lx, double ly, double lz, unsigned seed) {
     if (ok) s.atoms.push_back(a);
   }
   return s;
-}
-double mean(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return s / double(v.size());
-}
-double pearson(const std::vector<double>& a, const std::vector<double>& b) {
-  const double ma = mean(a), mb = mean(b);
-  double sab = 0, saa = 0, sbb = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    sab += (a[i] - ma) * (b[i] - mb);
-    saa += (a[i] - ma) * (a[i] - ma);
-    sbb += (b[i] - mb) * (b[i] - mb);
-  }
-  return sab / std::sqrt(saa * sbb);
 }
 std::vector<Point2> raster(double w, double h, std::size_t n) { return ScanGrid::from_fov({0, 0}, w, h, n, n).positions(); }
 }  // namespace

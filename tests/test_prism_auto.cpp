@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "auto_fixtures.hpp"
 #include "reference_case.hpp"
 #include "stemtwin/physics/auto_method.hpp"
 #include "stemtwin/specimen/builders.hpp"
@@ -20,30 +21,14 @@
 using namespace stemtwin;
 
 namespace {
-Structure srtio3(int n, int m) {
-  PerovskiteParams p;
-  p.repeats = {n, n, m};
-  return build_perovskite(p, 0).structure;
-}
+using test::mean;
+using test::pearson;
+using test::si110;
+using test::srtio3;
 double max_rel(const std::vector<double>& a, const std::vector<double>& b) {
   double e = 0, m = 0;
   for (std::size_t i = 0; i < a.size(); ++i) e = std::max(e, std::fabs(a[i] - b[i])), m = std::max(m, std::fabs(b[i]));
   return e / m;
-}
-double mean(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return s / double(v.size());
-}
-double pearson(const std::vector<double>& a, const std::vector<double>& b) {
-  const double ma = mean(a), mb = mean(b);
-  double sab = 0, saa = 0, sbb = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    sab += (a[i] - ma) * (b[i] - mb);
-    saa += (a[i] - ma) * (a[i] - ma);
-    sbb += (b[i] - mb) * (b[i] - mb);
-  }
-  return sab / std::sqrt(saa * sbb);
 }
 /// Fcc [001]: n × n × m cubic cells of lattice parameter a.
 Structure fcc001(int Z, double a, int n, int m) {
@@ -54,21 +39,6 @@ Structure fcc001(int Z, double a, int n, int m) {
     for (int j = 0; j < n; ++j)
       for (int i = 0; i < n; ++i)
         for (const auto& b : basis) s.atoms.push_back(Atom{Z, a * (i + b[0]), a * (j + b[1]), a * (k + b[2] + 0.25)});
-  return s;
-}
-/// The Si [110] reference cell (16.3 × 15.4 Å), its top `thickness` Å, tiled 2 × 2.
-Structure si110(double thickness) {
-  const Structure one = test::read_reference_xyz();
-  Structure s;
-  s.cell = {2 * one.cell.x, 2 * one.cell.y, thickness};
-  for (int j = 0; j < 2; ++j)
-    for (int i = 0; i < 2; ++i)
-      for (Atom a : one.atoms)
-        if (a.z < thickness) {
-          a.x += i * one.cell.x;
-          a.y += j * one.cell.y;
-          s.atoms.push_back(a);
-        }
   return s;
 }
 std::vector<Point2> raster(double x0, double y0, double w, double h, std::size_t n) {
