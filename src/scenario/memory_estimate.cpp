@@ -32,7 +32,7 @@ constexpr double kImageCopies = 7;
 // Allocator slack, FFTW's internal buffers and HDF5's chunk caches: a relative and a fixed margin.
 constexpr double kMarginRelative = 0.15;
 constexpr double kMarginFixed = 48 * kMiB;
-// Region masks are rasterised from a region map of the cell at this step (scenario_run.cpp).
+// Region masks are rasterised from a region map of the cell at this step (sample_labels.cpp: region_at_positions).
 constexpr double kRegionMapStep_A = 0.2;
 
 struct Parts {

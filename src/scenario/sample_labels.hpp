@@ -1,6 +1,6 @@
 #pragma once
 // Internal to src/scenario: one sample's labels from its specimen and its scan as it happened
-// (the runner, scenario_run.cpp). Column positions go through the same scan mapping as the image.
+// (the runner, simulate_sample.cpp). Column positions go through the same scan mapping as the image.
 #include <vector>
 
 #include "stemtwin/acquisition/acquisition.hpp"

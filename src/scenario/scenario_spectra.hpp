@@ -1,7 +1,7 @@
 #pragma once
 // Internal: spectrometers in a scenario run (docs/scenario.md "Spectrometers", docs/dataset.md):
 // the recorders attached to the multislice scan, the read-out into a SampleRecord, and the
-// layout entries. Called from scenario_run.cpp with one line each.
+// layout entries. Called from simulate_sample.cpp and sample_layout.cpp with one line each.
 #include <cstdint>
 #include <map>
 #include <memory>

@@ -1,6 +1,6 @@
 #pragma once
 // The one read-out: from a physics StemResult to named image channels, clean and acquired.
-// The dataset runner (scenario/scenario_run.cpp) and the Microscope session
+// The dataset runner (scenario/simulate_sample.cpp) and the Microscope session
 // (session/microscope.cpp) both call readout(), and the dataset's channel list
 // (scenario/dataset_layout.cpp, image_channels) comes from readout_channels(), so the file
 // layout, the session and the runner cannot name or number a channel differently.
