@@ -42,6 +42,7 @@
 #include "stemtwin/session/microscope.hpp"
 #include "stemtwin/specimen/orient.hpp"
 #include "stemtwin/physics/probe.hpp"
+#include "stemtwin/scenario/key_reader.hpp"
 #include "stemtwin/scenario/key_tables.hpp"
 #include "stemtwin/scenario/scenario.hpp"
 #include "stemtwin/scenario/scenario_run.hpp"
@@ -152,26 +153,48 @@ inline std::array<int, 3> to_int3(const py::handle& h, const char* what) {
   return {s[0], s[1], s[2]};
 }
 
-/// Perovskite parameters from keyword arguments: the scenario builder's perovskite keys
-/// (key_tables.hpp: perovskite_keys(), checked equal in test_python_module.py) plus O and repeats.
+/// A keyword argument into the field of a typed key-table row (key_reader.hpp): numbers,
+/// flags, species (to_species) and words (errors name the key).
+template <class T>
+void set_from_python(const KeyRow<T>& row, T& target, const py::handle& value) {
+  std::visit(
+      [&](auto f) {
+        using F = decltype(f);
+        if constexpr (std::is_same_v<F, double& (*)(T&)>) f(target) = value.cast<double>();
+        else if constexpr (std::is_same_v<F, int& (*)(T&)>) f(target) = value.cast<int>();
+        else if constexpr (std::is_same_v<F, bool& (*)(T&)>) f(target) = value.cast<bool>();
+        else if constexpr (std::is_same_v<F, std::vector<SpeciesFraction>& (*)(T&)>) f(target) = to_species(value);
+        else if constexpr (std::is_same_v<F, WordField<T>>) {
+          try {
+            f.set(target, value.cast<std::string>());
+          } catch (const std::invalid_argument& e) {
+            throw std::invalid_argument(std::string(row.key.path) + ": " + e.what());
+          }
+        } else {
+          throw std::logic_error(std::string("keyword '") + row.key.path + "': no Python conversion for its type");
+        }
+      },
+      row.field);
+}
+
+/// Perovskite parameters from keyword arguments: the scenario builder's perovskite keys, each
+/// set through its typed row (key_reader.hpp: perovskite_rows(); a new key is one row there),
+/// plus Python's O and repeats.
 inline PerovskiteParams perovskite_params(const py::dict& kw, bool allow_seed) {
   PerovskiteParams p;
+  const auto rows = perovskite_rows();
   for (const auto& [k, v] : kw) {
     const std::string key = k.cast<std::string>();
-    if (key == "a") p.a = v.cast<double>();
-    else if (key == "A") p.A = to_species(v);
-    else if (key == "B") p.B = to_species(v);
-    else if (key == "O") p.O = to_Z(v);
+    if (key == "O") p.O = to_Z(v);
     else if (key == "repeats") p.repeats = to_int3(v, "repeats");
-    else if (key == "arrangement") p.arrangement = parse_enum("arrangement", v.cast<std::string>(), kArrangement);
-    else if (key == "layer_axis") p.layer_axis = v.cast<int>();
-    else if (key == "correlation_length") p.correlation_length = v.cast<double>();
-    else if (key == "vacancy_order") p.vacancy_order = v.cast<bool>();
-    else if (key == "vacancy_axis") p.vacancy_axis = v.cast<int>();
     else if (allow_seed && (key == "seed" || key == "sample")) continue;
-    else  // the scenario builder's perovskite keys (key_tables.hpp) and Python's O and repeats
-      throw std::invalid_argument("unknown perovskite parameter '" + key + "' (known: " + key_list(perovskite_keys()) +
-                                  ", O, repeats)");
+    else {
+      const auto row = std::find_if(rows.begin(), rows.end(), [&](const KeyRow<PerovskiteParams>& r) { return key == r.key.path; });
+      if (row == rows.end())
+        throw std::invalid_argument("unknown perovskite parameter '" + key + "' (known: " + key_list(perovskite_keys()) +
+                                    ", O, repeats)");
+      set_from_python(*row, p, v);
+    }
   }
   return p;
 }
