@@ -131,11 +131,15 @@ constexpr KeyRow<NanoparticleParams> kNanoparticleKeys[] = {
 };
 // clang-format on
 
-template <class Row, std::size_t Count>
-std::vector<KeySpec> specs_of(const Row (&rows)[Count]) {
-  std::vector<KeySpec> out;
-  for (const Row& r : rows) out.push_back(r.key);
-  return out;
+/// A typed table's KeySpec column (for the key checks, the docs and Python's messages), made once.
+template <const auto& Rows>
+std::span<const KeySpec> specs_of() {
+  static const std::vector<KeySpec> specs = [] {
+    std::vector<KeySpec> out;
+    for (const auto& r : Rows) out.push_back(r.key);
+    return out;
+  }();
+  return specs;
 }
 
 }  // namespace
@@ -146,26 +150,11 @@ std::span<const KeyRow<ModifierKeys>> builder_modifier_rows() { return kBuilderM
 std::span<const KeyRow<FilmParams>> film_rows() { return kFilmKeys; }
 std::span<const KeyRow<NanoparticleParams>> nanoparticle_rows() { return kNanoparticleKeys; }
 
-std::span<const KeySpec> acquisition_keys() {
-  static const std::vector<KeySpec> keys = specs_of(kAcquisitionKeys);
-  return keys;
-}
-std::span<const KeySpec> perovskite_keys() {
-  static const std::vector<KeySpec> keys = specs_of(kPerovskiteKeys);
-  return keys;
-}
-std::span<const KeySpec> builder_modifier_keys() {
-  static const std::vector<KeySpec> keys = specs_of(kBuilderModifierKeys);
-  return keys;
-}
-std::span<const KeySpec> film_keys() {
-  static const std::vector<KeySpec> keys = specs_of(kFilmKeys);
-  return keys;
-}
-std::span<const KeySpec> nanoparticle_keys() {
-  static const std::vector<KeySpec> keys = specs_of(kNanoparticleKeys);
-  return keys;
-}
+std::span<const KeySpec> acquisition_keys() { return specs_of<kAcquisitionKeys>(); }
+std::span<const KeySpec> perovskite_keys() { return specs_of<kPerovskiteKeys>(); }
+std::span<const KeySpec> builder_modifier_keys() { return specs_of<kBuilderModifierKeys>(); }
+std::span<const KeySpec> film_keys() { return specs_of<kFilmKeys>(); }
+std::span<const KeySpec> nanoparticle_keys() { return specs_of<kNanoparticleKeys>(); }
 
 std::string key_list(std::span<const KeySpec> table) {
   std::string out;
