@@ -180,6 +180,36 @@ def test_real_eds_run_exports_spectra_and_maps_to_hyperspy():
         print("--- HyperSpy: Sr Ka map\n", m, "\n", m.axes_manager, sep="")
 
 
+def test_real_eels_run_exports_edge_maps_with_elements():
+    with open(os.path.join(SOURCE, "tests", "data", "export_eds.yaml")) as f:
+        text = f.read()
+    eds = text[text.index("  - name: eds"):text.index("simulation:")]
+    eels = """  - name: eels
+    type: eels
+    energy_range: [300, 700]
+    channel_width: 1
+    collection: 50
+    low_loss: false
+    window: {pre_edge: 40, gap: 5, signal: 40}
+    maps: [O_K, Ti_L3]
+"""
+    yaml = os.path.join(TMP, "export_eels.yaml")
+    with open(yaml, "w") as f:
+        f.write(text.replace(eds, eels).replace("file: eds.h5", "file: eels.h5"))
+    data, out = os.path.join(TMP, "eels.h5"), os.path.join(TMP, "eels.hspy")
+    stemtwin("run", yaml, "-o", data, "--force", "--threads", "1")
+    stemtwin("export", data, "--to", "hspy", "-o", out, "--force")
+    s = hspy_load(out)
+    assert set(s) == {"haadf", "eels", "eels_O_K", "eels_Ti_L3"}, set(s)
+    e = s["eels"]
+    assert type(e).__name__ == "EELSSpectrum" and list(e.metadata.Sample.elements) == ["O", "Ti"]
+    assert "xray_lines" not in e.metadata.Sample
+    a = e.axes_manager.signal_axes[0]
+    assert (a.units, a.size) == ("eV", 400) and np.isclose(a.offset, 300.5) and np.isclose(a.scale, 1.0)
+    with h5py.File(data, "r") as f:
+        assert np.array_equal(s["eels_O_K"].data, f["maps/eels/O_K"][:], equal_nan=True)
+
+
 def scan_step(path):
     """The scan step of a dataset (root attribute pixel_size_A, x)."""
     with h5py.File(path, "r") as f:
