@@ -21,6 +21,7 @@ BIN = os.environ.get("STEMTWIN_BIN", os.path.join(SOURCE, "build", "stemtwin"))
 TMP = tempfile.mkdtemp(prefix="stemtwin_export_")
 DATA = os.path.join(TMP, "tiny.h5")
 SPECTRA = os.path.join(TMP, "spectra.h5")
+EDS = os.path.join(TMP, "eds.h5")   # a real run with an EDS spectrometer (tests/data/export_eds.yaml)
 STEP = 0.65          # Å, tests/data/export_tiny.yaml
 ENERGY = 200e3       # eV
 PRINT = "--print" in sys.argv
@@ -39,6 +40,7 @@ def wavelength(e):  # relativistic, Å (as physics/constants)
 
 def setup():
     stemtwin("run", os.path.join(SOURCE, "tests", "data", "export_tiny.yaml"), "-o", DATA, "--force", "--threads", "1")
+    stemtwin("run", os.path.join(SOURCE, "tests", "data", "export_eds.yaml"), "-o", EDS, "--force", "--threads", "1")
     # Spectroscopy does not exist yet: a copy with synthetic EDS and EELS spectrum images laid
     # out as it will be (/spectra/<det> [N, ny, nx, channels], /axes/<det>/energy_eV).
     with h5py.File(DATA, "r") as f, h5py.File(SPECTRA, "w") as g:
@@ -136,6 +138,116 @@ def test_hyperspy_loads_spectrum_images_with_energy_axes():
         assert np.array_equal(eels.data, f["spectra/eels"][:])
     if PRINT:
         print("--- HyperSpy: spectrum image (eels)\n", eels, "\n", eels.axes_manager, sep="")
+
+
+def test_real_eds_run_exports_spectra_and_maps_to_hyperspy():
+    out = os.path.join(TMP, "eds.hspy")
+    stemtwin("export", EDS, "--to", "hspy", "-o", out, "--force")
+    s = hspy_load(out)
+    # Clean maps, like clean images, only when named.
+    assert set(s) == {"haadf", "eds", "eds_Sr_Ka", "eds_Ti_Ka"}, set(s)
+    with h5py.File(EDS, "r") as f:
+        n, ny, nx, channels = f["spectra/eds"].shape
+        spectra = f["spectra/eds"][:]
+        sr = f["maps/eds/Sr_Ka"][:]
+        sr_clean = f["clean/maps/eds/Sr_Ka"][:]
+    eds = s["eds"]
+    assert type(eds).__name__ == "EDSTEMSpectrum" and np.array_equal(eds.data, spectra)
+    e = eds.axes_manager.signal_axes[0]
+    # channel centres 10, 30, … eV (energy_range [0, 20480], 20 eV channels), in keV for HyperSpy
+    assert channels == 1024 and (e.name, e.units, e.size) == ("energy", "keV", channels)
+    assert np.isclose(e.offset, 0.010) and np.isclose(e.scale, 0.020)
+    assert [a.name for a in eds.axes_manager.navigation_axes] == ["x", "y", "sample"]
+    md = eds.metadata
+    assert list(md.Sample.xray_lines) == ["Sr_Ka", "Ti_Ka"] and list(md.Sample.elements) == ["Sr", "Ti"]
+    assert md.Acquisition_instrument.TEM.beam_energy == 200.0
+    assert np.isclose(md.Acquisition_instrument.TEM.Detector.EDS.live_time, 0.1)
+    # HyperSpy's own EDS tools run on it: line intensities of the metadata's lines, one map each.
+    lines = eds.get_lines_intensity()
+    assert [l.metadata.Sample.xray_lines[0] for l in lines] == ["Sr_Ka", "Ti_Ka"]
+    assert lines[0].data.shape == (n, ny, nx) and lines[0].data.sum() > 0
+    m = s["eds_Sr_Ka"]
+    assert type(m).__name__ == "Signal2D" and np.array_equal(m.data, sr)
+    assert axes(m)[1:] == [("y", "Å", ny, round(scan_step(EDS), 9), False), ("x", "Å", nx, round(scan_step(EDS), 9), False)]
+    assert axes(m)[0][0] == "sample" and axes(m)[0][4]
+    # The clean map by its path.
+    out = os.path.join(TMP, "eds_clean.hspy")
+    stemtwin("export", EDS, "--to", "hspy", "-o", out, "--force", "--channel", "clean/maps/eds/Sr_Ka")
+    c = hspy_load(out)
+    assert set(c) == {"eds_Sr_Ka_clean"} and np.array_equal(c["eds_Sr_Ka_clean"].data, sr_clean)
+    if PRINT:
+        print("--- HyperSpy: EDS spectrum image of a run\n", eds, "\n", eds.axes_manager, "\n", md, sep="")
+        print("--- HyperSpy: Sr Ka map\n", m, "\n", m.axes_manager, sep="")
+
+
+def test_real_eels_run_exports_edge_maps_with_elements():
+    with open(os.path.join(SOURCE, "tests", "data", "export_eds.yaml")) as f:
+        text = f.read()
+    eds = text[text.index("  - name: eds"):text.index("simulation:")]
+    eels = """  - name: eels
+    type: eels
+    energy_range: [300, 700]
+    channel_width: 1
+    collection: 50
+    low_loss: false
+    window: {pre_edge: 40, gap: 5, signal: 40}
+    maps: [O_K, Ti_L3]
+"""
+    yaml = os.path.join(TMP, "export_eels.yaml")
+    with open(yaml, "w") as f:
+        f.write(text.replace(eds, eels).replace("file: eds.h5", "file: eels.h5"))
+    data, out = os.path.join(TMP, "eels.h5"), os.path.join(TMP, "eels.hspy")
+    stemtwin("run", yaml, "-o", data, "--force", "--threads", "1")
+    stemtwin("export", data, "--to", "hspy", "-o", out, "--force")
+    s = hspy_load(out)
+    assert set(s) == {"haadf", "eels", "eels_O_K", "eels_Ti_L3"}, set(s)
+    e = s["eels"]
+    assert type(e).__name__ == "EELSSpectrum" and list(e.metadata.Sample.elements) == ["O", "Ti"]
+    assert "xray_lines" not in e.metadata.Sample
+    a = e.axes_manager.signal_axes[0]
+    assert (a.units, a.size) == ("eV", 400) and np.isclose(a.offset, 300.5) and np.isclose(a.scale, 1.0)
+    with h5py.File(data, "r") as f:
+        assert np.array_equal(s["eels_O_K"].data, f["maps/eels/O_K"][:], equal_nan=True)
+
+
+def scan_step(path):
+    """The scan step of a dataset (root attribute pixel_size_A, x)."""
+    with h5py.File(path, "r") as f:
+        return float(f.attrs["pixel_size_A"][0])
+
+
+def test_real_eds_run_exports_maps_to_emd_nsid_and_zarr():
+    import zarr
+    with h5py.File(EDS, "r") as f:
+        spectra = f["spectra/eds"][:]
+        ti = f["maps/eds/Ti_Ka"][:]
+    out = os.path.join(TMP, "eds.emd")
+    stemtwin("export", EDS, "--to", "emd", "-o", out, "--force")
+    with h5py.File(out, "r") as f:
+        root = f[[k for k in f if f[k].attrs.get("emd_group_type") == "root"][0]]
+        assert np.array_equal(root["eds_Ti_Ka"]["data"][:], ti)
+        assert [root["eds_Ti_Ka"][f"dim{i}"].attrs["name"] for i in range(3)] == ["sample", "y", "x"]
+        assert np.array_equal(root["eds"]["data"][:], spectra)
+        assert root["eds"]["dim3"].attrs["units"] == "eV"
+    out = os.path.join(TMP, "eds_nsid.h5")
+    stemtwin("export", EDS, "--to", "nsid", "-o", out, "--force", "--sample", "1")
+    with h5py.File(out, "r") as f:
+        chans = f["Measurement_000"]
+        found = {}
+        for c in chans:
+            for k, d in chans[c].items():
+                if isinstance(d, h5py.Dataset) and "main_data_name" in d.attrs:
+                    nsid_is_main(d)
+                    found[k] = d
+        assert set(found) == {"haadf", "eds", "eds_Sr_Ka", "eds_Ti_Ka"}, set(found)
+        assert found["eds_Ti_Ka"].attrs["data_type"] == "IMAGE" and np.array_equal(found["eds_Ti_Ka"][:], ti[1])
+        assert found["eds"].attrs["data_type"] == "SPECTRAL_IMAGE" and np.array_equal(found["eds"][:], spectra[1])
+    out = os.path.join(TMP, "eds.zarr")
+    stemtwin("export", EDS, "--to", "zarr", "-o", out, "--force")
+    z = zarr.open(out, mode="r")
+    assert np.array_equal(z["eds_Ti_Ka"][:], ti) and np.array_equal(z["eds"][:], spectra)
+    assert z["eds_Ti_Ka"].attrs["_ARRAY_DIMENSIONS"] == ["sample", "y", "x"]
+    assert z["eds"].attrs["axes"][3]["units"] == "eV"
 
 
 def test_emd_follows_the_emd_1_0_layout_py4dstem_reads():
@@ -241,6 +353,19 @@ def test_errors_name_the_file_and_what_is_wrong():
         del g["axes/eds/energy_eV"]
     p = stemtwin("export", os.path.join(TMP, "broken.h5"), "--to", "hspy", "-o", os.path.join(TMP, "b.hspy"), ok=False)
     assert p.returncode == 1 and "broken.h5" in p.stderr and "/axes/eds/energy_eV" in p.stderr, p.stderr
+    # A misshapen element map is named before anything is written.
+    broken = os.path.join(TMP, "broken_map.h5")
+    with h5py.File(EDS, "r") as f, h5py.File(broken, "w") as g:
+        for k in f:
+            f.copy(k, g)
+        for k, v in f.attrs.items():
+            g.attrs[k] = v
+        del g["maps/eds/Ti_Ka"]
+        g["maps/eds/Ti_Ka"] = np.zeros((2, 3), dtype="f4")
+    out = os.path.join(TMP, "bm.hspy")
+    p = stemtwin("export", broken, "--to", "hspy", "-o", out, ok=False)
+    assert p.returncode == 1 and "broken_map.h5" in p.stderr and "maps/eds/Ti_Ka" in p.stderr, p.stderr
+    assert not os.path.exists(out)
 
 
 def test_info_prints_occurring_species_and_calibrations():

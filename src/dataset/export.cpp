@@ -97,24 +97,8 @@ Source open_source(const std::string& path, const std::vector<std::string>& chan
   s.file = h5::open_file(path, false);
   s.calibration = calibration_for(s.layout, s.scenario_text);
   std::vector<ArrayInfo> all = dataset_arrays(s.layout, s.calibration, s.rows, s.indices);
-  // Spectra (EDS/EELS): /spectra/<name> [N, ny, nx, channels] with /axes/<name>/energy_eV.
-  if (h5::exists(s.file, "spectra"))
-    for (const auto& name : h5::list_group(s.file, "spectra")) {
-      const std::string axis = "axes/" + name + "/energy_eV";
-      if (!h5::exists(s.file, axis))
-        throw std::runtime_error(path + ": spectra/" + name + " has no energy axis (expected the dataset /" + axis + ", eV)");
-      auto e = h5::open_dataset(s.file, axis);
-      std::vector<double> energy(h5::shape(e).at(0));
-      h5::read_rows(e, H5T_NATIVE_DOUBLE, 0, energy.size(), energy.data());
-      auto d = h5::open_dataset(s.file, "spectra/" + name);
-      const auto shape = h5::shape(d);
-      if (shape.size() != 4 || shape[0] < s.rows || shape[1] != s.layout.ny || shape[2] != s.layout.nx ||
-          shape[3] != energy.size())
-        throw std::runtime_error(path + ": spectra/" + name + " must be [N, ny, nx, channels] with channels = the length of /" +
-                                 axis);
-      const std::string technique = h5::has_attr(d, "technique") ? h5::read_attr_string(d, "technique") : "";
-      all.push_back(spectrum_array(s.layout, s.calibration, name, s.rows, energy, technique, s.indices));
-    }
+  // Spectra (EDS/EELS) and element maps (export_spectra.cpp).
+  for (auto& a : spectroscopy_arrays(s)) all.push_back(std::move(a));
   if (channels.empty()) {
     for (const auto& a : all)
       if (a.kind != ArrayKind::Clean && (a.kind != ArrayKind::Mask || default_masks)) s.arrays.push_back(a);

@@ -60,6 +60,7 @@ void write_metadata(hid_t g, const Source& s, const ArrayInfo& a) {
   auto signal = h5::require_group(md, "Signal");
   h5::write_attr(signal, "signal_type", signal_type(a));
   h5::write_attr(signal, "quantity", a.quantity + " (" + a.units + ")");
+  write_hspy_sample(md, s, a);  // spectra: elements and X-ray lines (export_spectra.cpp)
   const Instrument& in = s.instrument;
   if (!in.energy_eV.empty()) {
     auto tem = h5::require_group(md, "Acquisition_instrument/TEM");

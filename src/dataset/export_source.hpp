@@ -53,6 +53,15 @@ std::string title_of(const ArrayInfo& a);
 /// Removes an existing output when `force`, else throws naming it.
 void prepare_output(const std::string& path, bool force);
 
+/// The spectroscopy arrays of the file (export_spectra.cpp): spectrum images /spectra/<det>
+/// with their energy axes, then element maps /maps/<det>/<map> as images "<det>_<map>", then
+/// the clean maps /clean/maps/<det>/<map> (ArrayKind::Clean). Throws naming the file and the
+/// array when one is misshapen or a spectrum image lacks its energy axis.
+std::vector<ArrayInfo> spectroscopy_arrays(const Source& source);
+/// HyperSpy metadata of a spectrum image (nothing for other arrays): Sample.elements and, for
+/// EDS, Sample.xray_lines from its maps' names, and the dwell as the EDS live time.
+void write_hspy_sample(hid_t metadata, const Source& source, const ArrayInfo& array);
+
 void write_hspy(const Source& source, const std::string& output);
 void write_emd(const Source& source, const std::string& output);
 void write_nsid(const Source& source, const std::string& output, std::size_t row);
