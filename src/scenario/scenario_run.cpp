@@ -1,4 +1,7 @@
 #include "stemtwin/scenario/scenario_run.hpp"
+
+#include "stemtwin/scenario/resume_checks.hpp"
+#include "stemtwin/scenario/series_reuse.hpp"
 #include "stemtwin/scenario/scenario_checks.hpp"
 #include "sample_labels.hpp"
 #include "stemtwin/acquisition/readout.hpp"
@@ -481,7 +484,7 @@ bool phonon_statistics_apply(const SampledScenario& s) {
 }  // namespace
 
 SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec, const DatasetLayout& layout,
-                             const DiffractionRowSink& rows) {
+                             const DiffractionRowSink& rows, const StemResult* precomputed) {
   // Testing aid (docs/cluster.md): STEMTWIN_FAIL_SAMPLE=N makes sample N fail as a sample
   // that cannot be foreseen before the run would (the MPI and runner failure tests use it).
   if (const char* fail = std::getenv("STEMTWIN_FAIL_SAMPLE"); fail && std::to_string(s.index) == fail)
@@ -543,6 +546,10 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
       }
       phonon_sem[d.name] = mean_and_sem(field_means).sem;
     }
+  } else if (precomputed) {
+    if (st.method != Method::Prism || !spectra.empty())
+      throw std::logic_error("sample " + std::to_string(s.index) + ": a precomputed result needs method prism, no spectrometer");
+    res = *precomputed;  // a defocus-series member (series_reuse.hpp): the bytes simulate_stem gives
   } else {
     StemSettings run = st;
     if (auto_uncalibrated) run.method = Method::Multislice;  // the same bytes simulate_auto would give
@@ -684,8 +691,10 @@ int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err, const R
     const SimulateSample simulate = [&](const SampledScenario& s, const DatasetLayout& L, const DiffractionRowSink& rows) {
       return simulate_sample(s, spec, L, rows);
     };
+    opt.check_resume = [&spec, shard = opt.shard](const std::string& path) { check_resume_fft_plan(spec, path, shard); };
     const RunResult r = run ? run(spec, opt, layout_with_warnings, simulate, out)
-                            : run_scenario(spec, opt, layout_with_warnings, simulate, out);
+                            : run_scenario(spec, opt, layout_with_warnings, simulate, out,
+                                           cmd.series_reuse ? series_sample_loop(spec) : SampleLoop{});
     out << "wrote " << r.written << " sample(s) to " << r.path << " (" << r.complete << " of " << r.shard_total
         << " complete)\n";
     if (!opt.preview.empty() && !r.interrupted) out << "preview: " << opt.preview << "\n";
