@@ -851,6 +851,7 @@ TEST(SampleWire, RoundTripIsBitExactAndTruncationIsAnError) {
   l.x = 1.25, l.y = -2, l.px = 0.5, l.py = 3, l.species = 38, l.count = 2, l.class_id = -1;
   c.record.columns = {l, l};
   c.patterns["cam"] = {0.25f, 1e-30f, 3.0f, 4.0f};
+  c.record.fft_plan = "0123456789abcdef/fedcba9876543210";  // the MPI writer records it too
   const std::vector<std::byte> b = encode_sample(c);
   const ComputedSample d = decode_sample(b);
   EXPECT_EQ(encode_sample(d), b);  // every value bit for bit (NaN and −0 too)
@@ -861,6 +862,7 @@ TEST(SampleWire, RoundTripIsBitExactAndTruncationIsAnError) {
   EXPECT_EQ(d.record.columns.size(), 2u);
   EXPECT_EQ(d.record.columns[1].species, 38);
   EXPECT_EQ(d.patterns.at("cam")[1], 1e-30f);
+  EXPECT_EQ(d.record.fft_plan, c.record.fft_plan);
   for (std::size_t cut : {std::size_t(0), std::size_t(3), b.size() / 2, b.size() - 1})
     EXPECT_THROW(decode_sample(std::span(b).first(cut)), std::runtime_error) << cut;
   std::vector<std::byte> longer = b;

@@ -105,3 +105,39 @@ TEST(MemoryEstimate, BoundsThePeakResidentMemoryOfRealRuns) {
   }
   fs::remove_all(dir);
 }
+
+// Method auto may build PRISM S-matrices while it calibrates (the smallest factor it tries is
+// the largest S-matrix): the estimate counts that worst case on top of auto's multislice
+// buffers, with the same S-matrix bytes as method prism at that factor. Arithmetic only.
+TEST(MemoryEstimate, AutoCountsItsLargestPrismSMatrix) {
+  const fs::path dir = scratch();
+  const auto sample = [&](const std::string& detectors, const std::string& simulation) {
+    const std::string yaml = (dir / "auto.yaml").string();
+    // 39 Å square field, 2 cells thick: the window model (auto_method.hpp) predicts f = 2.
+    std::ofstream(yaml) << scenario("auto", "[10, 10, 2]", "", "[4, 4]", detectors, simulation);
+    return sample_parameters(parse_scenario_file(yaml), 0);
+  };
+  const std::string haadf = "  - {name: haadf, type: annular, inner: 70, outer: 200}\n";
+  const std::string sim = "  sampling: 0.1\n  slice_thickness: 2.0\n";
+  const SampledScenario a = sample(haadf, sim + "  method: auto\n");
+  const Grid g = simulation_grid(a, build_specimen(a).structure.cell);
+  ASSERT_EQ(g.nx % 2, 0u);
+  EXPECT_EQ(auto_worst_prism_factor(a, g, 2 * 3.905), 2u);
+  const auto smatrix_part = [](const MemoryEstimate& e) {
+    for (const auto& [what, bytes] : e.parts)
+      if (what.rfind("S-matrices", 0) == 0) return bytes;
+    return 0.0;
+  };
+  const MemoryEstimate ea = estimate_memory(a, {}, 2, 1e15);
+  const MemoryEstimate em = estimate_memory(sample(haadf, sim + "  method: multislice\n"), {}, 2, 1e15);
+  const MemoryEstimate ep = estimate_memory(sample(haadf, sim + "  method: prism\n  interpolation: 2\n"), {}, 2, 1e15);
+  EXPECT_EQ(smatrix_part(em), 0.0);
+  EXPECT_GT(smatrix_part(ep), 0.0);
+  EXPECT_EQ(smatrix_part(ea), smatrix_part(ep));
+  EXPECT_GE(ea.bytes, em.bytes + smatrix_part(ep));
+  // Without an annular detector auto cannot measure PRISM and never builds an S-matrix.
+  const SampledScenario c = sample("  - {name: com, type: com}\n", sim + "  method: auto\n");
+  EXPECT_EQ(auto_worst_prism_factor(c, g, 2 * 3.905), 1u);
+  EXPECT_EQ(smatrix_part(estimate_memory(c, {}, 2, 1e15)), 0.0);
+  fs::remove_all(dir);
+}

@@ -320,6 +320,22 @@ void scan_grouped(const std::vector<SMatrix>& configs, const std::vector<BeamCoe
 
 }  // namespace
 
+prism_detail::ScanSetup prism_detail::scan_setup(const SMatrix& S0, const ProbeOptics& optics,
+                                                const std::vector<Detector>& detectors, const Grid& window,
+                                                const Grid& window_full, std::size_t positions) {
+  const double lambda = wavelength_A(optics.energy_eV);
+  ScanSetup s{StemResult{}, {}, focal_spread_quadrature(optics.focal_spread_A, optics.focal_spread_points), S0.waves.size()};
+  s.res.depths_A = S0.depths_A;
+  s.res.method = "prism";
+  s.res.interpolation = std::max(S0.fx, S0.fy);
+  s.res.warnings = check_detectors(detectors, window_full, lambda);
+  s.comp = detail::compile(detectors, window_full, lambda);
+  if (!(window == window_full) && !s.comp.patterns.empty())
+    throw std::invalid_argument("scan_prism: 4D (pixelated) detectors need an S-matrix built with crop = false");
+  detail::init_signals(s.res, s.comp, detectors, s.ndepth, positions);
+  return s;
+}
+
 StemResult scan_prism(const std::vector<SMatrix>& configs, const ProbeOptics& optics, const std::vector<Point2>& positions,
                       const std::vector<Detector>& detectors, const StemSettings& st, PatternSink* sink) {
   if (configs.empty()) throw std::invalid_argument("scan_prism: no S-matrices");
@@ -343,25 +359,17 @@ StemResult scan_prism(const std::vector<SMatrix>& configs, const ProbeOptics& op
   const std::size_t nwx = g.nx / S0.fx, nwy = g.ny / S0.fy, nw = nwx * nwy;
   const Grid window(g.lx / double(S0.fx), g.ly / double(S0.fy), nwx, nwy);
   const Grid window_full(gf.lx / double(S0.fx), gf.ly / double(S0.fy), gf.nx / S0.fx, gf.ny / S0.fy);
-  const double lambda = wavelength_A(optics.energy_eV);
-  const std::size_t ndepth = S0.waves.size(), nb = S0.beams.size();
-
-  StemResult res;
-  res.depths_A = S0.depths_A;
-  res.method = "prism";
-  res.interpolation = std::max(S0.fx, S0.fy);
-  res.warnings = check_detectors(detectors, window_full, lambda);
-  detail::Compiled comp = detail::compile(detectors, window_full, lambda);
-  if (!(window == window_full)) {
-    if (!comp.patterns.empty())
-      throw std::invalid_argument("scan_prism: 4D (pixelated) detectors need an S-matrix built with crop = false");
+  const std::size_t nb = S0.beams.size();
+  prism_detail::ScanSetup setup = prism_detail::scan_setup(S0, optics, detectors, window, window_full, positions.size());
+  StemResult& res = setup.res;
+  detail::Compiled& comp = setup.comp;
+  const FocalQuadrature& fq = setup.fq;
+  const std::size_t ndepth = setup.ndepth;
+  if (!(window == window_full))
     for (auto& q : comp.band) {
       const std::size_t i = q % window_full.nx, j = q / window_full.nx;
       q = std::uint32_t(wrap_index(signed_index(j, window_full.ny), nwy) * nwx + wrap_index(signed_index(i, window_full.nx), nwx));
     }
-  }
-  detail::init_signals(res, comp, detectors, ndepth, positions.size());
-  const FocalQuadrature fq = focal_spread_quadrature(optics.focal_spread_A, optics.focal_spread_points);
   std::vector<BeamCoefficients> coef;
   for (double df : fq.defocus_A) coef.push_back(beam_coefficients(S0, optics, df));
   const Fft2 fft(window, st.planning, st.fftw_wisdom_file);

@@ -94,7 +94,6 @@ StemResult scan_partitioned(const std::vector<SMatrix>& configs, const ProbeOpti
   const SMatrix& S0 = configs.front();
   const Grid& gs = S0.stored;
   const Grid& gf = S0.grid;
-  const double lambda = wavelength_A(optics.energy_eV);
   // Window side: FFT-friendly and even, the whole cell when the window would reach it.
   auto side = [](double w, double d, std::size_t n) {
     std::size_t m = fft_friendly_size(std::max<std::size_t>(2, std::size_t(std::ceil(w / d))));
@@ -106,15 +105,10 @@ StemResult scan_partitioned(const std::vector<SMatrix>& configs, const ProbeOpti
   // The same window at the simulation grid's sampling, for the detectors' band.
   const Grid window_full(window.lx, window.ly, std::size_t(std::lround(double(nwx) * double(gf.nx) / double(gs.nx))),
                          std::size_t(std::lround(double(nwy) * double(gf.ny) / double(gs.ny))));
-  StemResult res;
-  res.depths_A = S0.depths_A;
-  res.method = "prism";
-  res.interpolation = std::max(S0.fx, S0.fy);
-  res.warnings = check_detectors(detectors, window_full, lambda);
-  detail::Compiled comp = detail::compile(detectors, window_full, lambda);
+  prism_detail::ScanSetup setup = prism_detail::scan_setup(S0, optics, detectors, window, window_full, positions.size());
+  StemResult& res = setup.res;
+  detail::Compiled& comp = setup.comp;
   if (!(window == window_full)) {
-    if (!comp.patterns.empty())
-      throw std::invalid_argument("scan_prism: 4D (pixelated) detectors need an S-matrix built with crop = false");
     // Re-index the band into the stored window; a band-edge pixel the coarser window
     // cannot hold (at most a ring one pixel wide) is dropped and said so.
     std::size_t dropped = 0;
@@ -135,8 +129,8 @@ StemResult scan_partitioned(const std::vector<SMatrix>& configs, const ProbeOpti
     for (std::size_t q = 0; q < comp.band.size(); ++q) comp.band[q] = new_index[q] == UINT32_MAX ? std::uint32_t(nw) : new_index[q];
   }
   const float inv_n = float(double(gf.size()) / (double(nw) * double(gs.size())));
-  const std::size_t ndepth = S0.waves.size();
-  const FocalQuadrature fq = focal_spread_quadrature(optics.focal_spread_A, optics.focal_spread_points);
+  const std::size_t ndepth = setup.ndepth;
+  const FocalQuadrature& fq = setup.fq;
   const double dkx = double(S0.fx) / gf.lx, dky = double(S0.fy) / gf.ly;
 
   // Beamlet envelopes b_m on the window plus one pixel each side (for the bilinear shift),
@@ -149,7 +143,6 @@ StemResult scan_partitioned(const std::vector<SMatrix>& configs, const ProbeOpti
   const Fft2 fft(window, st.planning, st.fftw_wisdom_file);
   res.fft_plan = cell_fft.plan_id() + "/" + fft.plan_id();
   const double wconf = 1.0 / double(configs.size());
-  detail::init_signals(res, comp, detectors, ndepth, positions.size());
 
   struct Workspace {
     ComplexBuffer psi;

@@ -9,6 +9,8 @@
 #include <string>
 
 #include "stemtwin/scenario/scenario_run.hpp"
+#include "stemtwin/scenario/resume_checks.hpp"
+#include "stemtwin/scenario/series_reuse.hpp"
 
 namespace stemtwin {
 namespace {
@@ -105,8 +107,10 @@ int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err, const R
     const SimulateSample simulate = [&](const SampledScenario& s, const DatasetLayout& L, const DiffractionRowSink& rows) {
       return simulate_sample(s, spec, L, rows);
     };
+    opt.check_resume = [&spec, shard = opt.shard](const std::string& path) { check_resume_fft_plan(spec, path, shard); };
     const RunResult r = run ? run(spec, opt, layout_with_warnings, simulate, out)
-                            : run_scenario(spec, opt, layout_with_warnings, simulate, out);
+                            : run_scenario(spec, opt, layout_with_warnings, simulate, out,
+                                           cmd.series_reuse ? series_sample_loop(spec) : SampleLoop{});
     out << "wrote " << r.written << " sample(s) to " << r.path << " (" << r.complete << " of " << r.shard_total
         << " complete)\n";
     if (!opt.preview.empty() && !r.interrupted) out << "preview: " << opt.preview << "\n";

@@ -3,12 +3,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
+#include <variant>
 #include <sstream>
 
 #include "stemtwin/acquisition/readout.hpp"
 #include "stemtwin/core/constants.hpp"
 #include "stemtwin/core/fft.hpp"
+#include "stemtwin/physics/auto_method.hpp"
 #include "stemtwin/physics/names.hpp"
+#include "stemtwin/physics/prism.hpp"
 #include "stemtwin/scenario/scenario_run.hpp"
 
 namespace stemtwin {
@@ -54,6 +58,30 @@ std::string mib(double bytes) {
 
 }  // namespace
 
+std::size_t auto_worst_prism_factor(const SampledScenario& s, const Grid& grid, double thickness_A) {
+  if (s.method != Method::Auto) return 1;
+  const std::vector<Detector> dets = physics_detectors(s);
+  bool annular = false, pixelated = false;
+  for (const Detector& d : dets) {
+    annular |= std::holds_alternative<AnnularDetector>(d);
+    pixelated |= std::holds_alternative<PixelatedDetector>(d);
+  }
+  if (!annular) return 1;  // plan_auto: nothing the budget can measure
+  const ProbeOptics optics = probe_optics(s);
+  const StemSettings st = stem_settings(s);
+  // plan_auto's PRISM factors (auto_method.cpp): the predicted f downwards, dividing the grid
+  // and fitting the memory budget; calibration may go down to the last of them.
+  const bool crop = st.prism_band_limit_crop && !pixelated;
+  const std::size_t budget = st.max_memory_bytes ? st.max_memory_bytes : default_memory_budget();
+  const std::size_t configurations = std::max<std::size_t>(1, st.phonon_configurations);
+  std::size_t worst = 1;
+  for (std::size_t f = predict_interpolation(grid, optics, thickness_A); f > 1; --f)
+    if (grid.nx % f == 0 && grid.ny % f == 0 &&
+        configurations * smatrix_bytes(grid, optics.energy_eV, optics.semiangle_mrad, f, f, 1, crop) <= budget)
+      worst = f;
+  return worst;
+}
+
 std::string MemoryEstimate::describe(std::size_t sample_index) const {
   std::ostringstream o;
   o << "sample " << sample_index << " needs about " << mib(bytes) << " (grid " << grid_nx << "×" << grid_ny << ", "
@@ -90,10 +118,11 @@ MemoryEstimate estimate_memory(const SampledScenario& s, const LabelsSpec& label
   const double f = prism ? double(std::max(1, s.interpolation)) : 1.0;
   e.grid_nx = std::ceil(cell.x / s.sampling) * 1.1 + f + 2;
   e.grid_ny = std::ceil(cell.y / s.sampling) * 1.1 + f + 2;
+  std::optional<Grid> grid;  // when chosen exactly
   if (e.grid_nx * e.grid_ny * kComplex <= budget) {
-    const Grid g = simulation_grid(s, cell);
-    e.grid_nx = double(g.nx);
-    e.grid_ny = double(g.ny);
+    grid = simulation_grid(s, cell);
+    e.grid_nx = double(grid->nx);
+    e.grid_ny = double(grid->ny);
   }
   const double N = e.grid_nx * e.grid_ny;
   e.slices = std::max(1.0, std::ceil(cell.z / s.slice_thickness));
@@ -146,17 +175,23 @@ MemoryEstimate estimate_memory(const SampledScenario& s, const LabelsSpec& label
   build.add("potential slices", ns * N * sizeof(float));
   build.add("potential workspaces", (T + 1) * kPotentialWorkspacePerPoint * N);
   build.add("scattering tables", 8.0 * N * sizeof(double));
-  std::ostringstream what;
   if (!prism) {
+    std::ostringstream what;
     what << "transmission functions (" << configs << " configuration(s) × " << ns << " slices × " << N << " points)";
     persistent.add(what.str(), configs * ns * N * kComplex);
     const double focal = s.focal_spread > 0 ? 7 : 1;  // ProbeOptics::focal_spread_points
     scan.add("waves, probes and propagators", (T + focal + 2 + 2) * N * kComplex);  // + FFT plan buffers
-  } else {
+  }
+  // PRISM at factor fp: its S-matrices (one per configuration), building them, and the scan's
+  // windows. Method auto holds these next to its multislice transmission functions while it
+  // calibrates (auto_method.cpp: the trial S-matrices of each factor, one at a time).
+  const auto add_prism = [&](double fp) {
     // Plane waves inside the aperture on the coarsened reciprocal grid: its soft edge reaches
     // half a frequency step beyond the semi-angle (src/physics/probe.cpp, aperture()). Counted row
     // by row when the disc has a sensible number of rows, else bounded by its square.
-    const double dkx = f / cell.x, dky = f / cell.y;
+    const double nxp = std::floor(e.grid_nx / fp), nyp = std::floor(e.grid_ny / fp), Np = nxp * nyp;
+    const double bandp = std::min(Np, kBandFraction * Np + 2 * (nxp + nyp));
+    const double dkx = fp / cell.x, dky = fp / cell.y;
     const double R = s.convergence * 1e-3 / lambda + 0.5 * std::max(dkx, dky) + 1e-12;
     const double rows = std::floor(R / dky);
     double beams = (2 * std::floor(R / dkx) + 1) * (2 * rows + 1);
@@ -164,19 +199,27 @@ MemoryEstimate estimate_memory(const SampledScenario& s, const LabelsSpec& label
       beams = 0;
       for (double j = -rows; j <= rows; ++j) beams += 2 * std::floor(std::sqrt(std::max(0.0, R * R - j * j * dky * dky)) / dkx) + 1;
     }
-    beams = std::min(Nw, beams);
-    what << "S-matrices (" << configs << " configuration(s) × " << beams << " plane waves × " << N << " points)";
+    beams = std::min(Np, beams);
+    std::ostringstream what;
+    what << "S-matrices (" << configs << " configuration(s) × " << beams << " plane waves × " << N << " points";
+    if (!prism) what << ", method auto's PRISM at f = " << fp;
+    what << ")";
     persistent.add(what.str(), configs * beams * N * kComplex);
-    build.add("transmission functions of one configuration", ns * N * kComplex);
+    if (prism) build.add("transmission functions of one configuration", ns * N * kComplex);
     build.add("plane waves in flight", (T + 2 + 2) * N * kComplex);
     // Scan: probes grouped by 0.5 Å cells (StemSettings::prism_block_A) are one matrix product
     // per group: per thread the window of every beam, coefficients and results.
     const double group = pattern_pixels > 0 ? 1.0
                                             : std::min(P, (std::ceil(0.5 / s.scan.step_x) + 1) * (std::ceil(0.5 / s.scan.step_y) + 1));
-    const double per_thread = pattern_pixels > 0 ? Nw * kComplex
-                                                 : (beams * Nw + group * beams + group * Nw + Nw) * kComplex +
-                                                       group * (band * sizeof(float) + accumulators * sizeof(double));
-    scan.add("PRISM windows", T * per_thread + 2 * Nw * kComplex);
+    const double per_thread = pattern_pixels > 0 ? Np * kComplex
+                                                 : (beams * Np + group * beams + group * Np + Np) * kComplex +
+                                                       group * (bandp * sizeof(float) + accumulators * sizeof(double));
+    scan.add("PRISM windows", T * per_thread + 2 * Np * kComplex);
+  };
+  if (prism) add_prism(f);
+  else if (s.method == Method::Auto) {
+    const double fa = grid ? double(auto_worst_prism_factor(s, *grid, cell.z)) : 1.0;
+    if (fa > 1) add_prism(fa);
   }
   scan.add("detector tables", detector_tables + pattern_sources * sizeof(std::uint32_t));
   scan.add("per-thread detector accumulators",

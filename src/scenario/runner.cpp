@@ -68,6 +68,7 @@ RunResult run_scenario(const ScenarioSpec& spec, const RunOptions& o, const Comp
     if (o.resume && exists) {
       unfinished = unfinished_dataset(res.path);
       if (!unfinished) {
+        if (o.check_resume) o.check_resume(res.path);
         DatasetWriter w = DatasetWriter::open_for_resume(res.path);
         if (w.scenario_text() != spec.text)
           throw std::runtime_error("--resume: '" + res.path + "' was written from a different scenario text");

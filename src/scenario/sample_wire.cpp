@@ -9,7 +9,7 @@
 namespace stemtwin {
 namespace {
 
-constexpr std::uint32_t kMagic = 0x53545731;  // "STW1": the format of this file
+constexpr std::uint32_t kMagic = 0x53545732;  // "STW2": the format of this file (2: + fft_plan)
 
 class Writer {
  public:
@@ -120,6 +120,7 @@ std::vector<std::byte> encode_sample(const ComputedSample& s) {
   w.map(r.masks, image);
   w.map(r.radial, floats);
   w.map(r.params, [&](double v) { w.pod(v); });
+  w.text(r.fft_plan);  // the writer lists it in the root attribute `fft_plan`, as a serial run does
   w.pod(std::uint64_t(r.columns.size()));
   for (const ColumnLabel& c : r.columns) {
     w.pod(c.x), w.pod(c.y), w.pod(c.px), w.pod(c.py);
@@ -143,6 +144,7 @@ ComputedSample decode_sample(std::span<const std::byte> bytes) {
   r.masks = in.map<Image>(image);
   r.radial = in.map<std::vector<float>>(floats);
   r.params = in.map<double>([&] { return in.pod<double>(); });
+  r.fft_plan = in.text();
   r.columns.resize(in.count(4 * sizeof(double) + 3 * sizeof(std::int32_t)));
   for (ColumnLabel& c : r.columns) {
     c.x = in.pod<double>(), c.y = in.pod<double>(), c.px = in.pod<double>(), c.py = in.pod<double>();

@@ -179,7 +179,7 @@ void record_labels(SampleRecord& rec, const SampledScenario& s, const SampleSetu
 }  // namespace
 
 SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec, const DatasetLayout& layout,
-                             const DiffractionRowSink& rows) {
+                             const DiffractionRowSink& rows, const StemResult* precomputed) {
   // Testing aid (docs/cluster.md): STEMTWIN_FAIL_SAMPLE=N makes sample N fail as a sample
   // that cannot be foreseen before the run would (the MPI and runner failure tests use it).
   if (const char* fail = std::getenv("STEMTWIN_FAIL_SAMPLE"); fail && std::to_string(s.index) == fail)
@@ -197,6 +197,10 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
   if (spectra.empty() && (u.st.method == Method::Multislice || auto_uncalibrated) && phonon_statistics_apply(s) &&
       std::any_of(u.sp.structure.atoms.begin(), u.sp.structure.atoms.end(), [](const Atom& a) { return a.rms > 0; })) {
     res = simulate_per_configuration(s, u, phonon_sem);
+  } else if (precomputed) {
+    if (u.st.method != Method::Prism || !spectra.empty())
+      throw std::logic_error("sample " + std::to_string(s.index) + ": a precomputed result needs method prism, no spectrometer");
+    res = *precomputed;  // a defocus-series member (series_reuse.hpp): the bytes simulate_stem gives
   } else {
     StemSettings run = u.st;
     if (auto_uncalibrated) run.method = Method::Multislice;  // the same bytes simulate_auto would give

@@ -131,6 +131,8 @@ def test_two_ranks_same_bytes_as_serial():
     assert "mpi: 2 ranks" in r.stdout and "load-balance efficiency" in r.stdout, r.stdout
     n, count = assert_same_bytes(ref, out)
     assert n == 6 and count > 20, (n, count)
+    with h5py.File(out, "r") as f:  # the plan travels with each sample (compared above too)
+        assert len(f.attrs["fft_plan"]) >= 16, "the MPI file lacks the root attribute fft_plan"
     # The comparison can fail: another seed changes the bytes.
     other = os.path.join(TMP, "seed8.h5")
     assert run([TINY, "-o", other, "--seed", "8", "--samples", "1"]).returncode == 0
@@ -140,6 +142,19 @@ def test_two_ranks_same_bytes_as_serial():
         pass
     else:
         raise AssertionError("files of different seeds compared equal")
+
+
+def test_resume_refuses_another_fft_plan():
+    """--resume under MPI refuses a file written with another FFT plan, naming both."""
+    out = os.path.join(TMP, "other_plan.h5")
+    assert run([TINY, "-o", out, "--samples", "1"]).returncode == 0  # 3 samples
+    with h5py.File(out, "r+") as f:  # as if written where FFTW chose another plan
+        f.attrs["fft_plan"] = "00000000deadbeef"
+    r = run([TINY, "-o", out, "--samples", "1", "--resume"], ranks=2)
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert "00000000deadbeef" in r.stderr and "this machine plans" in r.stderr, r.stderr
+    with h5py.File(out, "r") as f:
+        assert int(f.attrs["complete_samples"]) == 3 and f.attrs["fft_plan"] == "00000000deadbeef"  # left as it was
 
 
 def test_failing_sample_reported_others_stop_file_kept():

@@ -32,6 +32,13 @@ struct MemoryEstimate {
   std::string describe(std::size_t sample_index) const;
 };
 
+/// Method auto's worst case for memory: the smallest PRISM interpolation factor its
+/// calibration may build an S-matrix at (plan_auto's factors: predicted f downwards, dividing
+/// the grid, fitting the memory budget; none without an annular detector); 1 when it never
+/// builds one or the sample's method is not auto. The S-matrix grows as 1/f², so this is the
+/// largest S-matrix auto may hold (estimate_memory adds it to auto's multislice parts).
+std::size_t auto_worst_prism_factor(const SampledScenario& s, const Grid& grid, double thickness_A);
+
 /// The estimate for one sample run on `threads` OpenMP threads (`labels`: which masks it draws). `budget` only limits the
 /// work spent on it: once the sample clearly exceeds it, the rest is bounded arithmetically
 /// instead of building the specimen or choosing the grid. Throws what building the sample's

@@ -29,6 +29,10 @@ struct RunOptions {
   std::size_t max_samples = std::numeric_limits<std::size_t>::max();  ///< stop after this many (this run)
   bool progress = true;        ///< report progress to `log`
   bool handle_sigint = true;   ///< install the Ctrl-C handler for the run
+  /// --resume of a finished-or-partial file: called with its path before the file is opened
+  /// for writing (only where the file is written: rank 0 under MPI); throws to refuse
+  /// (stemtwin run: check_resume_fft_plan, resume_checks.hpp). Empty: no extra check.
+  std::function<void(const std::string& path)> check_resume;
 };
 
 struct RunResult {

@@ -51,8 +51,11 @@ StemSettings stem_settings(const SampledScenario& s);
 ProbeOptics probe_optics(const SampledScenario& s);
 
 /// Simulates one sample and fills a SampleRecord; 4D patterns go to `rows` row by row.
+/// `precomputed`: the engine's result for this sample, already computed (a member of a
+/// defocus series, series_reuse.hpp); only for a method-PRISM sample without spectrometers,
+/// where it replaces the simulate_stem call and nothing else.
 SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec, const DatasetLayout& layout,
-                             const DiffractionRowSink& rows);
+                             const DiffractionRowSink& rows, const StemResult* precomputed = nullptr);
 
 /// Fills what physics decides in a layout (radial bin edges, 4D pattern sizes, species).
 void complete_layout(DatasetLayout& layout, const ScenarioSpec& spec);
@@ -65,6 +68,7 @@ struct RunCommand {
   int threads = 0;                      ///< --threads (0: OpenMP default)
   bool dry_run = false;                 ///< print the sampled parameters, grid, memory and time estimate
   std::size_t memory_budget_bytes = 0;  ///< refuse samples estimated above this (0: default_memory_budget())
+  bool series_reuse = true;             ///< serial runs: one S-matrix per defocus series (series_reuse.hpp)
 };
 
 /// `stemtwin run`: returns the exit code (0 done, 1 error, 130 interrupted by Ctrl-C).
