@@ -510,18 +510,12 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
   detail::SpectraRecorders spectra(spec, layout, sp, st.seed);
   // Method auto that its cost model sends to multislice without calibrating runs as multislice
   // here (so the per-configuration statistics below apply to it too); otherwise simulate_stem
-  // calibrates and chooses. With spectrometers auto is multislice: only the whole-cell
-  // multislice passes the wave inside the specimen to them (docs/spectroscopy.md).
+  // calibrates and chooses. With spectrometers auto chooses between windowed and multislice
+  // only (PRISM never forms the wave inside the specimen; docs/spectroscopy.md).
   std::optional<AutoChoice> auto_uncalibrated;
   if (st.method == Method::Auto) {
-    const AutoPlan plan = plan_auto(sp.structure, grid, optics, ds.positions_A, dets, st, !layout.diffraction.empty());
+    const AutoPlan plan = plan_auto(sp.structure, grid, optics, ds.positions_A, dets, st, !layout.diffraction.empty(), !spectra.empty());
     if (!plan.calibrate) auto_uncalibrated = plan.choice;
-    else if (!spectra.empty()) {
-      AutoChoice c = plan.choice;
-      c.method = Method::Multislice, c.interpolation = 1, c.calibrated = false;
-      c.measured_mean_error = c.measured_correlation = std::nan("");
-      auto_uncalibrated = c;
-    }
   }
   if (spectra.empty() && (st.method == Method::Multislice || auto_uncalibrated) && phonon_statistics_apply(s) &&
       std::any_of(sp.structure.atoms.begin(), sp.structure.atoms.end(),
@@ -546,7 +540,10 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
   } else {
     StemSettings run = st;
     if (auto_uncalibrated) run.method = Method::Multislice;  // the same bytes simulate_auto would give
-    res = simulate_stem(sp.structure, grid, optics, ds.positions_A, dets, run, &sink, spectra.empty() ? nullptr : &spectra);
+    // The sink only takes 4D patterns: without them none is passed, so windowed multislice
+    // (which streams none) can run, and auto can consider it.
+    PatternSink* patterns = layout.diffraction.empty() ? nullptr : &sink;
+    res = simulate_stem(sp.structure, grid, optics, ds.positions_A, dets, run, patterns, spectra.empty() ? nullptr : &spectra);
   }
   if (auto_uncalibrated) res.auto_choice = auto_uncalibrated;
 
@@ -659,7 +656,8 @@ int cmd_run(const RunCommand& cmd, std::ostream& out, std::ostream& err, const R
       if (idx.empty()) return 0;
       // Time one FFT pair on sample 0's grid (it fits: check_run said so) to estimate the run.
       const SampledScenario s = sample_parameters(spec, idx[0]);
-      const MemoryEstimate z = estimate_memory(s, spec.labels, std::size_t(std::max(1, omp_get_max_threads())), budget);
+      const MemoryEstimate z =
+          estimate_memory(s, spec.labels, std::size_t(std::max(1, omp_get_max_threads())), budget, spec.spectrometers);
       const Grid grid(1, 1, std::size_t(z.grid_nx), std::size_t(z.grid_ny));
       const Fft2 fft(grid);
       ComplexBuffer b(grid.size());
