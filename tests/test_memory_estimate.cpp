@@ -89,6 +89,14 @@ TEST(MemoryEstimate, BoundsThePeakResidentMemoryOfRealRuns) {
                 "  - {name: cam, type: pixelated, max_angle: 40}\n  - {name: dpc, type: segmented, rings: [5, 20, 40], "
                 "segments: 4}\n",
                 "  sampling: 0.05\n  slice_thickness: 2.0\n")},
+      // Spectrum images dominate: 32×32 positions × 8192 channels (64 MiB per double copy),
+      // EDS and EELS on one scan, noisy and clean spectra stored.
+      {"eds_eels",
+       scenario("eds_eels", "[2, 2, 4]", "", "[32, 32]",
+                "  - {name: haadf, type: annular, inner: 70, outer: 200}\n"
+                "  - {name: eds, type: eds, energy_range: [0, 20480], channel_width: 2.5, resolution: 130, width: 0.3}\n"
+                "  - {name: eels, type: eels, energy_range: [0, 2048], channel_width: 0.25}\n",
+                "  sampling: 0.1\n  slice_thickness: 2.0\n")},
   };
   for (const Case& c : cases) {
     const std::string yaml = (dir / (c.name + ".yaml")).string(), out = (dir / (c.name + ".h5")).string();

@@ -156,6 +156,18 @@ TEST(SpectraRun, SpectraHaveAnEnergyAxisUnitsAndRowChunks) {
   // The spectra are counts: whole numbers ≥ 0.
   const SampleRecord rec = DatasetReader(out).record(1);
   for (float v : rec.spectra.at("eds")) ASSERT_TRUE(v >= 0 && v == std::round(v));
+  // The clean spectra beside them (output.clean defaults to true): same shape, the Poisson
+  // means — not whole numbers, and the noisy total is within 5 σ of the clean one.
+  const h5::Handle cd = h5::open_dataset(f, "clean/spectra/eds");
+  EXPECT_EQ(h5::shape(cd), (std::vector<hsize_t>{2, 4, 4, 2048}));
+  EXPECT_EQ(h5::read_attr_string(cd, "units"), "counts");
+  const std::vector<float>& clean = rec.clean_spectra.at("eds");
+  ASSERT_EQ(clean.size(), rec.spectra.at("eds").size());
+  const double clean_total = std::accumulate(clean.begin(), clean.end(), 0.0);
+  const double noisy_total = std::accumulate(rec.spectra.at("eds").begin(), rec.spectra.at("eds").end(), 0.0);
+  EXPECT_GT(clean_total, 0);
+  EXPECT_NEAR(noisy_total, clean_total, 5 * std::sqrt(clean_total));
+  EXPECT_TRUE(std::any_of(clean.begin(), clean.end(), [](float v) { return v != std::round(v); }));
   // The contact sheet has a row per map besides the HAADF row: at least 4 tiles high.
   PreviewOptions o;
   o.samples = 2;
@@ -178,11 +190,31 @@ TEST(SpectraRun, SameBytesOnOneAndTwoThreadsAndAfterResume) {
     const SampleRecord ra = a.record(i), rb = b.record(i), rc = c.record(i);
     EXPECT_EQ(ra.spectra, rb.spectra);
     EXPECT_EQ(ra.spectra, rc.spectra);
+    EXPECT_EQ(ra.clean_spectra, rb.clean_spectra);
+    EXPECT_EQ(ra.clean_spectra, rc.clean_spectra);
     for (const char* m : {"eds/Sr_Ka", "eds/Ti_Ka"}) {
       EXPECT_EQ(ra.maps.at(m).data, rb.maps.at(m).data);
       EXPECT_EQ(ra.maps.at(m).data, rc.maps.at(m).data);
       EXPECT_EQ(ra.clean_maps.at(m).data, rc.clean_maps.at(m).data);
     }
+  }
+  fs::remove_all(dir);
+}
+
+TEST(SpectraRun, WindowedAndAutoCarryTheSpectrometer) {
+  // method windowed on this one-cell field: the window is the whole cell, so windowed runs
+  // multislice with the recorder and the spectra are multislice's to the byte; auto (its
+  // cost model sends this tiny scan to multislice) gives the same bytes.
+  const fs::path dir = scratch();
+  const std::string ms = (dir / "ms.h5").string(), win = (dir / "win.h5").string(), aut = (dir / "auto.h5").string();
+  ASSERT_EQ(run(write(dir, kScenario, "ms.yaml"), ms), 0);
+  ASSERT_EQ(run(write(dir, replace(kScenario, "method: multislice", "method: windowed"), "win.yaml"), win), 0);
+  ASSERT_EQ(run(write(dir, replace(kScenario, "method: multislice", "method: auto"), "auto.yaml"), aut), 0);
+  DatasetReader a(ms), b(win), c(aut);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(a.record(i).spectra, b.record(i).spectra);
+    EXPECT_EQ(a.record(i).clean_spectra, b.record(i).clean_spectra);
+    EXPECT_EQ(a.record(i).spectra, c.record(i).spectra);
   }
   fs::remove_all(dir);
 }
@@ -202,8 +234,7 @@ TEST(SpectraRun, BadSpectrometersAreRefusedWithKeyBeforeAnyFile) {
       {"energy_range: [0, 20480]", "energy_range: [0, 10240]", "Sr"},                   // Sr Kα (14.2 keV) off the axis
       {"solid_angle: 0.7", "solid_angle: 20", "detectors.eds.solid_angle"},
       {"width: 0.3", "widht: 0.3", "unknown key"},
-      {"method: multislice", "method: prism", "needs simulation.method: multislice"},
-      {"method: multislice", "method: windowed", "prism and windowed are refused"},
+      {"method: multislice", "method: prism", "which PRISM never forms"},
       {"resolution: 130", "resolution: {uniform: [120, 140]}", "not sampled"},
   };
   for (const Case& k : cases) {

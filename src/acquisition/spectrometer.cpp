@@ -1,7 +1,11 @@
 #include "stemtwin/acquisition/spectrometer.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <functional>
+#include <memory>
 #include <set>
+#include <string>
 #include <stdexcept>
 
 #include "stemtwin/physics/xray_data.hpp"
@@ -122,23 +126,68 @@ void check_spectrometer(const SpectrometerSpec& spec, double beam_energy_eV) {
   check_maps(spec, probe, beam_energy_eV, spec.maps, {z.begin(), z.end()});
 }
 
+SpectrometerSpectra spectrometer_spectra(const SpectrometerSpec& spec, const Structure& specimen, double beam_energy_eV,
+                                         const ElementIntensity& intensity, const std::vector<double>& electrons,
+                                         std::uint64_t seed, std::uint64_t sample, std::uint64_t stream) {
+  if (electrons.size() != 1 && electrons.size() != intensity.positions)
+    throw bad(spec, "electrons per position: " + std::to_string(electrons.size()) + " values for " +
+                        std::to_string(intensity.positions) + " positions");
+  for (double e : electrons)
+    if (!(e >= 0) || !std::isfinite(e)) throw bad(spec, "electrons per position must be finite numbers ≥ 0");
+  const std::vector<int> elements = spectrometer_elements(spec, specimen);
+  std::function<SpectrumImage(const ElementIntensity&, double)> expected;
+  if (spec.kind == SpectrometerKind::Eds) {
+    auto m = std::make_shared<const EdsModel>(eds_model(specimen, beam_energy_eV, spec.eds, elements));
+    expected = [m](const ElementIntensity& I, double dose) { return eds_expected(I, *m, dose); };
+  } else {
+    auto m = std::make_shared<const EelsModel>(eels_model(specimen, beam_energy_eV, spec.eels, elements));
+    expected = [m](const ElementIntensity& I, double dose) { return eels_expected(I, *m, dose); };
+  }
+  SpectrometerSpectra r;
+  const bool uniform = std::all_of(electrons.begin(), electrons.end(), [&](double e) { return e == electrons.front(); });
+  if (uniform) {
+    r.expected = expected(intensity, electrons.empty() ? 0.0 : electrons.front());
+  } else {
+    // A dose per position: each position at its own dose (the models' dose is not only a
+    // factor on the intensity: EELS's low loss is dose × the same spectrum everywhere), so
+    // position p is exactly what a run at electrons[p] alone gives it.
+    const std::size_t ne = intensity.elements.size(), nd = std::max<std::size_t>(1, intensity.depths_A.size());
+    ElementIntensity one = intensity;
+    one.positions = 1;
+    one.values.assign(nd * ne, 0.0);
+    for (std::size_t p = 0; p < intensity.positions; ++p) {
+      for (std::size_t d = 0; d < nd; ++d)
+        std::copy_n(intensity.values.begin() + long((d * intensity.positions + p) * ne), ne, one.values.begin() + long(d * ne));
+      SpectrumImage e = expected(one, electrons[p]);
+      if (p == 0) {
+        r.expected = e;
+        r.expected.positions = intensity.positions;
+        r.expected.values.assign(intensity.positions * e.channels, 0.0);
+      }
+      std::copy(e.values.begin(), e.values.end(), r.expected.values.begin() + long(p * e.channels));
+    }
+  }
+  r.counts = poisson_spectra(r.expected, seed, sample, stream);
+  return r;
+}
+
 SpectrometerReadout read_spectrometer(const SpectrometerSpec& spec, const Structure& specimen, double beam_energy_eV,
                                       const ElementIntensity& intensity, double electrons_per_position,
                                       const std::vector<SpectrometerMap>& maps, std::uint64_t seed, std::uint64_t sample,
                                       std::uint64_t stream) {
   SpectrometerReadout r;
   r.maps = maps;
+  SpectrometerSpectra sp =
+      spectrometer_spectra(spec, specimen, beam_energy_eV, intensity, {electrons_per_position}, seed, sample, stream);
+  r.expected = std::move(sp.expected);
+  r.counts = std::move(sp.counts);
   const std::vector<int> elements = spectrometer_elements(spec, specimen);
   if (spec.kind == SpectrometerKind::Eds) {
     const EdsModel m = eds_model(specimen, beam_energy_eV, spec.eds, elements);
-    r.expected = eds_expected(intensity, m, electrons_per_position);
-    r.counts = poisson_spectra(r.expected, seed, sample, stream);
     for (const ElementMap& e : element_maps(r.expected, m, eds_requests(maps))) r.clean_maps.push_back(e.counts);
     for (const ElementMap& e : element_maps(r.counts, m, eds_requests(maps))) r.noisy_maps.push_back(e.counts);
   } else {
     const EelsModel m = eels_model(specimen, beam_energy_eV, spec.eels, elements);
-    r.expected = eels_expected(intensity, m, electrons_per_position);
-    r.counts = poisson_spectra(r.expected, seed, sample, stream);
     for (const EdgeMap& e : eels_edge_maps(r.expected, m, eels_requests(spec, maps))) r.clean_maps.push_back(e.counts);
     for (const EdgeMap& e : eels_edge_maps(r.counts, m, eels_requests(spec, maps))) r.noisy_maps.push_back(e.counts);
   }

@@ -59,9 +59,11 @@ std::string DatasetLayout::to_json() const {
   j["pixel_size_A"] = pixel_size_A;
   if (!spectra.empty()) {  // only when present: layouts without spectra stay as they were
     j["spectra"] = json::array();
-    for (const auto& s : spectra)
+    for (const auto& s : spectra) {
       j["spectra"].push_back({{"name", s.name}, {"technique", s.technique}, {"energy_start_eV", s.energy_start_eV},
                               {"channel_width_eV", s.channel_width_eV}, {"channels", s.channels}, {"maps", s.maps}});
+      if (s.clean_spectra) j["spectra"].back()["clean_spectra"] = true;  // absent: as layouts before it
+    }
   }
   if (!composition_elements.empty()) {
     j["composition_elements"] = composition_elements;
@@ -98,7 +100,7 @@ DatasetLayout DatasetLayout::from_json(const std::string& text) {
   if (j.contains("spectra"))
     for (const auto& s : j.at("spectra"))
       l.spectra.push_back({s.at("name"), s.at("technique"), s.at("energy_start_eV"), s.at("channel_width_eV"), s.at("channels"),
-                           s.at("maps").get<std::vector<std::string>>()});
+                           s.at("maps").get<std::vector<std::string>>(), s.value("clean_spectra", false)});
   if (j.contains("composition_elements")) {
     l.composition_elements = j.at("composition_elements").get<std::vector<std::string>>();
     l.region_classes = j.at("region_classes").get<std::vector<std::string>>();

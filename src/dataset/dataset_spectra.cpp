@@ -26,6 +26,7 @@ std::vector<std::string> spectra_per_sample_paths(const DatasetLayout& l) {
   std::vector<std::string> p;
   for (const auto& s : l.spectra) {
     p.push_back("spectra/" + s.name);
+    if (s.clean_spectra) p.push_back("clean/spectra/" + s.name);
     for (const auto& m : s.maps) {
       p.push_back("maps/" + s.name + "/" + m);
       if (l.store_clean) p.push_back("clean/maps/" + s.name + "/" + m);
@@ -41,6 +42,7 @@ void validate_spectra(const DatasetLayout& l) {
   std::set<std::string> names;
   for (const auto& s : l.spectra) {
     if (!ok(s.name) || !names.insert(s.name).second) throw bad("bad or repeated spectrometer name '" + s.name + "'");
+    if (s.clean_spectra && !l.store_clean) throw bad("spectrometer '" + s.name + "': clean spectra need store_clean");
     if (s.channels == 0 || !(s.channel_width_eV > 0)) throw bad("spectrometer '" + s.name + "' needs channels and a width");
     std::set<std::string> maps;
     for (const auto& m : s.maps)
@@ -77,18 +79,22 @@ void create_spectra(hid_t f, const DatasetLayout& l) {
     if (spectral) h5::set_dim_label(d, 3, "energy");
   };
   for (const auto& s : l.spectra) {
-    auto d = h5::create_extendible(f, "spectra/" + s.name, H5T_IEEE_F32LE, {ny, nx, s.channels}, {1, nx, s.channels}, z);
     std::vector<double> e(s.channels);
     for (std::size_t c = 0; c < s.channels; ++c) e[c] = s.energy_start_eV + (double(c) + 0.5) * s.channel_width_eV;
     auto axis = h5::create_dataset(f, "axes/" + s.name + "/energy_eV", e);
     h5::make_scale(axis, "energy");
     h5::write_attr(axis, "units", std::string("eV"));
     h5::write_attr(axis, "long_name", std::string("energy (channel centre)"));
-    label(d, true);
-    h5::attach_scale(d, axis, 3);
-    h5::write_attr(d, "technique", s.technique);
-    h5::write_attr(d, "units", std::string("counts"));
-    h5::write_attr(d, "long_name", s.name + " spectrum image (" + s.technique + ", Poisson counts per channel)");
+    for (const std::string g : {"spectra/", "clean/spectra/"}) {
+      if (g == "clean/spectra/" && !s.clean_spectra) continue;
+      auto d = h5::create_extendible(f, g + s.name, H5T_IEEE_F32LE, {ny, nx, s.channels}, {1, nx, s.channels}, z);
+      label(d, true);
+      h5::attach_scale(d, axis, 3);
+      h5::write_attr(d, "technique", s.technique);
+      h5::write_attr(d, "units", std::string("counts"));
+      h5::write_attr(d, "long_name", s.name + " spectrum image (" + s.technique +
+                                         (g == "spectra/" ? ", Poisson counts per channel)" : ", expected counts per channel)"));
+    }
     for (const auto& m : s.maps)
       for (const std::string g : {"maps/", "clean/maps/"}) {
         if (g == "clean/maps/" && !l.store_clean) continue;
@@ -122,6 +128,11 @@ void check_spectra(const SampleRecord& r, const DatasetLayout& l, const std::str
     const auto it = r.spectra.find(s.name);
     if (it == r.spectra.end() || it->second.size() != n * s.channels)
       throw std::invalid_argument(who + "spectra/" + s.name + " missing or of the wrong size");
+    if (s.clean_spectra) {
+      const auto c = r.clean_spectra.find(s.name);
+      if (c == r.clean_spectra.end() || c->second.size() != n * s.channels)
+        throw std::invalid_argument(who + "clean/spectra/" + s.name + " missing or of the wrong size");
+    }
     for (const auto& m : s.maps) {
       const std::string k = s.name + "/" + m;
       for (const auto* group : {&r.maps, &r.clean_maps}) {
@@ -145,6 +156,7 @@ void append_spectra(const SampleRecord& r, const DatasetLayout& l,
                     const std::function<void(const std::string&, hid_t, const void*)>& append) {
   for (const auto& s : l.spectra) {
     append("spectra/" + s.name, H5T_NATIVE_FLOAT, r.spectra.at(s.name).data());
+    if (s.clean_spectra) append("clean/spectra/" + s.name, H5T_NATIVE_FLOAT, r.clean_spectra.at(s.name).data());
     for (const auto& m : s.maps) {
       const std::string k = s.name + "/" + m;
       append("maps/" + k, H5T_NATIVE_FLOAT, floats(r.maps.at(k)).data());
@@ -167,6 +179,11 @@ void read_spectra(hid_t f, const DatasetLayout& l, std::size_t row, SampleRecord
     std::vector<float> v(n * s.channels);
     h5::read_rows(h5::open_dataset(f, "spectra/" + s.name), H5T_NATIVE_FLOAT, row, 1, v.data());
     r.spectra[s.name] = std::move(v);
+    if (s.clean_spectra) {
+      std::vector<float> c(n * s.channels);
+      h5::read_rows(h5::open_dataset(f, "clean/spectra/" + s.name), H5T_NATIVE_FLOAT, row, 1, c.data());
+      r.clean_spectra[s.name] = std::move(c);
+    }
     for (const auto& m : s.maps) {
       r.maps[s.name + "/" + m] = image("maps/" + s.name + "/" + m);
       if (l.store_clean) r.clean_maps[s.name + "/" + m] = image("clean/maps/" + s.name + "/" + m);

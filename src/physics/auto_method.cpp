@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 
@@ -100,33 +101,52 @@ struct Measured {
   double mean_error = 0, correlation = 1;
 };
 
+/// Folds one signal pair (test x, reference y, over the same positions) into m: the mean's
+/// relative error and the correlation, worst so far.
+void measure_pair(const std::vector<double>& x, const std::vector<double>& y, Measured& m) {
+  double mx = 0, my = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) mx += x[i], my += y[i];
+  mx /= double(y.size());
+  my /= double(y.size());
+  if (my > 0) m.mean_error = std::max(m.mean_error, std::fabs(mx / my - 1));
+  double sxy = 0, sxx = 0, syy = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    sxy += (x[i] - mx) * (y[i] - my);
+    sxx += (x[i] - mx) * (x[i] - mx);
+    syy += (y[i] - my) * (y[i] - my);
+  }
+  // Flat reference (e.g. a single calibration position): correlation is undefined; the
+  // mean criterion alone applies. 1e-6 relative spread ~ float round-off.
+  if (syy > 1e-12 * my * my * double(y.size()) && sxx > 0) m.correlation = std::min(m.correlation, sxy / std::sqrt(sxx * syy));
+  else if (syy > 1e-12 * my * my * double(y.size())) m.correlation = std::min(m.correlation, 0.0);
+}
+
 /// Worst mean error and correlation over every annular detector at every depth.
 Measured compare(const StemResult& test, const StemResult& ref, const std::vector<Detector>& dets) {
   Measured m;
   for (const Detector& d : dets) {
     const auto* a = std::get_if<AnnularDetector>(&d);
     if (!a) continue;
-    for (std::size_t k = 0; k < ref.depths_A.size(); ++k) {
-      const auto& x = test.signal(a->name, k).values;
-      const auto& y = ref.signal(a->name, k).values;
-      double mx = 0, my = 0;
-      for (std::size_t i = 0; i < y.size(); ++i) mx += x[i], my += y[i];
-      mx /= double(y.size());
-      my /= double(y.size());
-      if (my > 0) m.mean_error = std::max(m.mean_error, std::fabs(mx / my - 1));
-      double sxy = 0, sxx = 0, syy = 0;
-      for (std::size_t i = 0; i < y.size(); ++i) {
-        sxy += (x[i] - mx) * (y[i] - my);
-        sxx += (x[i] - mx) * (x[i] - mx);
-        syy += (y[i] - my) * (y[i] - my);
-      }
-      // Flat reference (e.g. a single calibration position): correlation is undefined; the
-      // mean criterion alone applies. 1e-6 relative spread ~ float round-off.
-      if (syy > 1e-12 * my * my * double(y.size()) && sxx > 0) m.correlation = std::min(m.correlation, sxy / std::sqrt(sxx * syy));
-      else if (syy > 1e-12 * my * my * double(y.size())) m.correlation = std::min(m.correlation, 0.0);
-    }
+    for (std::size_t k = 0; k < ref.depths_A.size(); ++k) measure_pair(test.signal(a->name, k).values, ref.signal(a->name, k).values, m);
   }
   return m;
+}
+
+/// The same measures over an observer's recorded signals (one per quantity, over positions);
+/// a quantity that is 0 in the reference (an absent element) has nothing to compare.
+Measured compare_signals(const std::vector<std::vector<double>>& test, const std::vector<std::vector<double>>& ref) {
+  Measured m;
+  if (test.size() != ref.size()) throw std::logic_error("method auto: the observers recorded different signals");
+  for (std::size_t k = 0; k < ref.size(); ++k) {
+    double sum = 0;
+    for (double v : ref[k]) sum += v;
+    if (sum > 0) measure_pair(test[k], ref[k], m);
+  }
+  return m;
+}
+
+Measured worst(const Measured& a, const Measured& b) {
+  return {std::max(a.mean_error, b.mean_error), std::min(a.correlation, b.correlation)};
 }
 
 bool within(const Measured& m, const ErrorBudget& b) { return m.mean_error <= b.mean_rel && m.correlation >= b.min_correlation; }
@@ -171,7 +191,7 @@ void calibrate_prism(const std::vector<Transmission>& tr, const Fft2& fft, const
 }
 
 AutoPlan plan_auto(const Structure& s, const Grid& g, const ProbeOptics& o, const std::vector<Point2>& positions,
-                   const std::vector<Detector>& dets, const StemSettings& st, bool streams_patterns) {
+                   const std::vector<Detector>& dets, const StemSettings& st, bool streams_patterns, bool observed) {
   if (!(st.budget.mean_rel > 0) || !(st.budget.min_correlation <= 1))
     throw std::invalid_argument("method auto: the error budget needs mean_rel > 0 and min_correlation ≤ 1");
   if (positions.empty()) throw std::invalid_argument("method auto: no probe positions");
@@ -197,6 +217,7 @@ AutoPlan plan_auto(const Structure& s, const Grid& g, const ProbeOptics& o, cons
   const WindowPlan window = plan_window(g, o, s.cell.z, positions, st);
   p.windowed_candidate = !streams_patterns && !pixelated && !window.full;
   if (!measurable) p.prism_factors.clear(), p.windowed_candidate = false;  // nothing the budget can measure
+  if (observed) p.prism_factors.clear();  // PRISM never forms the wave inside the specimen
   const AutoCost cost = auto_cost(g, o, positions.size(), p.prism_factors.empty() ? 1 : p.prism_factors.front(),
                                   p.windowed_candidate ? window.nx * window.ny : 0, st);
   c.cost_multislice = cost.multislice;
@@ -208,10 +229,11 @@ AutoPlan plan_auto(const Structure& s, const Grid& g, const ProbeOptics& o, cons
 }
 
 StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o, const std::vector<Point2>& positions,
-                         const std::vector<Detector>& dets, const StemSettings& st, PatternSink* sink) {
-  const AutoPlan plan = plan_auto(s, g, o, positions, dets, st, sink != nullptr);
+                         const std::vector<Detector>& dets, const StemSettings& st, PatternSink* sink, SliceObserver* observer) {
+  const AutoPlan plan = plan_auto(s, g, o, positions, dets, st, sink != nullptr, observer != nullptr);
   AutoChoice choice = plan.choice;
-  const std::string key = st.auto_cache ? auto_calibration_key(s, g, o, dets, st) : std::string();
+  // With an observer the candidates differ (no PRISM): its choices are cached apart.
+  const std::string key = st.auto_cache ? auto_calibration_key(s, g, o, dets, st) + (observer ? " observed" : "") : std::string();
 
   StemSettings ms_settings = st;
   ms_settings.method = Method::Multislice;
@@ -220,7 +242,7 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
   const bool crop = plan.crop;
 
   auto finish_multislice = [&](AutoChoice c) {
-    StemResult r = scan_multislice(tr, o, positions, dets, ms_settings, fft, sink);
+    StemResult r = scan_multislice(tr, o, positions, dets, ms_settings, fft, sink, observer);
     r.warnings.insert(r.warnings.end(), fft.warnings().begin(), fft.warnings().end());
     r.method = "multislice";
     r.interpolation = 1;
@@ -249,7 +271,7 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
   auto finish_windowed = [&](AutoChoice c) {
     StemSettings ws = st;
     ws.method = Method::Windowed;
-    StemResult r = simulate_windowed(s, g, o, positions, dets, ws);
+    StemResult r = simulate_windowed(s, g, o, positions, dets, ws, observer);
     r.method = "windowed";
     r.interpolation = 1;
     c.method = Method::Windowed;
@@ -293,11 +315,16 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
   // Windowed multislice where the probe's window is smaller than the cell (large fields):
   // measured on the same calibration positions against the whole-cell reference.
   if (windowed_candidate) {
-    if (!reference) reference = scan_multislice(tr, o, cal, annular, cal_settings, fft);
+    // With an observer that can be copied, both runs carry a fresh copy and what they record
+    // is measured too (PRISM was no candidate, so `reference` was not made yet).
+    const std::unique_ptr<SliceObserver> ref_obs = observer ? observer->fresh_copy() : nullptr;
+    const std::unique_ptr<SliceObserver> trial_obs = observer ? observer->fresh_copy() : nullptr;
+    if (!reference || ref_obs) reference = scan_multislice(tr, o, cal, annular, cal_settings, fft, nullptr, ref_obs.get());
     StemSettings ws = cal_settings;
     ws.method = Method::Windowed;
-    const StemResult trial = simulate_windowed(s, g, o, cal, annular, ws);
-    const Measured m = compare(trial, *reference, annular);
+    const StemResult trial = simulate_windowed(s, g, o, cal, annular, ws, trial_obs.get());
+    Measured m = compare(trial, *reference, annular);
+    if (ref_obs) m = worst(m, compare_signals(trial_obs->recorded_signals(), ref_obs->recorded_signals()));
     choice.windowed_trial = AutoChoice::Trial{1, m.mean_error, m.correlation};
     if (within(m, st.budget)) {
       choice.method = Method::Windowed;

@@ -69,6 +69,10 @@ void InelasticRecorder::begin(const Grid& g, const std::vector<double>& dz, std:
   weights_.assign(configurations, {});
   nx_ = g.nx;
   ny_ = g.ny;
+  wave_nx_ = g.nx;
+  wave_ny_ = g.ny;
+  windowed_ = false;
+  window_footprints_.clear();
   auto wrap = [](long i, std::size_t n) { return std::uint32_t(((i % long(n)) + long(n)) % long(n)); };
   for (std::size_t c = 0; c < configurations; ++c) {
     const Structure s = thermal ? displace_atoms(structure_, seed_, c) : structure_;
@@ -150,16 +154,18 @@ void InelasticRecorder::observe(std::size_t position, std::size_t configuration,
   const std::size_t ne = result_.elements.size(), stride = result_.positions * ne;
   double* out = result_.values.data() + position * ne;
   const float* wts = weights_[configuration].data();
-  for (const Footprint& f : footprints_[configuration][slice]) {
+  const std::size_t nx = wave_nx_, ny = wave_ny_;
+  for (const Footprint& f : (windowed_ ? window_footprints_ : footprints_)[configuration][slice]) {
     const float* wx = wts + f.weights;
     const float* wy = wx + f.nx_span;
-    // Columns x0 … x0+span−1, split where they wrap around the cell.
-    const std::size_t run1 = std::min<std::size_t>(f.nx_span, nx_ - f.x0);
+    // Columns x0 … x0+span−1, split where they wrap around the cell (a window's footprints
+    // never wrap, except along an axis where the window is the whole cell).
+    const std::size_t run1 = std::min<std::size_t>(f.nx_span, nx - f.x0);
     double acc = 0;
     for (std::size_t j = 0; j < f.ny_span; ++j) {
       std::size_t row = f.y0 + j;
-      if (row >= ny_) row -= ny_;
-      const cfloat* r = psi + row * nx_;
+      if (row >= ny) row -= ny;
+      const cfloat* r = psi + row * nx;
       // A row sum of a few tens of terms in float (relative error ~1e-7, far below the
       // model's); the rows are accumulated in double.
       float sum = 0;

@@ -199,7 +199,7 @@ WindowPlan plan_window(const Grid& g, const ProbeOptics& o, double t, const std:
 }
 
 StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptics& o, const std::vector<Point2>& pos,
-                             const std::vector<Detector>& dets, const StemSettings& st) {
+                             const std::vector<Detector>& dets, const StemSettings& st, SliceObserver* observer) {
   for (const Detector& d : dets)
     if (std::holds_alternative<PixelatedDetector>(d))
       throw std::invalid_argument("windowed multislice: pixelated detector '" + detector_name(d) +
@@ -214,7 +214,7 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
   };
   if (plan.full) {  // the window would be the whole cell: plain multislice, exactly
     const Fft2 fft(g, st.planning, st.fftw_wisdom_file);
-    StemResult r = scan_multislice(frozen_phonon_transmissions(s, g, o.energy_eV, st, fft), o, pos, dets, st, fft);
+    StemResult r = scan_multislice(frozen_phonon_transmissions(s, g, o.energy_eV, st, fft), o, pos, dets, st, fft, nullptr, observer);
     r.warnings.insert(r.warnings.end(), fft.warnings().begin(), fft.warnings().end());
     fill_plan(r);
     return r;
@@ -296,6 +296,10 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
     prop_of[k] = props.size() - 1;
   }
   const double wconf = 1.0 / double(nconf);
+  if (observer) {
+    observer->begin(g, dz, nconf, pos.size());
+    observer->set_window(0, 0, g.nx, g.ny);  // refuses here, before any tile's work, an observer that cannot read windows
+  }
   const float scale_df = 1.0f / (float(wg.size()) * float(kDetectorSubpixels * kDetectorSubpixels));
   const float scale_bf = 1.0f / float(dg.size());
   struct Work {
@@ -335,6 +339,10 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
         }
       trans.push_back(transmission_functions(win, o.energy_eV, fft));
     }
+    // The window's pixel (0, 0) on the cell's grid, for the observer.
+    if (observer)
+      observer->set_window(plan.nx == g.nx ? 0 : std::size_t(((ox % long(g.nx)) + long(g.nx)) % long(g.nx)),
+                           plan.ny == g.ny ? 0 : std::size_t(((oy % long(g.ny)) + long(g.ny)) % long(g.ny)), plan.nx, plan.ny);
     std::vector<Point2> local(tile.size());
     for (std::size_t k = 0; k < tile.size(); ++k)
       local[k] = {wrap(pos[tile[k]].x, g.lx) - double(ox) * g.dx(), wrap(pos[tile[k]].y, g.ly) - double(oy) * g.dy()};
@@ -357,12 +365,14 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
           detail::Recorder* rbf = has_bf ? (has_df ? &*w.bf : &rec) : nullptr;
           if (rbf && rbf != &rec) rbf->clear();
           cfloat* psi = w.psi.data();
-          for (const Transmission& t : trans)
+          for (std::size_t c = 0; c < trans.size(); ++c)
             for (std::size_t f = 0; f < probes.size(); ++f) {
+              const Transmission& t = trans[c];
               const double weight = wconf * fq.weight[f];
               shift_fourier(wg, local[pi], probes[f].data(), psi);
               fft.backward(psi);
               for (std::size_t k = 0; k < ns; ++k) {
+                if (observer) observer->observe(tile[pi], c, k, weight, psi);
                 detail::cmul_inplace(psi, t.slices[k].data(), wg.size());
                 if (rbf && !record_at[k].empty()) {
                   // ψ·t tapered in the window, zero elsewhere on the detector grid; |FFT|²

@@ -59,7 +59,7 @@ void print_dry_run(const ScenarioSpec& spec, const RunCommand& cmd, const Scenar
   if (idx.empty()) return;
   // Time one FFT pair on sample 0's grid (it fits: check_run said so) to estimate the run.
   const SampledScenario s = sample_parameters(spec, idx[0]);
-  const MemoryEstimate z = estimate_memory(s, spec.labels, std::size_t(std::max(1, omp_get_max_threads())), budget);
+  const MemoryEstimate z = estimate_memory(s, spec.labels, std::size_t(std::max(1, omp_get_max_threads())), budget, spec.spectrometers);
   const Grid grid(1, 1, std::size_t(z.grid_nx), std::size_t(z.grid_ny));
   const Fft2 fft(grid);
   ComplexBuffer b(grid.size());

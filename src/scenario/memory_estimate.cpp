@@ -14,6 +14,7 @@
 #include "stemtwin/physics/names.hpp"
 #include "stemtwin/physics/prism.hpp"
 #include "stemtwin/scenario/scenario_run.hpp"
+#include "stemtwin/scenario/spectrometers.hpp"
 
 namespace stemtwin {
 namespace {
@@ -93,7 +94,8 @@ std::string MemoryEstimate::describe(std::size_t sample_index) const {
   return o.str();
 }
 
-MemoryEstimate estimate_memory(const SampledScenario& s, const LabelsSpec& labels, std::size_t threads, double budget) {
+MemoryEstimate estimate_memory(const SampledScenario& s, const LabelsSpec& labels, std::size_t threads, double budget,
+                               const std::vector<ScenarioSpectrometer>& spectrometers) {
   MemoryEstimate e;
   e.threads = std::max<std::size_t>(1, threads);
   const double T = double(e.threads);
@@ -235,6 +237,28 @@ MemoryEstimate estimate_memory(const SampledScenario& s, const LabelsSpec& label
   scan.add("masks", double(labels.masks.size() + 1) * P * (sizeof(double) + sizeof(std::int16_t)));
   if (std::find(labels.masks.begin(), labels.masks.end(), "region") != labels.masks.end())
     scan.add("region map", (cell.x / kRegionMapStep_A + 1) * (cell.y / kRegionMapStep_A + 1) * sizeof(double) * 2);
+
+  // Spectrometers (scenario_spectra.cpp, physics/inelastic.cpp, acquisition/spectrometer.cpp).
+  // Recorder: per configuration a Footprint (kFootprintBytes) and its separable weights
+  // (floats, one per pixel of each axis' span) per atom, twice when windowed multislice keeps
+  // a window's copy, and its own copy of the atoms. Spectra: the read-out of one spectrometer
+  // at a time holds expected and Poisson counts in double (and its maps, images); every
+  // spectrometer's float rows, noisy and clean, stay in the sample's record until written,
+  // plus HDF5's chunk of a scan row.
+  double readout_peak = 0;
+  for (const ScenarioSpectrometer& sp : spectrometers) {
+    constexpr double kFootprintBytes = 32, kMapsPerSpectrometer = 8;
+    const SpectrometerSpec& c = sp.spec;
+    const double span = c.width_A > 0 ? 2 * std::ceil(3 * c.width_A / s.sampling) + 1 : 2;
+    const double windows = s.method == Method::Multislice ? 1 : 2;  // windowed / auto may keep a window's copy
+    persistent.add("EDS/EELS recorder of " + c.name,
+                   configs * atoms * (kFootprintBytes + 2 * span * sizeof(float)) * windows + atoms * double(sizeof(Atom)));
+    const double channels = double(c.kind == SpectrometerKind::Eds ? c.eds.channels : c.eels.channels);
+    scan.add("spectrum images of " + c.name + " (float, noisy and clean)",
+             P * channels * 2 * sizeof(float) + double(s.scan.nx) * channels * sizeof(float));
+    readout_peak = std::max(readout_peak, P * channels * 2 * sizeof(double) + kMapsPerSpectrometer * P * sizeof(double) * kImageCopies);
+  }
+  scan.add("spectrum read-out (expected and Poisson counts)", readout_peak);
 
   for (const Parts* p : {&persistent, &build, &scan}) e.parts.insert(e.parts.end(), p->list.begin(), p->list.end());
   // The phases are added, not maximised: memory freed after building the potential need not

@@ -422,7 +422,7 @@ MemoryEstimate check_run(const ScenarioSpec& spec, Shard shard, std::size_t thre
   MemoryEstimate largest;
   for (std::size_t k = 0; k < keep; ++k) {
     const SampledScenario s = sample_parameters(spec, by_size[k].second);
-    const MemoryEstimate e = estimate_memory(s, spec.labels, threads, budget);
+    const MemoryEstimate e = estimate_memory(s, spec.labels, threads, budget, spec.spectrometers);
     if (e.bytes > budget) {
       std::ostringstream m;
       m << e.describe(s.index) << " but only " << std::fixed << std::setprecision(0) << budget / (1 << 20)

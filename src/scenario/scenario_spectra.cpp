@@ -56,6 +56,26 @@ void SpectraRecorders::observe(std::size_t position, std::size_t configuration, 
   for (auto& r : recorders_) r->observe(position, configuration, slice, weight, psi);
 }
 
+void SpectraRecorders::set_window(std::size_t x0, std::size_t y0, std::size_t nx, std::size_t ny) {
+  for (auto& r : recorders_) r->set_window(x0, y0, nx, ny);
+}
+
+std::unique_ptr<SliceObserver> SpectraRecorders::fresh_copy() const {
+  std::unique_ptr<SpectraRecorders> out(new SpectraRecorders());
+  for (const auto& r : recorders_) {
+    std::unique_ptr<SliceObserver> c = r->fresh_copy();
+    out->recorders_.emplace_back(static_cast<InelasticRecorder*>(c.release()));
+  }
+  return out;
+}
+
+std::vector<std::vector<double>> SpectraRecorders::recorded_signals() const {
+  std::vector<std::vector<double>> out;
+  for (const auto& r : recorders_)
+    for (auto& v : r->recorded_signals()) out.push_back(std::move(v));
+  return out;
+}
+
 std::vector<float> column_composition(const std::map<int, double>& composition, const DatasetLayout& layout) {
   std::vector<float> v(layout.composition_elements.size(), 0.0f);
   for (const auto& [Z, occ] : composition) {
@@ -76,6 +96,7 @@ void read_spectra(SampleRecord& rec, const ScenarioSpec& spec, const SampledScen
         read_spectrometer(sc, sp.structure, s.energy, recorders.result(k), electrons, maps, s.seed, s.index, k);
     const SpectrumImage& stored = noisy ? r.counts : r.expected;
     rec.spectra[sc.name].assign(stored.values.begin(), stored.values.end());
+    if (sl.clean_spectra) rec.clean_spectra[sc.name].assign(r.expected.values.begin(), r.expected.values.end());
     for (std::size_t m = 0; m < maps.size(); ++m) {
       Image noisy_map(nx, ny), clean_map(nx, ny);
       const std::vector<double>& nm = noisy ? r.noisy_maps[m] : r.clean_maps[m];
@@ -107,6 +128,7 @@ void complete_spectra_layout(DatasetLayout& layout, const ScenarioSpec& spec, co
     const SpectrometerSpec& sc = sp.spec;
     SpectraLayout l;
     l.name = sc.name;
+    l.clean_spectra = layout.store_clean;  // the noise-free spectra beside the noisy ones
     l.technique = sc.kind == SpectrometerKind::Eds ? "EDS" : "EELS";
     l.energy_start_eV = sc.kind == SpectrometerKind::Eds ? sc.eds.energy_start_eV : sc.eels.energy_start_eV;
     l.channel_width_eV = sc.kind == SpectrometerKind::Eds ? sc.eds.channel_width_eV : sc.eels.channel_width_eV;

@@ -27,9 +27,15 @@ class SpectraRecorders : public SliceObserver {
              std::size_t positions) override;
   void observe(std::size_t position, std::size_t configuration, std::size_t slice, double weight,
                const cfloat* psi) override;
+  /// Windowed multislice and auto's calibration (slice_observer.hpp): forwarded to each
+  /// recorder; recorded_signals() concatenates theirs.
+  void set_window(std::size_t x0, std::size_t y0, std::size_t nx, std::size_t ny) override;
+  std::unique_ptr<SliceObserver> fresh_copy() const override;
+  std::vector<std::vector<double>> recorded_signals() const override;
   const ElementIntensity& result(std::size_t i) const { return recorders_[i]->result(); }
 
  private:
+  SpectraRecorders() = default;
   std::vector<std::unique_ptr<InelasticRecorder>> recorders_;
 };
 

@@ -79,18 +79,15 @@ struct SampleSetup {
 };
 
 /// Method auto that its cost model sends to multislice without calibrating runs as multislice
-/// here (so the per-configuration statistics apply to it too): its choice, to report. With
-/// spectrometers auto is multislice: only the whole-cell multislice passes the wave inside the
-/// specimen to them (docs/spectroscopy.md). Empty: simulate_stem calibrates and chooses.
+/// here (so the per-configuration statistics apply to it too): its choice, to report.
+/// Empty: simulate_stem calibrates and chooses.
 std::optional<AutoChoice> uncalibrated_auto(const SampleSetup& u, bool has_4d, bool spectrometers) {
   if (u.st.method != Method::Auto) return std::nullopt;
-  const AutoPlan plan = plan_auto(u.sp.structure, u.grid, u.optics, u.ds.positions_A, u.dets, u.st, has_4d);
+  // With spectrometers auto chooses between windowed and multislice only (PRISM never forms the
+  // wave inside the specimen; docs/spectroscopy.md).
+  const AutoPlan plan = plan_auto(u.sp.structure, u.grid, u.optics, u.ds.positions_A, u.dets, u.st, has_4d, spectrometers);
   if (!plan.calibrate) return plan.choice;
-  if (!spectrometers) return std::nullopt;
-  AutoChoice c = plan.choice;
-  c.method = Method::Multislice, c.interpolation = 1, c.calibrated = false;
-  c.measured_mean_error = c.measured_correlation = std::nan("");
-  return c;
+  return std::nullopt;
 }
 
 /// Frozen phonons with the configurations kept apart, to report how converged their average
@@ -204,7 +201,10 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
   } else {
     StemSettings run = u.st;
     if (auto_uncalibrated) run.method = Method::Multislice;  // the same bytes simulate_auto would give
-    res = simulate_stem(u.sp.structure, u.grid, u.optics, u.ds.positions_A, u.dets, run, &sink, spectra.empty() ? nullptr : &spectra);
+    // The sink only takes 4D patterns: without them none is passed, so windowed multislice
+    // (which streams none) can run, and auto can consider it.
+    PatternSink* patterns = layout.diffraction.empty() ? nullptr : &sink;
+    res = simulate_stem(u.sp.structure, u.grid, u.optics, u.ds.positions_A, u.dets, run, patterns, spectra.empty() ? nullptr : &spectra);
   }
   if (auto_uncalibrated) res.auto_choice = auto_uncalibrated;
 

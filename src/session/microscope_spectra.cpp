@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "microscope_impl.hpp"
+#include "stemtwin/acquisition/spectrometer.hpp"
 
 namespace stemtwin {
 namespace microscope_detail {
@@ -63,22 +64,25 @@ StemResult SpectraRecording::scan(const std::vector<Transmission>& configs, cons
 SpectrumResult make_spectra(const Structure& specimen, double beam_energy_eV, const Spectrometers& sp, SpectrumKind kind,
                             const ElementIntensity& intensity, const std::vector<double>& electrons, std::uint64_t seed,
                             std::uint64_t call, const std::vector<Point2>& positions) {
-  // The models are linear in the dose: spectra per electron, then each position's electrons.
-  const SpectrumImage unit = kind == SpectrumKind::Eds ? eds_expected(intensity, eds_model(specimen, beam_energy_eV, sp.eds), 1.0)
-                                                       : eels_expected(intensity, eels_model(specimen, beam_energy_eV, sp.eels), 1.0);
-  SpectrumImage expected = unit;
-  for (std::size_t p = 0; p < expected.positions; ++p)
-    for (std::size_t c = 0; c < expected.channels; ++c) expected.values[p * expected.channels + c] *= electrons[p];
-  const SpectrumImage noisy = poisson_spectra(expected, seed, 2 * call + (kind == SpectrumKind::Eels ? 1 : 0));
+  // The one read-out (acquisition/spectrometer.hpp), as the dataset runner's: the session's
+  // noise stream is (seed, Spectra, 2·call + kind, position).
+  SpectrometerSpec spec;
+  spec.name = kind == SpectrumKind::Eds ? "eds" : "eels";
+  spec.kind = kind == SpectrumKind::Eds ? SpectrometerKind::Eds : SpectrometerKind::Eels;
+  spec.eds = sp.eds;
+  spec.eels = sp.eels;
+  spec.width_A = sp.ionisation_width_A;
+  SpectrometerSpectra s = spectrometer_spectra(spec, specimen, beam_energy_eV, intensity, electrons, seed,
+                                               2 * call + (kind == SpectrumKind::Eels ? 1 : 0), 0);
   SpectrumResult r;
   r.kind = kind;
-  r.energy_start_eV = expected.energy_start_eV;
-  r.channel_width_eV = expected.channel_width_eV;
-  r.channels = expected.channels;
-  r.positions = expected.positions;
+  r.energy_start_eV = s.expected.energy_start_eV;
+  r.channel_width_eV = s.expected.channel_width_eV;
+  r.channels = s.expected.channels;
+  r.positions = s.expected.positions;
   r.positions_A = positions;
-  r.expected = std::move(expected.values);
-  r.counts = noisy.values;
+  r.expected = std::move(s.expected.values);
+  r.counts = std::move(s.counts.values);
   r.electrons_per_position = electrons.empty() ? 0.0 : electrons.front();
   r.call = call;
   return r;

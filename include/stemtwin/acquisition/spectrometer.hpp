@@ -66,6 +66,24 @@ std::vector<SpectrometerMap> spectrometer_maps(const SpectrometerSpec& spec, con
 /// naming the spectrometer and what is wrong.
 void check_spectrometer(const SpectrometerSpec& spec, double beam_energy_eV);
 
+/// A spectrometer's spectrum images of one scan: the expected (clean) counts and the
+/// Poisson counts drawn from them.
+struct SpectrometerSpectra {
+  SpectrumImage expected;  ///< clean: expected counts [position][channel]
+  SpectrumImage counts;    ///< Poisson counts
+};
+
+/// The one rule from the recorded intensity to spectra, shared by the dataset runner
+/// (read_spectrometer) and the session (spectrum_at, scan()): the model of spec.kind
+/// (eds_model / eels_model over spectrometer_elements) gives the expected counts at
+/// electrons_per_position (one value for every position — the models' own dose argument —
+/// or one per position: each position exactly as a run at its own dose), then Poisson counts from
+/// Rng(seed, RngPurpose::Spectra, sample, stream·2^40 + position) (poisson_spectra): the same
+/// bytes on any thread count. Throws std::invalid_argument for a dose list of the wrong length.
+SpectrometerSpectra spectrometer_spectra(const SpectrometerSpec& spec, const Structure& specimen, double beam_energy_eV,
+                                         const ElementIntensity& intensity, const std::vector<double>& electrons_per_position,
+                                         std::uint64_t seed, std::uint64_t sample, std::uint64_t stream);
+
 /// One spectrometer's read-out of one scan.
 struct SpectrometerReadout {
   SpectrumImage expected;  ///< clean: expected counts [position][channel]

@@ -60,6 +60,9 @@ struct SpectraLayout {
   double energy_start_eV = 0, channel_width_eV = 0;  ///< left edge of channel 0, channel width
   std::size_t channels = 0;
   std::vector<std::string> maps;       ///< "<Element>_<line>"
+  /// The clean (expected-count) spectrum image is stored too, /clean/spectra/<name>, when the
+  /// layout stores clean images (store_clean); layouts written before it had none (false).
+  bool clean_spectra = false;
 };
 
 struct DiffractionLayout {
@@ -131,6 +134,7 @@ struct SampleRecord {
   /// in order of first use): same seed and same plans ⇒ same bytes on the same machine.
   std::string fft_plan;
   std::map<std::string, std::vector<float>> spectra;  ///< per spectrometer, [ny][nx][channels]
+  std::map<std::string, std::vector<float>> clean_spectra;  ///< same keys, expected counts (SpectraLayout::clean_spectra)
   std::map<std::string, Image> maps;        ///< "<spectrometer>/<map>" (noisy)
   std::map<std::string, Image> clean_maps;  ///< same keys when layout.store_clean
   std::vector<float> region_composition;    ///< [region_classes][composition_elements]

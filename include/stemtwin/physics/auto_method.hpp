@@ -32,6 +32,7 @@
 #include "stemtwin/physics/stem_result.hpp"
 #include "stemtwin/physics/stem_settings.hpp"
 #include "stemtwin/physics/prism.hpp"
+#include "stemtwin/physics/slice_observer.hpp"
 
 namespace stemtwin {
 
@@ -93,8 +94,11 @@ struct AutoPlan {
   bool calibrate = false;
   bool crop = false;  ///< PRISM band-limit crop (settings.prism_band_limit_crop, no 4D detector)
 };
+/// `observed`: a slice observer (EDS/EELS) rides on the scan: PRISM is no candidate (it never
+/// forms the wave inside the specimen), windowed multislice still is.
 AutoPlan plan_auto(const Structure& structure, const Grid& grid, const ProbeOptics& optics, const std::vector<Point2>& positions,
-                   const std::vector<Detector>& detectors, const StemSettings& settings, bool streams_patterns);
+                   const std::vector<Detector>& detectors, const StemSettings& settings, bool streams_patterns,
+                   bool observed = false);
 
 /// Auto's PRISM calibration on prepared transmission functions (simulate_auto; the session,
 /// whose windows hold their own): multislice on calibration_subset() of `positions` (kept in
@@ -109,8 +113,15 @@ void calibrate_prism(const std::vector<Transmission>& transmissions, const Fft2&
 
 /// Method::Auto (simulate_stem dispatches here): model → calibrate → fall back → full scan.
 /// The result carries method, interpolation and auto_choice.
+/// With an `observer` (EDS/EELS): the candidates are windowed multislice and multislice only.
+/// Windowed is calibrated on the annular detectors and — when the observer gives a
+/// fresh_copy() — on what the observer records (recorded_signals(): e.g. the probe intensity
+/// at each element's atoms, of which clean spectra and maps are positive linear combinations),
+/// each against multislice on the same calibration positions with the same budget; the
+/// worst of the two is the windowed trial's measured error. The observer itself sees only
+/// the final scan.
 StemResult simulate_auto(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
                          const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
-                         const StemSettings& settings, PatternSink* sink = nullptr);
+                         const StemSettings& settings, PatternSink* sink = nullptr, SliceObserver* observer = nullptr);
 
 }  // namespace stemtwin

@@ -4,6 +4,7 @@
 // approximation (spectroscopy.hpp). The engine calls it with the real-space wave entering
 // every slice, for every probe position, frozen-phonon configuration and focal-spread node.
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 #include "stemtwin/core/fft.hpp"
@@ -29,6 +30,26 @@ class SliceObserver {
   /// accumulation needs no locks and does not depend on the thread count.
   virtual void observe(std::size_t position, std::size_t configuration, std::size_t slice, double weight,
                        const cfloat* psi) = 0;
+
+  // Windowed multislice (windowed.hpp) propagates each position's probe on a window of the
+  // cell only. An observer that can read such waves overrides set_window(); the default
+  // refuses (std::invalid_argument), and windowed multislice then refuses the observer.
+  /// Between tiles, on the calling thread: the waves passed to observe() until the next call
+  /// are on a window of nx × ny pixels of begin()'s grid (same sampling) whose pixel (i, j)
+  /// is the grid's pixel ((x0 + i) mod grid.nx, (y0 + j) mod grid.ny); psi then holds nx·ny
+  /// values. An axis with n = the grid's is the whole periodic cell (x0 or y0 = 0). The wave
+  /// outside the window is taken as 0 (the window holds the probe, windowed.hpp).
+  virtual void set_window(std::size_t x0, std::size_t y0, std::size_t nx, std::size_t ny);
+
+  // Method auto (auto_method.hpp) measures a candidate method against multislice on a few
+  // positions; with an observer it compares what the observer records too.
+  /// A fresh observer recording the same quantities (its own begin() follows), or nullptr
+  /// when it cannot be copied (then auto does not calibrate against the observer's values).
+  virtual std::unique_ptr<SliceObserver> fresh_copy() const { return nullptr; }
+  /// After a scan: what it recorded, as signals over the positions (each inner vector one
+  /// quantity, one value per position, ≥ 0), for auto's comparison (same budget as the
+  /// annular detectors: mean ratio and correlation). Empty: nothing to compare.
+  virtual std::vector<std::vector<double>> recorded_signals() const { return {}; }
 };
 
 }  // namespace stemtwin

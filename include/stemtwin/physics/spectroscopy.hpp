@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "stemtwin/core/atoms.hpp"
@@ -80,6 +81,14 @@ class InelasticRecorder : public SliceObserver {
              std::size_t positions) override;
   void observe(std::size_t position, std::size_t configuration, std::size_t slice, double weight,
                const cfloat* psi) override;
+  /// Windowed multislice: from now on the atoms read are those whose whole footprint lies in
+  /// the window (pixel coordinates relative to it); atoms outside see no probe (the window
+  /// holds it, windowed.hpp), so they record 0 for these positions (src/physics/inelastic_window.cpp).
+  void set_window(std::size_t x0, std::size_t y0, std::size_t nx, std::size_t ny) override;
+  /// A recorder of the same structure, seed and settings.
+  std::unique_ptr<SliceObserver> fresh_copy() const override;
+  /// One signal per (depth, element): its values over the positions.
+  std::vector<std::vector<double>> recorded_signals() const override;
   /// The recorded intensities (complete after the scan returns).
   const ElementIntensity& result() const { return result_; }
 
@@ -98,7 +107,12 @@ class InelasticRecorder : public SliceObserver {
   std::vector<std::vector<std::vector<Footprint>>> footprints_;  // [configuration][slice]
   std::vector<std::vector<std::uint32_t>> depths_of_slice_;      // [slice]: depth indices whose signal includes it
   std::vector<std::vector<float>> weights_;                     // [configuration]
-  std::size_t nx_ = 0, ny_ = 0;
+  std::size_t nx_ = 0, ny_ = 0;  // begin()'s grid
+  // The footprints observe() reads, and the row length and rows of the waves it gets: the
+  // whole cell's (after begin) or a window's (after set_window).
+  bool windowed_ = false;
+  std::vector<std::vector<std::vector<Footprint>>> window_footprints_;  // [configuration][slice]
+  std::size_t wave_nx_ = 0, wave_ny_ = 0;
   ElementIntensity result_;
 };
 

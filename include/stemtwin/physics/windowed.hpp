@@ -55,6 +55,7 @@
 #include "stemtwin/physics/detectors.hpp"
 #include "stemtwin/physics/multislice.hpp"
 #include "stemtwin/physics/probe.hpp"
+#include "stemtwin/physics/slice_observer.hpp"
 #include "stemtwin/physics/stem_result.hpp"
 #include "stemtwin/physics/stem_settings.hpp"
 
@@ -102,8 +103,14 @@ WindowPlan plan_window(const Grid& grid, const ProbeOptics& optics, double thick
 /// Windowed multislice of a structure on `grid` (the full cell's sampling): the same
 /// detectors and result layout as simulate_stem with Method::Multislice. Throws
 /// std::invalid_argument for pixelated detectors.
+/// An `observer` (e.g. an InelasticRecorder for EDS/EELS) gets begin() with the full grid,
+/// then per tile set_window() with the window's place on the grid, and observe() with the
+/// window's real-space wave entering every slice (normalised as scan_multislice's: |ψ|² is
+/// the fraction of the beam per pixel), for every position (its index in `positions`),
+/// configuration and focal node. When the window is the whole cell, scan_multislice runs
+/// with the observer as it is (no set_window).
 StemResult simulate_windowed(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
                              const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
-                             const StemSettings& settings);
+                             const StemSettings& settings, SliceObserver* observer = nullptr);
 
 }  // namespace stemtwin

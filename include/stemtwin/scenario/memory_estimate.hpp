@@ -42,7 +42,11 @@ std::size_t auto_worst_prism_factor(const SampledScenario& s, const Grid& grid, 
 /// The estimate for one sample run on `threads` OpenMP threads (`labels`: which masks it draws). `budget` only limits the
 /// work spent on it: once the sample clearly exceeds it, the rest is bounded arithmetically
 /// instead of building the specimen or choosing the grid. Throws what building the sample's
-/// unit specimen throws (a missing structure file, an unknown element).
-MemoryEstimate estimate_memory(const SampledScenario& s, const LabelsSpec& labels, std::size_t threads, double budget);
+/// unit specimen throws (a missing structure file, an unknown element). `spectrometers`
+/// (EDS/EELS, the scenario's): their inelastic recorders (footprints per configuration, a
+/// window's copy) and spectrum images (expected and Poisson counts, the float rows written,
+/// noisy and clean).
+MemoryEstimate estimate_memory(const SampledScenario& s, const LabelsSpec& labels, std::size_t threads, double budget,
+                               const std::vector<ScenarioSpectrometer>& spectrometers = {});
 
 }  // namespace stemtwin
