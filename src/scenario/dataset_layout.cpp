@@ -19,8 +19,8 @@ InstrumentSettings instrument_settings(const SampledScenario& s) {
   in.step_y_A = s.scan.step_y;
   for (const SampledDetector& d : s.detectors) {
     DetectorSettings o{d.name, to_string(d.type)};
-    if (d.type == DetectorType::Annular) o.inner_mrad = d.inner, o.outer_mrad = d.outer;
-    if (d.type == DetectorType::Pixelated) o.max_angle_mrad = d.max_angle;
+    if (const auto* a = std::get_if<AnnularDetector>(&d.detector)) o.inner_mrad = a->inner_mrad, o.outer_mrad = a->outer_mrad;
+    if (const auto* p = std::get_if<PixelatedDetector>(&d.detector)) o.max_angle_mrad = p->max_angle_mrad;
     in.detectors.push_back(o);
   }
   return in;
