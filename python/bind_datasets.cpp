@@ -28,6 +28,25 @@ void bind_datasets(py::module_& mod) {
       .def_property_readonly("version", [](Dataset& d) { return with(d, [](DatasetReader& r) { return r.version(); }); })
       .def_property_readonly("created", [](Dataset& d) { return with(d, [](DatasetReader& r) { return r.created(); }); })
       .def_property_readonly("class_names", [](Dataset& d) { return with(d, [](DatasetReader& r) { return r.layout().class_names; }); })
+      .def("instrument", [](Dataset& d, std::size_t row) -> py::object {
+             const auto in = with(d, [&](DatasetReader& r) { return r.instrument(check_row(r, row)); });
+             if (!in) return py::none();
+             py::dict out;
+             out["energy_eV"] = in->energy_eV, out["convergence_mrad"] = in->convergence_mrad;
+             out["current_pA"] = in->current_pA, out["dwell_us"] = in->dwell_us;
+             out["step_A"] = py::make_tuple(in->step_x_A, in->step_y_A);
+             py::list dets;
+             for (const DetectorSettings& x : in->detectors) {
+               py::dict e;
+               e["name"] = x.name, e["type"] = x.type;
+               for (const auto& [column, value] : detector_values(x)) e[py::str(column)] = value;
+               dets.append(e);
+             }
+             out["detectors"] = dets;
+             return out;
+           }, py::arg("row"),
+           "The microscope and detector settings of one sample (/instrument, docs/dataset.md) as a dict; None for a "
+           "file written before stemtwin stored them.")
       .def("sample_indices", [](Dataset& d) {
         std::vector<std::int64_t> v = with(d, [](DatasetReader& r) { return r.sample_indices(); });
         const auto n = static_cast<py::ssize_t>(v.size());

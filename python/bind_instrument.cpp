@@ -59,10 +59,8 @@ py::dict spectrometers_dict(const Spectrometers& sp) {
   return d;
 }
 
-}  // namespace
-
-void bind_instrument(py::module_& mod) {
-  // ---------------------------------------------------------------- optics, stage, scan
+/// Aberrations, probe optics, the stage and the scan settings.
+void bind_optics_stage_scan(py::module_& mod) {
   py::class_<Aberrations>(mod, "Aberrations", "Aberration coefficients by Krivanek name (Å, rad) or alias (defocus, Cs, ...).")
       .def(py::init<>())
       .def("__getitem__", &Aberrations::get)
@@ -127,7 +125,10 @@ void bind_instrument(py::module_& mod) {
       .def_readwrite("flyback_us", &ScanSettings::flyback_us)
       .def("as_dict", &scan_dict)
       .def("__repr__", [](const ScanSettings& s) { return "ScanSettings(" + py::repr(scan_dict(s)).cast<std::string>() + ")"; });
+}
 
+/// Beam damage and the settings fixed for a session.
+void bind_microscope_settings(py::module_& mod) {
   py::class_<DamageSettings>(mod, "DamageSettings", "Knock-on beam damage (off unless enabled).")
       .def(py::init([](bool enabled, double cs, int zref, double ex, double rf, double disp, double radius) {
              return DamageSettings{enabled, cs, zref, ex, rf, disp, radius};
@@ -188,8 +189,10 @@ void bind_instrument(py::module_& mod) {
                      "random-walk drift of the residual C1 (Å rms per √minute of beam-on time)")
       .def_readwrite("a1_drift_A_per_sqrt_min", &MicroscopeSettings::a1_drift_A_per_sqrt_min,
                      "random-walk drift of the residual A1 (Å rms per √minute of beam-on time, each component)");
+}
 
-  // ---------------------------------------------------------------- acquisition chain
+/// Detector and camera response, scan distortions, the acquisition settings.
+void bind_acquisition_chain(py::module_& mod) {
   py::class_<AnnularResponse>(mod, "AnnularResponse", "Annular/segmented detector read-out (ADU).")
       .def(py::init<>())
       .def_readwrite("detection_efficiency", &AnnularResponse::detection_efficiency)
@@ -263,11 +266,11 @@ void bind_instrument(py::module_& mod) {
       .def_readwrite("camera", &AcquisitionSettings::camera)
       .def_readwrite("distortion", &AcquisitionSettings::distortion)
       .def("validate", &AcquisitionSettings::validate);
+}
 
-  // ---------------------------------------------------------------- the session
-  py::class_<Session>(mod, "Microscope",
-                      "A STEM session: state (specimen, stage, optics, detectors, scan, read-out chain, dose) and "
-                      "the verbs of an operator. Every acquisition is counted and seeded.")
+/// The constructors: on a Specimen or on a World.
+void bind_session_constructors(py::class_<Session>& cls) {
+  cls
       .def(py::init([](const Specimen& s, const std::optional<MicroscopeSettings>& settings, const py::kwargs& kw) {
              MicroscopeSettings st = settings ? *settings : MicroscopeSettings{};
              apply_settings(st, kw);
@@ -281,7 +284,12 @@ void bind_instrument(py::module_& mod) {
              return std::make_unique<Session>(w, st);
            }),
            py::arg("world"), py::arg("settings") = py::none(),
-           "Microscope(world, settings=None, **kw): a session on a World (atoms only where imaged at atomic resolution).")
+           "Microscope(world, settings=None, **kw): a session on a World (atoms only where imaged at atomic resolution).");
+}
+
+/// The stage, the optics and single aberrations.
+void bind_session_stage_and_optics(py::class_<Session>& cls) {
+  cls
       // stage
       .def("move_stage",
            [](Session& s, std::optional<double> x, std::optional<double> y, std::optional<double> z,
@@ -310,8 +318,12 @@ void bind_instrument(py::module_& mod) {
       .def("set_optics", [](Session& s, const Optics& o) { with(s, [&](Microscope& m) { m.set_optics(o); }); }, py::arg("optics"))
       .def_property_readonly("optics", [](Session& s) { return with(s, [](Microscope& m) { return m.optics(); }); })
       .def("set_aberration", [](Session& s, const std::string& n, double v) { with(s, [&](Microscope& m) { m.set_aberration(n, v); }); },
-           py::arg("name"), py::arg("value"), "Krivanek name (C10…C56, phi12…) or alias (defocus, Cs, astigmatism, …).")
-      // aberration corrector (aberration_measure.hpp; the server's acquireTableau, measureC1A1, correctAberration)
+           py::arg("name"), py::arg("value"), "Krivanek name (C10…C56, phi12…) or alias (defocus, Cs, astigmatism, …).");
+}
+
+/// The aberration corrector: tableau, C1/A1, corrections (the server's acquireTableau, measureC1A1, correctAberration).
+void bind_session_corrector(py::class_<Session>& cls) {
+  cls  // aberration_measure.hpp
       .def("acquire_tableau",
            [](Session& s, const std::string& tab_type, double angle, double electrons) {
              TableauSettings ts;
@@ -362,7 +374,12 @@ void bind_instrument(py::module_& mod) {
            },
            py::arg("name"), py::arg("value") = py::none(), py::arg("target") = py::none(), py::arg("select") = 1.0,
            "Changes the corrector's coefficient `name` (C1, A1, B2, A2, C3, S3, A3) by select·(target − value) "
-           "(CEOS Cartesian Å; value defaults to the last measurement, target to 0).")
+           "(CEOS Cartesian Å; value defaults to the last measurement, target to 0).");
+}
+
+/// Defocus, current, convergence, detectors, scan and read-out chain.
+void bind_session_beam_detectors_scan(py::class_<Session>& cls) {
+  cls
       .def("set_defocus", [](Session& s, double v) { with(s, [&](Microscope& m) { m.set_defocus(v); }); }, py::arg("defocus_A"),
            "Defocus (Å, = −C10): positive puts the crossover below the entrance surface.")
       .def("set_current", [](Session& s, double v) { with(s, [&](Microscope& m) { m.set_current(v); }); }, py::arg("current_pA"))
@@ -397,8 +414,12 @@ void bind_instrument(py::module_& mod) {
       .def_property_readonly("scan_settings", [](Session& s) { return with(s, [](Microscope& m) { return m.scan_settings(); }); })
       .def("set_acquisition", [](Session& s, const AcquisitionSettings& a) { with(s, [&](Microscope& m) { m.set_acquisition(a); }); },
            py::arg("acquisition"))
-      .def_property_readonly("acquisition", [](Session& s) { return with(s, [](Microscope& m) { return m.acquisition(); }); })
-      // acquisitions
+      .def_property_readonly("acquisition", [](Session& s) { return with(s, [](Microscope& m) { return m.acquisition(); }); });
+}
+
+/// Acquisitions: scans, spectra, probe positions.
+void bind_session_acquisitions(py::class_<Session>& cls) {
+  cls
       .def("scan",
            [](Session& s, bool eds, bool eels) {
              ScanResult r = with(s, [&](Microscope& m) {
@@ -486,8 +507,12 @@ void bind_instrument(py::module_& mod) {
              return d;
            },
            py::arg("points"), py::arg("dwell_us") = 2.0,
-           "Probe at each of (n, 2) points (Å): {'patterns': (n, ky, kx) float32, 'signals': {name: (n,)}, ...}.")
-      // bookkeeping
+           "Probe at each of (n, 2) points (Å): {'patterns': (n, ky, kx) float32, 'signals': {name: (n,)}, ...}.");
+}
+
+/// Cancel, status, dose map, the specimen now.
+void bind_session_bookkeeping(py::class_<Session>& cls) {
+  cls
       .def("cancel", [](Session& s) { s.m.cancel(); },
            "Cancels the acquisitions running or waiting now (from another thread): they raise RuntimeError.")
       .def("status", [](Session& s) { return status_dict(with(s, [](Microscope& m) { return m.status(); })); },
@@ -496,7 +521,29 @@ void bind_instrument(py::module_& mod) {
            py::arg("pixel_A") = 1.0, "Dose delivered so far (e⁻/Å²), (ny, nx) over the specimen cell in pixels of pixel_A.")
       .def_property_readonly("specimen", [](Session& s) { return with(s, [](Microscope& m) { return m.specimen(); }); },
                              "The specimen now (a copy; beam damage changes it).");
+}
 
+/// The Microscope session.
+void bind_session(py::module_& mod) {
+  py::class_<Session> cls(mod, "Microscope",
+                          "A STEM session: state (specimen, stage, optics, detectors, scan, read-out chain, dose) and "
+                          "the verbs of an operator. Every acquisition is counted and seeded.");
+  bind_session_constructors(cls);
+  bind_session_stage_and_optics(cls);
+  bind_session_corrector(cls);
+  bind_session_beam_detectors_scan(cls);
+  bind_session_acquisitions(cls);
+  bind_session_bookkeeping(cls);
+}
+
+}  // namespace
+
+void bind_instrument(py::module_& mod) {
+  // Order matters: types used as default arguments are registered before their users.
+  bind_optics_stage_scan(mod);
+  bind_microscope_settings(mod);
+  bind_acquisition_chain(mod);
+  bind_session(mod);
 }
 
 }  // namespace stemtwin::py_bindings

@@ -3,8 +3,10 @@
 
 namespace stemtwin::py_bindings {
 
-void bind_specimens(py::module_& mod) {
-  // ---------------------------------------------------------------- specimens
+namespace {
+
+/// Crystal and Specimen (its defects and edits in place).
+void bind_specimen_classes(py::module_& mod) {
   py::class_<Crystal>(mod, "Crystal", "A general crystal (any lattice) read from CIF or POSCAR; see orient_along.")
       .def_readonly("name", &Crystal::name)
       .def_readonly("a", &Crystal::a)
@@ -81,7 +83,10 @@ void bind_specimens(py::module_& mod) {
         return "Specimen(" + std::to_string(s.structure.atoms.size()) + " atoms, cell " + std::to_string(c.x) + " × " +
                std::to_string(c.y) + " × " + std::to_string(c.z) + " Å, " + std::to_string(s.vacancies.size()) + " vacancies)";
       });
+}
 
+/// Structure files: read, orient along a zone axis, tile, load as a specimen.
+void bind_structure_files(py::module_& mod) {
   mod.def("read_structure", [](const std::string& path) { return specimen_from_structure(read_structure(path)); }, py::arg("path"),
           "Reads CIF, (extended) XYZ, Prismatic XYZ or POSCAR with an orthogonal cell into a Specimen.");
   mod.def("read_crystal", &read_crystal, py::arg("path"), "Reads CIF or POSCAR as a general crystal (any lattice).");
@@ -121,7 +126,10 @@ void bind_specimens(py::module_& mod) {
           py::arg("path"), py::arg("zone_axis") = py::none(), py::arg("repeats") = py::none(), py::arg("size_A") = py::none(),
           "A structure file as a specimen: with zone_axis the crystal is oriented along it (read_crystal + "
           "orient_along); then tiled by repeats (nx, ny, nz) or to the nearest size_A (x, y, thickness).");
+}
 
+/// The builders (perovskite, film, stacking fault, nanoparticle, demo) and element names.
+void bind_builders(py::module_& mod) {
   mod.def("perovskite",
           [](std::uint64_t seed, std::uint64_t sample, const py::kwargs& kw) { return build_perovskite(perovskite_params(kw, false), seed, sample); },
           py::arg("seed") = 0, py::arg("sample") = 0,
@@ -173,8 +181,10 @@ void bind_specimens(py::module_& mod) {
   mod.def("element_symbol", &element_symbol, py::arg("Z"));
   mod.def("atomic_number", &atomic_number, py::arg("symbol"));
   mod.def("class_names", &default_class_names, "Specimen class names indexed by id.");
+}
 
-  // ---------------------------------------------------------------- detectors
+/// The physics detectors (classes and their short constructors).
+void bind_detectors(py::module_& mod) {
   py::class_<AnnularDetector>(mod, "AnnularDetector")
       .def(py::init([](std::string name, double inner, double outer, std::optional<std::pair<double, double>> az) {
              return AnnularDetector{std::move(name), inner, outer, az};
@@ -229,9 +239,10 @@ void bind_specimens(py::module_& mod) {
   mod.def("pixelated", [](std::string name, double max_angle, std::size_t bin) { return PixelatedDetector{std::move(name), max_angle, bin}; },
           py::arg("name") = "pattern", py::arg("max_angle_mrad") = 0.0, py::arg("bin") = 1,
           "4D-STEM camera (probe_at / scan_points / simulate_stem patterns).");
+}
 
-
-  // ---------------------------------------------------------------- the world (world.hpp)
+/// The lazily generated World (world.hpp).
+void bind_world(py::module_& mod) {
   py::class_<World>(mod, "World",
                     "A specimen micrometres wide made lazily from a seed (docs/specimens.md, 'The world'): a SrTiO3 "
                     "lamella with an amorphous edge, an LSFO-like film in grains, a carbon cap, Au particles on a carbon "
@@ -267,7 +278,17 @@ void bind_specimens(py::module_& mod) {
            "Specimen of the atoms with x in [x0, x0 + wx), y in [y0, y0 + wy) (world coordinates, Å).")
       .def("estimated_atoms", [](const World& w, double x0, double y0, double wx, double wy) { return w.estimated_atoms({x0, y0, wx, wy}); },
            py::arg("x0"), py::arg("y0"), py::arg("wx"), py::arg("wy"));
+}
 
+}  // namespace
+
+void bind_specimens(py::module_& mod) {
+  // Order matters: types used as default arguments are registered before their users.
+  bind_specimen_classes(mod);
+  bind_structure_files(mod);
+  bind_builders(mod);
+  bind_detectors(mod);
+  bind_world(mod);
 }
 
 }  // namespace stemtwin::py_bindings

@@ -93,6 +93,7 @@ SampleRecord make_record(const ScenarioSpec& spec, const DatasetLayout& L, std::
   r.index = i;
   r.params = s.values;
   r.class_id = s.class_id;
+  r.instrument = instrument_settings(s);
   Rng noise(spec.seed, RngPurpose::Noise, i);
   for (const auto& c : L.images) {
     Image clean(L.nx, L.ny), acq(L.nx, L.ny);

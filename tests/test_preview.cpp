@@ -61,6 +61,7 @@ std::string synthetic_dataset(const ScenarioSpec& spec, const std::string& path,
     for (const auto& rl : L.radial) r.radial[rl.name] = std::vector<float>(L.nx * L.ny * rl.bins(), 1.0f);
     const SampledScenario s = sample_parameters(spec, i);
     for (const auto& p : L.params) r.params[p.name] = s.values.count(p.name) ? s.values.at(p.name) : 0.0;
+    r.instrument = instrument_settings(s);
     r.class_id = L.has_class ? 0 : -1;
     const LabelMasks m = rasterize_label_masks(r.columns, L.nx, L.ny, 0.6, 0.25, 0.25);
     for (const auto& ml : L.masks) r.masks[ml.name] = ml.name == "columns" ? m.columns : m.species;

@@ -439,6 +439,10 @@ def test_run_scenario_and_read_the_dataset():
         ds = stemtwin.Dataset(out)
         assert len(ds) == 2 and ds.shape == (6, 6) and ds.detectors == ["adf"]
         assert ds.layout["scenario_name"] == "pytiny" and "pytiny" in ds.scenario_text
+        inst = ds.instrument(1)  # /instrument: the scenario's microscope and detectors
+        assert inst["energy_eV"] == 200e3 and inst["convergence_mrad"] == 20 and inst["dwell_us"] == 2
+        assert [x["name"] for x in inst["detectors"]] == ["adf", "cam"]
+        assert inst["detectors"][0]["inner_mrad"] == 40 and inst["detectors"][1]["max_angle_mrad"] == 30
         img = ds.image("adf", 1)
         assert img.shape == (6, 6) and is_capsule_view(img)
         stack = ds.images("adf")

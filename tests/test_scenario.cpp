@@ -14,6 +14,7 @@
 #include <string>
 #include <unistd.h>
 
+#include "stemtwin/scenario/scenario_detectors.hpp"
 #include "stemtwin/scenario/scenario.hpp"
 #include "stemtwin/scenario/scenario_run.hpp"
 
@@ -119,7 +120,7 @@ TEST(Scenario, ParsesTheIssueExample) {
   EXPECT_DOUBLE_EQ(*x.thermal_rms, 0.08);
   EXPECT_EQ(x.scan.nx, 20u);  // ceil(3.905 / 0.2), end excluded
   EXPECT_EQ(x.scan.ny, 20u);
-  EXPECT_DOUBLE_EQ(x.detectors[0].outer, 200);
+  EXPECT_DOUBLE_EQ(std::get<AnnularDetector>(x.detectors[0].detector).outer_mrad, 200);
   EXPECT_TRUE(x.acquisition->flag("noise", false));
   EXPECT_EQ(x.aberrations.at("C10"), -0.0);
   EXPECT_EQ(x.aberrations.count("C30"), 1u);
@@ -400,10 +401,15 @@ TEST(Scenario, FovScanAndDetectorKinds) {
   EXPECT_GE(x.scan.start.x, 0);
   EXPECT_LT(x.scan.start.x, 1);
   ASSERT_EQ(x.detectors.size(), 7u);
-  EXPECT_EQ(x.detectors[3].rings, (std::vector<double>{5, 10, 20}));
-  EXPECT_EQ(x.detectors[4].bin, 2);
-  EXPECT_TRUE(x.detectors[6].has_azimuth);
-  EXPECT_DOUBLE_EQ(x.detectors[6].azimuth_to, 90);
+  EXPECT_EQ(std::get<SegmentedDetector>(x.detectors[3].detector).ring_edges_mrad, (std::vector<double>{5, 10, 20}));
+  EXPECT_EQ(std::get<PixelatedDetector>(x.detectors[4].detector).bin, 2u);
+  const auto& az = std::get<AnnularDetector>(x.detectors[6].detector).azimuth_deg;
+  ASSERT_TRUE(az);
+  EXPECT_DOUBLE_EQ(az->second, 90);
+  for (const SampledDetector& d : x.detectors) {  // name and kind mirror the physics detector
+    EXPECT_EQ(d.name, detector_name(d.detector));
+    EXPECT_EQ(d.type, detector_type(d.detector));
+  }
   expect_error(edit("pixels: [16, 8]", "pixels: [16, {uniform: [8, 9]}]", t), line_of(t, "pixels"), "scan.pixels[1]",
                "image size");
   expect_error(edit("rings: [5, 10, 20]", "rings: [5, 30, 20]", t), line_of(t, "rings"), "detectors.dpc.rings[2]",

@@ -112,7 +112,7 @@ int cmd_info(const std::string& path, std::ostream& out, std::ostream& err) {
       out << '\n';
     }
     out << "  calibrations (axes of every array; HDF5 dimension scales under /axes):\n";
-    const Calibration cal = calibration_for(L, r.scenario_text());
+    const Calibration cal = calibration_for(L);
     if (cal.energy_eV) out << "    beam energy " << *cal.energy_eV * 1e-3 << " keV (k = θ/λ, λ from it)\n";
     for (const auto& a : dataset_arrays(L, cal, r.size())) {
       out << "    " << std::left << std::setw(22) << a.path << std::right << " [" << (a.units.empty() ? "label values" : a.units)

@@ -6,8 +6,6 @@
 
 #include "stemtwin/core/constants.hpp"
 #include "stemtwin/dataset/hdf5.hpp"
-#include "stemtwin/scenario/dataset_layout.hpp"
-#include "stemtwin/scenario/scenario.hpp"
 
 namespace stemtwin {
 
@@ -29,25 +27,14 @@ const char* to_string(ArrayKind k) {
   return "?";
 }
 
-Calibration calibration_for(const DatasetLayout& layout, const std::string& scenario_text) {
+Calibration calibration_for(const DatasetLayout& layout) {
+  // What the writer stored (scenario/dataset_layout.cpp decides it); a file without it (from
+  // before /instrument, or a hand-made layout) gets no energy and the generic units.
   Calibration c;
   c.pixel_size_A = layout.pixel_size_A;
-  const bool energy_sampled = std::any_of(layout.params.begin(), layout.params.end(), [](const ParameterInfo& p) {
-    return p.name.rfind("microscope.energy", 0) == 0;
-  });
-  try {
-    const ScenarioSpec spec = parse_scenario_text(scenario_text, "dataset scenario");
-    const SampledScenario s0 = sample_parameters(spec, 0);
-    if (!energy_sampled && s0.energy > 0) c.energy_eV = s0.energy;
-    // Acquired read-outs are in ADU (detected electrons at the default gain, docs/acquisition.md);
-    // without an acquisition section the images are the clean signals. Units: channel_units().
-    for (const ReadoutChannel& ch : image_channels(s0)) {
-      c.acquired_units[ch.name] = channel_units(ch.kind, bool(s0.acquisition));
-      c.clean_units[ch.name] = channel_units(ch.kind, false);
-    }
-  } catch (const std::exception&) {
-    // A file written from a hand-made layout (tests, merges of such files): no energy.
-  }
+  c.energy_eV = layout.instrument.energy_eV;
+  c.acquired_units = layout.instrument.acquired_units;
+  c.clean_units = layout.instrument.clean_units;
   return c;
 }
 

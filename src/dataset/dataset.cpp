@@ -69,6 +69,15 @@ std::string DatasetLayout::to_json() const {
     j["composition_elements"] = composition_elements;
     j["region_classes"] = region_classes;
   }
+  if (instrument.stored) {  // only when present: files from before /instrument read as they were
+    json in;
+    if (instrument.energy_eV) in["energy_eV"] = *instrument.energy_eV;
+    in["detectors"] = json::array();
+    for (const auto& d : instrument.detectors) in["detectors"].push_back({{"name", d.name}, {"type", d.type}});
+    in["acquired_units"] = instrument.acquired_units;
+    in["clean_units"] = instrument.clean_units;
+    j["instrument"] = in;
+  }
   return j.dump();
 }
 
@@ -105,6 +114,14 @@ DatasetLayout DatasetLayout::from_json(const std::string& text) {
     l.composition_elements = j.at("composition_elements").get<std::vector<std::string>>();
     l.region_classes = j.at("region_classes").get<std::vector<std::string>>();
   }
+  if (j.contains("instrument")) {
+    const json& in = j.at("instrument");
+    l.instrument.stored = true;
+    if (in.contains("energy_eV")) l.instrument.energy_eV = in.at("energy_eV").get<double>();
+    for (const auto& d : in.at("detectors")) l.instrument.detectors.push_back({d.at("name"), d.at("type")});
+    l.instrument.acquired_units = in.at("acquired_units").get<std::map<std::string, std::string>>();
+    l.instrument.clean_units = in.at("clean_units").get<std::map<std::string, std::string>>();
+  }
   return l;
 }
 
@@ -130,6 +147,7 @@ constexpr const char* kLayoutDoc =
     "/radial/<detector> float32 [N,ny,nx,nbins] (attr bin_edges, mrad); "
     "/diffraction/<detector> float32 [N,ny,nx,ky,kx] (attr angular_sampling, mrad/pixel); "
     "/params/sample_index int64 [N]; /params/<key path> float64 [N] (attr categories: words behind indices); "
+    "/instrument/<setting> and /instrument/detectors/<name>/<angle> float64 [N] (microscope and detectors per sample); "
     "/labels/class int32 [N] (attr names); /labels/masks/<name> uint8|int16 [N,ny,nx] (attr values); "
     "/labels/columns/{sample int64, x, y float64 Å, px, py float64 pixels, species int16, count int32, class int32}; "
     "rows are complete up to the root attribute complete_samples; x is the fast scan axis.";
@@ -185,6 +203,7 @@ void validate(const DatasetLayout& l) {
     if (p.name == "sample_index") throw bad("'sample_index' is reserved in /params");
   }
   for (const auto& m : l.masks) unique("masks", m.name);
+  for (const auto& d : l.instrument.detectors) unique("instrument/detectors", d.name);
   detail::validate_spectra(l);
 }
 
@@ -201,6 +220,7 @@ std::vector<std::string> per_sample_paths(const DatasetLayout& l) {
   if (l.has_class) p.push_back("labels/class");
   for (const auto& m : l.masks) p.push_back("labels/masks/" + m.name);
   for (const auto& q : detail::spectra_per_sample_paths(l)) p.push_back(q);
+  for (const auto& c : instrument_columns(l.instrument)) p.push_back("instrument/" + c);
   return p;
 }
 
@@ -288,7 +308,8 @@ std::optional<std::string> unfinished_dataset(const std::string& path) {
       return std::nullopt;
     }
     // Only what DatasetWriter::create makes may be at the root of a file we start again.
-    static const std::set<std::string> kOurs = {"images", "clean", "radial", "diffraction", "params", "labels", "spectra", "maps"};
+    static const std::set<std::string> kOurs = {"images", "clean", "radial", "diffraction", "params", "labels", "spectra", "maps",
+                                                "instrument"};
     H5G_info_t info{};
     h5::check(H5Gget_info(f, &info), "read the root group of '" + path + "'");
     for (hsize_t i = 0; i < info.nlinks; ++i) {
@@ -343,6 +364,12 @@ DatasetWriter DatasetWriter::create(const std::string& path, const DatasetLayout
     auto d = h5::create_extendible(f, "params/" + p.name, H5T_IEEE_F64LE, {}, {}, 0);
     if (!p.categories.empty()) h5::write_attr(d, "categories", p.categories);
   }
+  for (const auto& c : instrument_columns(layout.instrument))
+    h5::create_extendible(f, "instrument/" + c, H5T_IEEE_F64LE, {}, {}, 0);
+  for (const auto& det : layout.instrument.detectors) {
+    auto g = h5::require_group(f, "instrument/detectors/" + det.name);
+    h5::write_attr(g, "type", det.type);
+  }
   if (layout.has_class) {
     auto d = h5::create_extendible(f, "labels/class", H5T_STD_I32LE, {}, {}, 0);
     h5::write_attr(d, "names", layout.class_names);
@@ -378,7 +405,7 @@ DatasetWriter DatasetWriter::create(const std::string& path, const DatasetLayout
   h5::write_attr(f, "total_samples", static_cast<std::int64_t>(layout.total_samples));
   h5::write_attr(f, "shard", std::to_string(layout.shard.index) + "/" + std::to_string(layout.shard.count));
   // Units, long names, value names and HDF5 dimension scales for every array (axes.hpp).
-  write_dimension_scales(f, layout, calibration_for(layout, scenario_text));
+  write_dimension_scales(f, layout, calibration_for(layout));
   detail::create_spectra(f, layout);  // after the image scales, which it shares
   h5::write_attr(f, "complete_samples", std::int64_t{0});
   // Give every per-sample dataset its chunk index now: write one element (allocating the
@@ -495,6 +522,15 @@ void DatasetWriter::append_sample(const SampleRecord& rec) {
       if (std::none_of(L.params.begin(), L.params.end(), [&](const ParameterInfo& p) { return p.name == k; }))
         throw std::invalid_argument(who + "parameter '" + k + "' is not in the layout");
   for (const auto& m : L.masks) check_image(rec.masks, "labels/masks", m.name);
+  std::vector<double> instrument;
+  if (L.instrument.stored) {
+    if (!rec.instrument) throw std::invalid_argument(who + "missing the instrument settings (/instrument)");
+    try {
+      instrument = instrument_values(L.instrument, *rec.instrument);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(who + e.what());
+    }
+  }
   if (!L.columns && !rec.columns.empty()) throw std::invalid_argument(who + "column labels but layout.columns is off");
   detail::check_spectra(rec, L, who);
 
@@ -530,6 +566,9 @@ void DatasetWriter::append_sample(const SampleRecord& rec) {
       append("labels/masks/" + m.name, H5T_NATIVE_INT16, v.data());
     }
   }
+  const auto instrument_paths = instrument_columns(L.instrument);
+  for (std::size_t i = 0; i < instrument_paths.size(); ++i)
+    append("instrument/" + instrument_paths[i], H5T_NATIVE_DOUBLE, &instrument[i]);
   detail::append_spectra(rec, L, append);
   if (L.columns && !rec.columns.empty()) {
     const std::size_t n = rec.columns.size();

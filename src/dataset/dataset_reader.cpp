@@ -223,7 +223,19 @@ SampleRecord DatasetReader::record(std::size_t row) const {
   for (const auto& m : L.masks) r.masks[m.name] = mask(m.name, row);
   r.columns = columns(row);
   detail::read_spectra(impl_->file, L, row, r);
+  r.instrument = instrument(row);
   return r;
+}
+
+std::optional<InstrumentSettings> DatasetReader::instrument(std::size_t row) const {
+  impl_->check_row(row);
+  const InstrumentLayout& L = impl_->layout.instrument;
+  if (!L.stored) return std::nullopt;
+  const auto columns = instrument_columns(L);
+  std::vector<double> v(columns.size());
+  for (std::size_t i = 0; i < columns.size(); ++i)
+    h5::read_rows(impl_->ds("instrument/" + columns[i]), H5T_NATIVE_DOUBLE, row, 1, &v[i]);
+  return instrument_from_values(L, v);
 }
 
 // ------------------------------------------------------------------------------------

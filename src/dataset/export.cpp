@@ -50,7 +50,7 @@ std::vector<float> Source::read(const ArrayInfo& a, std::size_t row) const {
   return v;
 }
 
-const SampledDetector* Source::detector_of(const ArrayInfo& a) const {
+const DetectorSettings* Source::detector_of(const ArrayInfo& a) const {
   for (const auto& d : instrument.detectors) {
     if (d.name == a.name) return &d;
     // image channels of COM and segmented detectors: <name>_x, <name>_r0s1
@@ -92,10 +92,21 @@ Source open_source(const std::string& path, const std::vector<std::string>& chan
     s.rows = reader.size();
     for (auto i : reader.sample_indices()) s.indices.push_back(static_cast<double>(i));
     for (const auto& p : s.layout.params) s.params.emplace_back(p.name, reader.param(p.name));
+    // The microscope of every row as the file stores it (/instrument); a file from before
+    // /instrument (or a hand-made one) has none, and the exports then carry no instrument metadata.
+    for (std::size_t row = 0; row < s.rows; ++row) {
+      const auto in = reader.instrument(row);
+      if (!in) break;
+      s.instrument.energy_eV.push_back(in->energy_eV);
+      s.instrument.convergence_mrad.push_back(in->convergence_mrad);
+      s.instrument.current_pA.push_back(in->current_pA);
+      s.instrument.dwell_us.push_back(in->dwell_us);
+      if (row == 0) s.instrument.detectors = in->detectors;
+    }
   }
   if (s.rows == 0) throw std::runtime_error(path + ": no complete samples to export");
   s.file = h5::open_file(path, false);
-  s.calibration = calibration_for(s.layout, s.scenario_text);
+  s.calibration = calibration_for(s.layout);
   std::vector<ArrayInfo> all = dataset_arrays(s.layout, s.calibration, s.rows, s.indices);
   // Spectra (EDS/EELS) and element maps (export_spectra.cpp).
   for (auto& a : spectroscopy_arrays(s)) all.push_back(std::move(a));
@@ -116,19 +127,6 @@ Source open_source(const std::string& path, const std::vector<std::string>& chan
     }
   }
   if (s.arrays.empty()) throw std::runtime_error(path + ": nothing to export");
-  try {
-    const ScenarioSpec spec = parse_scenario_text(s.scenario_text, path);
-    for (double idx : s.indices) {
-      const SampledScenario p = sample_parameters(spec, static_cast<std::size_t>(idx));
-      s.instrument.energy_eV.push_back(p.energy);
-      s.instrument.convergence_mrad.push_back(p.convergence);
-      s.instrument.current_pA.push_back(p.current);
-      s.instrument.dwell_us.push_back(p.dwell_us);
-      if (s.instrument.detectors.empty()) s.instrument.detectors = p.detectors;
-    }
-  } catch (const std::exception&) {
-    s.instrument = Instrument{};  // a hand-made file: no instrument metadata
-  }
   return s;
 }
 

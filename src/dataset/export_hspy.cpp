@@ -68,14 +68,14 @@ void write_metadata(hid_t g, const Source& s, const ArrayInfo& a) {
     if (auto c = common(in.convergence_mrad)) h5::write_attr(tem, "convergence_angle", *c);          // mrad
     if (auto c = common(in.current_pA)) h5::write_attr(tem, "beam_current", *c * 1e-3);              // nA
     if (auto d = common(in.dwell_us)) h5::write_attr(tem, "dwell_time", *d * 1e-6);                  // s
-    if (const SampledDetector* d = s.detector_of(a)) {
+    if (const DetectorSettings* d = s.detector_of(a)) {
       auto det = h5::require_group(tem, "Detector/" + identifier(d->name));
-      h5::write_attr(det, "type", std::string(to_string(d->type)));
-      if (d->type == DetectorType::Annular) {
-        h5::write_attr(det, "inner_angle", d->inner);  // mrad
-        h5::write_attr(det, "outer_angle", d->outer);
+      h5::write_attr(det, "type", d->type);
+      if (d->type == "annular") {
+        h5::write_attr(det, "inner_angle", d->inner_mrad);  // mrad
+        h5::write_attr(det, "outer_angle", d->outer_mrad);
       }
-      if (d->type == DetectorType::Pixelated && d->max_angle > 0) h5::write_attr(det, "max_angle", d->max_angle);
+      if (d->type == "pixelated" && d->max_angle_mrad > 0) h5::write_attr(det, "max_angle", d->max_angle_mrad);
     }
   }
   auto om = h5::require_group(g, "original_metadata");

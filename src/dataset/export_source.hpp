@@ -11,14 +11,14 @@
 #include "stemtwin/dataset/axes.hpp"
 #include "stemtwin/dataset/dataset.hpp"
 #include "stemtwin/dataset/hdf5.hpp"
-#include "stemtwin/scenario/scenario.hpp"
+#include "stemtwin/dataset/instrument.hpp"
 
 namespace stemtwin::exporting {
 
-/// Microscope settings per exported row (empty when the stored scenario does not parse).
+/// Microscope settings per exported row, from /instrument (empty for a file without it).
 struct Instrument {
   std::vector<double> energy_eV, convergence_mrad, current_pA, dwell_us;
-  std::vector<SampledDetector> detectors;  ///< of the first row (angles may be sampled: see params)
+  std::vector<DetectorSettings> detectors;  ///< of the first row (angles may be sampled: see params)
 };
 
 struct Source {
@@ -38,7 +38,7 @@ struct Source {
   /// One row of `a` as float (masks too: their values are small integers).
   std::vector<float> read(const ArrayInfo& a, std::size_t row) const;
   /// The detector settings of the detector that produced `a` (nullptr: none known).
-  const SampledDetector* detector_of(const ArrayInfo& a) const;
+  const DetectorSettings* detector_of(const ArrayInfo& a) const;
 };
 
 /// Opens a stemtwin file and selects arrays (see ExportOptions::channels).

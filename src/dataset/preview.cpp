@@ -10,7 +10,6 @@
 #include <stdexcept>
 
 #include "stemtwin/dataset/plot.hpp"
-#include "stemtwin/scenario/scenario.hpp"
 
 namespace stemtwin {
 
@@ -56,46 +55,22 @@ struct RowKind {
   bool scan = true;     ///< a scan image (scale bar, markers) rather than a pattern
 };
 
-/// Settings of the run behind the file (from the stored scenario text), when it parses.
-struct Instrument {
-  std::optional<ScenarioSpec> spec;
-  std::optional<SampledScenario> at(std::size_t sample_index) const {
-    if (!spec) return std::nullopt;
-    try {
-      return sample_parameters(*spec, sample_index);
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
-  }
-};
-
-Instrument instrument_of(const DatasetReader& r) {
-  Instrument in;
-  try {
-    in.spec = parse_scenario_text(r.scenario_text(), "dataset scenario");
-  } catch (const std::exception&) {
-  }
-  return in;
-}
-
 std::string fmt(double v) {
   char b[32];
   std::snprintf(b, sizeof b, "%.4g", v);
   return b;
 }
 
-std::string upper_detail_of(const SampledDetector& d) {
-  switch (d.type) {
-    case DetectorType::Annular: return fmt(d.inner) + "-" + fmt(d.outer) + " mrad";
-    case DetectorType::Pixelated: return d.max_angle > 0 ? "to " + fmt(d.max_angle) + " mrad" : "full pattern";
-    default: return to_string(d.type);
-  }
+std::string upper_detail_of(const DetectorSettings& d) {
+  if (d.type == "annular") return fmt(d.inner_mrad) + "-" + fmt(d.outer_mrad) + " mrad";
+  if (d.type == "pixelated") return d.max_angle_mrad > 0 ? "to " + fmt(d.max_angle_mrad) + " mrad" : "full pattern";
+  return d.type;
 }
 
-std::vector<RowKind> rows_of(const DatasetReader& r, const PreviewOptions& o, const Instrument& in) {
+std::vector<RowKind> rows_of(const DatasetReader& r, const PreviewOptions& o) {
   const auto& L = r.layout();
   std::vector<RowKind> rows;
-  const auto s0 = in.at(r.sample_index(0));
+  const auto s0 = r.instrument(0);  // the file's instrument settings (/instrument); none in older files
   for (const auto& c : L.images) {
     RowKind k{RowKind::Channel, c, c, o.clean && L.store_clean ? "clean" : "acquired", true};
     if (s0)
@@ -143,15 +118,15 @@ struct FourD {
   double inner_mrad = 0;
 };
 
-FourD four_d(const DatasetReader& r, const std::string& det, std::size_t row, const Instrument& in) {
+FourD four_d(const DatasetReader& r, const std::string& det, std::size_t row) {
   const auto& L = r.layout();
   const auto it = std::find_if(L.diffraction.begin(), L.diffraction.end(), [&](const DiffractionLayout& d) { return d.name == det; });
   const std::size_t kx = it->kx, ky = it->ky, n = kx * ky;
   std::vector<double> mean(n, 0.0), virt(L.nx * L.ny, 0.0);
   // Virtual detector: from the convergence angle (the bright-field disk's edge) outwards.
-  const auto s = in.at(r.sample_index(row));
+  const auto s = r.instrument(row);
   const double max_angle = 0.5 * std::min(static_cast<double>(kx) * it->sampling_x, static_cast<double>(ky) * it->sampling_y);
-  double inner = s && s->convergence > 0 ? s->convergence * 1.1 : max_angle / 3;
+  double inner = s && s->convergence_mrad > 0 ? s->convergence_mrad * 1.1 : max_angle / 3;
   if (inner >= max_angle) inner = max_angle / 3;
   std::vector<char> in_det(n, 0);
   for (std::size_t j = 0; j < ky; ++j)
@@ -181,8 +156,7 @@ FourD four_d(const DatasetReader& r, const std::string& det, std::size_t row, co
   return out;
 }
 
-Picture picture_of(const DatasetReader& r, const RowKind& k, std::size_t row, const PreviewOptions& o,
-                   const Instrument& in, const Palette& pal) {
+Picture picture_of(const DatasetReader& r, const RowKind& k, std::size_t row, const PreviewOptions& o, const Palette& pal) {
   const auto& L = r.layout();
   auto channel = [&](const std::string& c) {
     return o.clean && L.store_clean ? r.clean(c, row) : r.image(c, row);
@@ -207,8 +181,8 @@ Picture picture_of(const DatasetReader& r, const RowKind& k, std::size_t row, co
       }
       return p;
     }
-    case RowKind::MeanPattern: return four_d(r, k.name, row, in).mean;
-    case RowKind::VirtualImage: return four_d(r, k.name, row, in).virt;
+    case RowKind::MeanPattern: return four_d(r, k.name, row).mean;
+    case RowKind::VirtualImage: return four_d(r, k.name, row).virt;
     case RowKind::SpectrumMap: {
       const SampleRecord rec = r.record(row);  // a few rows per sheet: reading the whole record is cheap enough
       const Image& im = (o.clean && L.store_clean ? rec.clean_maps : rec.maps).at(k.name);
@@ -334,8 +308,7 @@ RgbImage render_contact_sheet(const DatasetReader& reader, const PreviewOptions&
   const auto& L = reader.layout();
   const std::size_t cols = std::min(o.samples, reader.size());
   if (cols == 0) throw std::runtime_error("preview: the dataset has no complete samples");
-  const Instrument in = instrument_of(reader);
-  const auto rows = rows_of(reader, o, in);
+  const auto rows = rows_of(reader, o);
   if (rows.empty()) throw std::runtime_error("preview: the dataset has no images or patterns to show");
   const int tile = std::max(o.tile, kMinTile), gap = std::max(o.gap, 2);
   const double pixel_A = L.pixel_size_A.size() == 2 ? L.pixel_size_A[0] : 0;
@@ -383,7 +356,7 @@ RgbImage render_contact_sheet(const DatasetReader& reader, const PreviewOptions&
     const auto labels = o.markers ? reader.columns(c) : std::vector<ColumnLabel>{};
     for (std::size_t r = 0; r < rows.size(); ++r) {
       const int x = grid_x + gap + static_cast<int>(c) * (tile + gap), y = grid_y + static_cast<int>(r) * (tile + gap) + gap;
-      const Picture p = picture_of(reader, rows[r], c, o, in, pal);
+      const Picture p = picture_of(reader, rows[r], c, o, pal);
       const auto rect = blit(img, p, x, y, tile, tile);
       if (p.scan) {
         if (o.markers) markers(img, rect, labels, p.nx, pal);
@@ -404,11 +377,10 @@ RgbImage render_sample_sheet(const DatasetReader& reader, std::size_t row, const
     throw std::out_of_range("show: sample row " + std::to_string(row) + " beyond the " + std::to_string(reader.size()) +
                             " complete samples");
   const auto& L = reader.layout();
-  const Instrument in = instrument_of(reader);
   PreviewOptions oo = o;
   std::vector<RowKind> kinds;
   // Acquired and (when stored) clean channels, then overlays and 4D pictures.
-  for (auto k : rows_of(reader, oo, in)) {
+  for (auto k : rows_of(reader, oo)) {
     kinds.push_back(k);
     if (k.kind == RowKind::Channel && L.store_clean && !o.clean) {
       k.detail.replace(0, std::string("acquired").size(), "clean");
@@ -422,14 +394,16 @@ RgbImage render_sample_sheet(const DatasetReader& reader, std::size_t row, const
   std::vector<std::string> lines;
   const std::size_t index = reader.sample_index(row);
   for (const auto& p : L.params) lines.push_back(param_text(p, reader.param(p.name)[row]));
-  if (const auto s = in.at(index)) {
-    lines.push_back("");
-    lines.push_back("energy " + fmt(s->energy * 1e-3) + " keV");
-    lines.push_back("convergence " + fmt(s->convergence) + " mrad");
-    lines.push_back("current " + fmt(s->current) + " pA");
+  lines.push_back("");
+  if (const auto s = reader.instrument(row)) {
+    lines.push_back("energy " + fmt(s->energy_eV * 1e-3) + " keV");
+    lines.push_back("convergence " + fmt(s->convergence_mrad) + " mrad");
+    lines.push_back("current " + fmt(s->current_pA) + " pA");
     lines.push_back("dwell " + fmt(s->dwell_us) + " us");
-    lines.push_back("scan " + std::to_string(L.nx) + " x " + std::to_string(L.ny) + ", step " + fmt(s->scan.step_x) + " Å");
+    lines.push_back("scan " + std::to_string(L.nx) + " x " + std::to_string(L.ny) + ", step " + fmt(s->step_x_A) + " Å");
     for (const auto& d : s->detectors) lines.push_back(d.name + ": " + upper_detail_of(d));
+  } else {
+    lines.push_back("instrument settings not stored");  // a file from before /instrument
   }
   if (L.has_class) {
     const int c = reader.class_id(row);
@@ -457,7 +431,7 @@ RgbImage render_sample_sheet(const DatasetReader& reader, std::size_t row, const
     plot::draw_text(img, x, y + 17, kinds[k].detail, kDim, 1);
     PreviewOptions po = o;
     po.clean = kinds[k].detail.rfind("clean", 0) == 0;
-    const Picture p = picture_of(reader, kinds[k], row, po, in, pal);
+    const Picture p = picture_of(reader, kinds[k], row, po, pal);
     const auto rect = blit(img, p, x, y + cap, tile, tile);
     if (p.scan) {
       if (o.markers) markers(img, rect, cols, p.nx, pal);

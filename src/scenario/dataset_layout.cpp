@@ -1,5 +1,6 @@
 #include "stemtwin/scenario/dataset_layout.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "stemtwin/scenario/scenario_detectors.hpp"
@@ -7,6 +8,40 @@
 namespace stemtwin {
 
 std::vector<ReadoutChannel> image_channels(const SampledScenario& s) { return readout_channels(physics_detectors(s)); }
+
+InstrumentSettings instrument_settings(const SampledScenario& s) {
+  InstrumentSettings in;
+  in.energy_eV = s.energy;
+  in.convergence_mrad = s.convergence;
+  in.current_pA = s.current;
+  in.dwell_us = s.dwell_us;
+  in.step_x_A = s.scan.step_x;
+  in.step_y_A = s.scan.step_y;
+  for (const SampledDetector& d : s.detectors) {
+    DetectorSettings o{d.name, to_string(d.type)};
+    if (const auto* a = std::get_if<AnnularDetector>(&d.detector)) o.inner_mrad = a->inner_mrad, o.outer_mrad = a->outer_mrad;
+    if (const auto* p = std::get_if<PixelatedDetector>(&d.detector)) o.max_angle_mrad = p->max_angle_mrad;
+    in.detectors.push_back(o);
+  }
+  return in;
+}
+
+InstrumentLayout instrument_layout(const SampledScenario& s0, const std::vector<ParameterInfo>& params) {
+  InstrumentLayout l;
+  l.stored = true;
+  const bool energy_sampled = std::any_of(params.begin(), params.end(), [](const ParameterInfo& p) {
+    return p.name.rfind("microscope.energy", 0) == 0;
+  });
+  if (!energy_sampled && s0.energy > 0) l.energy_eV = s0.energy;
+  for (const SampledDetector& d : s0.detectors) l.detectors.push_back({d.name, to_string(d.type)});
+  // Acquired read-outs are in ADU (detected electrons at the default gain, docs/acquisition.md);
+  // without an acquisition section the images are the clean signals. Units: channel_units().
+  for (const ReadoutChannel& ch : image_channels(s0)) {
+    l.acquired_units[ch.name] = channel_units(ch.kind, bool(s0.acquisition));
+    l.clean_units[ch.name] = channel_units(ch.kind, false);
+  }
+  return l;
+}
 
 DatasetLayout layout_for(const ScenarioSpec& spec, Shard shard) {
   DatasetLayout l;
@@ -31,6 +66,7 @@ DatasetLayout layout_for(const ScenarioSpec& spec, Shard shard) {
   }
   l.store_clean = spec.output.clean;
   l.params = parameter_info(spec);
+  l.instrument = instrument_layout(s0, l.params);
   l.has_class = !spec.labels.class_param.empty();
   l.class_names = spec.labels.class_names;
   for (const auto& m : spec.labels.masks) {

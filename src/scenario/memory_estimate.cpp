@@ -147,21 +147,24 @@ MemoryEstimate estimate_memory(const SampledScenario& s, const LabelsSpec& label
         accumulators += 1, per_position += 1, detector_tables += band * 8;
         break;
       case DetectorType::Radial: {
-        const double maxa = d.max > 0 ? d.max : k_max * lambda * 1e3;
-        const double nb = std::ceil(maxa / d.step);
+        const auto& r = std::get<RadialDetector>(d.detector);
+        const double maxa = r.max_mrad > 0 ? r.max_mrad : k_max * lambda * 1e3;
+        const double nb = std::ceil(maxa / r.step_mrad);
         accumulators += nb, per_position += nb, radial_values += nb;
         detector_tables += band * 8 + nb * 64;  // bin edges in the layout, its JSON text and the reader
         break;
       }
       case DetectorType::Segmented: {
-        const double nb = double(d.rings.size() > 1 ? d.rings.size() - 1 : 0) * double(d.segments);
+        const auto& g = std::get<SegmentedDetector>(d.detector);
+        const double nb = double(g.ring_edges_mrad.size() > 1 ? g.ring_edges_mrad.size() - 1 : 0) * double(g.segments);
         accumulators += nb, per_position += nb, detector_tables += band * 8;
         break;
       }
       case DetectorType::Com: accumulators += 3, per_position += 2; break;
       case DetectorType::Pixelated: {
-        const double kp = d.max_angle > 0 ? d.max_angle * 1e-3 / lambda : k_max;
-        const double bin = double(std::max(1, d.bin));
+        const auto& p = std::get<PixelatedDetector>(d.detector);
+        const double kp = p.max_angle_mrad > 0 ? p.max_angle_mrad * 1e-3 / lambda : k_max;
+        const double bin = double(std::max<std::size_t>(1, p.bin));
         const double mx = std::min(std::floor(kp * lx + 1e-9), std::floor((nxw - 1) / 2));
         const double my = std::min(std::floor(kp * ly + 1e-9), std::floor((nyw - 1) / 2));
         const double px = std::floor((2 * mx + 1) / bin) * std::floor((2 * my + 1) / bin);

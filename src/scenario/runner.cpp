@@ -18,6 +18,7 @@ SampleRecord compute_sample(const ScenarioSpec& spec, const DatasetLayout& layou
   SampleRecord rec = simulate(s, layout, rows);
   rec.index = index;
   for (const auto& [k, v] : s.values) rec.params.emplace(k, v);
+  if (layout.instrument.stored) rec.instrument = instrument_settings(s);
   if (layout.has_class && rec.class_id < 0) rec.class_id = s.class_id;
   return rec;
 }

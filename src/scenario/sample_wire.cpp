@@ -9,7 +9,7 @@
 namespace stemtwin {
 namespace {
 
-constexpr std::uint32_t kMagic = 0x53545732;  // "STW2": the format of this file (2: + fft_plan)
+constexpr std::uint32_t kMagic = 0x53545732;  // "STW2": the format of this file (2: + fft_plan, instrument settings)
 
 class Writer {
  public:
@@ -127,6 +127,16 @@ std::vector<std::byte> encode_sample(const ComputedSample& s) {
     w.pod(std::int32_t(c.species)), w.pod(std::int32_t(c.count)), w.pod(std::int32_t(c.class_id));
   }
   w.map(s.patterns, floats);
+  w.pod(std::uint8_t(r.instrument.has_value()));
+  if (r.instrument) {
+    const InstrumentSettings& in = *r.instrument;
+    for (double v : {in.energy_eV, in.convergence_mrad, in.current_pA, in.dwell_us, in.step_x_A, in.step_y_A}) w.pod(v);
+    w.pod(std::uint64_t(in.detectors.size()));
+    for (const DetectorSettings& d : in.detectors) {
+      w.text(d.name), w.text(d.type);
+      w.pod(d.inner_mrad), w.pod(d.outer_mrad), w.pod(d.max_angle_mrad);
+    }
+  }
   return w.take();
 }
 
@@ -151,6 +161,16 @@ ComputedSample decode_sample(std::span<const std::byte> bytes) {
     c.species = in.pod<std::int32_t>(), c.count = in.pod<std::int32_t>(), c.class_id = in.pod<std::int32_t>();
   }
   s.patterns = in.map<std::vector<float>>(floats);
+  if (in.pod<std::uint8_t>()) {
+    InstrumentSettings& is = r.instrument.emplace();
+    for (double* v : {&is.energy_eV, &is.convergence_mrad, &is.current_pA, &is.dwell_us, &is.step_x_A, &is.step_y_A})
+      *v = in.pod<double>();
+    is.detectors.resize(in.count(2 * sizeof(std::uint64_t) + 3 * sizeof(double)));
+    for (DetectorSettings& d : is.detectors) {
+      d.name = in.text(), d.type = in.text();
+      d.inner_mrad = in.pod<double>(), d.outer_mrad = in.pod<double>(), d.max_angle_mrad = in.pod<double>();
+    }
+  }
   if (!in.done()) Reader::fail();
   return s;
 }

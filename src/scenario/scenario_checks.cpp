@@ -18,6 +18,7 @@
 #include "stemtwin/physics/scattering.hpp"
 #include "stemtwin/physics/prism.hpp"
 #include "stemtwin/scenario/memory_estimate.hpp"
+#include "stemtwin/scenario/scenario_detectors.hpp"
 #include "stemtwin/scenario/scenario_run.hpp"
 #include "stemtwin/specimen/names.hpp"
 
@@ -107,17 +108,7 @@ ScenarioCheck check_scenario_physics(const ScenarioSpec& spec, std::size_t max_s
                               ") lies beyond the band limit (" + mrad(bl) + " at " + std::to_string(s.sampling) +
                               " Å): use sampling: auto or a finer sampling");
     for (const SampledDetector& d : s.detectors) {
-      double inner = 0, outer = 0;
-      switch (d.type) {
-        case DetectorType::Annular: inner = d.inner, outer = d.outer; break;
-        case DetectorType::Segmented:
-          if (d.rings.empty()) continue;
-          inner = d.rings.front(), outer = d.rings.back();
-          break;
-        case DetectorType::Radial: outer = d.max; break;
-        case DetectorType::Pixelated:
-        case DetectorType::Com: outer = d.max_angle; break;
-      }
+      const auto [inner, outer] = collection_range(d);
       // Grids round up to FFT-friendly sizes (at most 10 % finer), so only a detector
       // beyond 1.1 × the estimate is certainly empty.
       if (inner >= 1.1 * bl) {
@@ -169,12 +160,13 @@ ScenarioCheck check_scenario_physics(const ScenarioSpec& spec, std::size_t max_s
       const double area = sp.structure.cell.x * sp.structure.cell.y;
       const double electrons = s.electrons_per_position();
       for (const SampledDetector& d : s.detectors) {
-        if (d.type == DetectorType::Annular) {
-          const double f = estimate_annular_fraction(Z, occ, area, s.energy, s.convergence, d.inner, d.outer);
+        if (const auto* a = std::get_if<AnnularDetector>(&d.detector)) {
+          const double f = estimate_annular_fraction(Z, occ, area, s.energy, s.convergence, a->inner_mrad, a->outer_mrad);
           out.counts.push_back({d.name, f, f * electrons});
-        } else if (d.type == DetectorType::Segmented && d.rings.size() >= 2) {
-          const double f = estimate_annular_fraction(Z, occ, area, s.energy, s.convergence, d.rings.front(), d.rings.back()) /
-                           double(std::max(1, d.segments) * int(d.rings.size() - 1));
+        } else if (const auto* g = std::get_if<SegmentedDetector>(&d.detector); g && g->ring_edges_mrad.size() >= 2) {
+          const auto& rings = g->ring_edges_mrad;
+          const double f = estimate_annular_fraction(Z, occ, area, s.energy, s.convergence, rings.front(), rings.back()) /
+                           double(std::max<std::size_t>(1, g->segments) * (rings.size() - 1));
           out.counts.push_back({d.name + " (per segment)", f, f * electrons});
         }
       }

@@ -16,6 +16,7 @@
 #include "stemtwin/core/rng.hpp"
 #include "stemtwin/physics/names.hpp"
 #include "stemtwin/physics/probe.hpp"
+#include "stemtwin/scenario/scenario_detectors.hpp"
 
 namespace stemtwin {
 
@@ -158,27 +159,26 @@ SampledScenario sample_parameters(const ScenarioSpec& spec, std::size_t index) {
   r.dwell_us = S.positive(sc.dwell, true);
 
   for (const auto& d : spec.detectors) {
-    SampledDetector o;
-    o.name = d.name;
-    o.type = d.type;
-    o.inner = S.positive(d.inner, false);
-    o.outer = S.num(d.outer);
-    if (d.type == DetectorType::Annular && !(o.outer > o.inner))
-      S.fail(d.outer, "drew outer " + fmt(o.outer) + " ≤ inner " + fmt(o.inner) + " mrad");
+    // Every detector draws inner, outer, azimuth and rotation in this order, whatever its
+    // kind (unused draws of fixed values cost nothing), so the draws never move.
+    const double inner = S.positive(d.inner, false), outer = S.num(d.outer);
+    if (d.type == DetectorType::Annular && !(outer > inner))
+      S.fail(d.outer, "drew outer " + fmt(outer) + " ≤ inner " + fmt(inner) + " mrad");
+    std::optional<std::pair<double, double>> azimuth;
     if (d.azimuth) {
-      o.has_azimuth = true;
-      o.azimuth_from = S.num((*d.azimuth)[0]);
-      o.azimuth_to = S.num((*d.azimuth)[1]);
-      if (!(o.azimuth_to > o.azimuth_from)) S.fail((*d.azimuth)[1], "azimuth drew from ≥ to");
+      azimuth.emplace(S.num((*d.azimuth)[0]), S.num((*d.azimuth)[1]));
+      if (!(azimuth->second > azimuth->first)) S.fail((*d.azimuth)[1], "azimuth drew from ≥ to");
     }
-    o.rotation = S.num(d.rotation);
-    o.step = d.step;
-    o.max = d.max;
-    o.rings = d.rings;
-    o.segments = d.segments;
-    o.max_angle = d.max_angle;
-    o.bin = d.bin;
-    r.detectors.push_back(std::move(o));
+    const double rotation = S.num(d.rotation);
+    Detector det = ComDetector{d.name};
+    switch (d.type) {
+      case DetectorType::Annular: det = AnnularDetector{d.name, inner, outer, azimuth}; break;
+      case DetectorType::Radial: det = RadialDetector{d.name, d.step, d.max}; break;
+      case DetectorType::Segmented: det = SegmentedDetector{d.name, d.rings, std::size_t(d.segments), rotation}; break;
+      case DetectorType::Pixelated: det = PixelatedDetector{d.name, d.max_angle, std::size_t(std::max(1, d.bin))}; break;
+      case DetectorType::Com: break;
+    }
+    r.detectors.push_back(SampledDetector::of(std::move(det), d.max_angle));
   }
 
   const auto& sim = spec.simulation;
@@ -202,17 +202,7 @@ SampledScenario sample_parameters(const ScenarioSpec& spec, std::size_t index) {
 
 double required_angle_mrad(const SampledScenario& s) {
   double theta = 2 * s.convergence;
-  for (const SampledDetector& d : s.detectors) {
-    switch (d.type) {
-      case DetectorType::Annular: theta = std::max(theta, d.outer); break;
-      case DetectorType::Segmented:
-        if (!d.rings.empty()) theta = std::max(theta, d.rings.back());
-        break;
-      case DetectorType::Radial: theta = std::max(theta, d.max); break;  // 0: up to the band limit
-      case DetectorType::Pixelated:
-      case DetectorType::Com: theta = std::max(theta, d.max_angle); break;
-    }
-  }
+  for (const SampledDetector& d : s.detectors) theta = std::max(theta, collection_range(d).outer_mrad);  // 0: band limit
   return theta;
 }
 

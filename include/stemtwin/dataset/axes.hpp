@@ -60,7 +60,8 @@ struct ArrayInfo {
   std::string technique;  ///< spectra: "EDS" or "EELS" (attribute `technique`), else ""
 };
 
-/// Calibrations that are not in the layout: the beam energy when every sample shares it.
+/// The calibrations of a dataset's arrays: the pixel size and, from the layout's instrument, the
+/// beam energy when every sample shares it and the units of each image channel.
 struct Calibration {
   std::optional<double> energy_eV;  ///< fixed beam energy; none when sampled or unknown
   std::vector<double> pixel_size_A; ///< (x, y), from the layout when fixed
@@ -69,9 +70,10 @@ struct Calibration {
   std::map<std::string, std::string> acquired_units, clean_units;
 };
 
-/// Reads the calibrations from the scenario text stored with a dataset (a text that does
-/// not parse gives no energy: the k axes are then in mrad only).
-Calibration calibration_for(const DatasetLayout& layout, const std::string& scenario_text);
+/// The calibrations a layout carries (DatasetLayout::instrument, decided by the scenario
+/// layer when the file was made). A layout without them — a file from before /instrument or
+/// a hand-made one — gives no energy (the k axes are then in mrad only) and generic units.
+Calibration calibration_for(const DatasetLayout& layout);
 
 /// Names of what the values of a mask mean: `values` of the layout, or for the species
 /// mask (species id + 1, 0 background) "background" followed by the layout's species.

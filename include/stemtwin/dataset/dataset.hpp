@@ -12,6 +12,7 @@
 //   /labels/columns/{sample,x_A,y_A,x_px,y_px,species,count,class}  1-D, one row per atomic column
 //   /spectra/<spectrometer>  float32 [N, ny, nx, channels] chunk [1, 1, nx, channels] (Poisson counts)
 //   /maps/<spectrometer>/<El>_<line>, /clean/maps/… float32 [N, ny, nx] (counts after background)
+//   /instrument/…            float64 [N]               microscope and detector settings per sample (instrument.hpp)
 //   /labels/columns/composition float32 [columns, elements], /labels/regions/composition
 //                            float32 [N, classes, elements] (atoms; attrs elements, classes)
 //   root attrs: program, version, scenario, scenario_name, seed, created, units, layout (JSON),
@@ -34,6 +35,7 @@
 #include <vector>
 
 #include "stemtwin/core/image.hpp"
+#include "stemtwin/dataset/instrument.hpp"
 #include "stemtwin/dataset/parameter_info.hpp"
 #include "stemtwin/dataset/shard.hpp"
 
@@ -97,6 +99,9 @@ struct DatasetLayout {
   /// Scan step (x, y) in Å when every sample shares it (root attribute `pixel_size_A`);
   /// empty when the step varies (then /params holds it).
   std::vector<double> pixel_size_A;
+  /// The instrument settings stored per sample (/instrument) and the fixed calibrations the
+  /// readers need (energy, channel units); JSON key `instrument`, absent when !stored.
+  InstrumentLayout instrument;
   /// Warnings of the scenario checks (band limit, dose, thermal snapshot); root attribute
   /// `warnings` (one per line). Not part of the JSON layout: they do not fix shapes.
   std::vector<std::string> warnings;
@@ -138,6 +143,9 @@ struct SampleRecord {
   std::map<std::string, Image> maps;        ///< "<spectrometer>/<map>" (noisy)
   std::map<std::string, Image> clean_maps;  ///< same keys when layout.store_clean
   std::vector<float> region_composition;    ///< [region_classes][composition_elements]
+  /// The sample's microscope and detectors; required when layout.instrument.stored, ignored
+  /// otherwise (a file from before /instrument, resumed, stays without it).
+  std::optional<InstrumentSettings> instrument;
 };
 
 /// A file written under a temporary name beside its destination (same directory, so the
@@ -227,6 +235,9 @@ class DatasetReader {
   std::vector<ColumnLabel> columns(std::size_t row) const;
   std::size_t column_count() const;                ///< labelled columns over all complete samples
   SampleRecord record(std::size_t row) const;      ///< everything but diffraction
+  /// The microscope and detector settings of a row (/instrument); nullopt for a file written
+  /// before stemtwin stored them (or from a hand-made layout without them).
+  std::optional<InstrumentSettings> instrument(std::size_t row) const;
 
  private:
   struct Impl;

@@ -17,8 +17,18 @@ namespace stemtwin {
 /// own). Names, rings and segment counts are fixed in a scenario, so sample 0 speaks for all.
 std::vector<ReadoutChannel> image_channels(const SampledScenario& s);
 
+/// The microscope and detector settings of one sample as its dataset row stores them
+/// (/instrument, dataset/instrument.hpp): what previews, axes and exports read instead of the
+/// scenario text.
+InstrumentSettings instrument_settings(const SampledScenario& s);
+
+/// The layout's instrument part: the detectors (names, types; fixed in a scenario), the beam
+/// energy when no /params column samples it, and each image channel's units (acquired: as the
+/// acquisition section says; clean: fraction of the probe, or mrad for COM).
+InstrumentLayout instrument_layout(const SampledScenario& s0, const std::vector<ParameterInfo>& params);
+
 /// A layout for a scenario: image size from the scan, channels from the detectors, params
-/// from parameter_info(), class and masks from labels. The runner completes what physics
+/// from parameter_info(), class and masks from labels, the instrument from instrument_layout(). The runner completes what physics
 /// decides: radial bin edges when a radial detector has no `max` (edges are empty then),
 /// and the pattern size of pixelated detectors (kx = ky = 0 then), plus `species`.
 DatasetLayout layout_for(const ScenarioSpec& spec, Shard shard = {});

@@ -24,6 +24,7 @@
 #include "stemtwin/dataset/parameter_info.hpp"
 #include "stemtwin/dataset/shard.hpp"
 #include "stemtwin/core/scan.hpp"
+#include "stemtwin/physics/detectors.hpp"
 #include "stemtwin/physics/names.hpp"
 #include "stemtwin/scenario/spectrometers.hpp"
 
@@ -246,18 +247,18 @@ ScenarioSpec parse_scenario_file(const std::string& path);
 /// "Ranges" (for a `samples` changed after parsing, e.g. by `run --samples`).
 void check_sample_count(const ScenarioSpec& spec);
 
+/// One detector of a sample: the physics detector (its name, kind and settings — the one
+/// place of the per-kind fields, physics/detectors.hpp) plus what only the scenario knows.
+/// Made by SampledDetector::of, which sets `name` and `type` from `detector`.
 struct SampledDetector {
-  std::string name;
-  DetectorType type;
-  double inner = 0, outer = 0;
-  bool has_azimuth = false;
-  double azimuth_from = 0, azimuth_to = 0;  ///< deg
-  double step = 1, max = 0;
-  std::vector<double> rings;
-  int segments = 4;
-  double rotation = 0;  ///< deg
-  double max_angle = 0;
-  int bin = 1;
+  std::string name;  ///< = detector_name(detector): what read-out, layout and checks key on
+  DetectorType type = DetectorType::Annular;  ///< the alternative `detector` holds
+  Detector detector;
+  /// com only: the largest angle (mrad) the simulation must reach for it (the scenario's
+  /// `max_angle`; 0 = the band limit). The centre of mass itself takes the whole pattern.
+  double com_max_angle_mrad = 0;
+
+  static SampledDetector of(Detector detector, double com_max_angle_mrad = 0);
 };
 
 /// Concrete values for one sample.
