@@ -53,22 +53,6 @@ std::size_t window_points(double tile, double radius, double d, std::size_t n) {
   return w >= n ? n : w;
 }
 
-/// Tiles of side T: for each tile holding positions, the indices of its positions (in
-/// position order), tiles ordered by their first position.
-std::vector<std::vector<std::size_t>> assign_tiles(const Grid& g, const std::vector<Point2>& pos, double tile) {
-  const auto ntx = std::size_t(std::ceil(g.lx / tile)), nty = std::size_t(std::ceil(g.ly / tile));
-  std::map<std::size_t, std::size_t> index;  // tile key → slot
-  std::vector<std::vector<std::size_t>> tiles;
-  for (std::size_t p = 0; p < pos.size(); ++p) {
-    const auto ix = std::min(ntx - 1, std::size_t(wrap(pos[p].x, g.lx) / tile));
-    const auto iy = std::min(nty - 1, std::size_t(wrap(pos[p].y, g.ly) / tile));
-    const auto [it, fresh] = index.emplace(iy * ntx + ix, tiles.size());
-    if (fresh) tiles.emplace_back();
-    tiles[it->second].push_back(p);
-  }
-  return tiles;
-}
-
 double fft_cost(std::size_t nx, std::size_t ny) {
   const double n = double(nx) * double(ny);
   return n * std::log2(std::max(2.0, n));
@@ -125,6 +109,22 @@ detail::Compiled compile_area_weighted(const std::vector<Detector>& dets, const 
 
 }  // namespace
 
+/// Tiles of side T: for each tile holding positions, the indices of its positions (in
+/// position order), tiles ordered by their first position.
+std::vector<std::vector<std::size_t>> window_tiles(const Grid& g, const std::vector<Point2>& pos, double tile) {
+  const auto ntx = std::size_t(std::ceil(g.lx / tile)), nty = std::size_t(std::ceil(g.ly / tile));
+  std::map<std::size_t, std::size_t> index;  // tile key → slot
+  std::vector<std::vector<std::size_t>> tiles;
+  for (std::size_t p = 0; p < pos.size(); ++p) {
+    const auto ix = std::min(ntx - 1, std::size_t(wrap(pos[p].x, g.lx) / tile));
+    const auto iy = std::min(nty - 1, std::size_t(wrap(pos[p].y, g.ly) / tile));
+    const auto [it, fresh] = index.emplace(iy * ntx + ix, tiles.size());
+    if (fresh) tiles.emplace_back();
+    tiles[it->second].push_back(p);
+  }
+  return tiles;
+}
+
 double probe_spread_radius_A(const ProbeOptics& o, double t) {
   if (!(o.semiangle_mrad > 0)) throw std::invalid_argument("windowed multislice: the probe's semi-angle must be > 0 mrad");
   if (!(t >= 0)) throw std::invalid_argument("windowed multislice: thickness must be ≥ 0 Å");
@@ -153,12 +153,23 @@ double probe_spread_radius_A(const ProbeOptics& o, double t) {
   return r;
 }
 
-WindowPlan plan_window(const Grid& g, const ProbeOptics& o, double t, const std::vector<Point2>& pos, const StemSettings& st) {
+bool recorded_as_dark_field(const Detector& d, double semiangle_mrad) {
+  if (const auto* a = std::get_if<AnnularDetector>(&d)) return a->inner_mrad >= kDarkFieldInner * semiangle_mrad;
+  if (const auto* sg = std::get_if<SegmentedDetector>(&d))
+    return !sg->ring_edges_mrad.empty() && sg->ring_edges_mrad.front() >= kDarkFieldInner * semiangle_mrad;
+  return false;
+}
+
+WindowPlan plan_window(const Grid& g, const ProbeOptics& o, double t, const std::vector<Point2>& pos, const StemSettings& st,
+                       const std::vector<Detector>& dets) {
   if (pos.empty()) throw std::invalid_argument("windowed multislice: no positions");
-  const double lambda = wavelength_A(o.energy_eV);
-  const double margin = st.window.margin_A >= 0
-                            ? st.window.margin_A
-                            : kDefaultWindowMargin_A + kDefaultWindowMarginLambdas * lambda / (o.semiangle_mrad * 1e-3);
+  const double lambda = wavelength_A(o.energy_eV), lambdas = lambda / (o.semiangle_mrad * 1e-3);
+  const bool dark_only = !dets.empty() && std::all_of(dets.begin(), dets.end(), [&](const Detector& d) {
+    return recorded_as_dark_field(d, o.semiangle_mrad);
+  });
+  const double margin = st.window.margin_A >= 0 ? st.window.margin_A
+                        : dark_only             ? kDarkFieldWindowMargin_A + kDarkFieldWindowMarginLambdas * lambdas
+                                                : kDefaultWindowMargin_A + kDefaultWindowMarginLambdas * lambdas;
   if (!std::isfinite(margin)) throw std::invalid_argument("windowed multislice: window margin must be finite");
   if (st.window.tile_A < 0 || !std::isfinite(st.window.tile_A))
     throw std::invalid_argument("windowed multislice: window tile_A must be ≥ 0 Å (0 = automatic)");
@@ -181,7 +192,7 @@ WindowPlan plan_window(const Grid& g, const ProbeOptics& o, double t, const std:
   for (double T : candidates) {
     if (T < d) T = d;
     const std::size_t wx = window_points(T, w.radius_A, g.dx(), g.nx), wy = window_points(T, w.radius_A, g.dy(), g.ny);
-    const std::size_t ntiles = assign_tiles(g, pos, T).size();
+    const std::size_t ntiles = window_tiles(g, pos, T).size();
     const double per_pos = 2.0 * double(fq.defocus_A.size()) * fft_cost(wx, wy);
     const double per_tile = elements * 4.0 * fft_cost(padded_points(wx, g.dx(), g.nx), padded_points(wy, g.dy(), g.ny)) +
                             2.0 * fft_cost(wx, wy);
@@ -206,7 +217,7 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
                                   "' is not supported (4D-STEM needs multislice or PRISM)");
   if (std::fabs(s.cell.x - g.lx) > 1e-6 * s.cell.x || std::fabs(s.cell.y - g.ly) > 1e-6 * s.cell.y)
     throw std::invalid_argument("windowed multislice: the grid's extent differs from the cell's");
-  const WindowPlan plan = plan_window(g, o, s.cell.z, pos, st);
+  const WindowPlan plan = plan_window(g, o, s.cell.z, pos, st, dets);
   auto fill_plan = [&](StemResult& r) {
     r.window_nx = plan.nx, r.window_ny = plan.ny;
     r.window_x_A = plan.lx_A, r.window_y_A = plan.ly_A;
@@ -238,13 +249,7 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
   //    periodically; +0.3 % this way).
   std::vector<Detector> df_dets, bf_dets;
   const double alpha = o.semiangle_mrad;
-  for (const Detector& d : dets) {
-    bool dark = false;
-    if (const auto* a = std::get_if<AnnularDetector>(&d)) dark = a->inner_mrad >= kDarkFieldInner * alpha;
-    if (const auto* sg = std::get_if<SegmentedDetector>(&d))
-      dark = !sg->ring_edges_mrad.empty() && sg->ring_edges_mrad.front() >= kDarkFieldInner * alpha;
-    (dark ? df_dets : bf_dets).push_back(d);
-  }
+  for (const Detector& d : dets) (recorded_as_dark_field(d, alpha) ? df_dets : bf_dets).push_back(d);
   const bool has_df = !df_dets.empty(), has_bf = !bf_dets.empty();
   const std::size_t dnx = std::min(g.nx, fft_friendly_size(4 * plan.nx)), dny = std::min(g.ny, fft_friendly_size(4 * plan.ny));
   const Grid dg(double(dnx) * g.dx(), double(dny) * g.dy(), dnx, dny);
@@ -303,7 +308,7 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
     std::optional<detail::Recorder> bf;  // the bright-field group when dark field is primary
   };
 
-  const auto tiles = assign_tiles(g, pos, plan.tile_A);
+  const auto tiles = window_tiles(g, pos, plan.tile_A);
   std::size_t done = 0;
   for (const auto& tile : tiles) {
     // The window: centred on the tile's positions' bounding box, on the full grid's pixels.
