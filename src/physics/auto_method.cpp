@@ -194,7 +194,7 @@ AutoPlan plan_auto(const Structure& s, const Grid& g, const ProbeOptics& o, cons
   // Windowed multislice is a candidate when its window is smaller than the cell (else it
   // is multislice to the byte) and every detector can be recorded in a window (no 4D
   // pattern stream).
-  const WindowPlan window = plan_window(g, o, s.cell.z, positions, st, dets);
+  const WindowPlan window = plan_window(g, o, s.cell.z, positions, st);
   p.windowed_candidate = !streams_patterns && !pixelated && !window.full;
   if (!measurable) p.prism_factors.clear(), p.windowed_candidate = false;  // nothing the budget can measure
   const AutoCost cost = auto_cost(g, o, positions.size(), p.prism_factors.empty() ? 1 : p.prism_factors.front(),

@@ -109,8 +109,6 @@ detail::Compiled compile_area_weighted(const std::vector<Detector>& dets, const 
 
 }  // namespace
 
-/// Tiles of side T: for each tile holding positions, the indices of its positions (in
-/// position order), tiles ordered by their first position.
 std::vector<std::vector<std::size_t>> window_tiles(const Grid& g, const std::vector<Point2>& pos, double tile) {
   const auto ntx = std::size_t(std::ceil(g.lx / tile)), nty = std::size_t(std::ceil(g.ly / tile));
   std::map<std::size_t, std::size_t> index;  // tile key → slot
@@ -153,23 +151,12 @@ double probe_spread_radius_A(const ProbeOptics& o, double t) {
   return r;
 }
 
-bool recorded_as_dark_field(const Detector& d, double semiangle_mrad) {
-  if (const auto* a = std::get_if<AnnularDetector>(&d)) return a->inner_mrad >= kDarkFieldInner * semiangle_mrad;
-  if (const auto* sg = std::get_if<SegmentedDetector>(&d))
-    return !sg->ring_edges_mrad.empty() && sg->ring_edges_mrad.front() >= kDarkFieldInner * semiangle_mrad;
-  return false;
-}
-
-WindowPlan plan_window(const Grid& g, const ProbeOptics& o, double t, const std::vector<Point2>& pos, const StemSettings& st,
-                       const std::vector<Detector>& dets) {
+WindowPlan plan_window(const Grid& g, const ProbeOptics& o, double t, const std::vector<Point2>& pos, const StemSettings& st) {
   if (pos.empty()) throw std::invalid_argument("windowed multislice: no positions");
-  const double lambda = wavelength_A(o.energy_eV), lambdas = lambda / (o.semiangle_mrad * 1e-3);
-  const bool dark_only = !dets.empty() && std::all_of(dets.begin(), dets.end(), [&](const Detector& d) {
-    return recorded_as_dark_field(d, o.semiangle_mrad);
-  });
-  const double margin = st.window.margin_A >= 0 ? st.window.margin_A
-                        : dark_only             ? kDarkFieldWindowMargin_A + kDarkFieldWindowMarginLambdas * lambdas
-                                                : kDefaultWindowMargin_A + kDefaultWindowMarginLambdas * lambdas;
+  const double lambda = wavelength_A(o.energy_eV);
+  const double margin = st.window.margin_A >= 0
+                            ? st.window.margin_A
+                            : kDefaultWindowMargin_A + kDefaultWindowMarginLambdas * lambda / (o.semiangle_mrad * 1e-3);
   if (!std::isfinite(margin)) throw std::invalid_argument("windowed multislice: window margin must be finite");
   if (st.window.tile_A < 0 || !std::isfinite(st.window.tile_A))
     throw std::invalid_argument("windowed multislice: window tile_A must be ≥ 0 Å (0 = automatic)");
@@ -217,7 +204,7 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
                                   "' is not supported (4D-STEM needs multislice or PRISM)");
   if (std::fabs(s.cell.x - g.lx) > 1e-6 * s.cell.x || std::fabs(s.cell.y - g.ly) > 1e-6 * s.cell.y)
     throw std::invalid_argument("windowed multislice: the grid's extent differs from the cell's");
-  const WindowPlan plan = plan_window(g, o, s.cell.z, pos, st, dets);
+  const WindowPlan plan = plan_window(g, o, s.cell.z, pos, st);
   auto fill_plan = [&](StemResult& r) {
     r.window_nx = plan.nx, r.window_ny = plan.ny;
     r.window_x_A = plan.lx_A, r.window_y_A = plan.ly_A;
@@ -249,7 +236,13 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
   //    periodically; +0.3 % this way).
   std::vector<Detector> df_dets, bf_dets;
   const double alpha = o.semiangle_mrad;
-  for (const Detector& d : dets) (recorded_as_dark_field(d, alpha) ? df_dets : bf_dets).push_back(d);
+  for (const Detector& d : dets) {
+    bool dark = false;
+    if (const auto* a = std::get_if<AnnularDetector>(&d)) dark = a->inner_mrad >= kDarkFieldInner * alpha;
+    if (const auto* sg = std::get_if<SegmentedDetector>(&d))
+      dark = !sg->ring_edges_mrad.empty() && sg->ring_edges_mrad.front() >= kDarkFieldInner * alpha;
+    (dark ? df_dets : bf_dets).push_back(d);
+  }
   const bool has_df = !df_dets.empty(), has_bf = !bf_dets.empty();
   const std::size_t dnx = std::min(g.nx, fft_friendly_size(4 * plan.nx)), dny = std::min(g.ny, fft_friendly_size(4 * plan.ny));
   const Grid dg(double(dnx) * g.dx(), double(dny) * g.dy(), dnx, dny);

@@ -555,7 +555,7 @@ struct Microscope::Impl {
     const std::size_t block = std::max<std::size_t>(8, 4 * std::size_t(omp_get_max_threads()));
     std::vector<std::size_t> order, starts;  // positions in simulation order; where each block starts
     if (windowed) {
-      st.window.tile_A = plan_window(w.grid, probe, window_atoms->cell.z, local, st, dets).tile_A;
+      st.window.tile_A = plan_window(w.grid, probe, window_atoms->cell.z, local, st).tile_A;
       for (const auto& tile : window_tiles(w.grid, local, st.window.tile_A))
         for (std::size_t i = 0; i < tile.size(); ++i) {  // a tile over 1024 positions in parts (cancellation)
           if (starts.empty() || (i == 0 && order.size() - starts.back() >= 256) || (i > 0 && i % 1024 == 0))
@@ -575,6 +575,15 @@ struct Microscope::Impl {
                                                               std::to_string(local.size()) + " positions");
       std::vector<Point2> part;
       for (std::size_t i = first; i < last; ++i) part.push_back(local[order[i]]);
+      // Windowed blocks are large (whole tiles): progress every 64 positions inside them (the
+      // engine calls this on one thread; an exception stops it after those positions).
+      if (windowed)
+        st.progress = [&, first](std::size_t k, std::size_t) {
+          simulated = first + k;  // visited, whatever happens next (dose on a cancel)
+          done_positions.store(simulated);
+          if (stop_requested(sn, ctl)) throw AcquisitionCancelled("acquisition cancelled after " + std::to_string(first + k) + " of " +
+                                                                  std::to_string(local.size()) + " positions");
+        };
       OffsetSink os;
       os.inner = sink;
       os.offset = first;

@@ -17,10 +17,7 @@
 //                this is α_max·max(|Δf|, |t − Δf|): the cone's widest section);
 //       margin = margin_A (default kDefaultWindowMargin_A + kDefaultWindowMarginLambdas·λ/α_max),
 //                for the probe's width and tails and for scattering (tuned and tested, see
-//                docs/physics.md "Windowed multislice"); when every detector is recorded as
-//                dark field (below) the default is the smaller kDarkFieldWindowMargin_A +
-//                kDarkFieldWindowMarginLambdas·λ/α_max: the probe's tails that wrap around the
-//                periodic window keep their electrons, and only which atoms they meet differs.
+//                docs/physics.md "Windowed multislice").
 //     Positions are grouped in square tiles of side T; one window of side T + 2R (rounded up
 //     to an FFT-friendly point count at the full grid's sampling, never more than the full
 //     grid) serves every position of a tile, so each position sits at least R from the
@@ -77,14 +74,6 @@ inline constexpr double kWindowTaper_A = 0.5;
 /// Detectors whose every angle is at least this many probe semi-angles are recorded on the
 /// window's periodic grid (dark field); the others on the zero-padded cell grid.
 inline constexpr double kDarkFieldInner = 1.5;
-/// Default margin (fixed part, Å, and part in units of λ/α_max) when every detector is
-/// recorded as dark field (recorded_as_dark_field): 3.0 Å at 200 kV and 20 mrad. Chosen on
-/// the session's default world (SrTiO3 with La dopants and O vacancies, 100 Å thick, HAADF
-/// 70–160 mrad; bench_windowed --only darkfield: 0.03–0.99 % at margins 0–4 Å, not monotonic:
-/// what the wrapped tails meet, not how much of them is kept) and tested on SrTiO3 [001] with
-/// the crossover inside and Si [110] (tests/test_windowed.cpp): within 1 %, correlation ≥ 0.995.
-inline constexpr double kDarkFieldWindowMargin_A = 0.5;
-inline constexpr double kDarkFieldWindowMarginLambdas = 2.0;
 /// Padding (Å) of the region whose atoms build a window's potential (cropped afterwards):
 /// the Lobato/Kirkland projected potentials of every element fall below 1e-3 of their value
 /// at 0.5 Å beyond this distance.
@@ -93,10 +82,6 @@ inline constexpr double kWindowPotentialPad_A = 3.0;
 /// The probe's geometric spread radius r_geom (Å) through a specimen of thickness t (Å):
 /// see the header comment (aberrations, defocus and focal-spread nodes included).
 double probe_spread_radius_A(const ProbeOptics& optics, double thickness_A);
-
-/// True when `d` is recorded on the window's periodic grid: an annular detector or segmented
-/// rings whose every angle is ≥ kDarkFieldInner × the probe's semi-angle (mrad).
-bool recorded_as_dark_field(const Detector& d, double semiangle_mrad);
 
 /// The window one tile of positions is simulated in.
 struct WindowPlan {
@@ -110,11 +95,9 @@ struct WindowPlan {
 };
 
 /// Chooses the window for `positions` on `grid` (see the header comment): radius from the
-/// optics and thickness, tile side from settings.window.tile_A or the cost model. The default
-/// margin is the dark-field one when `detectors` is not empty and every one of them is
-/// recorded as dark field; with no detectors given, the general default.
+/// optics and thickness, tile side from settings.window.tile_A or the cost model.
 WindowPlan plan_window(const Grid& grid, const ProbeOptics& optics, double thickness_A, const std::vector<Point2>& positions,
-                       const StemSettings& settings, const std::vector<Detector>& detectors = {});
+                       const StemSettings& settings);
 
 /// Tiles of side `tile_A` over the grid's periodic cell (positions wrapped into it): for each
 /// tile holding positions, the indices of its positions in position order; tiles ordered by
