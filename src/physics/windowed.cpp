@@ -53,22 +53,6 @@ std::size_t window_points(double tile, double radius, double d, std::size_t n) {
   return w >= n ? n : w;
 }
 
-/// Tiles of side T: for each tile holding positions, the indices of its positions (in
-/// position order), tiles ordered by their first position.
-std::vector<std::vector<std::size_t>> assign_tiles(const Grid& g, const std::vector<Point2>& pos, double tile) {
-  const auto ntx = std::size_t(std::ceil(g.lx / tile)), nty = std::size_t(std::ceil(g.ly / tile));
-  std::map<std::size_t, std::size_t> index;  // tile key → slot
-  std::vector<std::vector<std::size_t>> tiles;
-  for (std::size_t p = 0; p < pos.size(); ++p) {
-    const auto ix = std::min(ntx - 1, std::size_t(wrap(pos[p].x, g.lx) / tile));
-    const auto iy = std::min(nty - 1, std::size_t(wrap(pos[p].y, g.ly) / tile));
-    const auto [it, fresh] = index.emplace(iy * ntx + ix, tiles.size());
-    if (fresh) tiles.emplace_back();
-    tiles[it->second].push_back(p);
-  }
-  return tiles;
-}
-
 double fft_cost(std::size_t nx, std::size_t ny) {
   const double n = double(nx) * double(ny);
   return n * std::log2(std::max(2.0, n));
@@ -124,6 +108,20 @@ detail::Compiled compile_area_weighted(const std::vector<Detector>& dets, const 
 }
 
 }  // namespace
+
+std::vector<std::vector<std::size_t>> window_tiles(const Grid& g, const std::vector<Point2>& pos, double tile) {
+  const auto ntx = std::size_t(std::ceil(g.lx / tile)), nty = std::size_t(std::ceil(g.ly / tile));
+  std::map<std::size_t, std::size_t> index;  // tile key → slot
+  std::vector<std::vector<std::size_t>> tiles;
+  for (std::size_t p = 0; p < pos.size(); ++p) {
+    const auto ix = std::min(ntx - 1, std::size_t(wrap(pos[p].x, g.lx) / tile));
+    const auto iy = std::min(nty - 1, std::size_t(wrap(pos[p].y, g.ly) / tile));
+    const auto [it, fresh] = index.emplace(iy * ntx + ix, tiles.size());
+    if (fresh) tiles.emplace_back();
+    tiles[it->second].push_back(p);
+  }
+  return tiles;
+}
 
 double probe_spread_radius_A(const ProbeOptics& o, double t) {
   if (!(o.semiangle_mrad > 0)) throw std::invalid_argument("windowed multislice: the probe's semi-angle must be > 0 mrad");
@@ -181,7 +179,7 @@ WindowPlan plan_window(const Grid& g, const ProbeOptics& o, double t, const std:
   for (double T : candidates) {
     if (T < d) T = d;
     const std::size_t wx = window_points(T, w.radius_A, g.dx(), g.nx), wy = window_points(T, w.radius_A, g.dy(), g.ny);
-    const std::size_t ntiles = assign_tiles(g, pos, T).size();
+    const std::size_t ntiles = window_tiles(g, pos, T).size();
     const double per_pos = 2.0 * double(fq.defocus_A.size()) * fft_cost(wx, wy);
     const double per_tile = elements * 4.0 * fft_cost(padded_points(wx, g.dx(), g.nx), padded_points(wy, g.dy(), g.ny)) +
                             2.0 * fft_cost(wx, wy);
@@ -307,7 +305,7 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
     std::optional<detail::Recorder> bf;  // the bright-field group when dark field is primary
   };
 
-  const auto tiles = assign_tiles(g, pos, plan.tile_A);
+  const auto tiles = window_tiles(g, pos, plan.tile_A);
   std::size_t done = 0;
   for (const auto& tile : tiles) {
     // The window: centred on the tile's positions' bounding box, on the full grid's pixels.

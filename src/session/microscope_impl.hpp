@@ -38,9 +38,11 @@ struct Window {
   std::uint64_t specimen_version = 0;
   Grid grid;
   std::unique_ptr<Fft2> fft;
-  std::vector<Transmission> configs;
+  std::vector<Transmission> configs;  ///< built on first use (Impl::transmissions): windowed multislice needs none
+  bool thermal = false;               ///< its atoms vibrate (rms > 0): each configuration displaces them
+  std::size_t configurations = 1;     ///< phonon configurations its transmission functions hold (or will)
   std::map<double, std::vector<SMatrix>> smatrices;
-  double bytes = 0;  ///< estimated size of the transmission functions
+  double bytes = 0;  ///< estimated size of the transmission functions (0 until built)
   /// Method auto: the calibrated choice per physics_key (probe, detectors) and, where it is
   /// PRISM, its S-matrices.
   std::map<std::string, AutoChoice> auto_choices;
@@ -317,7 +319,6 @@ struct Microscope::Impl {
       const double slices = std::ceil(specimen.structure.cell.z / std::max(settings.potential.slice_thickness_A, 1e-3));
       const double configs = settings.thermal.enabled ? double(std::max<std::size_t>(1, settings.thermal.configurations)) : 1.0;
       const double bytes = points * slices * configs * 8.0;
-      w.bytes = bytes;
       const double budget = double(default_memory_budget());
       if (!(bytes <= budget))
         throw std::invalid_argument("the field of view needs a " + std::to_string(int(w.wx)) + " × " + std::to_string(int(w.wy)) +
@@ -325,34 +326,30 @@ struct Microscope::Impl {
                                     std::to_string(int(budget / (1 << 20))) + " MiB available; use a smaller field of view or a coarser sampling");
     }
     w.grid = make_grid(w.wx, w.wy, settings.sampling_A, settings.method, settings.prism_interpolation);
-    w.fft = std::make_unique<Fft2>(w.grid, FftPlanning::Wisdom);  // measured once per machine and size, reproducible
-    // Thermal displacements belong to the specimen's atoms, not to the window: displace the
-    // whole specimen per configuration (stream keyed by the atom's index in the specimen),
-    // then cut the window, so every window and every periodic image agree on each atom.
-    if (world) {
-      // A world's window: its atoms, made now (world.hpp); thermal displacements are keyed by
-      // the atom's index in the window, so they are reproducible per window.
-      Structure base = world_structure(w);
-      apply_thermal_vibration(base, settings.thermal);
-      if (thermal_note.empty()) thermal_note = thermal_warning(base, settings.thermal.configurations);
-      const bool thermal = std::any_of(base.atoms.begin(), base.atoms.end(), [](const Atom& a) { return a.rms > 0; });
-      const std::size_t nconf = thermal ? std::max<std::size_t>(1, settings.thermal.configurations) : 1;
-      for (std::size_t c = 0; c < nconf; ++c) {
-        const Structure local = thermal ? displace_atoms(base, settings.seed, c) : base;
-        w.configs.push_back(transmission_functions(build_potential(local, w.grid, settings.potential), w.energy_eV, *w.fft));
-      }
-    } else {
-      const Structure& s = specimen.structure;
-      const bool thermal = std::any_of(s.atoms.begin(), s.atoms.end(), [](const Atom& a) { return a.rms > 0; });
-      const std::size_t nconf = thermal ? std::max<std::size_t>(1, settings.thermal.configurations) : 1;
-      for (std::size_t c = 0; c < nconf; ++c) {
-        const Structure local = extract(w, thermal ? displace_atoms(s, settings.seed, c) : s);
-        w.configs.push_back(transmission_functions(build_potential(local, w.grid, settings.potential), w.energy_eV, *w.fft));
-      }
+    {
+      // How many phonon configurations the window's transmission functions hold; they are
+      // built on first use (transmissions()).
+      const Structure base = world ? thermal_atoms(world_structure(w)) : Structure{};
+      const Structure& s = world ? base : specimen.structure;
+      w.thermal = std::any_of(s.atoms.begin(), s.atoms.end(), [](const Atom& a) { return a.rms > 0; });
+      w.configurations = w.thermal ? std::max<std::size_t>(1, settings.thermal.configurations) : 1;
     }
     cache.push_front(std::move(w));
-    // At most cache_entries windows, and (thick specimens: a 100 Å world's window is ~0.4 GB
-    // at 0.05 Å) no more than the memory budget in all; the newest is always kept.
+    trim_cache();
+    return cache.front();
+  }
+
+  /// A world window's atoms with the session's thermal vibration applied (the first such
+  /// window sets the thermal note).
+  Structure thermal_atoms(Structure base) {
+    apply_thermal_vibration(base, settings.thermal);
+    if (thermal_note.empty()) thermal_note = thermal_warning(base, settings.thermal.configurations);
+    return base;
+  }
+
+  /// At most cache_entries windows, and (thick specimens: a 100 Å world's window is ~0.4 GB
+  /// at 0.05 Å) no more than the memory budget in all; the newest (front) is always kept.
+  void trim_cache() {
     auto cached_bytes = [&] {
       double b = 0;
       for (const Window& c : cache) b += c.bytes;
@@ -365,7 +362,29 @@ struct Microscope::Impl {
       cache.pop_back();
     }
     cached_windows.store(cache.size());
-    return cache.front();
+  }
+
+  /// The window's transmission functions (one per phonon configuration) and its FFT, built on
+  /// first use: windowed multislice builds its own per tile and never needs them (a 40 Å
+  /// window of the 100 Å world at 0.05 Å takes ~15–25 s on 2 cores). `w` is the cache's
+  /// front (just returned by window_for). Beam lock held.
+  void transmissions(Window& w) {
+    if (!w.configs.empty()) return;
+    if (!w.fft) w.fft = std::make_unique<Fft2>(w.grid, FftPlanning::Wisdom);  // measured once per machine and size, reproducible
+    // Thermal displacements belong to the specimen's atoms, not to the window: displace the
+    // whole specimen per configuration (stream keyed by the atom's index in the specimen),
+    // then cut the window, so every window and every periodic image agree on each atom.
+    // A world's window: its atoms, made now (world.hpp); thermal displacements are keyed by
+    // the atom's index in the window, so they are reproducible per window.
+    const bool thermal = w.thermal;
+    const Structure base = world ? thermal_atoms(world_structure(w)) : Structure{};
+    for (std::size_t c = 0; c < w.configurations; ++c) {
+      const Structure local = world ? (thermal ? displace_atoms(base, settings.seed, c) : base)
+                                    : extract(w, thermal ? displace_atoms(specimen.structure, settings.seed, c) : specimen.structure);
+      w.configs.push_back(transmission_functions(build_potential(local, w.grid, settings.potential), w.energy_eV, *w.fft));
+    }
+    w.bytes = double(w.grid.size()) * double(w.configs.front().slices.size()) * double(w.configs.size()) * 8.0;
+    trim_cache();
   }
 
   /// Atoms of the (periodic) specimen `s` inside the window, shifted to the window's origin.
@@ -500,6 +519,13 @@ struct Microscope::Impl {
       const std::vector<int> elements = elements_of(atoms);
       rec.emplace(std::move(atoms), settings.seed, inelastic_settings(sn.spectrometers, elements), *inelastic);
     }
+    // Method::Windowed (windowed.hpp): each tile of positions on a window of its own around the
+    // probe instead of the whole simulated window — for a static specimen and detectors that
+    // are not pixelated (no pattern stream, no spectra); its potentials are built per tile, so
+    // the window's own transmission functions are never built. Every other path needs them.
+    const bool windowed = settings.method == Method::Windowed && !sink && !inelastic && w.configurations == 1 &&
+                          std::none_of(dets.begin(), dets.end(), [](const Detector& d) { return std::holds_alternative<PixelatedDetector>(d); });
+    if (!windowed) transmissions(w);
     // Spectra need the wave inside the specimen: whole-window multislice whatever the method.
     FrameMethod frame;
     if (settings.method == Method::Prism && !inelastic) {
@@ -512,11 +538,6 @@ struct Microscope::Impl {
     } else if (settings.method == Method::Auto && !inelastic) {
       S = auto_method(w, probe, local, dets, frame);
     }
-    // Method::Windowed (windowed.hpp): each tile of positions on a window of its own around the
-    // probe instead of the whole simulated window — for a static specimen and detectors that
-    // are not pixelated (no pattern stream, no spectra); its potentials are built per tile.
-    const bool windowed = settings.method == Method::Windowed && !sink && !inelastic && w.configs.size() == 1 &&
-                          std::none_of(dets.begin(), dets.end(), [](const Detector& d) { return std::holds_alternative<PixelatedDetector>(d); });
     if (windowed) frame.method = "windowed";
     {
       std::lock_guard<std::mutex> lock(state);
@@ -525,19 +546,44 @@ struct Microscope::Impl {
     std::optional<Structure> window_atoms;
     if (windowed) window_atoms = window_atoms_of(w);
     // Blocks of 4 positions per thread: ~1 s of work each for a default window at 0.05 Å.
-    // Windowed: a fixed 256 (its tiles follow the block's positions, so the block must not
-    // depend on the thread count for the same bytes on any thread count). Measured on 16 × 16
-    // frames (bench_session_methods.py): blocks of 256 ×3.5 faster than multislice, of 64 only
-    // ×2.2 (more tiles, each building its potential); the price is that a cancelled scan stops
-    // only after its block (~10 s under load).
-    const std::size_t block = windowed ? 256 : std::max<std::size_t>(8, 4 * std::size_t(omp_get_max_threads()));
+    // Windowed: blocks of whole tiles of the frame's own tiling (the tile side planned for
+    // all its positions, then fixed for every block), at least 256 positions each and
+    // independent of the thread count (the same bytes on any); so every tile's window and
+    // potential is built once per frame (tiles over 1024 positions in parts of 1024, so a
+    // cancelled scan stops after at most ~1024 positions). Blocks cut in scan order split
+    // each tile into strips of rows that each built the tile's potential again.
+    const std::size_t block = std::max<std::size_t>(8, 4 * std::size_t(omp_get_max_threads()));
+    std::vector<std::size_t> order, starts;  // positions in simulation order; where each block starts
+    if (windowed) {
+      st.window.tile_A = plan_window(w.grid, probe, window_atoms->cell.z, local, st).tile_A;
+      for (const auto& tile : window_tiles(w.grid, local, st.window.tile_A))
+        for (std::size_t i = 0; i < tile.size(); ++i) {  // a tile over 1024 positions in parts (cancellation)
+          if (starts.empty() || (i == 0 && order.size() - starts.back() >= 256) || (i > 0 && i % 1024 == 0))
+            starts.push_back(order.size());
+          order.push_back(tile[i]);
+        }
+    } else {
+      for (std::size_t i = 0; i < local.size(); ++i) order.push_back(i);
+      for (std::size_t first = 0; first < local.size(); first += block) starts.push_back(first);
+    }
     StemResult all;
     simulated = 0;
     total_positions.store(pos.size());
-    for (std::size_t first = 0; first < local.size(); first += block) {
+    for (std::size_t b = 0; b < starts.size(); ++b) {
+      const std::size_t first = starts[b], last = b + 1 < starts.size() ? starts[b + 1] : local.size();
       if (stop_requested(sn, ctl)) throw AcquisitionCancelled("acquisition cancelled after " + std::to_string(first) + " of " +
                                                               std::to_string(local.size()) + " positions");
-      const std::vector<Point2> part(local.begin() + long(first), local.begin() + long(std::min(local.size(), first + block)));
+      std::vector<Point2> part;
+      for (std::size_t i = first; i < last; ++i) part.push_back(local[order[i]]);
+      // Windowed blocks are large (whole tiles): progress every 64 positions inside them (the
+      // engine calls this on one thread; an exception stops it after those positions).
+      if (windowed)
+        st.progress = [&, first](std::size_t k, std::size_t) {
+          simulated = first + k;  // visited, whatever happens next (dose on a cancel)
+          done_positions.store(simulated);
+          if (stop_requested(sn, ctl)) throw AcquisitionCancelled("acquisition cancelled after " + std::to_string(first + k) + " of " +
+                                                                  std::to_string(local.size()) + " positions");
+        };
       OffsetSink os;
       os.inner = sink;
       os.offset = first;
@@ -552,10 +598,17 @@ struct Microscope::Impl {
         for (std::size_t k = 0; k < all.signals.size(); ++k)
           all.signals[k].values.insert(all.signals[k].values.end(), r.signals[k].values.begin(), r.signals[k].values.end());
       }
-      simulated = first + part.size();
+      simulated = last;
       done_positions.store(simulated);
       if (ctl.progress) ctl.progress(simulated, local.size());
     }
+    if (windowed)  // back to the positions' order
+      for (DetectorSignal& sig : all.signals) {
+        const std::size_t b = sig.values.size() / local.size();
+        std::vector<double> v(sig.values.size());
+        for (std::size_t i = 0; i < local.size(); ++i) std::copy_n(sig.values.begin() + long(i * b), b, v.begin() + long(order[i] * b));
+        sig.values = std::move(v);
+      }
     return all;
   }
 

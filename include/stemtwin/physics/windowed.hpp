@@ -100,6 +100,11 @@ struct WindowPlan {
 WindowPlan plan_window(const Grid& grid, const ProbeOptics& optics, double thickness_A, const std::vector<Point2>& positions,
                        const StemSettings& settings);
 
+/// Tiles of side `tile_A` over the grid's periodic cell (positions wrapped into it): for each
+/// tile holding positions, the indices of its positions in position order; tiles ordered by
+/// their first position. simulate_windowed builds one window (and potential) per tile.
+std::vector<std::vector<std::size_t>> window_tiles(const Grid& grid, const std::vector<Point2>& positions, double tile_A);
+
 /// Windowed multislice of a structure on `grid` (the full cell's sampling): the same
 /// detectors and result layout as simulate_stem with Method::Multislice. Throws
 /// std::invalid_argument for pixelated detectors.
