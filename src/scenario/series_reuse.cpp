@@ -61,10 +61,7 @@ bool same_detectors(const std::vector<SampledDetector>& a, const std::vector<Sam
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
     const SampledDetector &p = a[i], &q = b[i];
-    if (p.name != q.name || p.type != q.type || p.inner != q.inner || p.outer != q.outer || p.has_azimuth != q.has_azimuth ||
-        p.azimuth_from != q.azimuth_from || p.azimuth_to != q.azimuth_to || p.step != q.step || p.max != q.max ||
-        p.rings != q.rings || p.segments != q.segments || p.rotation != q.rotation || p.max_angle != q.max_angle ||
-        p.bin != q.bin)
+    if (p.name != q.name || p.type != q.type || p.detector != q.detector || p.com_max_angle_mrad != q.com_max_angle_mrad)
       return false;
   }
   return true;

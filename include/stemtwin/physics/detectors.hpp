@@ -28,12 +28,14 @@ struct AnnularDetector {
   std::string name = "haadf";
   double inner_mrad = 70, outer_mrad = 200;
   std::optional<std::pair<double, double>> azimuth_deg;  ///< [from, to), deg, counter-clockwise from +x
+  bool operator==(const AnnularDetector&) const = default;
 };
 
 struct RadialDetector {
   std::string name = "radial";
   double step_mrad = 1.0;
   double max_mrad = 0.0;  ///< 0: up to the band limit
+  bool operator==(const RadialDetector&) const = default;
 };
 
 struct SegmentedDetector {
@@ -41,16 +43,19 @@ struct SegmentedDetector {
   std::vector<double> ring_edges_mrad = {10, 20};  ///< rings+1 edges
   std::size_t segments = 4;
   double rotation_deg = 0.0;
+  bool operator==(const SegmentedDetector&) const = default;
 };
 
 struct ComDetector {
   std::string name = "com";
+  bool operator==(const ComDetector&) const = default;
 };
 
 struct PixelatedDetector {
   std::string name = "pattern";
   double max_angle_mrad = 0.0;  ///< 0: up to the band limit
   std::size_t bin = 1;
+  bool operator==(const PixelatedDetector&) const = default;
 };
 
 using Detector = std::variant<AnnularDetector, RadialDetector, SegmentedDetector, ComDetector, PixelatedDetector>;
