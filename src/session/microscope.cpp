@@ -39,14 +39,7 @@ ScanResult Microscope::scan(const ScanSettings& s, std::vector<Detector> detecto
   if (detectors.empty()) throw std::invalid_argument("at least one detector is needed");
   const std::uint64_t epoch = impl_->cancel_epoch.load();
   std::unique_lock<std::mutex> beam(impl_->beam);
-  double energy = 0;
-  Point2 stage;
-  {
-    std::lock_guard<std::mutex> lock(impl_->state);
-    energy = impl_->optics.probe.energy_eV;
-    stage = {impl_->stage.x_A, impl_->stage.y_A};
-  }
-  check_spectrometers(impl_->spectra_check_specimen(stage), energy, sp);
+  impl_->check_spectrometers_here(sp);
   {
     std::lock_guard<std::mutex> lock(impl_->state);
     impl_->scan = s;

@@ -1,5 +1,6 @@
 // MicroscopeService: the native stemtwin.* methods (the twin's own units, binary arrays):
-// acquisitions and state (register_native), dose, optics, stage and cancel (register_native_control).
+// the method list and state (register_native_state), frames (register_native_scan), the parked
+// probe (register_native_probe); dose, optics, stage and cancel (register_native_control).
 #include <algorithm>
 #include <cmath>
 
@@ -26,6 +27,12 @@ json frame_method_json(const FrameMethod& f) {
 }  // namespace
 
 void MicroscopeService::register_native(RpcDispatcher& d) {
+  register_native_state(d);
+  register_native_scan(d);
+  register_native_probe(d);
+}
+
+void MicroscopeService::register_native_state(RpcDispatcher& d) {
   d.add("stemtwin.methods", {}, [&d](const json& p) {
     Params(p, "stemtwin.methods", {});
     json out = json::array();
@@ -74,7 +81,9 @@ void MicroscopeService::register_native(RpcDispatcher& d) {
                       {"method", frame_method_json(st.last_frame)}};
         },
         "session state in native units (Å, mrad, pA, µs)");
+}
 
+void MicroscopeService::register_native_scan(RpcDispatcher& d) {
   d.add("stemtwin.scan", {}, [this](const json& p) {
           Params a(p, "stemtwin.scan", {"fov_x_A", "fov_y_A", "nx", "ny", "rotation_deg", "dwell_us", "detectors", "clean", "encoding"});
           std::unique_lock<std::mutex> lock(mutex_);
@@ -129,6 +138,9 @@ void MicroscopeService::register_native(RpcDispatcher& d) {
         },
         "one frame, images as base64 float32 (native units; settings of device scan unless given)");
 
+}
+
+void MicroscopeService::register_native_probe(RpcDispatcher& d) {
   d.add("stemtwin.probe", {"x_A", "y_A", "dwell_us"}, [this](const json& p) {
           Params a(p, "stemtwin.probe", {"x_A", "y_A", "dwell_us", "encoding"});
           std::unique_lock<std::mutex> lock(mutex_);
@@ -179,7 +191,6 @@ void MicroscopeService::register_native(RpcDispatcher& d) {
           return json{{"signals", signals}, {"electrons_per_point", r.front().electrons}, {"call", r.front().call}};
         },
         "detector signals at a list of positions (Å), base64 float32 per detector");
-
 }
 
 void MicroscopeService::register_native_control(RpcDispatcher& d) {
