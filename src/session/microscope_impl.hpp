@@ -24,6 +24,7 @@
 #include "stemtwin/physics/windowed.hpp"
 #include "stemtwin/specimen/orient.hpp"
 #include "microscope_detail.hpp"
+#include "microscope_lines.hpp"
 #include "microscope_spectra.hpp"
 
 namespace stemtwin {
@@ -86,6 +87,7 @@ struct Microscope::Impl {
   std::atomic<std::uint64_t> cancel_epoch{0};
   std::atomic<bool> acquiring{false};
   std::atomic<std::size_t> done_positions{0}, total_positions{0};
+  LineBuffer lines;  // the running or last scan's rows (a lock of its own; Microscope::scan_lines)
 
   Snapshot snapshot() {
     std::lock_guard<std::mutex> lock(state);
@@ -197,7 +199,15 @@ struct Microscope::Impl {
   /// Clean signals for the positions: from the clean cache when the same acquisition was
   /// simulated before (no 4D sink involved), else computed.
   StemResult simulate_cached(const Snapshot& sn, Window& w, const std::vector<Point2>& pos, const std::vector<Detector>& dets, bool& hit,
-                             const AcquisitionControl& ctl, std::size_t& simulated);
+                             const AcquisitionControl& ctl, std::size_t& simulated, const BlockHook& on_block = {});
+
+  /// The clean signals of a scan frame at the planned positions `ds` (simulated, from the
+  /// clean-signal cache, or the incoherent model's maps as one bin per annular detector), with
+  /// `r`'s warnings, cache flags and spectrum images filled; `on_block` sees the signals as
+  /// blocks complete. A cancelled frame books the dose of the positions simulated and throws
+  /// AcquisitionCancelled (microscope.cpp). Beam lock held.
+  StemResult frame_signals(const Snapshot& sn, const DistortedScan& ds, double electrons_each, const AcquisitionControl& control,
+                           const BlockHook& on_block, ScanResult& r);
 
   /// True when this acquisition is to stop: cancel() was called since it started, or its
   /// control says so.
@@ -216,12 +226,13 @@ struct Microscope::Impl {
   /// Clean signals at `pos`, simulated in blocks of positions (each position's signals do not
   /// depend on the others, and the engines are bit-identical for any split, so blocks change
   /// nothing but how often cancellation is looked at). `simulated` counts positions done;
+  /// `on_block` (may be empty) sees the signals so far after each block (progressive rows);
   /// throws AcquisitionCancelled between blocks when asked to stop. With `inelastic`, the
   /// probe intensity at the atoms (spectra) is recorded too, by multislice (microscope_spectra.cpp).
   /// Beam lock held.
   StemResult simulate(const Snapshot& sn, Window& w, const std::vector<Point2>& pos, const std::vector<Detector>& dets,
                       PatternSink* sink, const AcquisitionControl& ctl, std::size_t& simulated,
-                      ElementIntensity* inelastic = nullptr);
+                      ElementIntensity* inelastic = nullptr, const BlockHook& on_block = {});
 
   /// Incoherent clean images of the annular detectors at `pos` (an nx × ny raster); maps are
   /// cached per detector, probe, pixel footprint and specimen version. Beam lock held.

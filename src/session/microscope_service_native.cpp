@@ -138,6 +138,26 @@ void MicroscopeService::register_native_scan(RpcDispatcher& d) {
         },
         "one frame, images as base64 float32 (native units; settings of device scan unless given)");
 
+  // The progressive image: takes only the session's rows lock (Microscope::scan_lines), so it
+  // answers while the scan that fills the rows runs on another connection.
+  d.add("stemtwin.scan_lines", {"from_row"}, [this](const json& p) {
+          Params a(p, "stemtwin.scan_lines", {"from_row", "encoding"});
+          const std::size_t from = a.has("from_row") ? count(a.get("from_row"), "from_row", 0, 1u << 16) : 0;
+          const std::string enc = a.has("encoding") ? encoding_of(a.get("encoding")) : "base64";
+          const ScanLines l = m_.scan_lines(from);
+          auto arrays = [&](const std::map<std::string, Image>& images) {
+            json out = json::object();
+            for (const auto& [name, im] : images)
+              out[name] = enc == "base64" ? binary_array(to_float(im), {im.ny, im.nx}) : list_array(to_float(im), {im.ny, im.nx});
+            return out;
+          };
+          return json{{"call", l.call},          {"state", l.state},       {"nx", l.nx},
+                      {"ny", l.ny},              {"total_rows", l.ny},     {"rows_done", l.rows_done},
+                      {"first_row", l.first_row}, {"channels", l.channels}, {"whole_frame", l.whole_frame},
+                      {"images", arrays(l.rows)}, {"whole", arrays(l.whole)}};
+        },
+        "rows of the running or last scan read out so far, from from_row on (progressive image; base64 float32 "
+        "[rows, nx] per channel, the final frame's bytes)");
 }
 
 void MicroscopeService::register_native_probe(RpcDispatcher& d) {

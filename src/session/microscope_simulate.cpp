@@ -11,7 +11,7 @@
 namespace stemtwin {
 
 StemResult Microscope::Impl::simulate_cached(const Snapshot& sn, Window& w, const std::vector<Point2>& pos, const std::vector<Detector>& dets, bool& hit,
-                                             const AcquisitionControl& ctl, std::size_t& simulated) {
+                                             const AcquisitionControl& ctl, std::size_t& simulated, const BlockHook& on_block) {
   const std::string key = physics_key(sn.effective_probe(), dets);
   for (auto it = clean_cache.begin(); it != clean_cache.end(); ++it)
     if (it->window == &w && it->specimen_version == specimen_version && it->key == key && it->positions.size() == pos.size() &&
@@ -22,7 +22,7 @@ StemResult Microscope::Impl::simulate_cached(const Snapshot& sn, Window& w, cons
       return clean_cache.front().result;
     }
   hit = false;
-  StemResult r = simulate(sn, w, pos, dets, nullptr, ctl, simulated);
+  StemResult r = simulate(sn, w, pos, dets, nullptr, ctl, simulated, nullptr, on_block);
   clean_cache.push_front({&w, specimen_version, key, pos, r});
   while (clean_cache.size() > 4) clean_cache.pop_back();
   return r;
@@ -64,7 +64,7 @@ std::vector<SMatrix>* Microscope::Impl::auto_method(Window& w, const ProbeOptics
 
 StemResult Microscope::Impl::simulate(const Snapshot& sn, Window& w, const std::vector<Point2>& pos, const std::vector<Detector>& dets,
                                       PatternSink* sink, const AcquisitionControl& ctl, std::size_t& simulated,
-                                      ElementIntensity* inelastic) {
+                                      ElementIntensity* inelastic, const BlockHook& on_block) {
   std::vector<Point2> local(pos.size());
   for (std::size_t i = 0; i < pos.size(); ++i) local[i] = {pos[i].x - w.x0, pos[i].y - w.y0};
   StemSettings st;
@@ -132,6 +132,7 @@ StemResult Microscope::Impl::simulate(const Snapshot& sn, Window& w, const std::
     }
     simulated = first + part.size();
     done_positions.store(simulated);
+    if (on_block) on_block(all, simulated);
     if (ctl.progress) ctl.progress(simulated, local.size());
   }
   return all;
