@@ -515,6 +515,22 @@ void bind_session_bookkeeping(py::class_<Session>& cls) {
   cls
       .def("cancel", [](Session& s) { s.m.cancel(); },
            "Cancels the acquisitions running or waiting now (from another thread): they raise RuntimeError.")
+      .def("scan_lines",
+           [](Session& s, std::size_t from_row) {
+             ScanLines l = with(s, [&](Microscope& m) { return m.scan_lines(from_row); });
+             py::dict rows, whole, d;
+             for (auto& [name, im] : l.rows) rows[py::str(name)] = own(std::move(im));
+             for (auto& [name, im] : l.whole) whole[py::str(name)] = own(std::move(im));
+             d["call"] = l.call, d["state"] = l.state, d["nx"] = l.nx, d["ny"] = l.ny, d["rows_done"] = l.rows_done;
+             d["first_row"] = l.first_row, d["channels"] = l.channels, d["whole_frame"] = l.whole_frame;
+             d["images"] = rows, d["whole"] = whole;
+             return d;
+           },
+           py::arg("from_row") = 0,
+           "The running or last scan's rows read out so far (progressive image; call it from another thread while "
+           "scan() runs): {'state': 'running'|'done'|'cancelled'|'failed'|'idle', 'rows_done', 'first_row', 'ny', "
+           "'images': {name: (rows_done - first_row, nx)} — exactly the finished frame's rows —, 'whole_frame': channels "
+           "that arrive only with the whole frame (iDPC; all with a source size), 'whole': those once done}.")
       .def("status", [](Session& s) { return status_dict(with(s, [](Microscope& m) { return m.status(); })); },
            "The session's state as a plain dict (stage, optics, scan, detectors, total_electrons, calls, cache, damage).")
       .def("dose_map", [](Session& s, double pixel) { return own(with(s, [&](Microscope& m) { return m.dose_map(pixel); }).dose_e_per_A2); },

@@ -1373,3 +1373,79 @@ TEST(MicroscopeService, SpectraInTheReferenceFormat) {
   EXPECT_EQ(t.error("get_spectrum_image", {{"spectrum_image_index", "Channel_001"}, {"size", 64}}), rpc::kInvalidParams);
   EXPECT_EQ(t.error("get_spectrum_image", {{"spectrum_image_index", "Channel_009"}}), rpc::kInvalidParams);
 }
+
+// The progressive image (issue 16): while one connection's scan runs, another reads the rows
+// read out so far with stemtwin.scan_lines. Rows arrive before the scan ends and are the final
+// frame's bytes; a cancelled scan is still cancelled and keeps the rows read out before the stop.
+TEST(MicroscopeService, ScanLinesStreamTheFinalFramesRowsWhileTheScanRuns) {
+  Twin t;
+  EXPECT_EQ(t.result("stemtwin.scan_lines")["state"], "idle");
+  // 20 × 20 pixels of 0.2 Å: full physics in blocks of ≥ 8 positions, so rows complete a few
+  // at a time over seconds. The scan's client waits as long as the loop below may poll.
+  const json frame = {{"nx", 20}, {"ny", 20}, {"fov_x_A", 3.9}, {"fov_y_A", 3.9}, {"detectors", {"HAADF", "BF"}}};
+  const std::size_t nx = 20, ny = 20;
+  auto scan_with = [&](const json& params) {
+    Client c(t.port(), 300);
+    return c.request("stemtwin.scan", params);
+  };
+  auto scan = std::async(std::launch::async, scan_with, frame);
+  std::map<std::string, std::vector<unsigned char>> got;  // the bytes of every row received, per channel
+  std::size_t next = 0, rows_while_running = 0, first_rows = 0;  // first_rows: rows_done when rows first came
+  std::string state;
+  const auto t0 = Clock::now();
+  while (state != "done" && seconds_since(t0) < 300) {
+    const json l = t.result("stemtwin.scan_lines", {{"from_row", next}});
+    state = l.value("state", "");
+    if (state == "cancelled" || state == "failed") break;
+    if (state != "running" && state != "done") {  // not started yet
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
+    ASSERT_EQ(l["first_row"], next);
+    ASSERT_EQ(l["ny"], ny);
+    const std::size_t done = l["rows_done"];
+    for (const auto& [name, a] : l["images"].items()) {
+      EXPECT_EQ(a["shape"], json({done - next, nx})) << name;
+      const std::vector<unsigned char> b = unbase64(a["__ndarray_b64__"]);
+      got[name].insert(got[name].end(), b.begin(), b.end());
+    }
+    if (state == "running") {
+      rows_while_running = std::max(rows_while_running, done);
+      if (done > 0 && first_rows == 0) first_rows = done;
+    }
+    next = done;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const json r = scan.get();
+  ASSERT_TRUE(r.contains("result")) << r.dump().substr(0, 300);
+  EXPECT_EQ(state, "done");
+  EXPECT_GT(rows_while_running, 0u) << "no row arrived before the scan ended";
+  EXPECT_LT(first_rows, ny) << "the rows came in one piece, not progressively";
+  std::printf("scan_lines: %zu of %zu rows read while the scan ran (%.1f s)\n", rows_while_running, ny, seconds_since(t0));
+  for (const std::string name : {"HAADF", "BF"}) {
+    const std::vector<unsigned char> final_bytes = unbase64(r["result"]["images"][name]["__ndarray_b64__"]);
+    ASSERT_EQ(final_bytes.size(), nx * ny * 4) << name;
+    EXPECT_TRUE(got[name] == final_bytes) << name << ": the rows streamed differ from the final frame";
+  }
+
+  // Cancel after the first rows: the scan is answered -32000, the rows before the stop stay.
+  json other = frame;  // another field: the same one would come from the clean-signal cache at once
+  other["fov_x_A"] = other["fov_y_A"] = 3.8;
+  auto second = std::async(std::launch::async, scan_with, other);
+  json l;
+  const auto t1 = Clock::now();
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    l = t.result("stemtwin.scan_lines");
+  } while (!(l["state"] == "running" && l["rows_done"].get<std::size_t>() > 0) && seconds_since(t1) < 120);
+  EXPECT_EQ(t.result("stemtwin.cancel")["cancelled"], true);
+  const json cancelled = second.get();
+  EXPECT_EQ(error_code(cancelled), rpc::kServerError) << cancelled.dump().substr(0, 300);
+  l = t.result("stemtwin.scan_lines", {{"encoding", "list"}});
+  EXPECT_EQ(l["state"], "cancelled");
+  const std::size_t kept = l["rows_done"];
+  EXPECT_GT(kept, 0u);
+  EXPECT_LT(kept, ny);
+  EXPECT_EQ(l["images"]["HAADF"][1], json({kept, nx}));
+  EXPECT_EQ(t.error("stemtwin.scan_lines", {{"from_row", -1}}), rpc::kInvalidParams);
+}

@@ -1,5 +1,7 @@
 #include "stemtwin/acquisition/readout.hpp"
 
+#include "readout_detail.hpp"
+
 #include <stdexcept>
 #include <utility>
 
@@ -53,9 +55,18 @@ std::string channel_units(ChannelKind kind, bool acquired) {
 
 ReadOut readout(const StemResult& result, const std::vector<Detector>& detectors, const ReadoutSettings& rs,
                 const AcquisitionSettings& acquisition, const DistortedScan& scan) {
+  return detail::readout_where(result, detectors, rs, acquisition, scan, [](const ReadoutChannel&) { return true; });
+}
+
+namespace detail {
+
+ReadOut readout_where(const StemResult& result, const std::vector<Detector>& detectors, const ReadoutSettings& rs,
+                      const AcquisitionSettings& acquisition, const DistortedScan& scan,
+                      const std::function<bool(const ReadoutChannel&)>& wanted) {
   ReadOut out;
   std::map<std::string, std::pair<const Image*, const Image*>> com;  // detector → blurred (x, y)
   for (const ReadoutChannel& c : readout_channels(detectors)) {
+    if (!wanted(c)) continue;
     Image clean;
     if (c.kind == ChannelKind::Idpc) {
       const auto& [cx, cy] = com.at(c.detector);
@@ -74,4 +85,5 @@ ReadOut readout(const StemResult& result, const std::vector<Detector>& detectors
   return out;
 }
 
+}  // namespace detail
 }  // namespace stemtwin

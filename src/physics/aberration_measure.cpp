@@ -139,7 +139,9 @@ Aberrations TableauResult::aberrations() const {
   return a;
 }
 
-TableauResult measure_tableau(const ProbeOptics& optics, const TableauSettings& s) {
+namespace {
+
+void check_tableau(const ProbeOptics& optics, const TableauSettings& s) {
   if (!(s.tilt_mrad >= 1 && s.tilt_mrad <= 100))
     throw std::invalid_argument("tableau tilt " + std::to_string(s.tilt_mrad) + " mrad out of range [1, 100] mrad");
   if (s.rings < 1 || s.rings > 4) throw std::invalid_argument("tableau rings " + std::to_string(s.rings) + " out of range [1, 4]");
@@ -148,12 +150,15 @@ TableauResult measure_tableau(const ProbeOptics& optics, const TableauSettings& 
   if (!(s.electrons_per_tilt >= 0 && s.electrons_per_tilt <= 1e12))
     throw std::invalid_argument("tableau electrons_per_tilt " + std::to_string(s.electrons_per_tilt) + " out of range [0, 1e12]");
   if (!(optics.semiangle_mrad > 0)) throw std::invalid_argument("tableau: probe semi-angle must be > 0 mrad");
+}
 
+/// The box the tilted probes are formed in: it must hold the probe at every tilt, i.e. the
+/// geometric blur bound Σ|∇f| over the tilted cone (all 14 coefficients) plus a few
+/// diffraction-limited widths λ/α, sampled so that the band limit holds the tilted cone.
+Grid tableau_grid(const ProbeOptics& optics, const TableauSettings& s) {
   const double lambda = wavelength_A(optics.energy_eV);
   const double alpha_ap = optics.semiangle_mrad * 1e-3;
   const double alpha_max = s.tilt_mrad * 1e-3 + alpha_ap;
-  // The box must hold the probe at every tilt: the geometric blur bound Σ|∇f| over the
-  // tilted cone (all 14 coefficients), plus a few diffraction-limited widths λ/α.
   double blur = 0;
   for (std::size_t i = 0; i < Aberrations::kOrders.size(); ++i)
     blur += std::abs(optics.aberrations.C[i]) * std::pow(alpha_max, Aberrations::kOrders[i][0]) *
@@ -163,16 +168,18 @@ TableauResult measure_tableau(const ProbeOptics& optics, const TableauSettings& 
   if (L / dx > 1024)
     throw std::invalid_argument("tableau: the tilted probes (blur ~" + std::to_string(blur) +
                                 " Å) need a box over 1024 pixels; reduce the tilt or the aberrations (is Cs uncorrected?)");
-  const Grid g = Grid::from_sampling(L, L, dx);
-  const Fft2 fft(g);
-  const double sax = lambda / g.lx, say = lambda / g.ly;  // angular sampling
+  return Grid::from_sampling(L, L, dx);
+}
 
-  // Fitted unknowns: offset (x, y), then Cartesian components of the coefficients.
+/// A fitted unknown: a Cartesian component (trig 0: x/cos, 1: y/sin) of a CEOS coefficient.
+struct Unknown {
+  std::size_t coef;
+  int trig;
+};
+
+/// The unknowns a tableau fits besides the offset: orders up to 2 with one ring, 3 with more.
+std::vector<Unknown> tableau_unknowns(const TableauSettings& s) {
   const int max_order = s.rings == 1 ? 2 : 3;
-  struct Unknown {
-    std::size_t coef;
-    int trig;
-  };
   std::vector<Unknown> unknowns;
   const auto& cs = ceos_coefficients();
   for (std::size_t j = 0; j < cs.size(); ++j) {
@@ -180,123 +187,148 @@ TableauResult measure_tableau(const ProbeOptics& optics, const TableauSettings& 
     unknowns.push_back({j, 0});
     if (cs[j].m != 0) unknowns.push_back({j, 1});
   }
-  const std::size_t np = 2 + unknowns.size();
+  return unknowns;
+}
 
-  TableauResult out;
+/// The beam tilts (mrad): untilted, then `rings` rings of `azimuths` tilts out to tilt_mrad.
+std::vector<std::array<double, 2>> tableau_tilts(const TableauSettings& s) {
   std::vector<std::array<double, 2>> tilts = {{0, 0}};
   for (std::size_t r = 1; r <= s.rings; ++r)
     for (std::size_t q = 0; q < s.azimuths; ++q) {
       const double t = s.tilt_mrad * double(r) / double(s.rings), az = 2 * kPi * double(q) / double(s.azimuths);
       tilts.push_back({t * std::cos(az), t * std::sin(az)});
     }
+  return tilts;
+}
 
-  std::vector<double> rows;  // design matrix, 2 rows per tilt, np columns
-  std::vector<double> obs, w;
-  ComplexBuffer psi(g.size());
-  for (std::size_t it = 0; it < tilts.size(); ++it) {
-    const double tx = tilts[it][0] * 1e-3, ty = tilts[it][1] * 1e-3;
-    // The tilted probe and, with the same aperture weights, the model's basis gradients.
-    std::vector<double> gx(unknowns.size(), 0.0), gy(unknowns.size(), 0.0);
-    double wsum = 0;
-    for (std::size_t j = 0; j < g.ny; ++j)
-      for (std::size_t i = 0; i < g.nx; ++i) {
-        const double ax = g.kx(i) * lambda, ay = g.ky(j) * lambda;
-        const double dxa = ax - tx, dya = ay - ty;
-        const double A = aperture(std::hypot(dxa, dya), std::atan2(dya, dxa), alpha_ap, sax, say);
-        cfloat v{0, 0};
-        if (A > 0) {
-          const double chi = optics.aberrations.chi(std::hypot(ax, ay), std::atan2(ay, ax), lambda);
-          v = cfloat(float(A * std::cos(chi)), float(-A * std::sin(chi)));
-          const double w2 = A * A;
-          wsum += w2;
-          for (std::size_t u = 0; u < unknowns.size(); ++u) {
-            const auto& c = cs[unknowns[u].coef];
-            const auto gr = grad_basis(c.n, c.m, unknowns[u].trig, ax, ay);
-            // f's coefficient is the Krivanek C (= factor · CEOS), so the CEOS unknown's
-            // column carries the factor.
-            gx[u] += w2 * gr[0] * c.krivanek_per_ceos;
-            gy[u] += w2 * gr[1] * c.krivanek_per_ceos;
-          }
+/// One tilted probe image: its measured shift (centroid, Å) and standard error, and the
+/// model's aperture-weighted basis gradients (their sum over the aperture and the weight sum).
+struct TiltObservation {
+  double cx = 0, cy = 0, sx = 0, sy = 0;
+  std::vector<double> gx, gy;
+  double wsum = 0;
+};
+
+/// The tilted probe and, with the same aperture weights, the model's basis gradients; `psi`
+/// is the grid-sized work buffer.
+void form_tilted_probe(const ProbeOptics& optics, const Grid& g, const std::vector<Unknown>& unknowns, double tx, double ty,
+                       ComplexBuffer& psi, TiltObservation& o) {
+  const auto& cs = ceos_coefficients();
+  const double lambda = wavelength_A(optics.energy_eV);
+  const double alpha_ap = optics.semiangle_mrad * 1e-3;
+  const double sax = lambda / g.lx, say = lambda / g.ly;  // angular sampling
+  o.gx.assign(unknowns.size(), 0.0);
+  o.gy.assign(unknowns.size(), 0.0);
+  o.wsum = 0;
+  for (std::size_t j = 0; j < g.ny; ++j)
+    for (std::size_t i = 0; i < g.nx; ++i) {
+      const double ax = g.kx(i) * lambda, ay = g.ky(j) * lambda;
+      const double dxa = ax - tx, dya = ay - ty;
+      const double A = aperture(std::hypot(dxa, dya), std::atan2(dya, dxa), alpha_ap, sax, say);
+      cfloat v{0, 0};
+      if (A > 0) {
+        const double chi = optics.aberrations.chi(std::hypot(ax, ay), std::atan2(ay, ax), lambda);
+        v = cfloat(float(A * std::cos(chi)), float(-A * std::sin(chi)));
+        const double w2 = A * A;
+        o.wsum += w2;
+        for (std::size_t u = 0; u < unknowns.size(); ++u) {
+          const auto& c = cs[unknowns[u].coef];
+          const auto gr = grad_basis(c.n, c.m, unknowns[u].trig, ax, ay);
+          // f's coefficient is the Krivanek C (= factor · CEOS), so the CEOS unknown's
+          // column carries the factor.
+          o.gx[u] += w2 * gr[0] * c.krivanek_per_ceos;
+          o.gy[u] += w2 * gr[1] * c.krivanek_per_ceos;
         }
-        psi[j * g.nx + i] = v;
       }
-    if (!(wsum > 0)) throw std::invalid_argument("tableau: the aperture falls between grid points");
-    fft.backward(psi.data());
-    // Intensity and its Poisson counts.
-    Rng rng(s.seed, {kCorrectorRngKey, 1, s.stream, it});
-    std::vector<double> I(g.size());
-    double tot = 0;
-    for (std::size_t p = 0; p < g.size(); ++p) tot += (I[p] = std::norm(psi[p]));
-    for (std::size_t p = 0; p < g.size(); ++p) {
-      I[p] /= tot;
-      if (s.electrons_per_tilt > 0) I[p] = double(rng.poisson(I[p] * s.electrons_per_tilt));
+      psi[j * g.nx + i] = v;
     }
-    // Circular-mean centroid along x and y, then the spread about it for the standard error.
-    std::complex<double> zx{0, 0}, zy{0, 0};
-    double n = 0;
-    for (std::size_t j = 0; j < g.ny; ++j)
-      for (std::size_t i = 0; i < g.nx; ++i) {
-        const double v = I[j * g.nx + i];
-        n += v;
-        zx += v * std::polar(1.0, 2 * kPi * double(i) / double(g.nx));
-        zy += v * std::polar(1.0, 2 * kPi * double(j) / double(g.ny));
-      }
-    if (!(n > 0)) throw std::invalid_argument("tableau: no electrons counted at a tilt (electrons_per_tilt too small)");
-    const double cx = std::arg(zx) / (2 * kPi) * g.lx, cy = std::arg(zy) / (2 * kPi) * g.ly;
-    double vx = 0, vy = 0;
-    for (std::size_t j = 0; j < g.ny; ++j)
-      for (std::size_t i = 0; i < g.nx; ++i) {
-        const double v = I[j * g.nx + i];
-        double ddx = std::remainder(double(i) * g.dx() - cx, g.lx), ddy = std::remainder(double(j) * g.dy() - cy, g.ly);
-        vx += v * ddx * ddx;
-        vy += v * ddy * ddy;
-      }
-    // Noiseless: a nominal 1e-6 Å weight floor (the fit is then exact up to the grid).
-    const double sx = s.electrons_per_tilt > 0 ? std::sqrt(vx / n / n) : 1e-6;
-    const double sy = s.electrons_per_tilt > 0 ? std::sqrt(vy / n / n) : 1e-6;
-    out.tilts_mrad.push_back(tilts[it]);
-    out.shifts_A.push_back({cx, cy});
-    out.sigma_shifts_A.push_back({sx, sy});
-    for (int axis = 0; axis < 2; ++axis) {
-      std::vector<double> row(np, 0.0);
-      row[axis] = 1.0;
-      for (std::size_t u = 0; u < unknowns.size(); ++u) row[2 + u] = (axis == 0 ? gx[u] : gy[u]) / wsum;
-      rows.insert(rows.end(), row.begin(), row.end());
-      obs.push_back(axis == 0 ? cx : cy);
-      w.push_back(1.0 / std::pow(axis == 0 ? sx : sy, 2));
-    }
+  if (!(o.wsum > 0)) throw std::invalid_argument("tableau: the aperture falls between grid points");
+}
+
+/// The probe image of tilt `it` (in real space in `psi`) with Poisson counts, its centroid
+/// (circular mean along x and y) and the centroid's standard error from the spread about it.
+void measure_shift(const Grid& g, const ComplexBuffer& psi, const TableauSettings& s, std::size_t it, TiltObservation& o) {
+  Rng rng(s.seed, {kCorrectorRngKey, 1, s.stream, it});
+  std::vector<double> I(g.size());
+  double tot = 0;
+  for (std::size_t p = 0; p < g.size(); ++p) tot += (I[p] = std::norm(psi[p]));
+  for (std::size_t p = 0; p < g.size(); ++p) {
+    I[p] /= tot;
+    if (s.electrons_per_tilt > 0) I[p] = double(rng.poisson(I[p] * s.electrons_per_tilt));
   }
-  // Weighted least squares: (AᵀWA) p = AᵀW y.
-  const std::size_t ne = obs.size();
+  std::complex<double> zx{0, 0}, zy{0, 0};
+  double n = 0;
+  for (std::size_t j = 0; j < g.ny; ++j)
+    for (std::size_t i = 0; i < g.nx; ++i) {
+      const double v = I[j * g.nx + i];
+      n += v;
+      zx += v * std::polar(1.0, 2 * kPi * double(i) / double(g.nx));
+      zy += v * std::polar(1.0, 2 * kPi * double(j) / double(g.ny));
+    }
+  if (!(n > 0)) throw std::invalid_argument("tableau: no electrons counted at a tilt (electrons_per_tilt too small)");
+  o.cx = std::arg(zx) / (2 * kPi) * g.lx, o.cy = std::arg(zy) / (2 * kPi) * g.ly;
+  double vx = 0, vy = 0;
+  for (std::size_t j = 0; j < g.ny; ++j)
+    for (std::size_t i = 0; i < g.nx; ++i) {
+      const double v = I[j * g.nx + i];
+      double ddx = std::remainder(double(i) * g.dx() - o.cx, g.lx), ddy = std::remainder(double(j) * g.dy() - o.cy, g.ly);
+      vx += v * ddx * ddx;
+      vy += v * ddy * ddy;
+    }
+  // Noiseless: a nominal 1e-6 Å weight floor (the fit is then exact up to the grid).
+  o.sx = s.electrons_per_tilt > 0 ? std::sqrt(vx / n / n) : 1e-6;
+  o.sy = s.electrons_per_tilt > 0 ? std::sqrt(vy / n / n) : 1e-6;
+}
+
+/// The weighted least-squares problem: 2 rows per tilt (x and y shift), np columns.
+struct TableauSystem {
+  std::size_t np = 0;
+  std::vector<double> rows, obs, w;
+};
+
+/// Weighted least squares (AᵀWA) p = AᵀW y: the parameters, their covariance and χ².
+struct TableauFit {
+  std::vector<double> p, cov;
+  double chi2 = 0;
+};
+
+TableauFit solve(const TableauSystem& sys) {
+  const std::size_t np = sys.np, ne = sys.obs.size();
+  const std::vector<double>& rows = sys.rows;
   std::vector<double> M(np * np, 0.0), b(np, 0.0);
   for (std::size_t e = 0; e < ne; ++e)
     for (std::size_t i = 0; i < np; ++i) {
-      b[i] += rows[e * np + i] * w[e] * obs[e];
-      for (std::size_t j = 0; j < np; ++j) M[i * np + j] += rows[e * np + i] * w[e] * rows[e * np + j];
+      b[i] += rows[e * np + i] * sys.w[e] * sys.obs[e];
+      for (std::size_t j = 0; j < np; ++j) M[i * np + j] += rows[e * np + i] * sys.w[e] * rows[e * np + j];
     }
-  const std::vector<double> cov = spd_inverse(M, np);
-  std::vector<double> p(np, 0.0);
+  TableauFit f;
+  f.cov = spd_inverse(M, np);
+  f.p.assign(np, 0.0);
   for (std::size_t i = 0; i < np; ++i)
-    for (std::size_t j = 0; j < np; ++j) p[i] += cov[i * np + j] * b[j];
-  double chi2 = 0;
+    for (std::size_t j = 0; j < np; ++j) f.p[i] += f.cov[i * np + j] * b[j];
   for (std::size_t e = 0; e < ne; ++e) {
     double pred = 0;
-    for (std::size_t i = 0; i < np; ++i) pred += rows[e * np + i] * p[i];
-    chi2 += w[e] * (obs[e] - pred) * (obs[e] - pred);
+    for (std::size_t i = 0; i < np; ++i) pred += rows[e * np + i] * f.p[i];
+    f.chi2 += sys.w[e] * (sys.obs[e] - pred) * (sys.obs[e] - pred);
   }
-  out.tilts = tilts.size();
-  out.reduced_chi2 = chi2 / double(ne - np);
-  const double scale = s.electrons_per_tilt > 0 ? std::max(1.0, out.reduced_chi2) : 1.0;
-  auto sd = [&](std::size_t i) { return std::sqrt(cov[i * np + i] * scale); };
-  out.offset_A = {p[0], p[1]};
+  return f;
+}
+
+/// The fitted coefficients (CEOS Cartesian with errors, and Krivanek magnitude and angle),
+/// errors scaled by √χ²_red when the counts are noisy.
+std::vector<MeasuredCoefficient> coefficients_of(const TableauFit& f, const std::vector<Unknown>& unknowns, double scale) {
+  const auto& cs = ceos_coefficients();
+  const std::size_t np = f.p.size();
+  auto sd = [&](std::size_t i) { return std::sqrt(f.cov[i * np + i] * scale); };
+  std::vector<MeasuredCoefficient> out;
   for (std::size_t u = 0; u < unknowns.size();) {
     const auto& c = cs[unknowns[u].coef];
     MeasuredCoefficient mc;
     mc.name = c.name;
-    mc.xy_A[0] = p[2 + u];
+    mc.xy_A[0] = f.p[2 + u];
     mc.sigma_xy_A[0] = sd(2 + u);
     if (c.m != 0) {
-      mc.xy_A[1] = p[3 + u];
+      mc.xy_A[1] = f.p[3 + u];
       mc.sigma_xy_A[1] = sd(3 + u);
       const double mag = std::hypot(mc.xy_A[0], mc.xy_A[1]);
       mc.magnitude_A = mag * c.krivanek_per_ceos;
@@ -311,8 +343,47 @@ TableauResult measure_tableau(const ProbeOptics& optics, const TableauSettings& 
       mc.sigma_magnitude_A = mc.sigma_xy_A[0];
       u += 1;
     }
-    out.coefficients.push_back(mc);
+    out.push_back(mc);
   }
+  return out;
+}
+
+}  // namespace
+
+TableauResult measure_tableau(const ProbeOptics& optics, const TableauSettings& s) {
+  check_tableau(optics, s);
+  const Grid g = tableau_grid(optics, s);
+  const Fft2 fft(g);
+  // Fitted unknowns: offset (x, y), then Cartesian components of the coefficients.
+  const std::vector<Unknown> unknowns = tableau_unknowns(s);
+  TableauSystem sys;
+  sys.np = 2 + unknowns.size();
+  TableauResult out;
+  const std::vector<std::array<double, 2>> tilts = tableau_tilts(s);
+  ComplexBuffer psi(g.size());
+  TiltObservation o;
+  for (std::size_t it = 0; it < tilts.size(); ++it) {
+    form_tilted_probe(optics, g, unknowns, tilts[it][0] * 1e-3, tilts[it][1] * 1e-3, psi, o);
+    fft.backward(psi.data());
+    measure_shift(g, psi, s, it, o);
+    out.tilts_mrad.push_back(tilts[it]);
+    out.shifts_A.push_back({o.cx, o.cy});
+    out.sigma_shifts_A.push_back({o.sx, o.sy});
+    for (int axis = 0; axis < 2; ++axis) {
+      std::vector<double> row(sys.np, 0.0);
+      row[axis] = 1.0;
+      for (std::size_t u = 0; u < unknowns.size(); ++u) row[2 + u] = (axis == 0 ? o.gx[u] : o.gy[u]) / o.wsum;
+      sys.rows.insert(sys.rows.end(), row.begin(), row.end());
+      sys.obs.push_back(axis == 0 ? o.cx : o.cy);
+      sys.w.push_back(1.0 / std::pow(axis == 0 ? o.sx : o.sy, 2));
+    }
+  }
+  const TableauFit fit = solve(sys);
+  out.tilts = tilts.size();
+  out.reduced_chi2 = fit.chi2 / double(sys.obs.size() - sys.np);
+  const double scale = s.electrons_per_tilt > 0 ? std::max(1.0, out.reduced_chi2) : 1.0;
+  out.offset_A = {fit.p[0], fit.p[1]};
+  out.coefficients = coefficients_of(fit, unknowns, scale);
   return out;
 }
 

@@ -12,6 +12,16 @@
 
 namespace stemtwin {
 
+namespace {
+/// Electrons delivered at each of the first n positions of a scan: the nominal count times
+/// the position's dose multiplier.
+std::vector<double> electrons_at(const DistortedScan& ds, double electrons_each, std::size_t n) {
+  std::vector<double> e(n);
+  for (std::size_t i = 0; i < n; ++i) e[i] = electrons_each * ds.dose_multiplier[i];
+  return e;
+}
+}  // namespace
+
 Microscope::Microscope(Specimen specimen, MicroscopeSettings settings)
     : impl_(std::make_unique<Impl>(std::move(specimen), settings)) {}
 Microscope::~Microscope() = default;
@@ -19,6 +29,8 @@ Microscope::Microscope(Microscope&&) noexcept = default;
 Microscope& Microscope::operator=(Microscope&&) noexcept = default;
 
 void Microscope::cancel() { impl_->cancel_epoch.fetch_add(1); }
+
+ScanLines Microscope::scan_lines(std::size_t from_row) const { return impl_->lines.since(from_row); }
 
 ScanResult Microscope::scan(const ScanSettings& s, std::vector<Detector> detectors, const AcquisitionControl& control) {
   check_scan(s, impl_->settings.max_positions_per_call);
@@ -39,14 +51,7 @@ ScanResult Microscope::scan(const ScanSettings& s, std::vector<Detector> detecto
   if (detectors.empty()) throw std::invalid_argument("at least one detector is needed");
   const std::uint64_t epoch = impl_->cancel_epoch.load();
   std::unique_lock<std::mutex> beam(impl_->beam);
-  double energy = 0;
-  Point2 stage;
-  {
-    std::lock_guard<std::mutex> lock(impl_->state);
-    energy = impl_->optics.probe.energy_eV;
-    stage = {impl_->stage.x_A, impl_->stage.y_A};
-  }
-  check_spectrometers(impl_->spectra_check_specimen(stage), energy, sp);
+  impl_->check_spectrometers_here(sp);
   {
     std::lock_guard<std::mutex> lock(impl_->state);
     impl_->scan = s;
@@ -91,17 +96,58 @@ ScanResult Microscope::scan_locked(std::uint64_t epoch, const AcquisitionControl
   const std::uint64_t call = sn.call;
   const DistortedScan ds = plan_scan(acq, m.settings.seed, call);
   const double electrons_each = acq.electrons_per_position();
-  auto electrons_of = [&](std::size_t n) {
-    std::vector<double> e(n);
-    for (std::size_t i = 0; i < n; ++i) e[i] = electrons_each * ds.dose_multiplier[i];
-    return e;
-  };
 
   ScanResult r;
   const bool all_annular = std::all_of(sn.detectors.begin(), sn.detectors.end(),
                                        [](const Detector& d) { return std::holds_alternative<AnnularDetector>(d); });
   const bool spectra = sc.eds || sc.eels;  // spectrum images need the multislice wave (microscope_spectra.cpp)
   r.incoherent = !spectra && all_annular && m.settings.incoherent_above_A > 0 && std::max(sx, sy) > m.settings.incoherent_above_A;
+  // The one read-out (acquisition/readout.hpp): the call number keys the noise streams as a
+  // dataset's sample index does. The incoherent maps already include the source size.
+  ReadoutSettings ro;
+  ro.nx = sc.nx, ro.ny = sc.ny, ro.step_x_A = sx, ro.step_y_A = sy;
+  ro.source_size_A = r.incoherent ? 0.0 : sn.optics.probe.source_size_A;
+  ro.seed = m.settings.seed, ro.sample = call;
+  // The progressive image (microscope_lines.hpp): the rows each block completes, read out with
+  // these same settings, for scan_lines() and control.lines.
+  RowStream rows(m.lines, sn.detectors, ro, acq, ds, control.lines);
+  ReadOut out;
+  try {
+    const StemResult res = m.frame_signals(sn, ds, electrons_each, control, rows.hook(), r);
+    out = readout(res, sn.detectors, ro, acq, ds);
+  } catch (const AcquisitionCancelled&) {
+    m.lines.stop("cancelled");
+    throw;
+  } catch (...) {
+    m.lines.stop("failed");
+    throw;
+  }
+  r.images = std::move(out.images);
+  r.clean = std::move(out.clean);
+  r.channels = std::move(out.channels);
+  r.scan = sc;
+  r.stage = sn.stage;
+  r.optics = sn.optics;
+  r.positions_A = ds.positions_A;
+  r.electrons_per_position = electrons_each;
+  r.dose_e_per_A2 = dose_report(acq, ds).dose_e_per_A2;
+  r.call = call;
+  m.deposit(ds.positions_A, electrons_at(ds, electrons_each, ds.positions_A.size()), call);
+  rows.finish(r.images);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+StemResult Microscope::Impl::frame_signals(const Snapshot& sn, const DistortedScan& ds, double electrons_each,
+                                           const AcquisitionControl& control, const BlockHook& on_block, ScanResult& r) {
+  Impl& m = *this;
+  const ScanSettings& sc = sn.scan;
+  const std::uint64_t call = sn.call;
+  const double sx = sc.fov_x_A / double(sc.nx), sy = sc.fov_y_A / double(sc.ny);
+  const bool all_annular = std::all_of(sn.detectors.begin(), sn.detectors.end(),
+                                       [](const Detector& d) { return std::holds_alternative<AnnularDetector>(d); });
+  const bool spectra = sc.eds || sc.eels;
+  auto electrons_of = [&](std::size_t n) { return electrons_at(ds, electrons_each, n); };
   StemResult res;
   ElementIntensity intensity;  // probe intensity at the atoms, when spectra are asked for
   std::map<std::string, Image> incoherent;
@@ -123,8 +169,8 @@ ScanResult Microscope::scan_locked(std::uint64_t epoch, const AcquisitionControl
     Window& w = m.window_for(sn, ds.positions_A, r.window_cache_hit);
     std::size_t simulated = 0;
     try {
-      res = spectra ? m.simulate(sn, w, ds.positions_A, sn.detectors, nullptr, control, simulated, &intensity)
-                    : m.simulate_cached(sn, w, ds.positions_A, sn.detectors, r.signal_cache_hit, control, simulated);
+      res = spectra ? m.simulate(sn, w, ds.positions_A, sn.detectors, nullptr, control, simulated, &intensity, on_block)
+                    : m.simulate_cached(sn, w, ds.positions_A, sn.detectors, r.signal_cache_hit, control, simulated, on_block);
     } catch (const AcquisitionCancelled&) {
       // The beam did visit the positions simulated before the stop: their dose is real.
       const std::vector<Point2> visited(ds.positions_A.begin(), ds.positions_A.begin() + long(simulated));
@@ -146,26 +192,7 @@ ScanResult Microscope::scan_locked(std::uint64_t epoch, const AcquisitionControl
     res = StemResult{};
     for (auto& [name, image] : incoherent) res.signals.push_back({name, 0, 1, std::move(image.data)});
   }
-  // The one read-out (acquisition/readout.hpp): the call number keys the noise streams as a
-  // dataset's sample index does. The incoherent maps already include the source size.
-  ReadoutSettings ro;
-  ro.nx = sc.nx, ro.ny = sc.ny, ro.step_x_A = sx, ro.step_y_A = sy;
-  ro.source_size_A = r.incoherent ? 0.0 : sn.optics.probe.source_size_A;
-  ro.seed = m.settings.seed, ro.sample = call;
-  ReadOut out = readout(res, sn.detectors, ro, acq, ds);
-  r.images = std::move(out.images);
-  r.clean = std::move(out.clean);
-  r.channels = std::move(out.channels);
-  r.scan = sc;
-  r.stage = sn.stage;
-  r.optics = sn.optics;
-  r.positions_A = ds.positions_A;
-  r.electrons_per_position = electrons_each;
-  r.dose_e_per_A2 = dose_report(acq, ds).dose_e_per_A2;
-  r.call = call;
-  m.deposit(ds.positions_A, electrons_of(ds.positions_A.size()), call);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return r;
+  return res;
 }
 
 namespace {

@@ -1,5 +1,6 @@
 // MicroscopeService: the native stemtwin.* methods (the twin's own units, binary arrays):
-// acquisitions and state (register_native), dose, optics, stage and cancel (register_native_control).
+// the method list and state (register_native_state), frames (register_native_scan), the parked
+// probe (register_native_probe); dose, optics, stage and cancel (register_native_control).
 #include <algorithm>
 #include <cmath>
 
@@ -26,6 +27,12 @@ json frame_method_json(const FrameMethod& f) {
 }  // namespace
 
 void MicroscopeService::register_native(RpcDispatcher& d) {
+  register_native_state(d);
+  register_native_scan(d);
+  register_native_probe(d);
+}
+
+void MicroscopeService::register_native_state(RpcDispatcher& d) {
   d.add("stemtwin.methods", {}, [&d](const json& p) {
     Params(p, "stemtwin.methods", {});
     json out = json::array();
@@ -74,7 +81,9 @@ void MicroscopeService::register_native(RpcDispatcher& d) {
                       {"method", frame_method_json(st.last_frame)}};
         },
         "session state in native units (Å, mrad, pA, µs)");
+}
 
+void MicroscopeService::register_native_scan(RpcDispatcher& d) {
   d.add("stemtwin.scan", {}, [this](const json& p) {
           Params a(p, "stemtwin.scan", {"fov_x_A", "fov_y_A", "nx", "ny", "rotation_deg", "dwell_us", "detectors", "clean", "encoding"});
           std::unique_lock<std::mutex> lock(mutex_);
@@ -129,6 +138,29 @@ void MicroscopeService::register_native(RpcDispatcher& d) {
         },
         "one frame, images as base64 float32 (native units; settings of device scan unless given)");
 
+  // The progressive image: takes only the session's rows lock (Microscope::scan_lines), so it
+  // answers while the scan that fills the rows runs on another connection.
+  d.add("stemtwin.scan_lines", {"from_row"}, [this](const json& p) {
+          Params a(p, "stemtwin.scan_lines", {"from_row", "encoding"});
+          const std::size_t from = a.has("from_row") ? count(a.get("from_row"), "from_row", 0, 1u << 16) : 0;
+          const std::string enc = a.has("encoding") ? encoding_of(a.get("encoding")) : "base64";
+          const ScanLines l = m_.scan_lines(from);
+          auto arrays = [&](const std::map<std::string, Image>& images) {
+            json out = json::object();
+            for (const auto& [name, im] : images)
+              out[name] = enc == "base64" ? binary_array(to_float(im), {im.ny, im.nx}) : list_array(to_float(im), {im.ny, im.nx});
+            return out;
+          };
+          return json{{"call", l.call},          {"state", l.state},       {"nx", l.nx},
+                      {"ny", l.ny},              {"total_rows", l.ny},     {"rows_done", l.rows_done},
+                      {"first_row", l.first_row}, {"channels", l.channels}, {"whole_frame", l.whole_frame},
+                      {"images", arrays(l.rows)}, {"whole", arrays(l.whole)}};
+        },
+        "rows of the running or last scan read out so far, from from_row on (progressive image; base64 float32 "
+        "[rows, nx] per channel, the final frame's bytes)");
+}
+
+void MicroscopeService::register_native_probe(RpcDispatcher& d) {
   d.add("stemtwin.probe", {"x_A", "y_A", "dwell_us"}, [this](const json& p) {
           Params a(p, "stemtwin.probe", {"x_A", "y_A", "dwell_us", "encoding"});
           std::unique_lock<std::mutex> lock(mutex_);
@@ -179,7 +211,6 @@ void MicroscopeService::register_native(RpcDispatcher& d) {
           return json{{"signals", signals}, {"electrons_per_point", r.front().electrons}, {"call", r.front().call}};
         },
         "detector signals at a list of positions (Å), base64 float32 per detector");
-
 }
 
 void MicroscopeService::register_native_control(RpcDispatcher& d) {

@@ -91,18 +91,11 @@ SpectrumResult make_spectra(const Structure& specimen, double beam_energy_eV, co
 }  // namespace microscope_detail
 
 void Microscope::set_spectrometers(const Spectrometers& s) {
-  double energy = 0;
-  Point2 stage;
-  {
-    std::lock_guard<std::mutex> lock(impl_->state);
-    energy = impl_->optics.probe.energy_eV;
-    stage = {impl_->stage.x_A, impl_->stage.y_A};
-  }
   // The specimen's composition only changes with both locks held (beam damage); the beam
   // lock keeps it still while the models are checked, without blocking status calls.
   {
     std::lock_guard<std::mutex> beam(impl_->beam);
-    check_spectrometers(impl_->spectra_check_specimen(stage), energy, s);
+    impl_->check_spectrometers_here(s);
   }
   std::lock_guard<std::mutex> lock(impl_->state);
   impl_->spectrometers = s;
@@ -131,12 +124,7 @@ SpectrumResult Microscope::spectra_at(const std::vector<Point2>& points, double 
   const std::uint64_t epoch = m.cancel_epoch.load();
   std::unique_lock<std::mutex> beam(m.beam);
   // Bad spectrometers are refused before the call is counted or any dose is booked.
-  double energy = 0;
-  {
-    std::lock_guard<std::mutex> lock(m.state);
-    energy = m.optics.probe.energy_eV;
-  }
-  check_spectrometers(m.spectra_check_specimen(points.front()), energy, sp);
+  m.check_spectrometers_here(sp, points.front());
   Impl::Running running(m);
   Snapshot sn = m.snapshot();
   sn.cancel_epoch = epoch;

@@ -31,7 +31,9 @@
 // stage and optics calls answer at once while a scan runs, and a stage move during a scan
 // applies to the next one. Acquisitions run in blocks of positions and stop between blocks
 // when cancelled (cancel(), or AcquisitionControl::cancelled); a cancelled acquisition books
-// the dose of the positions it did simulate and throws AcquisitionCancelled.
+// the dose of the positions it did simulate and throws AcquisitionCancelled. A third lock, the
+// *rows* lock, guards only the progressive image (scan_lines(): the rows of the running scan
+// read out so far) and is held just to copy rows in or out.
 //
 // Level of detail. A scan whose pixels are larger than MicroscopeSettings::incoherent_above_A
 // (0.3 Å) and whose detectors are all annular is computed with the incoherent model
@@ -142,10 +144,36 @@ class AcquisitionCancelled : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Rows of a scan frame read out as they complete (the progressive image): from
+/// Microscope::scan_lines (any thread) or AcquisitionControl::lines (the scanning thread).
+/// A row is handed out only once it is final: its bytes are exactly the finished frame's
+/// (acquisition/readout_rows.hpp). Channels whose read-out needs the whole frame — iDPC, and
+/// every channel when a source size blurs the frame — are `whole_frame`: they have no rows
+/// until the frame is done. A frame computed at once (the incoherent model, a frame from the
+/// clean-signal cache) has its rows all at the end.
+struct ScanLines {
+  std::uint64_t call = 0;          ///< the acquisition (ScanResult::call) the rows belong to
+  /// "idle" (no scan yet), "running", "done", "cancelled" (the rows before the stop stay), "failed"
+  std::string state = "idle";
+  std::size_t nx = 0, ny = 0;      ///< the frame's raster (ny = the total rows)
+  std::size_t rows_done = 0;       ///< rows read out so far (ny when done)
+  std::size_t first_row = 0;       ///< the first row held in `rows`
+  std::vector<std::string> channels;     ///< the frame's channels in read-out order
+  std::vector<std::string> whole_frame;  ///< channels that arrive only with the whole frame
+  /// Rows [first_row, rows_done) of each channel not in whole_frame: nx × (rows_done −
+  /// first_row) images of the acquired read-out (ScanResult::images).
+  std::map<std::string, Image> rows;
+  /// The whole_frame channels' full nx × ny images, once the state is "done".
+  std::map<std::string, Image> whole;
+};
+
 /// Optional hooks of one acquisition, called on the calling thread between blocks of positions.
 struct AcquisitionControl {
   std::function<bool()> cancelled;                                      ///< true: stop and throw AcquisitionCancelled
   std::function<void(std::size_t done, std::size_t total)> progress;  ///< positions simulated so far
+  /// A scan's new rows as they complete (first_row = the rows handed out before), and once
+  /// more with state "done", the rows left and the whole-frame channels; scans only.
+  std::function<void(const ScanLines&)> lines;
 };
 
 struct StagePosition {
@@ -349,6 +377,9 @@ class Microscope {
   Spectrometers spectrometers() const;
   /// Cancels every acquisition running or waiting for the beam now (later ones run); returns at once.
   void cancel();
+  /// The running or last scan's rows from `from_row` on, as read out so far (progressive
+  /// image; ScanLines). Takes no lock an acquisition holds across physics: answers at once.
+  ScanLines scan_lines(std::size_t from_row = 0) const;
 
   // --- bookkeeping
   MicroscopeStatus status() const;

@@ -108,7 +108,10 @@ class MicroscopeService {
   void register_corrector(RpcDispatcher& d);     // acquireTableau, measureC1A1, correctAberration (+ snake_case)
   void register_data_server(RpcDispatcher& d);   // get_overview_image
   void register_spectrum_images(RpcDispatcher& d);  // get_spectrum_image(_e_axis), get_point_data
-  void register_native(RpcDispatcher& d);          // stemtwin.methods, status, scan, probe, probe_points
+  void register_native(RpcDispatcher& d);          // the three below
+  void register_native_state(RpcDispatcher& d);    // stemtwin.methods, status
+  void register_native_scan(RpcDispatcher& d);     // stemtwin.scan, scan_lines
+  void register_native_probe(RpcDispatcher& d);    // stemtwin.probe, probe_points
   void register_native_control(RpcDispatcher& d);  // stemtwin.dose_map, set_optics, move_stage, cancel
 
   // The helpers below marked "mutex held" expect mutex_ held; the others take no lock of the
