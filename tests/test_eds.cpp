@@ -189,14 +189,15 @@ TEST(BoteSalvat, BranchesMeetAtUEqualsSixteen) {
 // ---- the inelastic recorder -------------------------------------------------------------
 
 TEST(Inelastic, FirstSliceSeesTheIncidentProbe) {
-  // One slice: the wave entering it is the incident probe, so the recorded value is
-  // |ψ_probe(r_atom)|² / (dx·dy) — the probe computed independently by probe_real_space. The
-  // atom sits on a pixel, so the bilinear interpolation is exact. Float wave: 1e-5 relative.
+  // One slice, the atom on its entrance plane (z = 0): the wave read there is the incident
+  // probe, so the recorded value is |ψ_probe(r_atom)|² / (dx·dy) — the probe computed
+  // independently by probe_real_space. The atom sits on a pixel, so the bilinear
+  // interpolation is exact. Float wave: 1e-5 relative.
   const Grid g(8.0, 8.0, 96, 96);
   Structure s;
   s.cell = {8, 8, 2};
   const double ax = 40 * g.dx(), ay = 50 * g.dy();
-  s.atoms.push_back({22, ax, ay, 1.0, 1.0, 0.0});
+  s.atoms.push_back({22, ax, ay, 0.0, 1.0, 0.0});
   ProbeOptics o = optics300();
   const std::vector<Point2> pos = {{ax, ay}, {ax + 0.4, ay - 0.3}};
   InelasticRecorder rec(s, 0);
@@ -213,9 +214,12 @@ TEST(Inelastic, GaussianFootprintAveragesAUniformDensity) {
   // In a plane wave-like illumination (a 0.5 mrad aperture fills the 8 Å cell almost
   // uniformly) the footprint average equals the δ value whatever the width; compared with the
   // δ recorder, the difference is the probe's own variation over ±4σ = ±1.2 Å, measured
-  // < 0.3 %: bound 1 %.
+  // < 0.3 %: bound 1 %. The atom sits on the slice's entrance plane, so only the incident
+  // wave is read (inside the slice the reading would mix in the wave below the atom, with the
+  // atom's own focusing spike — test_inelastic_depth.cpp covers that depth).
   const Grid g(8.0, 8.0, 96, 96);
   Structure s = column(8, 1, 2.0);
+  s.atoms[0].z = 0.0;
   ProbeOptics o = optics300();
   o.semiangle_mrad = 0.5;
   InelasticRecorder delta(s, 0), wide(s, 0, {0.3, {}});

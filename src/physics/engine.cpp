@@ -107,11 +107,14 @@ StemResult scan_multislice(const std::vector<Transmission>& configs, const Probe
               // The propagator is a pure phase inside the band: intensities can be read before it.
               // 4D patterns are taken at the deepest recording depth (the exit surface by default).
               if (!record_at[s].empty()) rec.record(psi.data(), inv_n, w, record_at[s], s == pattern_slice);
-              if (s + 1 < ns) {
+              // The observer also reads the exit wave (slice_observer.hpp); the detectors
+              // above have been read, so the last propagation changes nothing else.
+              if (s + 1 < ns || observer) {
                 detail::cmul_band_rows(psi.data(), props[prop_of[s]].data(), prop_rows[prop_of[s]]);
                 fft.backward(psi.data());
               }
             }
+            if (observer) observer->observe(pi, c, ns, w, psi.data());
           }
       });
   return res;

@@ -65,7 +65,8 @@ void InelasticRecorder::begin(const Grid& g, const std::vector<double>& dz, std:
   const double inv_pixel_area = 1.0 / (g.dx() * g.dy());
   constexpr double kBoundaryTolerance_A = 1e-6;  // as build_potential (potential.hpp)
 
-  footprints_.assign(configurations, std::vector<std::vector<Footprint>>(ns));
+  // Index ns holds the reads of the exit wave (SliceObserver: observe(…, ns, …)).
+  footprints_.assign(configurations, std::vector<std::vector<Footprint>>(ns + 1));
   weights_.assign(configurations, {});
   nx_ = g.nx;
   ny_ = g.ny;
@@ -84,12 +85,17 @@ void InelasticRecorder::begin(const Grid& g, const std::vector<double>& dz, std:
       const auto el = std::uint32_t(it - result_.elements.begin());
       const auto up = std::upper_bound(bounds.begin(), bounds.end(), a.z + kBoundaryTolerance_A);
       const auto sl = std::size_t(std::clamp<long>(long(up - bounds.begin()) - 1, 0, long(ns) - 1));
+      // ρ at the atom's own depth: linear in z between the intensity entering its slice and
+      // entering the next (the exit wave below the last slice); t = 0 on the entrance plane
+      // (the tolerance above puts an atom within it there, reading exactly the entrance).
+      const double t = std::clamp((a.z - bounds[sl]) / dz[sl], 0.0, 1.0);
+      const double t_read = t < kBoundaryTolerance_A / dz[sl] ? 0.0 : t;
       // Fractional pixel coordinates, periodic (pixel i is centred at x = i·dx).
       const double fx = (a.x - std::floor(a.x / cell.x) * cell.x) / g.dx();
       const double fy = (a.y - std::floor(a.y / cell.y) * cell.y) / g.dy();
       const auto ew = settings_.element_width_A.find(a.Z);
       const double sigma = ew != settings_.element_width_A.end() ? ew->second : settings_.width_A;
-      Footprint f{el, 0, 0, 0, 0, std::uint32_t(wts.size()), a.occupancy * inv_pixel_area};
+      Footprint f{el, std::uint32_t(sl), 0, 0, 0, 0, std::uint32_t(wts.size()), a.occupancy * inv_pixel_area};
       // One axis: first pixel and normalised weights.
       auto axis = [&](double frac, double step, std::size_t n, std::uint32_t& first, std::uint32_t& span) {
         std::vector<double> w;
@@ -122,7 +128,17 @@ void InelasticRecorder::begin(const Grid& g, const std::vector<double>& dz, std:
       };
       axis(fx, g.dx(), g.nx, f.x0, f.nx_span);
       axis(fy, g.dy(), g.ny, f.y0, f.ny_span);
-      footprints_[c][sl].push_back(f);
+      // Two reads sharing the footprint's weights: (1 − t) at the slice's entrance, t at the
+      // next; an atom on the entrance plane (t = 0) is read once, as before.
+      const double scale = f.scale;
+      if (t_read < 1) {
+        f.scale = scale * (1 - t_read);
+        footprints_[c][sl].push_back(f);
+      }
+      if (t_read > 0) {
+        f.scale = scale * t_read;
+        footprints_[c][sl + 1].push_back(f);
+      }
     }
   }
   // Recording depths → the last slice each includes (nearest boundary, as detail::depth_slices).
@@ -139,7 +155,7 @@ void InelasticRecorder::begin(const Grid& g, const std::vector<double>& dz, std:
     last.push_back(best - 1);
     result_.depths_A.push_back(bounds[best]);
   }
-  depths_of_slice_.assign(ns, {});
+  depths_of_slice_.assign(ns, {});  // by the slice holding the atom (Footprint::slice), not the wave read
   for (std::size_t s = 0; s < ns; ++s)
     for (std::size_t d = 0; d < last.size(); ++d)
       if (s <= last[d]) depths_of_slice_[s].push_back(std::uint32_t(d));
@@ -149,8 +165,9 @@ void InelasticRecorder::begin(const Grid& g, const std::vector<double>& dz, std:
 
 void InelasticRecorder::observe(std::size_t position, std::size_t configuration, std::size_t slice, double weight,
                                 const cfloat* psi) {
-  const std::vector<std::uint32_t>& depths = depths_of_slice_[slice];
-  if (depths.empty()) return;  // below every recording depth
+  // The wave entering `slice` is read by the atoms of this slice and of the one above;
+  // both below every recording depth: nothing to record (depths_of_slice_ only shrinks with depth).
+  if (depths_of_slice_[slice == 0 ? 0 : slice - 1].empty()) return;
   const std::size_t ne = result_.elements.size(), stride = result_.positions * ne;
   double* out = result_.values.data() + position * ne;
   const float* wts = weights_[configuration].data();
@@ -181,7 +198,7 @@ void InelasticRecorder::observe(std::size_t position, std::size_t configuration,
       acc += double(wy[j]) * double(sum);
     }
     const double v = weight * f.scale * acc;
-    for (std::uint32_t d : depths) out[d * stride + f.element] += v;
+    for (std::uint32_t d : depths_of_slice_[f.slice]) out[d * stride + f.element] += v;
   }
 }
 

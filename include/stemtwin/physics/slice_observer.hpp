@@ -2,7 +2,8 @@
 // A hook into the multislice loop: something that wants the probe's wave inside the
 // specimen (not only at the detectors), e.g. the inelastic (EDS/EELS) signal in the local
 // approximation (spectroscopy.hpp). The engine calls it with the real-space wave entering
-// every slice, for every probe position, frozen-phonon configuration and focal-spread node.
+// every slice, and with the exit wave, for every probe position, frozen-phonon configuration
+// and focal-spread node.
 #include <cstddef>
 #include <memory>
 #include <vector>
@@ -25,6 +26,9 @@ class SliceObserver {
   /// surface), i.e. |ψ|² is the fraction of the beam per pixel. `weight` is this pass's
   /// share of the average (1/configurations × the focal-spread node's weight); the weights
   /// of one position sum to 1 over its passes.
+  /// After the last slice (slice == slice_thickness_A.size()) it is called once more with the
+  /// exit wave: the last slice's transmitted wave propagated through that slice's thickness,
+  /// so that the intensity is known at every slice boundary including the exit surface.
   /// Threads: called concurrently for different positions, but for one position always
   /// from one thread, in a fixed order (configuration, focal node, slice), so per-position
   /// accumulation needs no locks and does not depend on the thread count.

@@ -6,9 +6,12 @@
 // Kirkland 2010 ch. 8 for the frozen-phonon elastic wave): the probability that an incident
 // electron ionises shell n of an atom at r_a is σ_n · ρ(r_a), where σ_n is the shell's
 // total ionisation cross section (ionisation.hpp) and ρ(r) the probe's intensity per unit
-// area at the atom's depth. ρ comes from the multislice wave entering the slice that holds
-// the atom (SliceObserver), so channelling, beam spreading and thermal diffuse scattering
-// (through frozen phonons) are in it; the depth is resolved to one slice. The inelastic
+// area at the atom's depth. ρ comes from the multislice wave (SliceObserver), so channelling,
+// beam spreading and thermal diffuse scattering (through frozen phonons) are in it: at an
+// atom a fraction t of the way through its slice, ρ = (1 − t)·|ψ_entrance|² + t·|ψ_next|²,
+// the intensities entering its slice and entering the next (the exit wave below the last
+// slice), so ρ is continuous in z and an atom displaced across a boundary by a frozen
+// phonon is not read a whole slice early (docs/spectroscopy.md). The inelastic
 // electrons themselves are not propagated (the signal is collected whatever their angle:
 // right for EDS and for EELS with a large collection angle).
 //
@@ -71,9 +74,11 @@ struct ElementIntensity {
 /// The atoms are those of `structure`, displaced per frozen-phonon configuration exactly as
 /// frozen_phonon_transmissions() displaces them (same seed; displace_atoms), and assigned to
 /// slices as build_potential() assigns them (the slice holding the centre; an atom on a
-/// boundary belongs to the slice starting there; thermal excursions outside [0, lz) are
-/// clamped). Cost per slice: the footprints' pixels of the atoms in it (4 per atom for δ,
-/// (6σ/dx)² for a width σ), read row by row; see bench_eds. One recorder serves one scan at a time.
+/// boundary belongs to the slice starting there and reads only its entrance wave; thermal
+/// excursions outside [0, lz] are clamped to the entrance or exit surface). Cost per slice:
+/// the footprints' pixels of the atoms read there (an atom inside a slice is read at both its
+/// slice's entrance and the next: 2 × 4 pixels for δ, 2 × (6σ/dx)² for a width σ), read row
+/// by row; see bench_eds. One recorder serves one scan at a time.
 class InelasticRecorder : public SliceObserver {
  public:
   InelasticRecorder(Structure structure, std::uint64_t seed, InelasticSettings settings = {});
@@ -97,6 +102,7 @@ class InelasticRecorder : public SliceObserver {
   /// from y0), wrapped periodically; bilinear interpolation is the 2 × 2 case.
   struct Footprint {
     std::uint32_t element;       // index into result_.elements
+    std::uint32_t slice;         // the slice holding the atom (which recording depths include it)
     std::uint32_t x0, y0, nx_span, ny_span;
     std::uint32_t weights;       // offset of wx (then wy) in weights_[configuration]
     double scale;                // occupancy / pixel area (1/Å²)
@@ -104,7 +110,9 @@ class InelasticRecorder : public SliceObserver {
   Structure structure_;
   std::uint64_t seed_;
   InelasticSettings settings_;
-  std::vector<std::vector<std::vector<Footprint>>> footprints_;  // [configuration][slice]
+  // [configuration][wave read: slice entrance 0 … ns−1, exit ns]; an atom inside a slice is
+  // in two lists, scale × (1 − t) and scale × t (t: its fractional depth in the slice).
+  std::vector<std::vector<std::vector<Footprint>>> footprints_;
   std::vector<std::vector<std::uint32_t>> depths_of_slice_;      // [slice]: depth indices whose signal includes it
   std::vector<std::vector<float>> weights_;                     // [configuration]
   std::size_t nx_ = 0, ny_ = 0;  // begin()'s grid
