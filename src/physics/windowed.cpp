@@ -381,14 +381,16 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
                   dfft->forward(w.det.data());
                   rbf->record(w.det.data(), scale_bf, weight, record_at[k], false);
                 }
-                if (!rdf && k + 1 == ns) break;
+                if (!rdf && k + 1 == ns && !observer) break;
                 fft.forward(psi);
                 if (rdf && !record_at[k].empty()) rdf->record(psi, scale_df, weight, record_at[k], false);
-                if (k + 1 < ns) {
+                // The observer also reads the exit wave (slice_observer.hpp), as in scan_multislice.
+                if (k + 1 < ns || observer) {
                   detail::cmul_inplace(psi, props[prop_of[k]].data(), wg.size());
                   fft.backward(psi);
                 }
               }
+              if (observer) observer->observe(tile[pi], c, ns, weight, psi);
             }
           if (rbf && rbf != &rec) rbf->store(pi, tr_bf);
         });
