@@ -853,6 +853,13 @@ TEST(SampleWire, RoundTripIsBitExactAndTruncationIsAnError) {
   c.record.columns = {l, l};
   c.patterns["cam"] = {0.25f, 1e-30f, 3.0f, 4.0f};
   c.record.fft_plan = "0123456789abcdef/fedcba9876543210";  // the MPI writer records it too
+  // Spectroscopy travels too (an MPI run of an EDS/EELS scenario writes what a serial one does).
+  c.record.columns[0].composition = {2.0f, 0.5f};
+  c.record.spectra["eds"] = {0.0f, 7.0f, 1.0f};
+  c.record.clean_spectra["eds"] = {0.25f, 6.5f, 1.5f};
+  c.record.maps["eds/Sr_K"] = im;
+  c.record.clean_maps["eds/Sr_K"] = im;
+  c.record.region_composition = {0.5f, 0.25f, 0.25f, 0.0f};
   const std::vector<std::byte> b = encode_sample(c);
   const ComputedSample d = decode_sample(b);
   EXPECT_EQ(encode_sample(d), b);  // every value bit for bit (NaN and −0 too)
@@ -864,6 +871,13 @@ TEST(SampleWire, RoundTripIsBitExactAndTruncationIsAnError) {
   EXPECT_EQ(d.record.columns[1].species, 38);
   EXPECT_EQ(d.patterns.at("cam")[1], 1e-30f);
   EXPECT_EQ(d.record.fft_plan, c.record.fft_plan);
+  EXPECT_EQ(d.record.columns[0].composition, c.record.columns[0].composition);
+  EXPECT_TRUE(d.record.columns[1].composition.empty());
+  EXPECT_EQ(d.record.spectra.at("eds"), c.record.spectra.at("eds"));
+  EXPECT_EQ(d.record.clean_spectra.at("eds"), c.record.clean_spectra.at("eds"));
+  EXPECT_EQ(d.record.maps.at("eds/Sr_K").data, im.data);
+  EXPECT_EQ(d.record.clean_maps.at("eds/Sr_K").data, im.data);
+  EXPECT_EQ(d.record.region_composition, c.record.region_composition);
   for (std::size_t cut : {std::size_t(0), std::size_t(3), b.size() / 2, b.size() - 1})
     EXPECT_THROW(decode_sample(std::span(b).first(cut)), std::runtime_error) << cut;
   std::vector<std::byte> longer = b;

@@ -9,7 +9,7 @@
 namespace stemtwin {
 namespace {
 
-constexpr std::uint32_t kMagic = 0x53545732;  // "STW2": the format of this file (2: + fft_plan, instrument settings)
+constexpr std::uint32_t kMagic = 0x53545732;  // "STW2": the format of this file (2: + fft_plan, instrument settings, spectroscopy)
 
 class Writer {
  public:
@@ -125,8 +125,15 @@ std::vector<std::byte> encode_sample(const ComputedSample& s) {
   for (const ColumnLabel& c : r.columns) {
     w.pod(c.x), w.pod(c.y), w.pod(c.px), w.pod(c.py);
     w.pod(std::int32_t(c.species)), w.pod(std::int32_t(c.count)), w.pod(std::int32_t(c.class_id));
+    w.array(c.composition);
   }
   w.map(s.patterns, floats);
+  // Spectroscopy (EDS/EELS detectors): spectra, maps and composition labels, as a serial run writes them.
+  w.map(r.spectra, floats);
+  w.map(r.clean_spectra, floats);
+  w.map(r.maps, image);
+  w.map(r.clean_maps, image);
+  w.array(r.region_composition);
   w.pod(std::uint8_t(r.instrument.has_value()));
   if (r.instrument) {
     const InstrumentSettings& in = *r.instrument;
@@ -155,12 +162,18 @@ ComputedSample decode_sample(std::span<const std::byte> bytes) {
   r.radial = in.map<std::vector<float>>(floats);
   r.params = in.map<double>([&] { return in.pod<double>(); });
   r.fft_plan = in.text();
-  r.columns.resize(in.count(4 * sizeof(double) + 3 * sizeof(std::int32_t)));
+  r.columns.resize(in.count(4 * sizeof(double) + 3 * sizeof(std::int32_t) + sizeof(std::uint64_t)));
   for (ColumnLabel& c : r.columns) {
     c.x = in.pod<double>(), c.y = in.pod<double>(), c.px = in.pod<double>(), c.py = in.pod<double>();
     c.species = in.pod<std::int32_t>(), c.count = in.pod<std::int32_t>(), c.class_id = in.pod<std::int32_t>();
+    c.composition = in.array<float>();
   }
   s.patterns = in.map<std::vector<float>>(floats);
+  r.spectra = in.map<std::vector<float>>(floats);
+  r.clean_spectra = in.map<std::vector<float>>(floats);
+  r.maps = in.map<Image>(image);
+  r.clean_maps = in.map<Image>(image);
+  r.region_composition = in.array<float>();
   if (in.pod<std::uint8_t>()) {
     InstrumentSettings& is = r.instrument.emplace();
     for (double* v : {&is.energy_eV, &is.convergence_mrad, &is.current_pA, &is.dwell_us, &is.step_x_A, &is.step_y_A})

@@ -144,6 +144,21 @@ def test_two_ranks_same_bytes_as_serial():
         raise AssertionError("files of different seeds compared equal")
 
 
+def test_spectroscopy_travels_to_rank_0():
+    # An EDS scenario (spectra, element maps noisy and clean, composition labels): before the
+    # wire carried them, an MPI file silently lacked /spectra, /maps and the composition labels.
+    eds = os.path.join(HERE, "..", "data", "export_eds.yaml")
+    ref = serial(eds, "eds_serial.h5")
+    out = os.path.join(TMP, "eds_mpi.h5")
+    r = run([eds, "-o", out], ranks=2)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert_same_bytes(ref, out)
+    _, names, _ = datasets(out)
+    for must in ("spectra/eds", "clean/spectra/eds", "maps/eds/Sr_Ka", "clean/maps/eds/Ti_Ka",
+                 "labels/columns/composition/Sr", "labels/regions/composition"):
+        assert must in names, f"{must} missing from the MPI file"
+
+
 def test_resume_refuses_another_fft_plan():
     """--resume under MPI refuses a file written with another FFT plan, naming both."""
     out = os.path.join(TMP, "other_plan.h5")
