@@ -251,10 +251,11 @@ void bind_world(py::module_& mod) {
              WorldParams p;
              for (const auto& item : kw) {
                const std::string key = py::str(item.first);
-               const auto& keys = world_keys();
-               const auto it = std::find_if(keys.begin(), keys.end(), [&](const auto& k) { return k.first == key; });
-               if (it == keys.end()) throw py::key_error("World: unknown parameter '" + key + "' (the scenario builder's keys, docs/scenario.md)");
-               p.*(it->second) = item.second.cast<double>();
+               const auto rows = world_rows();  // key_reader.hpp: the scenario builder's world keys
+               const auto it = std::find_if(rows.begin(), rows.end(), [&](const auto& r) { return key == r.key.path; });
+               if (it == rows.end())
+                 throw py::key_error("World: unknown parameter '" + key + "' (known: " + key_list(world_keys()) + ")");
+               set_from_python(*it, p, item.second);
              }
              return World(p, seed);
            }),

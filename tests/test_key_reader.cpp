@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <type_traits>
 
@@ -59,6 +60,8 @@ TEST(KeyReader, EveryRowHasAFieldOfItsType) {
   EXPECT_EQ(row_type_problems(builder_modifier_rows()), "");
   EXPECT_EQ(row_type_problems(film_rows()), "");
   EXPECT_EQ(row_type_problems(nanoparticle_rows()), "");
+  EXPECT_EQ(row_type_problems(world_rows()), "");
+  EXPECT_EQ(row_type_problems(world_window_rows()), "");
   // The KeySpec views (the key check's and the docs') are the same rows in the same order.
   ASSERT_EQ(acquisition_keys().size(), acquisition_rows().size());
   for (std::size_t i = 0; i < acquisition_rows().size(); ++i)
@@ -132,4 +135,38 @@ TEST(KeyReader, BuilderKeysReachTheBuilders) {
   EXPECT_DOUBLE_EQ(n.structure.cell.x, 30);
   EXPECT_DOUBLE_EQ(n.structure.cell.y, 32);
   EXPECT_TRUE(std::all_of(n.structure.atoms.begin(), n.structure.atoms.end(), [](const Atom& a) { return a.Z == 78; }));
+}
+
+TEST(KeyReader, WorldKeysReachTheWorldAndItsWindow) {
+  // The World's keys set WorldParams (others keep world.hpp's defaults); x, y, size set the
+  // dataset window: its side is the cell, and a window at the world's edge is shifted to the origin.
+  const SampledScenario s = sample(scenario("", "{type: world, thickness: 120, grain_size: 300, x: 8000, y: 8000, size: 20}"));
+  const WorldParams p = world_params(*s.builder);
+  EXPECT_EQ(p.thickness_A, 120);
+  EXPECT_EQ(p.grain_A, 300);
+  EXPECT_EQ(p.film_A, WorldParams{}.film_A);
+  WorldWindowKeys w;
+  read_keys(*s.builder, world_window_rows(), w, "specimen.builder");
+  EXPECT_EQ(w.x, 8000);
+  EXPECT_EQ(w.y, 8000);
+  EXPECT_EQ(w.size, 20);
+  const Specimen sp = build_specimen(s);
+  EXPECT_EQ(sp.structure.cell.x, 20);
+  EXPECT_EQ(sp.structure.cell.z, 120);
+  // Absent: NaN (the world's centre) and 40.
+  WorldWindowKeys none;
+  read_keys(*sample(scenario("", "{type: world}")).builder, world_window_rows(), none, "specimen.builder");
+  EXPECT_TRUE(std::isnan(none.x) && std::isnan(none.y));
+  EXPECT_EQ(none.size, 40);
+  // Every key of both tables is allowed by the key check, and only they (and type).
+  std::string all = "{type: world";
+  for (const KeySpec& k : world_keys()) all += std::string(", ") + k.path + ": 1";
+  for (const KeySpec& k : world_window_keys()) all += std::string(", ") + k.path + ": 1";
+  EXPECT_NO_THROW(check_physics_keys(parse_scenario_text(scenario("", all + "}"), "keys.yaml")));
+  try {
+    check_physics_keys(parse_scenario_text(scenario("", "{type: world, colour: 3}"), "keys.yaml"));
+    ADD_FAILURE() << "an unknown world key was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find("colour"), std::string::npos) << e.what();
+  }
 }

@@ -115,6 +115,9 @@ def test_builder_keys_equal_the_docs():
     # film: its own keys (substrate and film hold perovskite keys, listed with the perovskite)
     keys, docs = set(table_rows("kFilmKeys")), {k for k in doc_builder_keys("`film`") if "." not in k}
     assert keys == docs, f"film: only in the table: {sorted(keys - docs)}; only in the docs: {sorted(docs - keys)}"
+    # world: the World's keys and a dataset window's (x, y, size) share one docs table
+    keys, docs = set(table_rows("kWorldKeys")) | set(table_rows("kWorldWindowKeys")), doc_builder_keys("`world`")
+    assert keys == docs, f"world: only in the table: {sorted(keys - docs)}; only in the docs: {sorted(docs - keys)}"
 
 
 def test_builder_numbers_have_ranges():
@@ -146,6 +149,31 @@ def test_python_perovskite_keywords_are_the_table():
         assert all(k in str(e) for k in values), e
     else:
         raise AssertionError("an unknown keyword was accepted")
+
+
+def test_python_world_keywords_are_the_table():
+    # Python's stemtwin.World takes the scenario builder's world keys (not the window's x, y, size):
+    # each is accepted and lands in the World, and the message for an unknown one lists them.
+    try:
+        import stemtwin
+    except ImportError:
+        print("stemtwin module not built: skipped")
+        return
+    keys = table_rows("kWorldKeys")
+    body = read("src", "scenario", "key_tables.cpp")
+    body = body[body.index(" kWorldKeys[] = {"):]
+    defaults = dict(re.findall(r'^\s*\{\{"([^"]+)", T::\w+, "[^"]*", "([^"]*)"', body[:body.index("\n};")], re.M))
+    assert set(defaults) == set(keys)
+    for k in keys:  # each at its table default (a valid world): accepted
+        stemtwin.World(0, **{k: float(defaults[k])})
+    assert stemtwin.World(0, thickness=140).extent[2] == 140.0
+    for bad in ("size", "thickness_A"):
+        try:
+            stemtwin.World(0, **{bad: 1.0})
+        except KeyError as e:
+            assert bad in str(e) and all(k in str(e) for k in keys), e
+        else:
+            raise AssertionError(f"World accepted {bad}")
 
 
 def test_the_doc_parser_reads_nested_maps():

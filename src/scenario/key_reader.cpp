@@ -184,6 +184,8 @@ std::vector<std::string> key_default_mismatches() {
   add(key_default_mismatches(builder_modifier_rows(), "builder modifiers"));
   add(key_default_mismatches(film_rows(), "film"));
   add(key_default_mismatches(nanoparticle_rows(), "nanoparticle"));
+  add(key_default_mismatches(world_rows(), "world"));
+  add(key_default_mismatches(world_window_rows(), "world window"));
   return out;
 }
 
@@ -195,6 +197,8 @@ STEMTWIN_KEY_READER(PerovskiteParams)
 STEMTWIN_KEY_READER(ModifierKeys)
 STEMTWIN_KEY_READER(FilmParams)
 STEMTWIN_KEY_READER(NanoparticleParams)
+STEMTWIN_KEY_READER(WorldParams)
+STEMTWIN_KEY_READER(WorldWindowKeys)
 #undef STEMTWIN_KEY_READER
 
 }  // namespace stemtwin

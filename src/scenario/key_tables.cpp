@@ -16,6 +16,8 @@ using P = PerovskiteParams;
 using M = ModifierKeys;
 using F = FilmParams;
 using N = NanoparticleParams;
+using W = WorldParams;
+using WW = WorldWindowKeys;
 
 constexpr NamedValue<DeadTimeModel> kDeadTimeModelNames[] = {{"non_paralyzable", DeadTimeModel::NonParalyzable},
                                                              {"paralyzable", DeadTimeModel::Paralyzable}};
@@ -129,6 +131,37 @@ constexpr KeyRow<NanoparticleParams> kNanoparticleKeys[] = {
     {{"support_density", T::Number, "atoms/Å³", "0.1003", "support number density"}, field<N, &N::support_density>()},
     {{"gap", T::Number, "Å", "2", "gap between particle and support"}, field<N, &N::gap>()},
 };
+
+constexpr KeyRow<WorldParams> kWorldKeys[] = {
+    {{"width", T::Number, "Å", "20000", "the world's extent along x"}, field<W, &W::width_A>()},
+    {{"height", T::Number, "Å", "20000", "the world's extent along y"}, field<W, &W::height_A>()},
+    {{"thickness", T::Number, "Å", "100", "lamella thickness"}, field<W, &W::thickness_A>()},
+    {{"edge_y", T::Number, "Å", "6000", "mean position of the lamella's edge"}, field<W, &W::edge_y_A>()},
+    {{"edge_roughness", T::Number, "Å", "80", "the edge's departure from edge_y"}, field<W, &W::edge_roughness_A>()},
+    {{"amorphous_width", T::Number, "Å", "150", "amorphised band along the edge"}, field<W, &W::amorphous_width_A>()},
+    {{"wedge", T::Number, "Å", "1000", "the lamella thins over this distance towards the edge"}, field<W, &W::wedge_A>()},
+    {{"interface_y", T::Number, "Å", "10400", "substrate → film"}, field<W, &W::interface_y_A>()},
+    {{"film", T::Number, "Å", "400", "film thickness along y"}, field<W, &W::film_A>()},
+    {{"cap_top", T::Number, "Å", "13000", "top of the carbon cap"}, field<W, &W::cap_top_A>()},
+    {{"support_x", T::Number, "Å", "13000", "x ≥ support_x: carbon support with Au particles"}, field<W, &W::support_x_A>()},
+    {{"support_thickness", T::Number, "Å", "30", "carbon support film thickness"}, field<W, &W::support_thickness_A>()},
+    {{"dopant_fraction", T::Number, "", "0.02", "La on Sr sites of the substrate"}, field<W, &W::dopant_fraction>()},
+    {{"oxygen_vacancy_fraction", T::Number, "", "0.02", "O vacancies of the substrate"}, field<W, &W::oxygen_vacancy_fraction>()},
+    {{"film_La_fraction", T::Number, "", "0.7", "La on the film's A sites"}, field<W, &W::film_La_fraction>()},
+    {{"grain_size", T::Number, "Å", "250", "mean grain size of the film"}, field<W, &W::grain_A>()},
+    {{"grain_rotation_deg", T::Number, "deg", "8", "grains rotated about the beam by up to ± this"}, field<W, &W::grain_rotation_deg>()},
+    {{"particle_probability", T::Number, "", "0.6", "chance of an Au particle in each tile"}, field<W, &W::particle_probability>()},
+    {{"particle_radius_min", T::Number, "Å", "10", "smallest particle radius"}, field<W, &W::particle_radius_min_A>()},
+    {{"particle_radius_max", T::Number, "Å", "35", "largest particle radius"}, field<W, &W::particle_radius_max_A>()},
+    {{"particle_tile", T::Number, "Å", "400", "side of a particle's tile"}, field<W, &W::particle_tile_A>()},
+    {{"amorphous_min_distance", T::Number, "Å", "1.0", "hard-core distance of the amorphous material"}, field<W, &W::amorphous_min_distance_A>()},
+};
+
+constexpr KeyRow<WorldWindowKeys> kWorldWindowKeys[] = {
+    {{"x", T::Number, "Å", "centre", "datasets: the window's centre x"}, field<WW, &WW::x>()},
+    {{"y", T::Number, "Å", "centre", "datasets: the window's centre y"}, field<WW, &WW::y>()},
+    {{"size", T::Number, "Å", "40", "datasets: the window's side"}, field<WW, &WW::size>()},
+};
 // clang-format on
 
 /// A typed table's KeySpec column (for the key checks, the docs and Python's messages), made once.
@@ -149,12 +182,16 @@ std::span<const KeyRow<PerovskiteParams>> perovskite_rows() { return kPerovskite
 std::span<const KeyRow<ModifierKeys>> builder_modifier_rows() { return kBuilderModifierKeys; }
 std::span<const KeyRow<FilmParams>> film_rows() { return kFilmKeys; }
 std::span<const KeyRow<NanoparticleParams>> nanoparticle_rows() { return kNanoparticleKeys; }
+std::span<const KeyRow<WorldParams>> world_rows() { return kWorldKeys; }
+std::span<const KeyRow<WorldWindowKeys>> world_window_rows() { return kWorldWindowKeys; }
 
 std::span<const KeySpec> acquisition_keys() { return specs_of<kAcquisitionKeys>(); }
 std::span<const KeySpec> perovskite_keys() { return specs_of<kPerovskiteKeys>(); }
 std::span<const KeySpec> builder_modifier_keys() { return specs_of<kBuilderModifierKeys>(); }
 std::span<const KeySpec> film_keys() { return specs_of<kFilmKeys>(); }
 std::span<const KeySpec> nanoparticle_keys() { return specs_of<kNanoparticleKeys>(); }
+std::span<const KeySpec> world_keys() { return specs_of<kWorldKeys>(); }
+std::span<const KeySpec> world_window_keys() { return specs_of<kWorldWindowKeys>(); }
 
 std::string key_list(std::span<const KeySpec> table) {
   std::string out;

@@ -61,38 +61,9 @@ void apply_modifiers(Specimen& sp, const SampledTree& b, const SampledScenario& 
 
 }  // namespace
 
-const std::vector<std::pair<std::string, double WorldParams::*>>& world_keys() {
-  static const std::vector<std::pair<std::string, double WorldParams::*>> keys = {
-      {"width", &WorldParams::width_A},
-      {"height", &WorldParams::height_A},
-      {"thickness", &WorldParams::thickness_A},
-      {"edge_y", &WorldParams::edge_y_A},
-      {"edge_roughness", &WorldParams::edge_roughness_A},
-      {"amorphous_width", &WorldParams::amorphous_width_A},
-      {"wedge", &WorldParams::wedge_A},
-      {"interface_y", &WorldParams::interface_y_A},
-      {"film", &WorldParams::film_A},
-      {"cap_top", &WorldParams::cap_top_A},
-      {"support_x", &WorldParams::support_x_A},
-      {"support_thickness", &WorldParams::support_thickness_A},
-      {"dopant_fraction", &WorldParams::dopant_fraction},
-      {"oxygen_vacancy_fraction", &WorldParams::oxygen_vacancy_fraction},
-      {"film_La_fraction", &WorldParams::film_La_fraction},
-      {"grain_size", &WorldParams::grain_A},
-      {"grain_rotation_deg", &WorldParams::grain_rotation_deg},
-      {"particle_probability", &WorldParams::particle_probability},
-      {"particle_radius_min", &WorldParams::particle_radius_min_A},
-      {"particle_radius_max", &WorldParams::particle_radius_max_A},
-      {"particle_tile", &WorldParams::particle_tile_A},
-      {"amorphous_min_distance", &WorldParams::amorphous_min_distance_A},
-  };
-  return keys;
-}
-
 WorldParams world_params(const SampledTree& b) {
   WorldParams p;
-  for (const auto& [key, field] : world_keys())
-    if (b.has(key)) p.*field = b.number(key);
+  read_keys(b, world_rows(), p, kBuilder);
   return p;
 }
 
@@ -105,8 +76,10 @@ Specimen builder_specimen(const SampledScenario& s) {
     // A dataset sample: the atoms of one square window of the world (centre x, y; side
     // `size`), shifted to the origin and simulated as a periodic cell (its edges are not periodic).
     const World w(world_params(b), s.seed);
-    const double size = b.number("size", 40);
-    const double x = b.number("x", w.extent().x / 2), y = b.number("y", w.extent().y / 2);
+    WorldWindowKeys win;
+    read_keys(b, world_window_rows(), win, kBuilder);
+    const double size = win.size;
+    const double x = std::isnan(win.x) ? w.extent().x / 2 : win.x, y = std::isnan(win.y) ? w.extent().y / 2 : win.y;
     Specimen sp = w.atoms_in({x - size / 2, y - size / 2, size, size});
     for (Atom& a : sp.structure.atoms) a.x -= x - size / 2, a.y -= y - size / 2;
     for (Atom& a : sp.vacancies) a.x -= x - size / 2, a.y -= y - size / 2;

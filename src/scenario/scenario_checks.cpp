@@ -340,8 +340,8 @@ void check_physics_keys(const ScenarioSpec& spec) {
       if (const ParamTree* t = b.find("film")) check_perovskite(*t, P + ".film", false);
       check_modifiers(b, P);
     } else if (type == "world") {
-      std::set<std::string> keys = {"type", "x", "y", "size"};
-      for (const auto& [k, field] : world_keys()) keys.insert(k);
+      std::set<std::string> keys = builder_keys(world_keys());
+      keys.merge(allowed_keys(world_window_keys(), ""));
       allow(b, keys, P);
     } else if (type == "nanoparticle") {
       allow(b, builder_keys(nanoparticle_keys()), P);

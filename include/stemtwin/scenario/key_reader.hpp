@@ -11,6 +11,7 @@
 // as microscope.current). Each row's default column states that value; key_default_mismatches()
 // compares the two for every literal default (tests/test_key_reader.cpp). A row whose default
 // is "" is required: reading a section (or list entry) that lacks it is an error naming it.
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -23,6 +24,7 @@
 #include "stemtwin/scenario/key_tables.hpp"
 #include "stemtwin/scenario/scenario.hpp"
 #include "stemtwin/specimen/builders.hpp"
+#include "stemtwin/specimen/world.hpp"
 
 namespace stemtwin {
 
@@ -102,12 +104,20 @@ struct ModifierKeys {
   AntiphaseKeys antiphase_boundary;
 };
 
+/// A `world` dataset sample's window: centre x, y (NaN: the world's centre) and side `size`, Å.
+struct WorldWindowKeys {
+  double x = std::nan(""), y = std::nan("");
+  double size = 40;
+};
+
 /// The typed tables (the same rows as key_tables.hpp's acquisition_keys(), … in the same order).
 std::span<const KeyRow<AcquisitionKeys>> acquisition_rows();
 std::span<const KeyRow<PerovskiteParams>> perovskite_rows();
 std::span<const KeyRow<ModifierKeys>> builder_modifier_rows();
 std::span<const KeyRow<FilmParams>> film_rows();
 std::span<const KeyRow<NanoparticleParams>> nanoparticle_rows();
+std::span<const KeyRow<WorldParams>> world_rows();
+std::span<const KeyRow<WorldWindowKeys>> world_window_rows();
 
 /// Reads the rows of `table` below `under` ("" = all) from `section` (the node at `under`)
 /// into `target`. `where` names the section in messages ("acquisition",

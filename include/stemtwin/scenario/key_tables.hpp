@@ -39,9 +39,13 @@ std::span<const KeySpec> acquisition_keys();
 std::span<const KeySpec> perovskite_keys();
 /// the modifiers applied after a perovskite or film is built (film: all but antiphase_boundary),
 std::span<const KeySpec> builder_modifier_keys();
-/// a film's own keys and a nanoparticle's.
+/// a film's own keys and a nanoparticle's,
 std::span<const KeySpec> film_keys();
 std::span<const KeySpec> nanoparticle_keys();
+/// `type: world`: the World's parameters (also the keywords of Python's stemtwin.World), and
+/// a dataset sample's window of it (x, y, size).
+std::span<const KeySpec> world_keys();
+std::span<const KeySpec> world_window_keys();
 
 /// The table's top-level keys joined by ", " (for messages such as Python's "known: …").
 std::string key_list(std::span<const KeySpec> table);

@@ -32,10 +32,8 @@ ThermalVibration thermal_vibration(const SampledScenario& s);
 /// `repeat`, or a builder; rms set by apply_thermal_vibration (all 0 without a `thermal`
 /// block); throws std::invalid_argument naming specimen.thermal when an element has no rms.
 Specimen build_specimen(const SampledScenario& s);
-/// Builder type `world` (docs/scenario.md): each key and the WorldParams field it sets (Å,
-/// fractions, degrees); the one table of these names.
-const std::vector<std::pair<std::string, double WorldParams::*>>& world_keys();
-/// WorldParams from a `world` builder's keys (the others keep world.hpp's defaults).
+/// WorldParams from a `world` builder's keys (key_reader.hpp: world_rows(); the others keep
+/// world.hpp's defaults).
 WorldParams world_params(const SampledTree& builder);
 
 /// The simulation grid of a sample: its sampling (or auto_sampling_A) over the specimen cell,
