@@ -5,32 +5,15 @@
 #include <cmath>
 #include <cstdio>
 
+#include "auto_fixtures.hpp"
 #include "reference_case.hpp"
 #include "stemtwin/core/constants.hpp"
 #include "stemtwin/physics/engine.hpp"
 
 using namespace stemtwin;
 
-namespace {
-double pearson(const std::vector<double>& a, const std::vector<double>& b) {
-  double ma = 0, mb = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) ma += a[i], mb += b[i];
-  ma /= double(a.size());
-  mb /= double(b.size());
-  double sab = 0, saa = 0, sbb = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    sab += (a[i] - ma) * (b[i] - mb);
-    saa += (a[i] - ma) * (a[i] - ma);
-    sbb += (b[i] - mb) * (b[i] - mb);
-  }
-  return sab / std::sqrt(saa * sbb);
-}
-double mean(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return s / double(v.size());
-}
-}  // namespace
+using test::mean;
+using test::pearson;
 
 TEST(ReferenceValidation, Si110MatchesEstablishedSimulator) {
   const std::string file = test::reference_dir() + "si110_reference.h5";

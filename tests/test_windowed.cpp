@@ -13,8 +13,8 @@
 
 #include <cmath>
 #include <cstring>
-#include <numeric>
 
+#include "auto_fixtures.hpp"
 #include "reference_case.hpp"
 #include "stemtwin/specimen/builders.hpp"
 #include "stemtwin/core/constants.hpp"
@@ -29,18 +29,8 @@ namespace {
 const std::vector<Detector> kDetectors = {AnnularDetector{"bf", 0, 10}, AnnularDetector{"abf", 10, 20},
                                           AnnularDetector{"adf", 40, 100}};
 
-double mean(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()); }
-
-double correlation(const std::vector<double>& a, const std::vector<double>& b) {
-  const double ma = mean(a), mb = mean(b);
-  double sab = 0, saa = 0, sbb = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    sab += (a[i] - ma) * (b[i] - mb);
-    saa += (a[i] - ma) * (a[i] - ma);
-    sbb += (b[i] - mb) * (b[i] - mb);
-  }
-  return sab / std::sqrt(saa * sbb);
-}
+using test::mean;
+using test::pearson;
 
 /// Runs both methods and checks every detector against the budget; returns the windowed result.
 StemResult expect_within_budget(const Structure& s, const Grid& g, const ProbeOptics& o, const std::vector<Point2>& pos,
@@ -55,7 +45,7 @@ StemResult expect_within_budget(const Structure& s, const Grid& g, const ProbeOp
   for (const char* d : {"bf", "abf", "adf"}) {
     const auto& a = full.signal(d).values;
     const auto& b = win.signal(d).values;
-    const double rel = std::fabs(mean(b) - mean(a)) / mean(a), r = correlation(a, b);
+    const double rel = std::fabs(mean(b) - mean(a)) / mean(a), r = pearson(a, b);
     std::printf("windowed vs full %s: mean %.6f vs %.6f (%.3f %%), correlation %.5f, window %zux%zu of %zux%zu\n", d, mean(b),
                 mean(a), 100 * rel, r, win.window_nx, win.window_ny, g.nx, g.ny);
     EXPECT_LT(rel, 0.01) << d;

@@ -24,9 +24,9 @@
 #include <cmath>
 #include <algorithm>
 #include <cstring>
-#include <numeric>
 
 #include "stemtwin/physics/auto_method.hpp"
+#include "auto_fixtures.hpp"
 #include "stemtwin/physics/engine.hpp"
 #include "stemtwin/physics/spectroscopy.hpp"
 #include "stemtwin/physics/windowed.hpp"
@@ -57,18 +57,8 @@ StemSettings base_settings() {
 
 std::vector<Point2> corner_raster(std::size_t n) { return ScanGrid::from_fov({-0.6, -0.6}, 3.905, 3.905, n, n).positions(); }
 
-double mean(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / double(v.size()); }
-
-double correlation(const std::vector<double>& a, const std::vector<double>& b) {
-  const double ma = mean(a), mb = mean(b);
-  double sab = 0, saa = 0, sbb = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    sab += (a[i] - ma) * (b[i] - mb);
-    saa += (a[i] - ma) * (a[i] - ma);
-    sbb += (b[i] - mb) * (b[i] - mb);
-  }
-  return sab / std::sqrt(saa * sbb);
-}
+using test::mean;
+using test::pearson;
 
 InelasticSettings footprint() {
   InelasticSettings in;
@@ -101,7 +91,7 @@ TEST(WindowedSpectra, RecorderAgreesWithMultislice) {
       worst_rel = std::max(worst_rel, std::fabs(y.back() / x.back() - 1));
       worst_abs = std::max(worst_abs, std::fabs(y.back() - x.back()));
     }
-    const double rel = std::fabs(mean(y) / mean(x) - 1), r = correlation(x, y);
+    const double rel = std::fabs(mean(y) / mean(x) - 1), r = pearson(x, y);
     const double top = *std::max_element(x.begin(), x.end());
     std::printf("Z=%d windowed vs multislice: mean %.3f %%, correlation %.6f, worst position %.2f %% of its value, %.3f %% of "
                 "the map's maximum (window %zu of %zu)\n",

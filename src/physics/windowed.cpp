@@ -196,25 +196,219 @@ WindowPlan plan_window(const Grid& g, const ProbeOptics& o, double t, const std:
   return w;
 }
 
-StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptics& o, const std::vector<Point2>& pos,
-                             const std::vector<Detector>& dets, const StemSettings& st, SliceObserver* observer) {
+namespace {
+
+/// Refuses, before any work, detectors and grids the windowed engine cannot serve.
+void check_windowed_inputs(const Structure& s, const Grid& g, const std::vector<Detector>& dets) {
   for (const Detector& d : dets)
     if (std::holds_alternative<PixelatedDetector>(d))
       throw std::invalid_argument("windowed multislice: pixelated detector '" + detector_name(d) +
                                   "' is not supported (4D-STEM needs multislice or PRISM)");
   if (std::fabs(s.cell.x - g.lx) > 1e-6 * s.cell.x || std::fabs(s.cell.y - g.ly) > 1e-6 * s.cell.y)
     throw std::invalid_argument("windowed multislice: the grid's extent differs from the cell's");
+}
+
+/// Copies the plan's window geometry into a result.
+void fill_plan(StemResult& r, const WindowPlan& plan) {
+  r.window_nx = plan.nx, r.window_ny = plan.ny;
+  r.window_x_A = plan.lx_A, r.window_y_A = plan.ly_A;
+  r.window_radius_A = plan.radius_A, r.window_tile_A = plan.tile_A;
+}
+
+/// Detectors split by how they are recorded (docs/physics.md "Windowed multislice"):
+///  - dark field (every angle ≥ kDarkFieldInner·α): on the window's own periodic grid, with
+///    area-weighted pixels. High-angle electrons leave the probe's cone (100 mrad over 20 nm
+///    is 20 Å) and wrap around the periodic window keeping their k: their intensity is kept.
+///  - bright field and everything reaching into the disc (BF, ABF, radial, COM): the wave
+///    is tapered to 0 over the window's outer kWindowTaper_A, zero-padded onto the cell's
+///    grid (at most 4× the window per axis) and recorded there with the cell's pixels, as
+///    multislice does. The probe's Airy tails (aperture-edge angles) that wrapped around the
+///    window would otherwise interfere with the probe (+1.7 % BF on Si [110] recorded
+///    periodically; +0.3 % this way).
+struct DetectorGroups {
+  std::vector<Detector> dark, bright;
+};
+
+DetectorGroups split_dark_field(const std::vector<Detector>& dets, double alpha_mrad) {
+  DetectorGroups out;
+  for (const Detector& d : dets) {
+    bool dark = false;
+    if (const auto* a = std::get_if<AnnularDetector>(&d)) dark = a->inner_mrad >= kDarkFieldInner * alpha_mrad;
+    if (const auto* sg = std::get_if<SegmentedDetector>(&d))
+      dark = !sg->ring_edges_mrad.empty() && sg->ring_edges_mrad.front() >= kDarkFieldInner * alpha_mrad;
+    (dark ? out.dark : out.bright).push_back(d);
+  }
+  return out;
+}
+
+/// Raised-cosine weights falling to 0 over the outer kWindowTaper_A of a window of n pixels
+/// of size d; all ones when the window is the whole cell along this axis (periodic, exact).
+std::vector<float> edge_taper(std::size_t n, std::size_t nfull, double d) {
+  std::vector<float> w(n, 1.0f);
+  if (n == nfull) return w;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double e = std::min(double(i) + 0.5, double(n - i) - 0.5) * d;
+    if (e < kWindowTaper_A) w[i] = float(0.5 * (1 - std::cos(kPi * e / kWindowTaper_A)));
+  }
+  return w;
+}
+
+/// Thermal configurations of the whole specimen (so every window agrees on each atom).
+std::vector<Structure> thermal_configurations(const Structure& s, const StemSettings& st) {
+  const bool thermal = std::any_of(s.atoms.begin(), s.atoms.end(), [](const Atom& a) { return a.rms > 0; });
+  const std::size_t nconf = thermal ? std::max<std::size_t>(1, st.phonon_configurations) : 1;
+  std::vector<Structure> configs;
+  for (std::size_t c = 0; c < nconf; ++c) configs.push_back(thermal ? displace_atoms(s, st.seed, c) : s);
+  return configs;
+}
+
+/// One Fresnel propagator per run of equal slice thicknesses; prop_of[k] names slice k's.
+std::vector<ComplexBuffer> slice_propagators(const Grid& wg, double lambda, const std::vector<double>& dz,
+                                             std::vector<std::size_t>& prop_of) {
+  std::vector<ComplexBuffer> props;
+  prop_of.assign(dz.size(), 0);
+  for (std::size_t k = 0; k < dz.size(); ++k) {
+    if (k == 0 || dz[k] != dz[k - 1]) props.push_back(fresnel_propagator(wg, lambda, dz[k], 1.0f / float(wg.size())));
+    prop_of[k] = props.size() - 1;
+  }
+  return props;
+}
+
+/// What every position of every tile shares: grids, transforms, probes, propagators, the
+/// recording depths and weights.
+struct WindowedKernel {
+  const Grid& wg;
+  const Grid& dg;
+  const WindowPlan& plan;
+  const Fft2& fft;
+  const Fft2* dfft;  // the detector grid's transform; only with bright-field detectors
+  const std::vector<float>& taper_x;
+  const std::vector<float>& taper_y;
+  const std::vector<std::vector<std::size_t>>& record_at;  // slice → depth indices recorded after it
+  const std::vector<ComplexBuffer>& probes;                // per focal node
+  const std::vector<double>& focal_weight;
+  const std::vector<ComplexBuffer>& props;
+  const std::vector<std::size_t>& prop_of;
+  double wconf;
+  float scale_df, scale_bf;
+  SliceObserver* observer;
+};
+
+/// A recorder's scratch: the wave, the detector grid's buffer and, when dark field is the
+/// primary group, the bright-field group's own recorder.
+struct Work {
+  ComplexBuffer psi, det;
+  std::optional<detail::Recorder> bf;
+};
+
+/// The window of one tile: its origin on the cell's grid (pixels) and the transmission
+/// functions of every thermal configuration cut from a padded region centred on it.
+struct TileWindow {
+  long ox = 0, oy = 0;
+  std::vector<Transmission> trans;
+};
+
+TileWindow tile_window(const std::vector<std::size_t>& tile, const std::vector<Point2>& pos, const Grid& g,
+                       const WindowPlan& plan, const Grid& pg, const Grid& wg, const std::vector<Structure>& configs,
+                       std::size_t ns, const StemSettings& st, double energy_eV, const Fft2& fft) {
+  const std::size_t px = pg.nx, py = pg.ny;
+  TileWindow out;
+  // The window: centred on the tile's positions' bounding box, on the full grid's pixels.
+  double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+  for (std::size_t p : tile) {
+    const double x = wrap(pos[p].x, g.lx), y = wrap(pos[p].y, g.ly);
+    x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+  }
+  const long ox = plan.nx == g.nx ? 0 : std::lround(((x0 + x1) / 2 - plan.lx_A / 2) / g.dx());
+  const long oy = plan.ny == g.ny ? 0 : std::lround(((y0 + y1) / 2 - plan.ly_A / 2) / g.dy());
+  out.ox = ox, out.oy = oy;
+  // The padded region the potential is built on, centred on the window.
+  const long pox = ox - long(px - plan.nx) / 2, poy = oy - long(py - plan.ny) / 2;
+  for (const Structure& c : configs) {
+    const Structure region = extract_region(c, double(pox) * g.dx(), double(poy) * g.dy(), pg.lx, pg.ly);
+    const Potential full = build_potential(region, pg, st.potential);
+    if (full.num_slices() != ns) throw std::logic_error("windowed multislice: slicing differs between windows");
+    Potential win;
+    win.grid = wg;
+    win.slice_thickness_A = full.slice_thickness_A;
+    win.slices.assign(full.num_slices(), std::vector<float>(wg.size()));
+    for (std::size_t k = 0; k < full.num_slices(); ++k)
+      for (std::size_t j = 0; j < plan.ny; ++j) {
+        const auto rj = std::size_t(((oy + long(j) - poy) % long(py) + long(py)) % long(py));
+        for (std::size_t i = 0; i < plan.nx; ++i) {
+          const auto ri = std::size_t(((ox + long(i) - pox) % long(px) + long(px)) % long(px));
+          win.slices[k][j * plan.nx + i] = full.slices[k][rj * px + ri];
+        }
+      }
+    out.trans.push_back(transmission_functions(win, energy_eV, fft));
+  }
+  return out;
+}
+
+/// One position through every configuration and focal node of its tile's window: records
+/// dark field into rdf on the window's grid and bright field into rbf on the detector grid
+/// (either may be null), and hands each slice's wave to the observer.
+void propagate_position(const WindowedKernel& k, const std::vector<Transmission>& trans, const Point2& local,
+                        std::size_t global_index, detail::Recorder* rdf, detail::Recorder* rbf, Work& w) {
+  const Grid& wg = k.wg;
+  const std::size_t ns = k.record_at.size(), dnx = k.dg.nx;
+  cfloat* psi = w.psi.data();
+  for (std::size_t c = 0; c < trans.size(); ++c)
+    for (std::size_t f = 0; f < k.probes.size(); ++f) {
+      const Transmission& t = trans[c];
+      const double weight = k.wconf * k.focal_weight[f];
+      shift_fourier(wg, local, k.probes[f].data(), psi);
+      k.fft.backward(psi);
+      for (std::size_t s = 0; s < ns; ++s) {
+        if (k.observer) k.observer->observe(global_index, c, s, weight, psi);
+        detail::cmul_inplace(psi, t.slices[s].data(), wg.size());
+        if (rbf && !k.record_at[s].empty()) {
+          // ψ·t tapered in the window, zero elsewhere on the detector grid; |FFT|²
+          // does not depend on where the window sits, so it goes at the origin.
+          std::fill(w.det.data(), w.det.data() + k.dg.size(), cfloat(0.0f, 0.0f));
+          for (std::size_t j = 0; j < k.plan.ny; ++j)
+            for (std::size_t i = 0; i < k.plan.nx; ++i)
+              w.det[j * dnx + i] = psi[j * k.plan.nx + i] * (k.taper_y[j] * k.taper_x[i]);
+          k.dfft->forward(w.det.data());
+          rbf->record(w.det.data(), k.scale_bf, weight, k.record_at[s], false);
+        }
+        if (!rdf && s + 1 == ns && !k.observer) break;
+        k.fft.forward(psi);
+        if (rdf && !k.record_at[s].empty()) rdf->record(psi, k.scale_df, weight, k.record_at[s], false);
+        // The observer also reads the exit wave (slice_observer.hpp), as in scan_multislice.
+        if (s + 1 < ns || k.observer) {
+          detail::cmul_inplace(psi, k.props[k.prop_of[s]].data(), wg.size());
+          k.fft.backward(psi);
+        }
+      }
+      if (k.observer) k.observer->observe(global_index, c, ns, weight, psi);
+    }
+}
+
+/// Copies a tile's signals (both recorder groups) into the whole scan's, at the tile's
+/// positions' indices; slot maps (detector, depth) to the scan's signal.
+void merge_tile(StemResult& res, const std::map<std::pair<std::string, std::size_t>, std::size_t>& slot,
+                const std::vector<std::size_t>& tile, const StemResult& tr, const StemResult& tr_bf) {
+  for (const StemResult* part : {&tr, &tr_bf})
+    for (const DetectorSignal& sig : part->signals) {
+      auto& out = res.signals[slot.at({sig.name, sig.depth_index})].values;
+      const std::size_t b = sig.bins;
+      for (std::size_t q = 0; q < tile.size(); ++q)
+        std::copy_n(sig.values.begin() + long(q * b), b, out.begin() + long(tile[q] * b));
+    }
+}
+
+}  // namespace
+
+StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptics& o, const std::vector<Point2>& pos,
+                             const std::vector<Detector>& dets, const StemSettings& st, SliceObserver* observer) {
+  check_windowed_inputs(s, g, dets);
   const WindowPlan plan = plan_window(g, o, s.cell.z, pos, st);
-  auto fill_plan = [&](StemResult& r) {
-    r.window_nx = plan.nx, r.window_ny = plan.ny;
-    r.window_x_A = plan.lx_A, r.window_y_A = plan.ly_A;
-    r.window_radius_A = plan.radius_A, r.window_tile_A = plan.tile_A;
-  };
   if (plan.full) {  // the window would be the whole cell: plain multislice, exactly
     const Fft2 fft(g, st.planning, st.fftw_wisdom_file);
     StemResult r = scan_multislice(frozen_phonon_transmissions(s, g, o.energy_eV, st, fft), o, pos, dets, st, fft, nullptr, observer);
     r.warnings.insert(r.warnings.end(), fft.warnings().begin(), fft.warnings().end());
-    fill_plan(r);
+    fill_plan(r, plan);
     return r;
   }
 
@@ -224,25 +418,9 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
   const Fft2 fft(wg, st.planning, st.fftw_wisdom_file);
   const double lambda = wavelength_A(o.energy_eV);
   detail::check_detector_names(dets);
-  // Two ways to record (docs/physics.md "Windowed multislice"):
-  //  - dark field (every angle ≥ kDarkFieldInner·α): on the window's own periodic grid, with
-  //    area-weighted pixels. High-angle electrons leave the probe's cone (100 mrad over 20 nm
-  //    is 20 Å) and wrap around the periodic window keeping their k: their intensity is kept.
-  //  - bright field and everything reaching into the disc (BF, ABF, radial, COM): the wave
-  //    is tapered to 0 over the window's outer kWindowTaper_A, zero-padded onto the cell's
-  //    grid (at most 4× the window per axis) and recorded there with the cell's pixels, as
-  //    multislice does. The probe's Airy tails (aperture-edge angles) that wrapped around the
-  //    window would otherwise interfere with the probe (+1.7 % BF on Si [110] recorded
-  //    periodically; +0.3 % this way).
-  std::vector<Detector> df_dets, bf_dets;
-  const double alpha = o.semiangle_mrad;
-  for (const Detector& d : dets) {
-    bool dark = false;
-    if (const auto* a = std::get_if<AnnularDetector>(&d)) dark = a->inner_mrad >= kDarkFieldInner * alpha;
-    if (const auto* sg = std::get_if<SegmentedDetector>(&d))
-      dark = !sg->ring_edges_mrad.empty() && sg->ring_edges_mrad.front() >= kDarkFieldInner * alpha;
-    (dark ? df_dets : bf_dets).push_back(d);
-  }
+  const DetectorGroups groups = split_dark_field(dets, o.semiangle_mrad);
+  const std::vector<Detector>& df_dets = groups.dark;
+  const std::vector<Detector>& bf_dets = groups.bright;
   const bool has_df = !df_dets.empty(), has_bf = !bf_dets.empty();
   const std::size_t dnx = std::min(g.nx, fft_friendly_size(4 * plan.nx)), dny = std::min(g.ny, fft_friendly_size(4 * plan.ny));
   const Grid dg(double(dnx) * g.dx(), double(dny) * g.dy(), dnx, dny);
@@ -254,22 +432,8 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
   const detail::Compiled& comp = has_df ? comp_df : comp_bf;
   const std::vector<Detector>& prim_dets = has_df ? df_dets : bf_dets;
   const detail::Compiled layout = detail::compile(dets, wg, lambda);
-  auto taper = [&](std::size_t n, std::size_t nfull, double d) {
-    std::vector<float> w(n, 1.0f);
-    if (n == nfull) return w;  // the whole cell along this axis: periodic, exact
-    for (std::size_t i = 0; i < n; ++i) {
-      const double e = std::min(double(i) + 0.5, double(n - i) - 0.5) * d;
-      if (e < kWindowTaper_A) w[i] = float(0.5 * (1 - std::cos(kPi * e / kWindowTaper_A)));
-    }
-    return w;
-  };
-  const std::vector<float> taper_x = taper(plan.nx, g.nx, g.dx()), taper_y = taper(plan.ny, g.ny, g.dy());
-
-  // Thermal configurations of the whole specimen (so every window agrees on each atom).
-  const bool thermal = std::any_of(s.atoms.begin(), s.atoms.end(), [](const Atom& a) { return a.rms > 0; });
-  const std::size_t nconf = thermal ? std::max<std::size_t>(1, st.phonon_configurations) : 1;
-  std::vector<Structure> configs;
-  for (std::size_t c = 0; c < nconf; ++c) configs.push_back(thermal ? displace_atoms(s, st.seed, c) : s);
+  const std::vector<float> taper_x = edge_taper(plan.nx, g.nx, g.dx()), taper_y = edge_taper(plan.ny, g.ny, g.dy());
+  const std::vector<Structure> configs = thermal_configurations(s, st);
 
   // Slicing, recording depths, probes and propagators on the window's grid, as scan_multislice.
   const std::vector<double> dz = slice_thickness_of(s.cell.z, st.potential.slice_thickness_A);
@@ -287,56 +451,34 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
   const FocalQuadrature fq = focal_spread_quadrature(o.focal_spread_A, o.focal_spread_points);
   std::vector<ComplexBuffer> probes;
   for (double df : fq.defocus_A) probes.push_back(probe_fourier(wg, o, df));
-  std::vector<ComplexBuffer> props;
-  std::vector<std::size_t> prop_of(ns);
-  for (std::size_t k = 0; k < ns; ++k) {
-    if (k == 0 || dz[k] != dz[k - 1]) props.push_back(fresnel_propagator(wg, lambda, dz[k], 1.0f / float(wg.size())));
-    prop_of[k] = props.size() - 1;
-  }
-  const double wconf = 1.0 / double(nconf);
+  std::vector<std::size_t> prop_of;
+  const std::vector<ComplexBuffer> props = slice_propagators(wg, lambda, dz, prop_of);
   if (observer) {
-    observer->begin(g, dz, nconf, pos.size());
+    observer->begin(g, dz, configs.size(), pos.size());
     observer->set_window(0, 0, g.nx, g.ny);  // refuses here, before any tile's work, an observer that cannot read windows
   }
-  const float scale_df = 1.0f / (float(wg.size()) * float(kDetectorSubpixels * kDetectorSubpixels));
-  const float scale_bf = 1.0f / float(dg.size());
-  struct Work {
-    ComplexBuffer psi, det;
-    std::optional<detail::Recorder> bf;  // the bright-field group when dark field is primary
-  };
+  const WindowedKernel kernel{wg,
+                              dg,
+                              plan,
+                              fft,
+                              dfft.get(),
+                              taper_x,
+                              taper_y,
+                              record_at,
+                              probes,
+                              fq.weight,
+                              props,
+                              prop_of,
+                              1.0 / double(configs.size()),
+                              1.0f / (float(wg.size()) * float(kDetectorSubpixels * kDetectorSubpixels)),
+                              1.0f / float(dg.size()),
+                              observer};
 
   const auto tiles = window_tiles(g, pos, plan.tile_A);
   std::size_t done = 0;
   for (const auto& tile : tiles) {
-    // The window: centred on the tile's positions' bounding box, on the full grid's pixels.
-    double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
-    for (std::size_t p : tile) {
-      const double x = wrap(pos[p].x, g.lx), y = wrap(pos[p].y, g.ly);
-      x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
-    }
-    const long ox = plan.nx == g.nx ? 0 : std::lround(((x0 + x1) / 2 - plan.lx_A / 2) / g.dx());
-    const long oy = plan.ny == g.ny ? 0 : std::lround(((y0 + y1) / 2 - plan.ly_A / 2) / g.dy());
-    // The padded region the potential is built on, centred on the window.
-    const long pox = ox - long(px - plan.nx) / 2, poy = oy - long(py - plan.ny) / 2;
-    std::vector<Transmission> trans;
-    for (const Structure& c : configs) {
-      const Structure region = extract_region(c, double(pox) * g.dx(), double(poy) * g.dy(), pg.lx, pg.ly);
-      const Potential full = build_potential(region, pg, st.potential);
-      if (full.num_slices() != ns) throw std::logic_error("windowed multislice: slicing differs between windows");
-      Potential win;
-      win.grid = wg;
-      win.slice_thickness_A = full.slice_thickness_A;
-      win.slices.assign(full.num_slices(), std::vector<float>(wg.size()));
-      for (std::size_t k = 0; k < full.num_slices(); ++k)
-        for (std::size_t j = 0; j < plan.ny; ++j) {
-          const auto rj = std::size_t(((oy + long(j) - poy) % long(py) + long(py)) % long(py));
-          for (std::size_t i = 0; i < plan.nx; ++i) {
-            const auto ri = std::size_t(((ox + long(i) - pox) % long(px) + long(px)) % long(px));
-            win.slices[k][j * plan.nx + i] = full.slices[k][rj * px + ri];
-          }
-        }
-      trans.push_back(transmission_functions(win, o.energy_eV, fft));
-    }
+    const TileWindow win = tile_window(tile, pos, g, plan, pg, wg, configs, ns, st, o.energy_eV, fft);
+    const long ox = win.ox, oy = win.oy;
     // The window's pixel (0, 0) on the cell's grid, for the observer.
     if (observer)
       observer->set_window(plan.nx == g.nx ? 0 : std::size_t(((ox % long(g.nx)) + long(g.nx)) % long(g.nx)),
@@ -362,50 +504,15 @@ StemResult simulate_windowed(const Structure& s, const Grid& g, const ProbeOptic
           detail::Recorder* rdf = has_df ? &rec : nullptr;
           detail::Recorder* rbf = has_bf ? (has_df ? &*w.bf : &rec) : nullptr;
           if (rbf && rbf != &rec) rbf->clear();
-          cfloat* psi = w.psi.data();
-          for (std::size_t c = 0; c < trans.size(); ++c)
-            for (std::size_t f = 0; f < probes.size(); ++f) {
-              const Transmission& t = trans[c];
-              const double weight = wconf * fq.weight[f];
-              shift_fourier(wg, local[pi], probes[f].data(), psi);
-              fft.backward(psi);
-              for (std::size_t k = 0; k < ns; ++k) {
-                if (observer) observer->observe(tile[pi], c, k, weight, psi);
-                detail::cmul_inplace(psi, t.slices[k].data(), wg.size());
-                if (rbf && !record_at[k].empty()) {
-                  // ψ·t tapered in the window, zero elsewhere on the detector grid; |FFT|²
-                  // does not depend on where the window sits, so it goes at the origin.
-                  std::fill(w.det.data(), w.det.data() + dg.size(), cfloat(0.0f, 0.0f));
-                  for (std::size_t j = 0; j < plan.ny; ++j)
-                    for (std::size_t i = 0; i < plan.nx; ++i) w.det[j * dnx + i] = psi[j * plan.nx + i] * (taper_y[j] * taper_x[i]);
-                  dfft->forward(w.det.data());
-                  rbf->record(w.det.data(), scale_bf, weight, record_at[k], false);
-                }
-                if (!rdf && k + 1 == ns && !observer) break;
-                fft.forward(psi);
-                if (rdf && !record_at[k].empty()) rdf->record(psi, scale_df, weight, record_at[k], false);
-                // The observer also reads the exit wave (slice_observer.hpp), as in scan_multislice.
-                if (k + 1 < ns || observer) {
-                  detail::cmul_inplace(psi, props[prop_of[k]].data(), wg.size());
-                  fft.backward(psi);
-                }
-              }
-              if (observer) observer->observe(tile[pi], c, ns, weight, psi);
-            }
+          propagate_position(kernel, win.trans, local[pi], tile[pi], rdf, rbf, w);
           if (rbf && rbf != &rec) rbf->store(pi, tr_bf);
         });
-    for (const StemResult* part : {&tr, &tr_bf})
-      for (const DetectorSignal& sig : part->signals) {
-        auto& out = res.signals[slot.at({sig.name, sig.depth_index})].values;
-        const std::size_t b = sig.bins;
-        for (std::size_t q = 0; q < tile.size(); ++q)
-          std::copy_n(sig.values.begin() + long(q * b), b, out.begin() + long(tile[q] * b));
-      }
+    merge_tile(res, slot, tile, tr, tr_bf);
     done += tile.size();
   }
   res.warnings.insert(res.warnings.end(), fft.warnings().begin(), fft.warnings().end());
   if (dfft) res.warnings.insert(res.warnings.end(), dfft->warnings().begin(), dfft->warnings().end());
-  fill_plan(res);
+  fill_plan(res, plan);
   return res;
 }
 
