@@ -1,14 +1,15 @@
 // Datasets, scenarios and simulate_stem (the stemtwin Python module; helpers in bindings.hpp).
 #include "bindings_datasets.hpp"
+#include "bindings_simulate.hpp"
 
 namespace stemtwin::py_bindings {
 
-void bind_datasets(py::module_& mod) {
-  // ---------------------------------------------------------------- datasets and scenarios
-  py::class_<Dataset>(mod, "Dataset",
-                      "Reads a dataset written by `stemtwin run` (HDF5; layout in docs/dataset.md). Only complete "
-                      "samples are visible. Images come back as numpy arrays without a further copy.")
-      .def(py::init([](const std::string& path) {
+namespace {
+
+// ---------------------------------------------------------------- datasets and scenarios
+/// Dataset: opening it, its size, layout, provenance and per-sample instrument settings.
+void bind_dataset_metadata(py::class_<Dataset>& cls) {
+  cls.def(py::init([](const std::string& path) {
              py::gil_scoped_release release;
              std::lock_guard<std::mutex> lock(hdf5_mutex());
              return std::make_unique<Dataset>(path);
@@ -46,8 +47,12 @@ void bind_datasets(py::module_& mod) {
              return out;
            }, py::arg("row"),
            "The microscope and detector settings of one sample (/instrument, docs/dataset.md) as a dict; None for a "
-           "file written before stemtwin stored them.")
-      .def("sample_indices", [](Dataset& d) {
+           "file written before stemtwin stored them.");
+}
+
+/// Dataset: the signals of each sample (images, radial bins, 4D-STEM patterns).
+void bind_dataset_signals(py::class_<Dataset>& cls) {
+  cls.def("sample_indices", [](Dataset& d) {
         std::vector<std::int64_t> v = with(d, [](DatasetReader& r) { return r.sample_indices(); });
         const auto n = static_cast<py::ssize_t>(v.size());
         return own(std::move(v), {n});
@@ -94,8 +99,12 @@ void bind_datasets(py::module_& mod) {
              });
              return own(std::move(all), {static_cast<py::ssize_t>(ny), static_cast<py::ssize_t>(nx), static_cast<py::ssize_t>(ky),
                                          static_cast<py::ssize_t>(kx)});
-           }, py::arg("name"), py::arg("row"), "4D-STEM data of one sample, (ny, nx, ky, kx) float32.")
-      .def("param_names", [](Dataset& d) { return with(d, [](DatasetReader& r) { return r.param_names(); }); })
+           }, py::arg("name"), py::arg("row"), "4D-STEM data of one sample, (ny, nx, ky, kx) float32.");
+}
+
+/// Dataset: sampled parameters, labels (class, masks, columns) and its repr.
+void bind_dataset_labels(py::class_<Dataset>& cls) {
+  cls.def("param_names", [](Dataset& d) { return with(d, [](DatasetReader& r) { return r.param_names(); }); })
       .def("param", [](Dataset& d, const std::string& name) {
              std::vector<double> v = with(d, [&](DatasetReader& r) { return r.param(name); });
              const auto n = static_cast<py::ssize_t>(v.size());
@@ -115,7 +124,10 @@ void bind_datasets(py::module_& mod) {
                  std::to_string(r.layout().nx) + ", scenario '" + r.layout().scenario_name + "')";
         });
       });
+}
 
+/// run_scenario: `stemtwin run` from Python.
+void bind_run_scenario(py::module_& mod) {
   mod.def("run_scenario",
           [](const std::string& scenario, const std::string& output, bool force, bool resume, std::optional<std::size_t> samples,
              std::optional<std::uint64_t> seed, std::optional<std::string> shard, int threads, const std::string& preview,
@@ -159,8 +171,11 @@ void bind_datasets(py::module_& mod) {
           "RuntimeError with the message naming the file, line and key. threads > 0 sets OpenMP's thread count for "
           "the process. Read the result with Dataset(path). HDF5 calls of this module run one at a time "
           "(Debian's libhdf5 is not thread-safe): Dataset reads in other threads wait for the run.");
+}
 
-  // ---------------------------------------------------------------- physics
+// ---------------------------------------------------------------- physics
+/// simulate_stem and the small physics helpers.
+void bind_physics(py::module_& mod) {
   mod.def("simulate_stem", &simulate, py::arg("specimen"), py::arg("positions"), py::arg("detectors"),
           py::arg("optics") = ProbeOptics{}, py::arg("sampling_A") = 0.05,
           "STEM simulation of a whole specimen (periodic cell) at probe positions (..., 2) Å. Returns "
@@ -175,6 +190,19 @@ void bind_datasets(py::module_& mod) {
           "({mean_rel: 0.01, min_correlation: 0.995, calibration_positions: 8}: method auto's promise).");
   mod.def("wavelength_A", &wavelength_A, py::arg("energy_eV"), "Relativistic electron wavelength, Å.");
   mod.def("scherzer_defocus_A", &scherzer_defocus_A, py::arg("Cs_A"), py::arg("energy_eV"));
+}
+
+}  // namespace
+
+void bind_datasets(py::module_& mod) {
+  py::class_<Dataset> cls(mod, "Dataset",
+                          "Reads a dataset written by `stemtwin run` (HDF5; layout in docs/dataset.md). Only complete "
+                          "samples are visible. Images come back as numpy arrays without a further copy.");
+  bind_dataset_metadata(cls);
+  bind_dataset_signals(cls);
+  bind_dataset_labels(cls);
+  bind_run_scenario(mod);
+  bind_physics(mod);
 }
 
 }  // namespace stemtwin::py_bindings
