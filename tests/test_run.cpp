@@ -498,7 +498,7 @@ TEST(Run, OversizedRunsAreRefusedWithTheNumbersBeforeAnyAllocation) {
 // Issue #12: `bench_engine --help` ran the whole benchmark (minutes); both benchmarks now
 // print their usage and exit, and refuse arguments they do not know.
 TEST(Run, BenchmarksPrintUsageForHelp) {
-  for (const char* name : {"bench_engine", "bench_dataset"}) {
+  for (const char* name : {"bench_engine", "bench_dataset", "bench_series"}) {
     const std::string bin = std::string(STEMTWIN_BINARY_DIR) + "/" + name;
     if (!fs::exists(bin)) GTEST_SKIP() << name << " not built (STEMTWIN_BENCH=OFF)";
     // 30 s: usage is instant; the benchmark itself takes minutes, so a timeout means it ran.
