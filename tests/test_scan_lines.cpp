@@ -46,7 +46,9 @@ ScanSettings small_scan() {
 }
 
 bool same_rows(const Image& rows, const Image& frame, std::size_t first_row) {
-  return rows.nx == frame.nx &&
+  // No rows (the last report of a frame may carry none): equal, and no memcmp on a null pointer.
+  if (rows.nx != frame.nx || first_row * frame.nx + rows.data.size() > frame.data.size()) return false;
+  return rows.data.empty() ||
          std::memcmp(rows.data.data(), frame.data.data() + first_row * frame.nx, rows.data.size() * sizeof(double)) == 0;
 }
 
