@@ -168,6 +168,26 @@ TEST(SpectraRun, SpectraHaveAnEnergyAxisUnitsAndRowChunks) {
   EXPECT_GT(clean_total, 0);
   EXPECT_NEAR(noisy_total, clean_total, 5 * std::sqrt(clean_total));
   EXPECT_TRUE(std::any_of(clean.begin(), clean.end(), [](float v) { return v != std::round(v); }));
+  // The spectrometer's settings (kScenario: resolution 130, solid angle 0.7, take-off at its
+  // default 18°) travel with the file, as attributes of both spectrum images and in the layout.
+  for (const h5::Handle* g : {&d, &cd}) {
+    EXPECT_EQ(h5::read_attr_double(*g, "resolution_mn_ka_eV"), 130.0);
+    EXPECT_EQ(h5::read_attr_double(*g, "solid_angle_sr"), 0.7);
+    EXPECT_EQ(h5::read_attr_double(*g, "takeoff_deg"), 18.0);
+    EXPECT_FALSE(h5::has_attr(*g, "collection_semiangle_mrad"));
+  }
+  const DatasetReader reader(out);
+  const SpectraLayout& sl = reader.layout().spectra.at(0);
+  EXPECT_EQ(sl.resolution_mn_ka_eV, 130.0);
+  EXPECT_EQ(sl.solid_angle_sr, 0.7);
+  EXPECT_EQ(sl.takeoff_deg, 18.0);
+  EXPECT_EQ(sl.collection_mrad, 0.0);
+  // One row read alone is the record's row.
+  EXPECT_EQ(reader.spectra("eds", 1), rec.spectra.at("eds"));
+  EXPECT_EQ(reader.spectra("eds", 1, true), clean);
+  EXPECT_EQ(reader.map("eds/Sr_Ka", 1, true).data, rec.clean_maps.at("eds/Sr_Ka").data);
+  EXPECT_THROW(reader.spectra("nope", 0), std::invalid_argument);
+  EXPECT_THROW(reader.map("eds/Xx_Ka", 0), std::invalid_argument);
   // The contact sheet has a row per map besides the HAADF row: at least 4 tiles high.
   PreviewOptions o;
   o.samples = 2;
@@ -274,6 +294,9 @@ TEST(SpectraRun, EelsSpectrometerWritesEdgeMaps) {
   ASSERT_EQ(r.layout().spectra.size(), 1u);
   EXPECT_EQ(r.layout().spectra[0].technique, "EELS");
   EXPECT_EQ(r.layout().spectra[0].maps, (std::vector<std::string>{"O_K", "Ti_L3"}));
+  EXPECT_EQ(spectrometer_settings(r.layout().spectra[0]),
+            (std::vector<std::pair<std::string, double>>{{"collection_semiangle_mrad", 50.0}}));
+  EXPECT_EQ(h5::read_attr_double(h5::open_dataset(h5::open_file(out, false), "spectra/eels"), "collection_semiangle_mrad"), 50.0);
   const SampleRecord one = r.record(0), two = r.record(1);
   // The clean O K edge map over the cell doubles with the thickness, as the EDS maps do
   // (same footprint and argument; the power-law fit subtracts the Ti L edges' tails exactly

@@ -45,6 +45,7 @@ std::string DatasetLayout::to_json() const {
       j["spectra"].push_back({{"name", s.name}, {"technique", s.technique}, {"energy_start_eV", s.energy_start_eV},
                               {"channel_width_eV", s.channel_width_eV}, {"channels", s.channels}, {"maps", s.maps}});
       if (s.clean_spectra) j["spectra"].back()["clean_spectra"] = true;  // absent: as layouts before it
+      for (const auto& [key, value] : spectrometer_settings(s)) j["spectra"].back()[key] = value;  // likewise
     }
   }
   if (!composition_elements.empty()) {
@@ -90,8 +91,15 @@ DatasetLayout DatasetLayout::from_json(const std::string& text) {
   if (j.contains("pixel_size_A")) l.pixel_size_A = j.at("pixel_size_A").get<std::vector<double>>();
   if (j.contains("spectra"))
     for (const auto& s : j.at("spectra"))
-      l.spectra.push_back({s.at("name"), s.at("technique"), s.at("energy_start_eV"), s.at("channel_width_eV"), s.at("channels"),
-                           s.at("maps").get<std::vector<std::string>>(), s.value("clean_spectra", false)});
+    {
+      SpectraLayout sl{s.at("name"), s.at("technique"), s.at("energy_start_eV"), s.at("channel_width_eV"), s.at("channels"),
+                       s.at("maps").get<std::vector<std::string>>(), s.value("clean_spectra", false)};
+      sl.resolution_mn_ka_eV = s.value("resolution_mn_ka_eV", 0.0);
+      sl.solid_angle_sr = s.value("solid_angle_sr", 0.0);
+      sl.takeoff_deg = s.value("takeoff_deg", 0.0);
+      sl.collection_mrad = s.value("collection_semiangle_mrad", 0.0);
+      l.spectra.push_back(std::move(sl));
+    }
   if (j.contains("composition_elements")) {
     l.composition_elements = j.at("composition_elements").get<std::vector<std::string>>();
     l.region_classes = j.at("region_classes").get<std::vector<std::string>>();

@@ -122,6 +122,31 @@ std::vector<float> DatasetReader::radial(const std::string& name, std::size_t ro
   return v;
 }
 
+std::vector<float> DatasetReader::spectra(const std::string& name, std::size_t row, bool clean) const {
+  impl_->check_row(row);
+  const auto& L = impl_->layout;
+  const auto it = std::find_if(L.spectra.begin(), L.spectra.end(), [&](const SpectraLayout& s) { return s.name == name; });
+  if (it == L.spectra.end()) throw std::invalid_argument(impl_->path + ": no spectrometer '" + name + "'");
+  if (clean && !it->clean_spectra)
+    throw std::invalid_argument(impl_->path + ": no clean spectra of '" + name + "' (/clean/spectra/" + name +
+                                " is stored only with output.clean)");
+  std::vector<float> v(L.nx * L.ny * it->channels);
+  h5::read_rows(impl_->ds((clean ? "clean/spectra/" : "spectra/") + name), H5T_NATIVE_FLOAT, row, 1, v.data());
+  return v;
+}
+
+Image DatasetReader::map(const std::string& key, std::size_t row, bool clean) const {
+  const auto& L = impl_->layout;
+  const auto slash = key.find('/');
+  const auto it = std::find_if(L.spectra.begin(), L.spectra.end(), [&](const SpectraLayout& s) {
+    return slash != std::string::npos && s.name == key.substr(0, slash) &&
+           std::find(s.maps.begin(), s.maps.end(), key.substr(slash + 1)) != s.maps.end();
+  });
+  if (it == L.spectra.end()) throw std::invalid_argument(impl_->path + ": no element map '" + key + "' (<spectrometer>/<El>_<line>)");
+  if (clean && !L.store_clean) throw std::invalid_argument(impl_->path + ": no clean maps stored");
+  return impl_->read_image((clean ? "clean/maps/" : "maps/") + key, row);
+}
+
 std::vector<float> DatasetReader::diffraction_row(const std::string& name, std::size_t row, std::size_t y) const {
   impl_->check_row(row);
   const auto& L = impl_->layout;

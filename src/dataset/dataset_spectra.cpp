@@ -13,6 +13,25 @@ namespace {
 std::vector<float> floats(const Image& im) { return std::vector<float>(im.data.begin(), im.data.end()); }
 }  // namespace
 
+}  // namespace stemtwin::detail
+
+namespace stemtwin {
+
+std::vector<std::pair<std::string, double>> spectrometer_settings(const SpectraLayout& s) {
+  std::vector<std::pair<std::string, double>> v;
+  const std::pair<const char*, double> all[] = {{"resolution_mn_ka_eV", s.resolution_mn_ka_eV},
+                                                {"solid_angle_sr", s.solid_angle_sr},
+                                                {"takeoff_deg", s.takeoff_deg},
+                                                {"collection_semiangle_mrad", s.collection_mrad}};
+  for (const auto& [key, value] : all)
+    if (value > 0) v.emplace_back(key, value);
+  return v;
+}
+
+}  // namespace stemtwin
+
+namespace stemtwin::detail {
+
 bool has_column_composition(const DatasetLayout& l) { return l.columns && !l.composition_elements.empty(); }
 
 std::vector<std::string> column_composition_paths(const DatasetLayout& l) {
@@ -92,6 +111,7 @@ void create_spectra(hid_t f, const DatasetLayout& l) {
       h5::attach_scale(d, axis, 3);
       h5::write_attr(d, "technique", s.technique);
       h5::write_attr(d, "units", std::string("counts"));
+      for (const auto& [key, value] : spectrometer_settings(s)) h5::write_attr(d, key, value);
       h5::write_attr(d, "long_name", s.name + " spectrum image (" + s.technique +
                                          (g == "spectra/" ? ", Poisson counts per channel)" : ", expected counts per channel)"));
     }

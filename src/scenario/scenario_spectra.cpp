@@ -133,6 +133,13 @@ void complete_spectra_layout(DatasetLayout& layout, const ScenarioSpec& spec, co
     l.energy_start_eV = sc.kind == SpectrometerKind::Eds ? sc.eds.energy_start_eV : sc.eels.energy_start_eV;
     l.channel_width_eV = sc.kind == SpectrometerKind::Eds ? sc.eds.channel_width_eV : sc.eels.channel_width_eV;
     l.channels = sc.kind == SpectrometerKind::Eds ? sc.eds.channels : sc.eels.channels;
+    if (sc.kind == SpectrometerKind::Eds) {  // the settings readers show (docs/dataset.md, "Spectroscopy")
+      l.resolution_mn_ka_eV = sc.eds.fwhm_mn_ka_eV;
+      l.solid_angle_sr = sc.eds.solid_angle_sr;
+      l.takeoff_deg = sc.eds.takeoff_deg;
+    } else {
+      l.collection_mrad = sc.eels.collection_semiangle_mrad;
+    }
     for (const SpectrometerMap& m : spectrometer_maps(sc, specimen0.structure, s0.energy)) l.maps.push_back(m.name());
     for (int Z : spectrometer_elements(sc, specimen0.structure)) elements.insert(Z);
     layout.spectra.push_back(std::move(l));

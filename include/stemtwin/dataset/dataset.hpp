@@ -33,6 +33,7 @@
 #include <optional>
 #include <string>
 #include <vector>
+#include <utility>
 
 #include "stemtwin/core/image.hpp"
 #include "stemtwin/dataset/instrument.hpp"
@@ -65,7 +66,20 @@ struct SpectraLayout {
   /// The clean (expected-count) spectrum image is stored too, /clean/spectra/<name>, when the
   /// layout stores clean images (store_clean); layouts written before it had none (false).
   bool clean_spectra = false;
+  /// The spectrometer's settings, for readers and exports (HyperSpy's EDS/EELS metadata); fixed
+  /// in a scenario, so stored once: in the layout and as attributes of /spectra/<name>
+  /// (spectrometer_settings). 0 = not stored (layouts written before them, hand-made files).
+  double resolution_mn_ka_eV = 0;  ///< EDS: FWHM at Mn Kα, eV
+  double solid_angle_sr = 0;       ///< EDS: collection solid angle, sr
+  double takeoff_deg = 0;          ///< EDS: elevation of the detector above the specimen plane, degrees
+  double collection_mrad = 0;      ///< EELS: collection semi-angle β, mrad
 };
+
+/// The stored settings of a spectrometer as (name with its unit, value) pairs, in a fixed
+/// order, only those set (> 0): resolution_mn_ka_eV, solid_angle_sr, takeoff_deg,
+/// collection_semiangle_mrad. The one naming of them: /spectra/<name> attributes, and the
+/// EMD, NSID and zarr exports.
+std::vector<std::pair<std::string, double>> spectrometer_settings(const SpectraLayout& spectrometer);
 
 struct DiffractionLayout {
   std::string name;
@@ -228,6 +242,12 @@ class DatasetReader {
   Image clean(const std::string& channel, std::size_t row) const;
   std::vector<float> radial(const std::string& name, std::size_t row) const;          ///< [ny][nx][nbins]
   std::vector<float> diffraction_row(const std::string& name, std::size_t row, std::size_t y) const;  ///< [nx][ky][kx]
+  /// Spectrum image [ny][nx][channels] of spectrometer `name` (/spectra/<name>, counts), or with
+  /// `clean` the expected counts (/clean/spectra/<name>). Throws std::invalid_argument naming the
+  /// spectrometer when the file has none of that name, or no clean spectra of it.
+  std::vector<float> spectra(const std::string& name, std::size_t row, bool clean = false) const;
+  /// Element map "<spectrometer>/<El>_<line>" (/maps/…, or /clean/maps/… with `clean`).
+  Image map(const std::string& key, std::size_t row, bool clean = false) const;
   std::vector<std::string> param_names() const;
   std::vector<double> param(const std::string& name) const;  ///< all complete rows
   int class_id(std::size_t row) const;
