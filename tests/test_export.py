@@ -23,6 +23,9 @@ DATA = os.path.join(TMP, "tiny.h5")
 SPECTRA = os.path.join(TMP, "spectra.h5")
 EDS = os.path.join(TMP, "eds.h5")   # a real run with an EDS spectrometer (tests/data/export_eds.yaml)
 STEP = 0.65          # Å, tests/data/export_tiny.yaml
+# The EDS spectrometer's settings in tests/data/export_eds.yaml, as the dataset and the EMD,
+# NSID and zarr exports name them (spectrometer_settings, dataset.hpp).
+SETTINGS = {"resolution_mn_ka_eV": 125.0, "solid_angle_sr": 0.9, "takeoff_deg": 22.0}
 ENERGY = 200e3       # eV
 PRINT = "--print" in sys.argv
 
@@ -161,7 +164,20 @@ def test_real_eds_run_exports_spectra_and_maps_to_hyperspy():
     md = eds.metadata
     assert list(md.Sample.xray_lines) == ["Sr_Ka", "Ti_Ka"] and list(md.Sample.elements) == ["Sr", "Ti"]
     assert md.Acquisition_instrument.TEM.beam_energy == 200.0
-    assert np.isclose(md.Acquisition_instrument.TEM.Detector.EDS.live_time, 0.1)
+    assert md.Acquisition_instrument.TEM.convergence_angle == 20.0
+    det = md.Acquisition_instrument.TEM.Detector.EDS
+    assert np.isclose(det.live_time, 0.1)
+    # The spectrometer's settings (tests/data/export_eds.yaml), where HyperSpy looks for them;
+    # without them it falls back to its preferences (130 eV, 35°, 0°).
+    assert det.energy_resolution_MnKa == 125.0 and det.elevation_angle == 22.0 and det.solid_angle == 0.9, det
+    # HyperSpy's own tools use them: its integration window is windows_width × its FWHM at
+    # the line, scaled from energy_resolution_MnKa (Fiori & Newbury), 125 eV here, not 130.
+    from hyperspy.misc.eds.utils import get_FWHM_at_Energy
+    from hyperspy.misc.elements import elements_db
+    e_sr = elements_db["Sr"]["Atomic_properties"]["Xray_lines"]["Ka"]["energy (keV)"]
+    (lo, hi), = eds.estimate_integration_windows(windows_width=1.0, xray_lines=["Sr_Ka"])
+    assert np.isclose(hi - lo, get_FWHM_at_Energy(125.0, e_sr), rtol=1e-9)
+    assert not np.isclose(hi - lo, get_FWHM_at_Energy(130.0, e_sr), rtol=1e-3)
     # HyperSpy's own EDS tools run on it: line intensities of the metadata's lines, one map each.
     lines = eds.get_lines_intensity()
     assert [l.metadata.Sample.xray_lines[0] for l in lines] == ["Sr_Ka", "Ti_Ka"]
@@ -207,6 +223,9 @@ def test_real_eels_run_exports_edge_maps_with_elements():
     # order (PYTHONHASHSEED), so the order it shows is not the file's (sorted) order.
     assert sorted(e.metadata.Sample.elements) == ["O", "Ti"], e.metadata.Sample
     assert "xray_lines" not in e.metadata.Sample
+    tem = e.metadata.Acquisition_instrument.TEM  # the scenario's beam and collection angle
+    assert tem.beam_energy == 200.0 and tem.convergence_angle == 20.0 and tem.Detector.EELS.collection_angle == 50.0
+    assert "EDS" not in tem.Detector
     a = e.axes_manager.signal_axes[0]
     assert (a.units, a.size) == ("eV", 400) and np.isclose(a.offset, 300.5) and np.isclose(a.scale, 1.0)
     with h5py.File(data, "r") as f:
@@ -232,6 +251,9 @@ def test_real_eds_run_exports_maps_to_emd_nsid_and_zarr():
         assert [root["eds_Ti_Ka"][f"dim{i}"].attrs["name"] for i in range(3)] == ["sample", "y", "x"]
         assert np.array_equal(root["eds"]["data"][:], spectra)
         assert root["eds"]["dim3"].attrs["units"] == "eV"
+        sp = root["eds/metadatabundle/spectrometer"]  # the node's own metadata, as emdfile writes it
+        assert sp.attrs["emd_group_type"] == "metadata"
+        assert {k: sp[k][()] for k in sp} == {"technique": b"EDS", **SETTINGS}, {k: sp[k][()] for k in sp}
     out = os.path.join(TMP, "eds_nsid.h5")
     stemtwin("export", EDS, "--to", "nsid", "-o", out, "--force", "--sample", "1")
     with h5py.File(out, "r") as f:
@@ -245,12 +267,19 @@ def test_real_eds_run_exports_maps_to_emd_nsid_and_zarr():
         assert set(found) == {"haadf", "eds", "eds_Sr_Ka", "eds_Ti_Ka"}, set(found)
         assert found["eds_Ti_Ka"].attrs["data_type"] == "IMAGE" and np.array_equal(found["eds_Ti_Ka"][:], ti[1])
         assert found["eds"].attrs["data_type"] == "SPECTRAL_IMAGE" and np.array_equal(found["eds"][:], spectra[1])
+        md = found["eds"].parent["metadata"].attrs
+        assert {k: md[k] for k in SETTINGS} == SETTINGS and md["convergence_angle_mrad"] == 20.0
+        assert "resolution_mn_ka_eV" not in found["eds_Ti_Ka"].parent["metadata"].attrs  # maps are images
     out = os.path.join(TMP, "eds.zarr")
     stemtwin("export", EDS, "--to", "zarr", "-o", out, "--force")
     z = zarr.open(out, mode="r")
     assert np.array_equal(z["eds_Ti_Ka"][:], ti) and np.array_equal(z["eds"][:], spectra)
     assert z["eds_Ti_Ka"].attrs["_ARRAY_DIMENSIONS"] == ["sample", "y", "x"]
     assert z["eds"].attrs["axes"][3]["units"] == "eV"
+    assert z["eds"].attrs["spectrometer"] == {"technique": "EDS", **SETTINGS}
+    with h5py.File(EDS, "r") as f:  # the dataset itself: attributes of its spectrum image
+        assert {k: f["spectra/eds"].attrs[k] for k in SETTINGS} == SETTINGS
+        assert {k: f["clean/spectra/eds"].attrs[k] for k in SETTINGS} == SETTINGS
 
 
 def test_emd_follows_the_emd_1_0_layout_py4dstem_reads():

@@ -12,6 +12,9 @@
 //                           4D set, [Rx = scan y, Ry = scan x, Qx = ky, Qy = kx])
 //       data                attribute units
 //       dim<i>              [first, second] for a linear axis, all values otherwise; attributes name, units
+//       metadatabundle/spectrometer/  spectrum images: the spectrometer's settings (technique and
+//                           spectrometer_settings(): resolution_mn_ka_eV, solid_angle_sr, takeoff_deg
+//                           or collection_semiangle_mrad), metadata as above
 #include "export_source.hpp"
 
 namespace stemtwin::exporting {
@@ -117,6 +120,15 @@ void write_emd(const Source& s, const std::string& output) {
     for (std::size_t r = 0; r < s.rows; ++r) h5::write_rows(d, H5T_NATIVE_FLOAT, r, 1, s.read(a, r).data());
     h5::write_attr(d, "units", a.units);
     for (unsigned i = 0; i < a.axes.size(); ++i) write_dim(g, i, a.axes[i], a.axes[i].name);
+    if (const SpectraLayout* l = s.spectrometer_of(a); l && !spectrometer_settings(*l).empty()) {
+      // A node's own metadata, as emdfile writes it: <node>/metadatabundle/<name>.
+      auto nb = h5::require_group(g, "metadatabundle");
+      set_type(nb, "metadatabundle", "");
+      auto md = h5::require_group(nb, "spectrometer");
+      set_type(md, "metadata", "Metadata");
+      metadata_string(md, "technique", l->technique);
+      for (const auto& [key, value] : spectrometer_settings(*l)) metadata_number(md, key, value);
+    }
   }
   h5::check(H5Fflush(f, H5F_SCOPE_GLOBAL), "flush " + output);
 }

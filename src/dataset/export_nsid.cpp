@@ -7,6 +7,7 @@
 //        dimension scale and attached; the dimension's label is the dataset's name; attributes
 //        name, units, quantity, dimension_type (SPATIAL, RECIPROCAL, SPECTRAL)
 //   /Measurement_000/Channel_NNN/metadata a group whose attributes become sidpy's metadata
+//        (beam, sample parameters; a spectrum image's spectrometer_settings() too)
 // One sample (one row of the stemtwin file) per export: DTMicroscope's STEM server registers
 // the images (IMAGE) as its scans and spectrum images (SPECTRAL_IMAGE) as point data.
 #include <cstdio>
@@ -82,6 +83,8 @@ void write_nsid(const Source& s, const std::string& output, std::size_t row) {
       h5::write_attr(md, "beam_current_pA", in.current_pA[row]);
       h5::write_attr(md, "dwell_time_us", in.dwell_us[row]);
     }
+    if (const SpectraLayout* l = s.spectrometer_of(a))  // spectrum images: the spectrometer's settings
+      for (const auto& [key, value] : spectrometer_settings(*l)) h5::write_attr(md, key, value);
     h5::write_attr(md, "sample_index", static_cast<std::int64_t>(s.indices[row]));
     for (const auto& [pname, pv] : s.params) h5::write_attr(md, pname, pv[row]);
   }

@@ -39,6 +39,9 @@ struct Source {
   std::vector<float> read(const ArrayInfo& a, std::size_t row) const;
   /// The detector settings of the detector that produced `a` (nullptr: none known).
   const DetectorSettings* detector_of(const ArrayInfo& a) const;
+  /// The spectrometer (its layout: settings, maps) of a spectrum image `a` (nullptr: not a
+  /// spectrum image, or a file whose layout does not list it). export_spectra.cpp.
+  const SpectraLayout* spectrometer_of(const ArrayInfo& a) const;
 };
 
 /// Opens a stemtwin file and selects arrays (see ExportOptions::channels).
@@ -59,7 +62,9 @@ void prepare_output(const std::string& path, bool force);
 /// array when one is misshapen or a spectrum image lacks its energy axis.
 std::vector<ArrayInfo> spectroscopy_arrays(const Source& source);
 /// HyperSpy metadata of a spectrum image (nothing for other arrays): Sample.elements and, for
-/// EDS, Sample.xray_lines from its maps' names, and the dwell as the EDS live time.
+/// EDS, Sample.xray_lines from its maps' names; the spectrometer's settings in
+/// Acquisition_instrument.TEM.Detector.EDS (energy_resolution_MnKa, elevation_angle,
+/// solid_angle, and the dwell as live_time) or .Detector.EELS (collection_angle).
 void write_hspy_sample(hid_t metadata, const Source& source, const ArrayInfo& array);
 
 void write_hspy(const Source& source, const std::string& output);

@@ -96,8 +96,38 @@ static std::vector<std::string> map_lines(const Source& s, const std::string& sp
   return lines;
 }
 
+const SpectraLayout* Source::spectrometer_of(const ArrayInfo& a) const {
+  if (a.kind != ArrayKind::Spectrum) return nullptr;
+  for (const SpectraLayout& l : layout.spectra)
+    if ("spectra/" + l.name == a.path) return &l;
+  return nullptr;
+}
+
+/// HyperSpy's detector metadata of a spectrum image (its metadata structure:
+/// Acquisition_instrument.TEM.Detector.EDS.{energy_resolution_MnKa eV, elevation_angle deg,
+/// solid_angle sr, live_time s} and .Detector.EELS.collection_angle mrad), from the dataset's
+/// stored settings. The azimuth is not written: stemtwin's specimen is untilted and its
+/// detector model has no azimuth, so HyperSpy's default (0) holds.
+static void write_hspy_detector(hid_t metadata, const Source& s, const ArrayInfo& a) {
+  const SpectraLayout* l = s.spectrometer_of(a);
+  const auto dwell = common(s.instrument.dwell_us);
+  if (a.technique == "EDS") {
+    if (!dwell && (!l || spectrometer_settings(*l).empty())) return;
+    auto eds = h5::require_group(metadata, "Acquisition_instrument/TEM/Detector/EDS");
+    // Per-pixel acquisition time: the dwell (HyperSpy's live time; no dead time modelled).
+    if (dwell) h5::write_attr(eds, "live_time", *dwell * 1e-6);  // s
+    if (l && l->resolution_mn_ka_eV > 0) h5::write_attr(eds, "energy_resolution_MnKa", l->resolution_mn_ka_eV);  // eV
+    if (l && l->takeoff_deg > 0) h5::write_attr(eds, "elevation_angle", l->takeoff_deg);                          // deg
+    if (l && l->solid_angle_sr > 0) h5::write_attr(eds, "solid_angle", l->solid_angle_sr);                        // sr
+  } else if (a.technique == "EELS" && l && l->collection_mrad > 0) {
+    auto eels = h5::require_group(metadata, "Acquisition_instrument/TEM/Detector/EELS");
+    h5::write_attr(eels, "collection_angle", l->collection_mrad);  // mrad
+  }
+}
+
 void write_hspy_sample(hid_t metadata, const Source& s, const ArrayInfo& a) {
   if (a.kind != ArrayKind::Spectrum) return;
+  write_hspy_detector(metadata, s, a);
   // HyperSpy's EDS/EELS tools read metadata.Sample.elements and (EDS) .xray_lines; the maps'
   // names are HyperSpy's line names already ("Sr_Ka", "La_La"; EELS edges "O_K", "Ti_L3").
   const std::vector<std::string> lines = map_lines(s, a.name);
@@ -107,12 +137,6 @@ void write_hspy_sample(hid_t metadata, const Source& s, const ArrayInfo& a) {
   auto sample = h5::require_group(metadata, "Sample");
   write_hspy_list(sample, "elements", std::vector<std::string>(elements.begin(), elements.end()));
   if (a.technique == "EDS") write_hspy_list(sample, "xray_lines", lines);
-  // Per-pixel acquisition time: the dwell (EDS: HyperSpy's live time, no dead time modelled).
-  if (a.technique == "EDS")
-    if (auto d = common(s.instrument.dwell_us)) {
-      auto eds = h5::require_group(metadata, "Acquisition_instrument/TEM/Detector/EDS");
-      h5::write_attr(eds, "live_time", *d * 1e-6);  // s
-    }
 }
 
 }  // namespace stemtwin::exporting

@@ -4,7 +4,8 @@
 // or xarray.open_zarr (dimension names in _ARRAY_DIMENSIONS).
 //   <out>/.zgroup, .zattrs                   program, source file, scenario text
 //   <out>/<title>/.zarray                   shape [N, ...], chunks [1, ...] (one sample), dtype <f4 (masks <i2)
-//   <out>/<title>/.zattrs                   _ARRAY_DIMENSIONS, long_name, units, axes (offset/scale or values, units)
+//   <out>/<title>/.zattrs                   _ARRAY_DIMENSIONS, long_name, units, axes (offset/scale or values, units);
+//                                           spectrum images: spectrometer {technique, spectrometer_settings()}
 //   <out>/<title>/<row>.0.0...              chunk of sample row <row>
 #include <bit>
 #include <cmath>
@@ -69,6 +70,11 @@ void write_zarr(const Source& s, const std::string& output) {
     json attrs = {{"_ARRAY_DIMENSIONS", names}, {"long_name", a.long_name}, {"units", a.units}, {"axes", axes},
                   {"source_dataset", "/" + a.path}};
     if (!a.value_names.empty()) attrs["values"] = a.value_names;
+    if (const SpectraLayout* l = s.spectrometer_of(a); l && !spectrometer_settings(*l).empty()) {
+      json sp = {{"technique", l->technique}};
+      for (const auto& [key, value] : spectrometer_settings(*l)) sp[key] = value;
+      attrs["spectrometer"] = sp;
+    }
     write_text(dir / ".zattrs", attrs);
     std::string rest;
     for (std::size_t i = 1; i < a.axes.size(); ++i) rest += ".0";
