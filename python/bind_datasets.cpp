@@ -99,7 +99,33 @@ void bind_dataset_signals(py::class_<Dataset>& cls) {
              });
              return own(std::move(all), {static_cast<py::ssize_t>(ny), static_cast<py::ssize_t>(nx), static_cast<py::ssize_t>(ky),
                                          static_cast<py::ssize_t>(kx)});
-           }, py::arg("name"), py::arg("row"), "4D-STEM data of one sample, (ny, nx, ky, kx) float32.");
+           }, py::arg("name"), py::arg("row"), "4D-STEM data of one sample, (ny, nx, ky, kx) float32.")
+      .def("spectra", [](Dataset& d, const std::string& name, std::size_t row, bool clean) {
+             std::size_t ny = 0, nx = 0;
+             std::vector<float> v = with(d, [&](DatasetReader& r) {
+               ny = r.layout().ny, nx = r.layout().nx;
+               return r.spectra(name, check_row(r, row), clean);
+             });
+             const auto n = static_cast<py::ssize_t>(v.size() / std::max<std::size_t>(1, ny * nx));
+             return own(std::move(v), {static_cast<py::ssize_t>(ny), static_cast<py::ssize_t>(nx), n});
+           }, py::arg("name"), py::arg("row"), py::arg("clean") = false,
+           "EDS/EELS spectrum image of one sample, (ny, nx, channels) float32: counts (/spectra/<name>), or with "
+           "clean=True the expected counts (/clean/spectra/<name>, stored with output.clean; ValueError otherwise).")
+      .def("maps", [](Dataset& d, const std::string& name, std::size_t row, bool clean) {
+             py::dict out;
+             std::vector<std::pair<std::string, Image>> maps;
+             with(d, [&](DatasetReader& r) {
+               check_row(r, row);
+               const auto& all = r.layout().spectra;
+               const auto it = std::find_if(all.begin(), all.end(), [&](const SpectraLayout& s) { return s.name == name; });
+               if (it == all.end()) throw std::invalid_argument("no spectrometer '" + name + "' in the dataset");
+               for (const std::string& m : it->maps) maps.emplace_back(m, r.map(name + "/" + m, row, clean));
+             });
+             for (auto& [m, im] : maps) out[py::str(m)] = own(std::move(im));
+             return out;
+           }, py::arg("name"), py::arg("row"), py::arg("clean") = false,
+           "Element maps of spectrometer `name` for one sample, {'Sr_Ka': (ny, nx), ...} (/maps/<name>, or "
+           "/clean/maps/<name> with clean=True).");
 }
 
 /// Dataset: sampled parameters, labels (class, masks, columns) and its repr.

@@ -504,6 +504,58 @@ def test_run_scenario_and_read_the_dataset():
             assert np.array_equal(f["images/adf"][1], img.astype(np.float32))
 
 
+def test_dataset_spectra_and_maps_noisy_and_clean():
+    """A dataset's spectrum images from Python: the Poisson counts (/spectra/<det>), the expected
+    counts (/clean/spectra/<det>, stored with output.clean) and the element maps, the same
+    numbers h5py reads; the spectrometer's settings in the layout (tests/data/export_eds.yaml)."""
+    import h5py
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(SOURCE, "tests", "data", "export_eds.yaml")) as f:
+            text = f.read()
+        yaml = os.path.join(d, "eds.yaml")
+        with open(yaml, "w") as f:
+            f.write(text)
+        out = os.path.join(d, "eds.h5")
+        stemtwin.run_scenario(yaml, out)
+        ds = stemtwin.Dataset(out)
+        (sp,) = ds.layout["spectra"]
+        assert sp["name"] == "eds" and sp["technique"] == "EDS" and sp["clean_spectra"], sp
+        assert (sp["resolution_mn_ka_eV"], sp["solid_angle_sr"], sp["takeoff_deg"]) == (125, 0.9, 22), sp
+        noisy, clean = ds.spectra("eds", 1), ds.spectra("eds", 1, clean=True)
+        assert noisy.shape == clean.shape == (4, 4, sp["channels"]) and clean.dtype == np.float32
+        maps, clean_maps = ds.maps("eds", 0), ds.maps("eds", 0, clean=True)
+        assert set(maps) == set(clean_maps) == {"Sr_Ka", "Ti_Ka"}
+        with h5py.File(out, "r") as f:
+            assert np.array_equal(noisy, f["spectra/eds"][1]) and np.array_equal(clean, f["clean/spectra/eds"][1])
+            assert np.array_equal(maps["Sr_Ka"], f["maps/eds/Sr_Ka"][0])
+            assert np.array_equal(clean_maps["Ti_Ka"], f["clean/maps/eds/Ti_Ka"][0])
+        # The counts are Poisson draws around the expected counts: integers, not equal to them,
+        # and their total within 5 σ of the expected total (σ = √total for a Poisson sum).
+        assert np.array_equal(noisy, np.round(noisy)) and not np.array_equal(noisy, clean)
+        total = float(clean.sum(dtype=np.float64))
+        assert total > 100 and abs(float(noisy.sum(dtype=np.float64)) - total) < 5 * math.sqrt(total), (noisy.sum(), total)
+        rows = len(ds)
+        for call in (lambda: ds.spectra("nope", 0), lambda: ds.maps("nope", 0), lambda: ds.maps("eds", rows)):
+            try:
+                call()
+            except (ValueError, IndexError) as e:
+                assert "nope" in str(e) or f"{rows} complete" in str(e), str(e)
+            else:
+                raise AssertionError("an unknown spectrometer or a row beyond the file must raise")
+        # Without output.clean there are no clean spectra, and asking for them says so.
+        with open(yaml, "w") as f:
+            f.write(text.replace("output: {file: eds.h5}", "output: {file: eds.h5, clean: false}"))
+        stemtwin.run_scenario(yaml, out, force=True)
+        ds = stemtwin.Dataset(out)
+        assert "clean_spectra" not in ds.layout["spectra"][0] and ds.spectra("eds", 0).shape == noisy.shape
+        try:
+            ds.spectra("eds", 0, clean=True)
+        except ValueError as e:
+            assert "clean/spectra/eds" in str(e) and "output.clean" in str(e), str(e)
+        else:
+            raise AssertionError("clean spectra of a file without them must raise")
+
+
 # ------------------------------------------------------------------------------------ agent loops
 
 def sharpness(image):
