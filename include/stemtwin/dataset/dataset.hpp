@@ -10,7 +10,8 @@
 //   /labels/class            int32   [N]               attr names
 //   /labels/masks/<name>     uint8|int16 [N, ny, nx]   attr values (what the numbers mean)
 //   /labels/columns/{sample,x_A,y_A,x_px,y_px,species,count,class}  1-D, one row per atomic column
-//   /spectra/<spectrometer>  float32 [N, ny, nx, channels] chunk [1, 1, nx, channels] (Poisson counts)
+//   /spectra/<spectrometer>  float32 [N, ny, nx, channels] chunk [1, 1, nx, channels] (Poisson counts;
+//                            attrs technique, units, spectrometer_settings()); /clean/spectra/… expected counts
 //   /maps/<spectrometer>/<El>_<line>, /clean/maps/… float32 [N, ny, nx] (counts after background)
 //   /instrument/…            float64 [N]               microscope and detector settings per sample (instrument.hpp)
 //   /labels/columns/composition float32 [columns, elements], /labels/regions/composition
