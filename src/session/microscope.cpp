@@ -100,7 +100,7 @@ ScanResult Microscope::scan_locked(std::uint64_t epoch, const AcquisitionControl
   ScanResult r;
   const bool all_annular = std::all_of(sn.detectors.begin(), sn.detectors.end(),
                                        [](const Detector& d) { return std::holds_alternative<AnnularDetector>(d); });
-  const bool spectra = sc.eds || sc.eels;  // spectrum images need the multislice wave (microscope_spectra.cpp)
+  const bool spectra = sc.eds || sc.eels;  // spectrum images need the wave inside the specimen (microscope_spectra.cpp)
   r.incoherent = !spectra && all_annular && m.settings.incoherent_above_A > 0 && std::max(sx, sy) > m.settings.incoherent_above_A;
   // The one read-out (acquisition/readout.hpp): the call number keys the noise streams as a
   // dataset's sample index does. The incoherent maps already include the source size.

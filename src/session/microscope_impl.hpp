@@ -239,7 +239,8 @@ struct Microscope::Impl {
   /// nothing but how often cancellation is looked at). `simulated` counts positions done;
   /// `on_block` (may be empty) sees the signals so far after each block (progressive rows);
   /// throws AcquisitionCancelled between blocks when asked to stop. With `inelastic`, the
-  /// probe intensity at the atoms (spectra) is recorded too, by multislice (microscope_spectra.cpp).
+  /// probe intensity at the atoms (spectra) is recorded too, by windowed multislice or by
+  /// multislice over the window (microscope_spectra.cpp).
   /// Beam lock held.
   StemResult simulate(const Snapshot& sn, Window& w, const std::vector<Point2>& pos, const std::vector<Detector>& dets,
                       PatternSink* sink, const AcquisitionControl& ctl, std::size_t& simulated,

@@ -80,12 +80,14 @@ StemResult Microscope::Impl::simulate(const Snapshot& sn, Window& w, const std::
   }
   // Method::Windowed (windowed.hpp): each tile of positions on a window of its own around the
   // probe instead of the whole simulated window — for a static specimen and detectors that
-  // are not pixelated (no pattern stream, no spectra); its potentials are built per tile, so
-  // the window's own transmission functions are never built. Every other path needs them.
-  const bool windowed = settings.method == Method::Windowed && !sink && !inelastic && w.configurations == 1 &&
+  // are not pixelated (no pattern stream); spectra ride on it (the recorder reads each tile's
+  // window). Its potentials are built per tile, so the window's own transmission functions
+  // are never built. Every other path needs them.
+  const bool windowed = settings.method == Method::Windowed && !sink && w.configurations == 1 &&
                         std::none_of(dets.begin(), dets.end(), [](const Detector& d) { return std::holds_alternative<PixelatedDetector>(d); });
   if (!windowed) transmissions(w);
-  // Spectra need the wave inside the specimen: whole-window multislice whatever the method.
+  // Spectra need the wave inside the specimen: windowed multislice as above, else
+  // whole-window multislice whatever the method (never PRISM or auto's calibration).
   FrameMethod frame;
   if (settings.method == Method::Prism && !inelastic) {
     const std::size_t f = std::max<std::size_t>(1, settings.prism_interpolation);
@@ -164,10 +166,11 @@ StemResult Microscope::Impl::simulate(const Snapshot& sn, Window& w, const std::
     os.inner = sink;
     os.offset = first;
     PatternSink* s = sink ? &os : nullptr;
-    StemResult r = S ? scan_prism(*S, probe, part, dets, st, s)
-                     : window_atoms ? simulate_windowed(*window_atoms, w.grid, probe, part, dets, st)
-                     : rec ? rec->scan(w.configs, probe, part, dets, st, *w.fft, s)
-                           : scan_multislice(w.configs, probe, part, dets, st, *w.fft, s);
+    StemResult r = S              ? scan_prism(*S, probe, part, dets, st, s)
+                   : window_atoms ? (rec ? rec->scan_windowed(*window_atoms, w.grid, probe, part, dets, st)
+                                         : simulate_windowed(*window_atoms, w.grid, probe, part, dets, st))
+                   : rec          ? rec->scan(w.configs, probe, part, dets, st, *w.fft, s)
+                                  : scan_multislice(w.configs, probe, part, dets, st, *w.fft, s);
     if (first == 0) {
       all = std::move(r);
     } else {
@@ -186,7 +189,10 @@ StemResult Microscope::Impl::simulate(const Snapshot& sn, Window& w, const std::
     }
     if (ctl.progress) ctl.progress(simulated, local.size());
   }
-  if (windowed) all = in_scan_order(all, local.size(), local.size());  // back to the positions' order
+  if (windowed) {  // back to the positions' order
+    all = in_scan_order(all, local.size(), local.size());
+    if (rec) rec->reorder(slot);
+  }
   return all;
 }
 

@@ -10,6 +10,7 @@
 
 #include "microscope_impl.hpp"
 #include "stemtwin/acquisition/spectrometer.hpp"
+#include "stemtwin/physics/windowed.hpp"
 
 namespace stemtwin {
 namespace microscope_detail {
@@ -50,15 +51,34 @@ StemResult SpectraRecording::scan(const std::vector<Transmission>& configs, cons
                                   const std::vector<Detector>& dets, const StemSettings& st, const Fft2& fft, PatternSink* sink) {
   InelasticRecorder rec(atoms, seed, settings);
   StemResult r = scan_multislice(configs, probe, part, dets, st, fft, sink, &rec);
-  const ElementIntensity& I = rec.result();
-  // One recording depth (the whole specimen): values are [position][element], so blocks append.
+  append(rec.result());
+  return r;
+}
+
+StemResult SpectraRecording::scan_windowed(const Structure& structure, const Grid& grid, const ProbeOptics& probe,
+                                           const std::vector<Point2>& part, const std::vector<Detector>& dets, const StemSettings& st) {
+  InelasticRecorder rec(atoms, seed, settings);
+  StemResult r = simulate_windowed(structure, grid, probe, part, dets, st, &rec);
+  append(rec.result());
+  return r;
+}
+
+void SpectraRecording::append(const ElementIntensity& I) {
+  if (I.depths_A.size() != 1) throw std::logic_error("session spectra: the recorder must record one depth (the whole specimen)");
   if (out.positions == 0) {
     out.elements = I.elements;
     out.depths_A = I.depths_A;
   }
   out.values.insert(out.values.end(), I.values.begin(), I.values.end());
   out.positions += I.positions;
-  return r;
+}
+
+void SpectraRecording::reorder(const std::vector<std::size_t>& slot) {
+  const std::size_t ne = out.elements.size();
+  if (slot.size() != out.positions) throw std::logic_error("session spectra: reorder of a recording that is not complete");
+  std::vector<double> v(out.values.size());
+  for (std::size_t j = 0; j < slot.size(); ++j) std::copy_n(out.values.begin() + long(slot[j] * ne), ne, v.begin() + long(j * ne));
+  out.values = std::move(v);
 }
 
 SpectrumResult make_spectra(const Structure& specimen, double beam_energy_eV, const Spectrometers& sp, SpectrumKind kind,
