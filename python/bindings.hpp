@@ -454,6 +454,9 @@ inline ErrorBudget error_budget(const py::handle& v, const std::string& where) {
   return b;
 }
 
+  d["scan_state"] = s.scan_state;
+  d["rows_done"] = s.rows_done;
+  d["total_rows"] = s.total_rows;
 /// What method auto chose and measured, as a dict (docs/python.md).
 inline py::dict auto_choice_dict(const AutoChoice& c) {
   py::dict d;

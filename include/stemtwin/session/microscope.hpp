@@ -294,6 +294,11 @@ struct MicroscopeStatus {
   std::size_t atoms_removed = 0, atoms_displaced = 0;
   bool acquiring = false;                          ///< an acquisition is running
   std::size_t positions_done = 0, positions_total = 0;  ///< its progress
+  /// The running or last scan frame's progressive image (scan_lines(), without the rows):
+  /// its state ("idle", "running", "done", "cancelled", "failed"), the rows read out so far
+  /// and the frame's rows, so a client polling status sees a scan's progress in rows.
+  std::string scan_state = "idle";
+  std::size_t rows_done = 0, total_rows = 0;
   FrameMethod last_frame;                          ///< what produced the last full-physics frame
 };
 
