@@ -163,7 +163,7 @@ SpectrumResult Microscope::spectra_at(const std::vector<Point2>& points, double 
   for (const Point2& p : points) xmin = std::min(xmin, p.x), xmax = std::max(xmax, p.x), ymin = std::min(ymin, p.y), ymax = std::max(ymax, p.y);
   const bool together = std::max(xmax - xmin, ymax - ymin) <= m.settings.min_window_A;
   ElementIntensity intensity;
-  std::size_t simulated = 0;
+  Visited visited;  // spread points: one window each, in order
   // The models' composition and thickness: the (first) simulated window's atoms. On a world,
   // points spread over several windows share the first one's (docs/server.md, "Spectra").
   std::optional<Structure> composition;
@@ -172,23 +172,22 @@ SpectrumResult Microscope::spectra_at(const std::vector<Point2>& points, double 
       bool hit = false;
       Window& w = m.window_for(sn, points, hit);
       composition = m.window_atoms_of(w);
-      m.simulate(sn, w, points, dets, nullptr, control, simulated, &intensity);
+      m.simulate(sn, w, points, dets, nullptr, control, visited, &intensity);
     } else {
       for (std::size_t i = 0; i < points.size(); ++i) {
         bool hit = false;
         ElementIntensity one;
-        std::size_t done = 0;
+        Visited done;
         Window& w = m.window_for(sn, {points[i]}, hit);
         if (i == 0) composition = m.window_atoms_of(w);
         m.simulate(sn, w, {points[i]}, dets, nullptr, control, done, &one);
         if (i == 0) intensity = one;
         else intensity.values.insert(intensity.values.end(), one.values.begin(), one.values.end()), intensity.positions += one.positions;
-        simulated = i + 1;
+        visited.count = i + 1;
       }
     }
   } catch (const AcquisitionCancelled&) {
-    const std::vector<Point2> visited(points.begin(), points.begin() + long(simulated));
-    if (simulated > 0) m.deposit(visited, std::vector<double>(simulated, electrons), sn.call);
+    m.deposit_visited(points, std::vector<double>(points.size(), electrons), visited, sn.call);
     throw;
   }
   SpectrumResult r = make_spectra(m.world ? *composition : m.specimen.structure, sn.optics.probe.energy_eV, sp, kind, intensity,
