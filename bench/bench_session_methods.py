@@ -12,9 +12,11 @@ multislice; HAADF's mean and its difference to multislice in percent. With `--ed
 carry an EDS spectrum image (scan(eds=True): windowed multislice records it on its tile
 windows, the other methods by multislice over the session window; names get `_eds`, the
 repeat is not cached), and a cold point spectrum (spectrum_at at the field's centre, a fresh
-session) is timed as `session_<method>_point_spectrum_cold_s`. Usage (from the repository root):
+session) is timed as `session_<method>_eds_point_spectrum_cold_s`. `--world`: the specimen is
+`stemtwin serve`'s default world (stemtwin.World(0), 100 Å thick) at its centre (names get
+`_world`). Usage (from the repository root):
 
-  PYTHONPATH=build/python bench/bench_session_methods.py [--n 16] [--methods multislice,windowed,prism] [--eds]
+  PYTHONPATH=build/python bench/bench_session_methods.py [--n 16] [--methods multislice,windowed,prism] [--eds] [--world]
 """
 import argparse
 import time
@@ -29,16 +31,19 @@ def main():
     ap.add_argument("--n", type=int, default=16)
     ap.add_argument("--methods", default="multislice,windowed,prism")
     ap.add_argument("--eds", action="store_true", help="EDS spectrum images and a point spectrum")
+    ap.add_argument("--world", action="store_true", help="the server's default specimen: the world (100 Å thick), at its centre")
     a = ap.parse_args()
     tag = "_eds" if a.eds else ""
-    specimen = stemtwin.demo_specimen(cells_x=12, cells_y=12, cells_z=2, amorphous_fraction=0.0, seed=1)
+    specimen = stemtwin.World(0) if a.world else stemtwin.demo_specimen(cells_x=12, cells_y=12, cells_z=2, amorphous_fraction=0.0, seed=1)
+    if a.world:
+        tag += "_world"
     reference = None
     for method in a.methods.split(","):
         if a.eds:
             p = stemtwin.Microscope(specimen, sampling_A=0.05, method=method, seed=1)
             t0 = time.perf_counter()
             p.spectrum_at(p.stage.x_A, p.stage.y_A, dwell_us=1e5)
-            print("BENCH name=session_%s_point_spectrum_cold_s value=%.4g" % (method, time.perf_counter() - t0), flush=True)
+            print("BENCH name=session_%s%s_point_spectrum_cold_s value=%.4g" % (method, tag, time.perf_counter() - t0), flush=True)
         m = stemtwin.Microscope(specimen, sampling_A=0.05, method=method, seed=1)
         m.set_detectors([stemtwin.annular("HAADF", 70, 160)])
         m.set_scan(fov=a.n * 0.2, n=a.n, dwell_us=2)
