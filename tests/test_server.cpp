@@ -1419,14 +1419,15 @@ TEST(MicroscopeService, ScanLinesStreamTheFinalFramesRowsWhileTheScanRuns) {
     // Both status methods report the same progress without scan_lines: read after the rows,
     // they show at least as many, of the same frame.
     const json st = t.result("stemtwin.status");
-    const json ms = t.result("get_microscope_status", {{"parameters", {"scan_state", "rows_done", "total_rows", "positions_done", "positions_total"}}});
+    const json ms = t.result("get_microscope_status", {{"parameters", {"scan_state", "rows_done", "total_rows", "acquisition_progress"}}});
     for (const json& s : {st, ms}) {
       EXPECT_EQ(s["total_rows"], ny);
       EXPECT_GE(s["rows_done"].get<std::size_t>(), done);
       EXPECT_LE(s["rows_done"].get<std::size_t>(), ny);
       EXPECT_TRUE(s["scan_state"] == "running" || s["scan_state"] == "done") << s.dump();
-      EXPECT_LE(s["positions_done"].get<std::size_t>(), s["positions_total"].get<std::size_t>());
     }
+    EXPECT_LE(st["positions_done"].get<std::size_t>(), st["positions_total"].get<std::size_t>());
+    EXPECT_LE(ms["acquisition_progress"].get<double>(), 1.0);
     if (ms["scan_state"] == "running" && ms["rows_done"].get<std::size_t>() > 0 && ms["rows_done"].get<std::size_t>() < ny &&
         st["positions_done"].get<std::size_t>() > 0)
       ++status_progress_seen;

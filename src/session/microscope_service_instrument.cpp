@@ -156,8 +156,6 @@ void MicroscopeService::register_status(RpcDispatcher& d) {
     const double lens_defocus_A = st.optics.probe.aberrations.get("defocus");
     json all = {{"status", st.acquiring ? "Acquiring" : "Idle"},
                 {"acquisition_progress", st.positions_total ? double(st.positions_done) / double(st.positions_total) : 0.0},
-                {"positions_done", st.positions_done},
-                {"positions_total", st.positions_total},
                 {"scan_state", st.scan_state},
                 {"rows_done", st.rows_done},
                 {"total_rows", st.total_rows},
