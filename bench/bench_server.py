@@ -23,12 +23,19 @@ With --overviews only the world's overview path is measured (no full-physics fra
   mid_move_s         set_stage by one field of view (100 Å) + 256 × 256 over 100 Å (0.39 Å
                      pixels: the incoherent map of the world's atoms), twice
 
+With --spectra only EDS on `super_x` at atomic resolution is measured (run it once as is,
+windowed multislice, and once with `-- --method multislice` to compare):
+
+  spectrum_point_cold_s  the first acquire_spectrum (0.1 s) with the beam in a 12.8 Å field
+  spectrum_point_s       set_beam_position elsewhere in that field + acquire_spectrum
+  spectrum_points16_s    acquire_spectrum_points, 16 points spread over the field
+
 A frame that does not answer within the client's timeout is cancelled by the server when the
 client hangs up; its time is then extrapolated from the progress that get_microscope_status
 reported (marked `extrapolated=1`), so the line still says how far the engine is from the
 target. Standard library only. Usage:
 
-  bench/bench_server.py [--cli build/stemtwin] [--timeout 30] [--skip-256]
+  bench/bench_server.py [--cli build/stemtwin] [--timeout 30] [--skip-256] [--overviews | --spectra]
 """
 import argparse
 import json
@@ -140,12 +147,30 @@ def overviews(c):
     return 0
 
 
+def spectra(c):
+    c.call("device_settings", device="scan", size=64, field_of_view=64 * 0.2e-10, exposure=2e-6, detectors=["HAADF"])
+    c.call("set_beam_position", x=0.5, y=0.5)
+    t0 = time.perf_counter()
+    c.call("acquire_spectrum", device="super_x", exposure=0.1)
+    bench("spectrum_point_cold_s", time.perf_counter() - t0)
+    c.call("set_beam_position", x=0.3, y=0.6)
+    t0 = time.perf_counter()
+    c.call("acquire_spectrum", device="super_x", exposure=0.1)
+    bench("spectrum_point_s", time.perf_counter() - t0)
+    points = [[0.2 + 0.2 * i, 0.2 + 0.2 * j] for i in range(4) for j in range(4)]
+    t0 = time.perf_counter()
+    c.call("acquire_spectrum_points", device="super_x", points=points, exposure=0.01)
+    bench("spectrum_points16_s", time.perf_counter() - t0, points=len(points))
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cli", default=os.path.join(HERE, "..", "build", "stemtwin"))
     ap.add_argument("--timeout", type=float, default=30.0, help="the client's socket timeout (TEMClient: 30 s)")
     ap.add_argument("--skip-256", action="store_true", help="leave out the 256 × 256 frame")
     ap.add_argument("--overviews", action="store_true", help="only the overview path (see above)")
+    ap.add_argument("--spectra", action="store_true", help="only EDS point spectra (see above)")
     ap.add_argument("serve_args", nargs="*", help="extra arguments for stemtwin serve")
     a = ap.parse_args()
 
@@ -162,6 +187,8 @@ def main():
         c = Client(port, a.timeout)
         if a.overviews:
             return overviews(c)
+        if a.spectra:
+            return spectra(c)
         atomic = dict(size=64, field_of_view=64 * 0.2e-10, exposure=2e-6, detectors=["HAADF"])
         # 1. 64 × 64 cold at 0.2 Å/pixel, status latency measured while it runs.
         _, statuses = timed_frame(port, a.timeout, "frame64_cold_s", **atomic)

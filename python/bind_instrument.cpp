@@ -421,15 +421,24 @@ void bind_session_beam_detectors_scan(py::class_<Session>& cls) {
 void bind_session_acquisitions(py::class_<Session>& cls) {
   cls
       .def("scan",
-           [](Session& s, bool eds, bool eels) {
-             ScanResult r = with(s, [&](Microscope& m) {
-               // The flags belong to this call: a scan without them records no spectra.
-               ScanSettings sc = m.scan_settings();
-               if (!eds && !eels && !sc.eds && !sc.eels) return m.scan();
-               sc.eds = eds;
-               sc.eels = eels;
-               return m.scan(sc, m.detectors());
-             });
+           [](Session& s, bool eds, bool eels, py::object lines) {
+             LinesCallback callback(std::move(lines));
+             const AcquisitionControl control = callback.control();
+             ScanResult r;
+             try {
+               r = with(s, [&](Microscope& m) {
+                 // The flags belong to this call: a scan without them records no spectra.
+                 ScanSettings sc = m.scan_settings();
+                 if (!eds && !eels && !sc.eds && !sc.eels) return m.scan(control);
+                 sc.eds = eds;
+                 sc.eels = eels;
+                 return m.scan(sc, m.detectors(), control);
+               });
+             } catch (const AcquisitionCancelled&) {
+               callback.rethrow();  // stopped by the callback's exception: raise that
+               throw;
+             }
+             callback.rethrow();  // raised by the last call (the finished frame)
              const py::ssize_t ny = static_cast<py::ssize_t>(r.scan.ny), nx = static_cast<py::ssize_t>(r.scan.nx);
              std::optional<SpectrumResult> e = std::move(r.eds), l = std::move(r.eels);
              py::dict d = scan_result(std::move(r));
@@ -437,11 +446,14 @@ void bind_session_acquisitions(py::class_<Session>& cls) {
              if (l) d["eels"] = spectrum_dict(std::move(*l), {ny, nx});
              return d;
            },
-           py::kw_only(), py::arg("eds") = false, py::arg("eels") = false,
+           py::kw_only(), py::arg("eds") = false, py::arg("eels") = false, py::arg("lines") = py::none(),
            "Scans the field of view: {'images': {name: (ny, nx) read-out}, 'clean': {name: (ny, nx) fractions}, "
            "'positions': (ny, nx, 2) Å, 'electrons_per_position', 'dose_e_per_A2', 'call', ...}. No copies. "
            "eds=True / eels=True add spectrum images 'eds' / 'eels' ({'counts': (ny, nx, channels), 'expected', "
-           "'energy_eV', ...}) from the same multislice pass (always full physics).")
+           "'energy_eV', ...}) from the same multislice pass (always full physics). lines=f calls f(dict) on this "
+           "thread with each new block of finished rows (the dict scan_lines returns; first_row = the rows given "
+           "before) and once more with state 'done'; f must not start another acquisition on this microscope; an "
+           "exception from f stops the scan (dose of the positions simulated booked) and is raised by scan().")
       .def("spectrum_at",
            [](Session& s, double x, double y, double dwell, const std::string& kind) {
              const SpectrumKind k = spectrum_kind(kind);
@@ -517,14 +529,7 @@ void bind_session_bookkeeping(py::class_<Session>& cls) {
            "Cancels the acquisitions running or waiting now (from another thread): they raise RuntimeError.")
       .def("scan_lines",
            [](Session& s, std::size_t from_row) {
-             ScanLines l = with(s, [&](Microscope& m) { return m.scan_lines(from_row); });
-             py::dict rows, whole, d;
-             for (auto& [name, im] : l.rows) rows[py::str(name)] = own(std::move(im));
-             for (auto& [name, im] : l.whole) whole[py::str(name)] = own(std::move(im));
-             d["call"] = l.call, d["state"] = l.state, d["nx"] = l.nx, d["ny"] = l.ny, d["rows_done"] = l.rows_done;
-             d["first_row"] = l.first_row, d["channels"] = l.channels, d["whole_frame"] = l.whole_frame;
-             d["images"] = rows, d["whole"] = whole;
-             return d;
+             return lines_dict(with(s, [&](Microscope& m) { return m.scan_lines(from_row); }));
            },
            py::arg("from_row") = 0,
            "The running or last scan's rows read out so far (progressive image; call it from another thread while "

@@ -15,6 +15,8 @@
 // Errors: std::invalid_argument → ValueError, std::runtime_error (StructureError included) →
 // RuntimeError, each with the C++ message (pybind11's standard translation).
 #include <algorithm>
+#include <atomic>
+#include <exception>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -316,6 +318,57 @@ auto with(Session& s, F&& f) {
   return f(s.m);
 }
 
+/// A scan's rows as Python sees them (Microscope.scan_lines, and the lines callback of scan()):
+/// {'call', 'state', 'nx', 'ny', 'rows_done', 'first_row', 'channels', 'whole_frame',
+/// 'images': {name: (rows_done − first_row, nx)}, 'whole': {name: (ny, nx)}}.
+inline py::dict lines_dict(ScanLines l) {
+  py::dict rows, whole, d;
+  for (auto& [name, im] : l.rows) rows[py::str(name)] = own(std::move(im));
+  for (auto& [name, im] : l.whole) whole[py::str(name)] = own(std::move(im));
+  d["call"] = l.call, d["state"] = l.state, d["nx"] = l.nx, d["ny"] = l.ny, d["rows_done"] = l.rows_done;
+  d["first_row"] = l.first_row, d["channels"] = l.channels, d["whole_frame"] = l.whole_frame;
+  d["images"] = rows, d["whole"] = whole;
+  return d;
+}
+
+/// Python's lines callback of one scan (Microscope.scan(lines=f)). The scan runs with the GIL
+/// released; the hook takes the GIL only to build the dict and call f, on the scanning thread
+/// between blocks. An exception raised by f stops the scan at the next block as a cancel does
+/// (the positions simulated keep their dose) and is kept for scan() to raise: it never
+/// travels through the simulation.
+class LinesCallback {
+ public:
+  explicit LinesCallback(py::object f) : f_(std::move(f)) {
+    if (!f_.is_none() && !PyCallable_Check(f_.ptr())) throw py::type_error("scan: lines must be a callable or None");
+  }
+  /// The acquisition's hooks (none when f is None). GIL not held when they run.
+  AcquisitionControl control() {
+    AcquisitionControl c;
+    if (f_.is_none()) return c;
+    c.lines = [this](const ScanLines& l) {
+      if (stop_.load()) return;
+      py::gil_scoped_acquire gil;
+      try {
+        f_(lines_dict(l));
+      } catch (...) {
+        raised_ = std::current_exception();
+        stop_.store(true);
+      }
+    };
+    c.cancelled = [this] { return stop_.load(); };
+    return c;
+  }
+  /// Raises the callback's exception, if it raised one (GIL held).
+  void rethrow() const {
+    if (raised_) std::rethrow_exception(raised_);
+  }
+
+ private:
+  py::object f_;
+  std::exception_ptr raised_;
+  std::atomic<bool> stop_{false};
+};
+
 inline py::dict stage_dict(const StagePosition& p) {
   py::dict d;
   d["x_A"] = p.x_A, d["y_A"] = p.y_A, d["z_A"] = p.z_A, d["alpha_rad"] = p.alpha_rad, d["beta_rad"] = p.beta_rad;
@@ -401,6 +454,9 @@ inline py::dict status_dict(const MicroscopeStatus& s) {
   d["acquiring"] = s.acquiring;
   d["positions_done"] = s.positions_done;
   d["positions_total"] = s.positions_total;
+  d["scan_state"] = s.scan_state;
+  d["rows_done"] = s.rows_done;
+  d["total_rows"] = s.total_rows;
   py::dict m;  // what produced the last frame (method auto's choice; None before the first)
   m["name"] = s.last_frame.method.empty() ? py::object(py::none()) : py::object(py::str(s.last_frame.method));
   m["interpolation"] = s.last_frame.interpolation;

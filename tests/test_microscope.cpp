@@ -117,6 +117,42 @@ TEST(Microscope, DoseIsBookedWhereTheBeamWent) {
   EXPECT_GT(p.pattern.size(), 100u);
 }
 
+// A cancelled windowed frame books its dose on the positions it did expose. Windowed
+// multislice simulates a frame tile by tile (windowed.hpp), so the positions done when it
+// stops are whole tiles' worth in tile order, not the first ones in scan order. The frame: two
+// columns of 128 positions, 60 Å apart (tiles are at most 24 Å: the two columns are always two
+// tiles), each column within 0.3 Å in y and placed (stage y = 11.75 Å; the session window's
+// origin is a multiple of its 10 Å snap) between multiples of 0.5 Å, the tile sides' common
+// step, so that each column is one tile whatever side the cost model picks. Tile order is
+// column 0 (its first position comes first), then column 1. Progress is looked at every 64
+// positions; the cancel comes at the first look, so exactly column 0's first 64 positions were
+// exposed — scan order would have put 32 on each column.
+TEST(Microscope, CancelledWindowedFrameBooksTheDoseWhereTheBeamWent) {
+  PerovskiteParams p;  // SrTiO3 6 × 6 × 1 cells: the columns wrap to x = 5.1 and 18.3 Å of its 23.4 Å cell
+  p.repeats = {6, 6, 1};
+  MicroscopeSettings st = fast();
+  st.method = Method::Windowed;
+  Microscope m(build_perovskite(p, 0), st);
+  m.move_stage({11.7, 11.75, 0, 0, 0});
+  ScanSettings s;
+  s.fov_x_A = 120, s.fov_y_A = 0.3;
+  s.nx = 2, s.ny = 128;
+  s.dwell_us = 4;
+  AcquisitionControl control;
+  control.cancelled = [&] { return m.status().positions_done >= 64; };
+  EXPECT_THROW(m.scan(s, {AnnularDetector{"ADF", 40, 80}}, control), AcquisitionCancelled);
+  EXPECT_EQ(m.status().last_frame.method, "windowed");
+  const double n = electrons_per_position(m.optics().current_pA, s.dwell_us);
+  EXPECT_NEAR(m.status().total_electrons, 64 * n, 1e-9 * n) << "the 64 positions simulated before the stop";
+  const DoseMap d = m.dose_map(1.0);
+  ASSERT_EQ(d.dose_e_per_A2.nx, 24u);
+  double column0 = 0, column1 = 0;  // electrons (pixel area 1 Å²) around x = 5.1 and 18.3 Å
+  for (std::size_t y = 0; y < d.dose_e_per_A2.ny; ++y)
+    for (std::size_t x = 0; x < 24; ++x) (x < 12 ? column0 : column1) += d.dose_e_per_A2(y, x);
+  EXPECT_NEAR(column0, 64 * n, 1e-9 * n);
+  EXPECT_EQ(column1, 0.0) << "dose booked on positions the beam never reached";
+}
+
 TEST(Microscope, SameSeedSameCallsSameBytes) {
   auto run = [] {
     Microscope m(film(), fast());

@@ -1377,6 +1377,8 @@ TEST(MicroscopeService, SpectraInTheReferenceFormat) {
 // The progressive image (issue 16): while one connection's scan runs, another reads the rows
 // read out so far with stemtwin.scan_lines. Rows arrive before the scan ends and are the final
 // frame's bytes; a cancelled scan is still cancelled and keeps the rows read out before the stop.
+// stemtwin.status and get_microscope_status show the same progress (scan_state, rows_done of
+// total_rows, positions) to a client that only polls status.
 TEST(MicroscopeService, ScanLinesStreamTheFinalFramesRowsWhileTheScanRuns) {
   Twin t;
   EXPECT_EQ(t.result("stemtwin.scan_lines")["state"], "idle");
@@ -1391,6 +1393,7 @@ TEST(MicroscopeService, ScanLinesStreamTheFinalFramesRowsWhileTheScanRuns) {
   auto scan = std::async(std::launch::async, scan_with, frame);
   std::map<std::string, std::vector<unsigned char>> got;  // the bytes of every row received, per channel
   std::size_t next = 0, rows_while_running = 0, first_rows = 0;  // first_rows: rows_done when rows first came
+  std::size_t status_progress_seen = 0;  // status replies that showed a part of the frame while it ran
   std::string state;
   const auto t0 = Clock::now();
   while (state != "done" && seconds_since(t0) < 300) {
@@ -1413,6 +1416,21 @@ TEST(MicroscopeService, ScanLinesStreamTheFinalFramesRowsWhileTheScanRuns) {
       rows_while_running = std::max(rows_while_running, done);
       if (done > 0 && first_rows == 0) first_rows = done;
     }
+    // Both status methods report the same progress without scan_lines: read after the rows,
+    // they show at least as many, of the same frame.
+    const json st = t.result("stemtwin.status");
+    const json ms = t.result("get_microscope_status", {{"parameters", {"scan_state", "rows_done", "total_rows", "acquisition_progress"}}});
+    for (const json& s : {st, ms}) {
+      EXPECT_EQ(s["total_rows"], ny);
+      EXPECT_GE(s["rows_done"].get<std::size_t>(), done);
+      EXPECT_LE(s["rows_done"].get<std::size_t>(), ny);
+      EXPECT_TRUE(s["scan_state"] == "running" || s["scan_state"] == "done") << s.dump();
+    }
+    EXPECT_LE(st["positions_done"].get<std::size_t>(), st["positions_total"].get<std::size_t>());
+    EXPECT_LE(ms["acquisition_progress"].get<double>(), 1.0);
+    if (ms["scan_state"] == "running" && ms["rows_done"].get<std::size_t>() > 0 && ms["rows_done"].get<std::size_t>() < ny &&
+        st["positions_done"].get<std::size_t>() > 0)
+      ++status_progress_seen;
     next = done;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
@@ -1421,6 +1439,8 @@ TEST(MicroscopeService, ScanLinesStreamTheFinalFramesRowsWhileTheScanRuns) {
   EXPECT_EQ(state, "done");
   EXPECT_GT(rows_while_running, 0u) << "no row arrived before the scan ended";
   EXPECT_LT(first_rows, ny) << "the rows came in one piece, not progressively";
+  EXPECT_GT(status_progress_seen, 0u) << "no status reply showed the scan's rows in progress";
+  EXPECT_EQ(t.result("stemtwin.status")["rows_done"], ny);
   std::printf("scan_lines: %zu of %zu rows read while the scan ran (%.1f s)\n", rows_while_running, ny, seconds_since(t0));
   for (const std::string name : {"HAADF", "BF"}) {
     const std::vector<unsigned char> final_bytes = unbase64(r["result"]["images"][name]["__ndarray_b64__"]);
@@ -1447,5 +1467,9 @@ TEST(MicroscopeService, ScanLinesStreamTheFinalFramesRowsWhileTheScanRuns) {
   EXPECT_GT(kept, 0u);
   EXPECT_LT(kept, ny);
   EXPECT_EQ(l["images"]["HAADF"][1], json({kept, nx}));
+  const json after = t.result("get_microscope_status");
+  EXPECT_EQ(after["scan_state"], "cancelled");
+  EXPECT_EQ(after["rows_done"], kept);
+  EXPECT_EQ(after["total_rows"], ny);
   EXPECT_EQ(t.error("stemtwin.scan_lines", {{"from_row", -1}}), rpc::kInvalidParams);
 }

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <map>
+#include <string>
 #include <numeric>
 #include <vector>
 
@@ -160,6 +163,63 @@ TEST(SessionSpectra, ScanRecordsSpectrumImagesWithFullPhysics) {
   const double one = ka_map(point, s, m.optics().probe.energy_eV, m.spectrometers().eds, 38)[0];
   EXPECT_NEAR(one, srk[best], 0.02 * srk[best]);
   EXPECT_GT(srk[best], 3 * *std::min_element(srk.begin(), srk.end()));
+}
+
+// Spectrum images on windowed multislice (the server's default method): the recorder reads each
+// tile's window (SliceObserver::set_window) instead of a multislice wave over the whole session
+// window, and the maps agree with that whole-window multislice within windowed's own budget
+// (tests/test_windowed_spectra.cpp, which sets out the reasoning: mean within 1 %, correlation
+// ≥ 0.995 over the positions, each position within 1 % of the map's largest value). The clean
+// Kα maps are background-subtracted line counts, positive combinations of the probe intensity
+// at the element's atoms (eds.hpp), so the intensity's budget carries over. The frame (8 × 8
+// pixels of 1.75 Å, incommensurate with the lattice) spans several of windowed's tiles (12 Å
+// here), so its blocks finish out of scan order and a position mixed up in the reorder would
+// break the correlation. Measured: means within 0.5 %, correlation 1.00000, each position
+// within 0.3 % of the maximum. (A frame that puts pixels exactly on the Sr and Ti columns
+// measured 0.996 % of the maximum there: the probe normalised on its window holds, on the
+// column, the ~1 % of its tails that whole-window multislice spreads over far atoms — the
+// deficit docs/spectroscopy.md describes, seen from the other side.)
+TEST(SessionSpectra, WindowedSpectrumImageAgreesWithTheMultisliceWindow) {
+  ScanSettings sc;
+  sc.fov_x_A = sc.fov_y_A = 14;  // 1.75 Å pixels, incommensurate with the 3.905 Å lattice
+  sc.nx = sc.ny = 8;
+  sc.dwell_us = 1e4;
+  sc.eds = true;
+  std::map<Method, ScanResult> r;
+  std::map<Method, std::string> used;
+  Structure s;
+  double energy_eV = 0;
+  EdsDetector det;
+  for (const Method method : {Method::Windowed, Method::Multislice}) {
+    MicroscopeSettings st = fast();
+    st.method = method;
+    Microscope m(film(), st);
+    m.set_detectors({AnnularDetector{"ADF", 40, 80}});
+    r[method] = m.scan(sc, {AnnularDetector{"ADF", 40, 80}}, m.spectrometers());
+    used[method] = m.status().last_frame.method;
+    s = m.specimen().structure, energy_eV = m.optics().probe.energy_eV, det = m.spectrometers().eds;
+  }
+  EXPECT_EQ(used[Method::Windowed], "windowed");
+  EXPECT_NE(used[Method::Multislice], "windowed");
+  const ScanResult &w = r[Method::Windowed], &ms = r[Method::Multislice];
+  ASSERT_TRUE(w.eds && ms.eds);
+  ASSERT_EQ(w.eds->positions, 64u);
+  std::printf("spectrum image 8 x 8: windowed %.2f s, multislice over the session window %.2f s\n", w.seconds, ms.seconds);
+  for (const int Z : {38, 22, 8}) {
+    const auto a = ka_map(*ms.eds, s, energy_eV, det, Z), b = ka_map(*w.eds, s, energy_eV, det, Z);
+    const double ma = std::accumulate(a.begin(), a.end(), 0.0) / 64, mb = std::accumulate(b.begin(), b.end(), 0.0) / 64;
+    double sab = 0, saa = 0, sbb = 0, worst = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      sab += (a[i] - ma) * (b[i] - mb), saa += (a[i] - ma) * (a[i] - ma), sbb += (b[i] - mb) * (b[i] - mb);
+      worst = std::max(worst, std::fabs(a[i] - b[i]));
+    }
+    const double corr = sab / std::sqrt(saa * sbb), top = *std::max_element(a.begin(), a.end());
+    std::printf("Z=%d Ka map: windowed mean %.4g vs %.4g (%.3f %%), correlation %.6f, worst position %.3f %% of the maximum\n", Z,
+                mb, ma, 100 * (mb / ma - 1), corr, 100 * worst / top);
+    EXPECT_LT(std::fabs(mb / ma - 1), 0.01) << Z;
+    EXPECT_GT(corr, 0.995) << Z;
+    EXPECT_LT(worst, 0.01 * top) << Z;
+  }
 }
 
 TEST(SessionSpectra, BadSpectrometersAreRefusedAndChangeNothing) {

@@ -100,7 +100,7 @@ ScanResult Microscope::scan_locked(std::uint64_t epoch, const AcquisitionControl
   ScanResult r;
   const bool all_annular = std::all_of(sn.detectors.begin(), sn.detectors.end(),
                                        [](const Detector& d) { return std::holds_alternative<AnnularDetector>(d); });
-  const bool spectra = sc.eds || sc.eels;  // spectrum images need the multislice wave (microscope_spectra.cpp)
+  const bool spectra = sc.eds || sc.eels;  // spectrum images need the wave inside the specimen (microscope_spectra.cpp)
   r.incoherent = !spectra && all_annular && m.settings.incoherent_above_A > 0 && std::max(sx, sy) > m.settings.incoherent_above_A;
   // The one read-out (acquisition/readout.hpp): the call number keys the noise streams as a
   // dataset's sample index does. The incoherent maps already include the source size.
@@ -167,14 +167,14 @@ StemResult Microscope::Impl::frame_signals(const Snapshot& sn, const DistortedSc
     }
   } else {
     Window& w = m.window_for(sn, ds.positions_A, r.window_cache_hit);
-    std::size_t simulated = 0;
+    Visited visited;
     try {
-      res = spectra ? m.simulate(sn, w, ds.positions_A, sn.detectors, nullptr, control, simulated, &intensity, on_block)
-                    : m.simulate_cached(sn, w, ds.positions_A, sn.detectors, r.signal_cache_hit, control, simulated, on_block);
+      res = spectra ? m.simulate(sn, w, ds.positions_A, sn.detectors, nullptr, control, visited, &intensity, on_block)
+                    : m.simulate_cached(sn, w, ds.positions_A, sn.detectors, r.signal_cache_hit, control, visited, on_block);
     } catch (const AcquisitionCancelled&) {
-      // The beam did visit the positions simulated before the stop: their dose is real.
-      const std::vector<Point2> visited(ds.positions_A.begin(), ds.positions_A.begin() + long(simulated));
-      if (simulated > 0) m.deposit(visited, electrons_of(simulated), call);
+      // The beam did visit the positions simulated before the stop (in tile order for
+      // windowed multislice, not the first ones in scan order): their dose is real.
+      m.deposit_visited(ds.positions_A, electrons_of(ds.positions_A.size()), visited, call);
       throw;
     }
     r.warnings = res.warnings;
@@ -233,13 +233,12 @@ std::vector<ProbeResult> Microscope::scan_points(const std::vector<Point2>& poin
   Window& w = m.window_for(sn, points, hit);
   CaptureSink sink;
   const double electrons = electrons_per_position(sn.optics.current_pA, dwell_us);
-  std::size_t simulated = 0;
+  Visited visited;
   StemResult res;
   try {
-    res = m.simulate(sn, w, points, dets, &sink, control, simulated);
+    res = m.simulate(sn, w, points, dets, &sink, control, visited);
   } catch (const AcquisitionCancelled&) {
-    const std::vector<Point2> visited(points.begin(), points.begin() + long(simulated));
-    if (simulated > 0) m.deposit(visited, std::vector<double>(simulated, electrons), call);
+    m.deposit_visited(points, std::vector<double>(points.size(), electrons), visited, call);
     throw;
   }
   const double lambda = wavelength_A(sn.optics.probe.energy_eV);

@@ -114,6 +114,16 @@ struct MapEntry {
   IncoherentMap map;
 };
 
+/// The positions an acquisition has exposed so far, by their index in its positions: the
+/// first `count` of its simulation order, which is scan order for multislice and PRISM and
+/// tile order for windowed multislice (windowed.hpp; then `order` holds it). A cancelled
+/// acquisition books its dose on exactly these (Impl::deposit_visited).
+struct Visited {
+  std::vector<std::size_t> order;  ///< simulation order; empty: scan order
+  std::size_t count = 0;           ///< positions exposed: the first `count` in simulation order
+  std::size_t index(std::size_t k) const { return order.empty() ? k : order[k]; }
+};
+
 /// Offsets the first position of a block's patterns (blocks are simulated one after another).
 struct OffsetSink : PatternSink {
   PatternSink* inner = nullptr;

@@ -33,6 +33,15 @@ void Microscope::Impl::deposit(const std::vector<Point2>& pos, const std::vector
   if (settings.damage.enabled) damage(pos, electrons, call);
 }
 
+void Microscope::Impl::deposit_visited(const std::vector<Point2>& pos, const std::vector<double>& electrons, const Visited& visited,
+                                       std::uint64_t call) {
+  if (visited.count == 0) return;
+  std::vector<Point2> p(visited.count);
+  std::vector<double> e(visited.count);
+  for (std::size_t k = 0; k < visited.count; ++k) p[k] = pos[visited.index(k)], e[k] = electrons[visited.index(k)];
+  deposit(p, e, call);
+}
+
 void Microscope::Impl::damage(const std::vector<Point2>& pos, const std::vector<double>& electrons, std::uint64_t call) {
   const DamageSettings& d = settings.damage;
   Structure& s = specimen.structure;

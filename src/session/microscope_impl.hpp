@@ -210,7 +210,7 @@ struct Microscope::Impl {
   /// Clean signals for the positions: from the clean cache when the same acquisition was
   /// simulated before (no 4D sink involved), else computed.
   StemResult simulate_cached(const Snapshot& sn, Window& w, const std::vector<Point2>& pos, const std::vector<Detector>& dets, bool& hit,
-                             const AcquisitionControl& ctl, std::size_t& simulated, const BlockHook& on_block = {});
+                             const AcquisitionControl& ctl, Visited& visited, const BlockHook& on_block = {});
 
   /// The clean signals of a scan frame at the planned positions `ds` (simulated, from the
   /// clean-signal cache, or the incoherent model's maps as one bin per annular detector), with
@@ -236,13 +236,14 @@ struct Microscope::Impl {
 
   /// Clean signals at `pos`, simulated in blocks of positions (each position's signals do not
   /// depend on the others, and the engines are bit-identical for any split, so blocks change
-  /// nothing but how often cancellation is looked at). `simulated` counts positions done;
+  /// nothing but how often cancellation is looked at). `visited` tells the positions done;
   /// `on_block` (may be empty) sees the signals so far after each block (progressive rows);
   /// throws AcquisitionCancelled between blocks when asked to stop. With `inelastic`, the
-  /// probe intensity at the atoms (spectra) is recorded too, by multislice (microscope_spectra.cpp).
+  /// probe intensity at the atoms (spectra) is recorded too, by windowed multislice or by
+  /// multislice over the window (microscope_spectra.cpp).
   /// Beam lock held.
   StemResult simulate(const Snapshot& sn, Window& w, const std::vector<Point2>& pos, const std::vector<Detector>& dets,
-                      PatternSink* sink, const AcquisitionControl& ctl, std::size_t& simulated,
+                      PatternSink* sink, const AcquisitionControl& ctl, Visited& visited,
                       ElementIntensity* inelastic = nullptr, const BlockHook& on_block = {});
 
   /// Incoherent clean images of the annular detectors at `pos` (an nx × ny raster); maps are
@@ -264,6 +265,9 @@ struct Microscope::Impl {
   /// Books the electrons of each position (N·multiplier) into the dose map and applies beam damage.
   /// Beam lock held; takes the state lock.
   void deposit(const std::vector<Point2>& pos, const std::vector<double>& electrons, std::uint64_t call);
+  /// A stopped acquisition: deposit() for the positions it exposed (`visited`) only; `pos` and
+  /// `electrons` are all of its positions. Beam lock held; takes the state lock.
+  void deposit_visited(const std::vector<Point2>& pos, const std::vector<double>& electrons, const Visited& visited, std::uint64_t call);
 
   /// Both locks held.
   void damage(const std::vector<Point2>& pos, const std::vector<double>& electrons, std::uint64_t call);

@@ -53,6 +53,14 @@ ScanLines LineBuffer::finish(const std::map<std::string, Image>& images) {
   return since_locked(from);
 }
 
+ScanLines LineBuffer::summary() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ScanLines s;
+  s.call = frame_.call, s.state = frame_.state, s.nx = frame_.nx, s.ny = frame_.ny, s.rows_done = frame_.rows_done;
+  s.first_row = frame_.rows_done;
+  return s;
+}
+
 void LineBuffer::stop(const std::string& state) {
   std::lock_guard<std::mutex> lock(mutex_);
   frame_.state = state;

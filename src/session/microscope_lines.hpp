@@ -37,6 +37,8 @@ class LineBuffer {
   /// Rows [from_row, rows_done) of the running or last frame.
   ScanLines since(std::size_t from_row) const;
   std::size_t rows_done() const;
+  /// The frame's call, state, size and rows_done, without rows (status()).
+  ScanLines summary() const;
 
  private:
   ScanLines since_locked(std::size_t from_row) const;

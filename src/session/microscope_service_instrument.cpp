@@ -156,6 +156,9 @@ void MicroscopeService::register_status(RpcDispatcher& d) {
     const double lens_defocus_A = st.optics.probe.aberrations.get("defocus");
     json all = {{"status", st.acquiring ? "Acquiring" : "Idle"},
                 {"acquisition_progress", st.positions_total ? double(st.positions_done) / double(st.positions_total) : 0.0},
+                {"scan_state", st.scan_state},
+                {"rows_done", st.rows_done},
+                {"total_rows", st.total_rows},
                 {"vacuum", kNominalVacuum_Pa},
                 {"column_valve", "Open"},
                 {"stage_position", stage_si()},

@@ -78,6 +78,9 @@ void MicroscopeService::register_native_state(RpcDispatcher& d) {
                       {"acquiring", st.acquiring},
                       {"positions_done", st.positions_done},
                       {"positions_total", st.positions_total},
+                      {"scan_state", st.scan_state},
+                      {"rows_done", st.rows_done},
+                      {"total_rows", st.total_rows},
                       {"method", frame_method_json(st.last_frame)}};
         },
         "session state in native units (Å, mrad, pA, µs)");

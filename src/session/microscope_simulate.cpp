@@ -11,18 +11,18 @@
 namespace stemtwin {
 
 StemResult Microscope::Impl::simulate_cached(const Snapshot& sn, Window& w, const std::vector<Point2>& pos, const std::vector<Detector>& dets, bool& hit,
-                                             const AcquisitionControl& ctl, std::size_t& simulated, const BlockHook& on_block) {
+                                             const AcquisitionControl& ctl, Visited& visited, const BlockHook& on_block) {
   const std::string key = physics_key(sn.effective_probe(), dets);
   for (auto it = clean_cache.begin(); it != clean_cache.end(); ++it)
     if (it->window == &w && it->specimen_version == specimen_version && it->key == key && it->positions.size() == pos.size() &&
         std::equal(pos.begin(), pos.end(), it->positions.begin(), [](Point2 a, Point2 b) { return a.x == b.x && a.y == b.y; })) {
       clean_cache.splice(clean_cache.begin(), clean_cache, it);
       hit = true;
-      simulated = pos.size();
+      visited = Visited{{}, pos.size()};
       return clean_cache.front().result;
     }
   hit = false;
-  StemResult r = simulate(sn, w, pos, dets, nullptr, ctl, simulated, nullptr, on_block);
+  StemResult r = simulate(sn, w, pos, dets, nullptr, ctl, visited, nullptr, on_block);
   clean_cache.push_front({&w, specimen_version, key, pos, r});
   while (clean_cache.size() > 4) clean_cache.pop_back();
   return r;
@@ -63,7 +63,7 @@ std::vector<SMatrix>* Microscope::Impl::auto_method(Window& w, const ProbeOptics
 }
 
 StemResult Microscope::Impl::simulate(const Snapshot& sn, Window& w, const std::vector<Point2>& pos, const std::vector<Detector>& dets,
-                                      PatternSink* sink, const AcquisitionControl& ctl, std::size_t& simulated,
+                                      PatternSink* sink, const AcquisitionControl& ctl, Visited& visited,
                                       ElementIntensity* inelastic, const BlockHook& on_block) {
   std::vector<Point2> local(pos.size());
   for (std::size_t i = 0; i < pos.size(); ++i) local[i] = {pos[i].x - w.x0, pos[i].y - w.y0};
@@ -80,12 +80,14 @@ StemResult Microscope::Impl::simulate(const Snapshot& sn, Window& w, const std::
   }
   // Method::Windowed (windowed.hpp): each tile of positions on a window of its own around the
   // probe instead of the whole simulated window — for a static specimen and detectors that
-  // are not pixelated (no pattern stream, no spectra); its potentials are built per tile, so
-  // the window's own transmission functions are never built. Every other path needs them.
-  const bool windowed = settings.method == Method::Windowed && !sink && !inelastic && w.configurations == 1 &&
+  // are not pixelated (no pattern stream); spectra ride on it (the recorder reads each tile's
+  // window). Its potentials are built per tile, so the window's own transmission functions
+  // are never built. Every other path needs them.
+  const bool windowed = settings.method == Method::Windowed && !sink && w.configurations == 1 &&
                         std::none_of(dets.begin(), dets.end(), [](const Detector& d) { return std::holds_alternative<PixelatedDetector>(d); });
   if (!windowed) transmissions(w);
-  // Spectra need the wave inside the specimen: whole-window multislice whatever the method.
+  // Spectra need the wave inside the specimen: windowed multislice as above, else
+  // whole-window multislice whatever the method (never PRISM or auto's calibration).
   FrameMethod frame;
   if (settings.method == Method::Prism && !inelastic) {
     const std::size_t f = std::max<std::size_t>(1, settings.prism_interpolation);
@@ -143,7 +145,8 @@ StemResult Microscope::Impl::simulate(const Snapshot& sn, Window& w, const std::
   std::vector<char> done(local.size(), 0);
   std::size_t prefix = 0;  // positions finished in scan order, from the first
   StemResult all;
-  simulated = 0;
+  visited = Visited{};
+  if (windowed) visited.order = order;  // blocks of whole tiles: the positions exposed are these, in this order
   total_positions.store(pos.size());
   for (std::size_t b = 0; b < starts.size(); ++b) {
     const std::size_t first = starts[b], last = b + 1 < starts.size() ? starts[b + 1] : local.size();
@@ -155,8 +158,8 @@ StemResult Microscope::Impl::simulate(const Snapshot& sn, Window& w, const std::
     // engine calls this on one thread; an exception stops it after those positions).
     if (windowed)
       st.progress = [&, first](std::size_t k, std::size_t) {
-        simulated = first + k;  // visited, whatever happens next (dose on a cancel)
-        done_positions.store(simulated);
+        visited.count = first + k;  // exposed, whatever happens next (dose on a cancel)
+        done_positions.store(visited.count);
         if (stop_requested(sn, ctl)) throw AcquisitionCancelled("acquisition cancelled after " + std::to_string(first + k) + " of " +
                                                                 std::to_string(local.size()) + " positions");
       };
@@ -164,29 +167,33 @@ StemResult Microscope::Impl::simulate(const Snapshot& sn, Window& w, const std::
     os.inner = sink;
     os.offset = first;
     PatternSink* s = sink ? &os : nullptr;
-    StemResult r = S ? scan_prism(*S, probe, part, dets, st, s)
-                     : window_atoms ? simulate_windowed(*window_atoms, w.grid, probe, part, dets, st)
-                     : rec ? rec->scan(w.configs, probe, part, dets, st, *w.fft, s)
-                           : scan_multislice(w.configs, probe, part, dets, st, *w.fft, s);
+    StemResult r = S              ? scan_prism(*S, probe, part, dets, st, s)
+                   : window_atoms ? (rec ? rec->scan_windowed(*window_atoms, w.grid, probe, part, dets, st)
+                                         : simulate_windowed(*window_atoms, w.grid, probe, part, dets, st))
+                   : rec          ? rec->scan(w.configs, probe, part, dets, st, *w.fft, s)
+                                  : scan_multislice(w.configs, probe, part, dets, st, *w.fft, s);
     if (first == 0) {
       all = std::move(r);
     } else {
       for (std::size_t k = 0; k < all.signals.size(); ++k)
         all.signals[k].values.insert(all.signals[k].values.end(), r.signals[k].values.begin(), r.signals[k].values.end());
     }
-    simulated = last;
-    done_positions.store(simulated);
+    visited.count = last;
+    done_positions.store(last);
     if (!windowed) {
-      if (on_block) on_block(all, simulated);
+      if (on_block) on_block(all, last);
     } else {
       for (std::size_t i = first; i < last; ++i) done[order[i]] = 1;
       const std::size_t before = prefix;
       while (prefix < local.size() && done[prefix]) ++prefix;
       if (on_block && prefix > before) on_block(in_scan_order(all, last, prefix), prefix);
     }
-    if (ctl.progress) ctl.progress(simulated, local.size());
+    if (ctl.progress) ctl.progress(last, local.size());
   }
-  if (windowed) all = in_scan_order(all, local.size(), local.size());  // back to the positions' order
+  if (windowed) {  // back to the positions' order
+    all = in_scan_order(all, local.size(), local.size());
+    if (rec) rec->reorder(slot);
+  }
   return all;
 }
 

@@ -10,6 +10,7 @@
 
 #include "microscope_impl.hpp"
 #include "stemtwin/acquisition/spectrometer.hpp"
+#include "stemtwin/physics/windowed.hpp"
 
 namespace stemtwin {
 namespace microscope_detail {
@@ -50,15 +51,34 @@ StemResult SpectraRecording::scan(const std::vector<Transmission>& configs, cons
                                   const std::vector<Detector>& dets, const StemSettings& st, const Fft2& fft, PatternSink* sink) {
   InelasticRecorder rec(atoms, seed, settings);
   StemResult r = scan_multislice(configs, probe, part, dets, st, fft, sink, &rec);
-  const ElementIntensity& I = rec.result();
-  // One recording depth (the whole specimen): values are [position][element], so blocks append.
+  append(rec.result());
+  return r;
+}
+
+StemResult SpectraRecording::scan_windowed(const Structure& structure, const Grid& grid, const ProbeOptics& probe,
+                                           const std::vector<Point2>& part, const std::vector<Detector>& dets, const StemSettings& st) {
+  InelasticRecorder rec(atoms, seed, settings);
+  StemResult r = simulate_windowed(structure, grid, probe, part, dets, st, &rec);
+  append(rec.result());
+  return r;
+}
+
+void SpectraRecording::append(const ElementIntensity& I) {
+  if (I.depths_A.size() != 1) throw std::logic_error("session spectra: the recorder must record one depth (the whole specimen)");
   if (out.positions == 0) {
     out.elements = I.elements;
     out.depths_A = I.depths_A;
   }
   out.values.insert(out.values.end(), I.values.begin(), I.values.end());
   out.positions += I.positions;
-  return r;
+}
+
+void SpectraRecording::reorder(const std::vector<std::size_t>& slot) {
+  const std::size_t ne = out.elements.size();
+  if (slot.size() != out.positions) throw std::logic_error("session spectra: reorder of a recording that is not complete");
+  std::vector<double> v(out.values.size());
+  for (std::size_t j = 0; j < slot.size(); ++j) std::copy_n(out.values.begin() + long(slot[j] * ne), ne, v.begin() + long(j * ne));
+  out.values = std::move(v);
 }
 
 SpectrumResult make_spectra(const Structure& specimen, double beam_energy_eV, const Spectrometers& sp, SpectrumKind kind,
@@ -143,7 +163,7 @@ SpectrumResult Microscope::spectra_at(const std::vector<Point2>& points, double 
   for (const Point2& p : points) xmin = std::min(xmin, p.x), xmax = std::max(xmax, p.x), ymin = std::min(ymin, p.y), ymax = std::max(ymax, p.y);
   const bool together = std::max(xmax - xmin, ymax - ymin) <= m.settings.min_window_A;
   ElementIntensity intensity;
-  std::size_t simulated = 0;
+  Visited visited;  // spread points: one window each, in order
   // The models' composition and thickness: the (first) simulated window's atoms. On a world,
   // points spread over several windows share the first one's (docs/server.md, "Spectra").
   std::optional<Structure> composition;
@@ -152,23 +172,22 @@ SpectrumResult Microscope::spectra_at(const std::vector<Point2>& points, double 
       bool hit = false;
       Window& w = m.window_for(sn, points, hit);
       composition = m.window_atoms_of(w);
-      m.simulate(sn, w, points, dets, nullptr, control, simulated, &intensity);
+      m.simulate(sn, w, points, dets, nullptr, control, visited, &intensity);
     } else {
       for (std::size_t i = 0; i < points.size(); ++i) {
         bool hit = false;
         ElementIntensity one;
-        std::size_t done = 0;
+        Visited done;
         Window& w = m.window_for(sn, {points[i]}, hit);
         if (i == 0) composition = m.window_atoms_of(w);
         m.simulate(sn, w, {points[i]}, dets, nullptr, control, done, &one);
         if (i == 0) intensity = one;
         else intensity.values.insert(intensity.values.end(), one.values.begin(), one.values.end()), intensity.positions += one.positions;
-        simulated = i + 1;
+        visited.count = i + 1;
       }
     }
   } catch (const AcquisitionCancelled&) {
-    const std::vector<Point2> visited(points.begin(), points.begin() + long(simulated));
-    if (simulated > 0) m.deposit(visited, std::vector<double>(simulated, electrons), sn.call);
+    m.deposit_visited(points, std::vector<double>(points.size(), electrons), visited, sn.call);
     throw;
   }
   SpectrumResult r = make_spectra(m.world ? *composition : m.specimen.structure, sn.optics.probe.energy_eV, sp, kind, intensity,

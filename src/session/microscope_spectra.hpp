@@ -22,16 +22,28 @@ InelasticSettings inelastic_settings(const Spectrometers& sp, std::vector<int> e
 /// Refuses spectrometers the models refuse (invalid_argument naming why).
 void check_spectrometers(const Structure& specimen, double beam_energy_eV, const Spectrometers& sp);
 
-/// The probe intensity at the window's atoms, recorded by multislice block after block (a
-/// recorder per block; positions appended in order) into `out`.
+/// The probe intensity at the window's atoms, recorded block after block (a recorder per
+/// block; positions appended in the order simulated) into `out`, by multislice over the
+/// session window or by windowed multislice (windowed.hpp; the recorder reads each tile's
+/// window, SliceObserver::set_window). One recording depth (the whole specimen): values are
+/// [position][element].
 struct SpectraRecording {
   SpectraRecording(Structure window_atoms, std::uint64_t seed, InelasticSettings settings, ElementIntensity& out);
   StemResult scan(const std::vector<Transmission>& configs, const ProbeOptics& probe, const std::vector<Point2>& part,
                   const std::vector<Detector>& dets, const StemSettings& st, const Fft2& fft, PatternSink* sink);
+  /// Windowed multislice of `structure` (the window's atoms, static) on the session window's grid.
+  StemResult scan_windowed(const Structure& structure, const Grid& grid, const ProbeOptics& probe, const std::vector<Point2>& part,
+                           const std::vector<Detector>& dets, const StemSettings& st);
+  /// Puts the positions recorded in simulation order back in the acquisition's order:
+  /// `slot[j]` is the place in simulation order of the acquisition's position j.
+  void reorder(const std::vector<std::size_t>& slot);
   Structure atoms;
   std::uint64_t seed;
   InelasticSettings settings;
   ElementIntensity& out;
+
+ private:
+  void append(const ElementIntensity& block);
 };
 
 /// Spectra of `kind` from the recorded intensity at `electrons[i]` per position: the ideal

@@ -120,6 +120,10 @@ AcquisitionSettings Microscope::acquisition() const {
 MicroscopeStatus Microscope::status() const {
   const Impl& m = *impl_;
   MicroscopeStatus s;
+  const ScanLines rows = m.lines.summary();  // its own lock, taken before (never inside) the state lock
+  s.scan_state = rows.state;
+  s.rows_done = rows.rows_done;
+  s.total_rows = rows.ny;
   std::lock_guard<std::mutex> lock(m.state);
   s.stage = m.stage;
   s.optics = m.optics;

@@ -197,7 +197,8 @@ struct ScanSettings {
   double flyback_us = 0;
   /// Spectrum images riding on the scan (microscope_spectra.cpp): an EDS and/or EELS spectrum
   /// per pixel from the same multislice pass. They need the wave inside the specimen, so a
-  /// scan asking for them is always full physics (never the incoherent model) and multislice
+  /// scan asking for them is always full physics (never the incoherent model) and windowed
+  /// multislice (method windowed, static specimens) or multislice over the session window
   /// (never PRISM), and its clean signals are not taken from the cache.
   bool eds = false;
   bool eels = false;
@@ -293,6 +294,11 @@ struct MicroscopeStatus {
   std::size_t atoms_removed = 0, atoms_displaced = 0;
   bool acquiring = false;                          ///< an acquisition is running
   std::size_t positions_done = 0, positions_total = 0;  ///< its progress
+  /// The running or last scan frame's progressive image (scan_lines(), without the rows):
+  /// its state ("idle", "running", "done", "cancelled", "failed"), the rows read out so far
+  /// and the frame's rows, so a client polling status sees a scan's progress in rows.
+  std::string scan_state = "idle";
+  std::size_t rows_done = 0, total_rows = 0;
   FrameMethod last_frame;                          ///< what produced the last full-physics frame
 };
 
@@ -362,7 +368,8 @@ class Microscope {
   /// An EDS (or EELS) point spectrum with the probe parked at specimen position (x, y) Å for
   /// dwell_us: the dose is the beam current × dwell; Poisson counts and the ideal spectrum.
   /// The probe's intensity at every atom comes from multislice through the window around the
-  /// point (docs/spectroscopy.md). Counted, seeded and dosed like every acquisition.
+  /// point (windowed multislice with method windowed; docs/spectroscopy.md). Counted, seeded
+  /// and dosed like every acquisition.
   SpectrumResult spectrum_at(double x_A, double y_A, double dwell_us = 1e5, SpectrumKind kind = SpectrumKind::Eds,
                              const AcquisitionControl& control = {});
   /// Spectra at several positions (Å) in one acquisition, with the session's spectrometers
