@@ -7,13 +7,15 @@
 //  - Classes of probe positions; incommensurate positions give no reuse.
 //  - Agreement with plain multislice (reuse off) on every detector kind — annular, segmented,
 //    radial, COM — on cases that are not the benchmark's; byte identity where nothing is
-//    reused (incommensurate positions, a vacancy, thermal configurations, a 4D sink).
+//    reused (incommensurate positions, a vacancy, thermal configurations); a 4D sink receives
+//    every position's pattern (replayed copies) in order.
 //  - Same bytes on any thread count; method auto's cost model counts the representatives.
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <string>
 
 #include "auto_fixtures.hpp"
@@ -195,7 +197,11 @@ TEST(TranslationalSymmetry, GroupsPositionsModuloTheLattice) {
   EXPECT_FALSE(position_classes(odd, g, {3, 3}).reduces());
   // Multislice with reuse off, or on a thermal structure: every position its own class.
   EXPECT_FALSE(multislice_classes(sto, g, pos, settings(false), false).reduces());
-  EXPECT_FALSE(multislice_classes(sto, g, pos, settings(true), /*a 4D sink*/ true).reduces());
+  EXPECT_FALSE(multislice_classes(sto, g, pos, settings(true), /*a slice observer*/ true).reduces());
+  // 4D patterns are kept for replay within kSymmetryMaxKeptPatternBytes: 16 × 120² floats of one
+  // detector fit, of 10⁴ detectors (9.2 GB) not.
+  EXPECT_TRUE(multislice_classes(sto, g, pos, settings(true), false, 1).reduces());
+  EXPECT_FALSE(multislice_classes(sto, g, pos, settings(true), false, 10000).reduces());
   Structure hot = sto;
   for (Atom& a : hot.atoms) a.rms = 0.08;
   EXPECT_FALSE(multislice_classes(hot, g, pos, settings(true), false).reduces());
@@ -276,21 +282,43 @@ TEST(TranslationalSymmetry, NothingReusedGivesTheSameBytes) {
   check(hot, pos, thermal, "thermal configurations");
 }
 
-TEST(TranslationalSymmetry, ASinkReceivesEveryPosition) {
-  // A 4D pattern stream switches the reuse off: every position simulated and streamed.
-  struct Count : PatternSink {
-    std::size_t positions = 0;
-    void write(const std::string&, std::size_t, std::size_t count, std::size_t, std::size_t, const float*) override {
-      positions += count;
+TEST(TranslationalSymmetry, ASinkReceivesEveryPositionInOrder) {
+  // The representatives' 4D patterns are replayed as copies: the sink receives every position,
+  // in order, in blocks of pattern_block, the same blocks as without reuse, and patterns
+  // that agree with plain multislice's within kAgreement (of the largest pixel).
+  struct Collect : PatternSink {
+    std::vector<std::string> calls;  // detector@first+count, in call order
+    std::map<std::string, std::vector<float>> data;
+    void write(const std::string& det, std::size_t first, std::size_t count, std::size_t ny, std::size_t nx,
+               const float* p) override {
+      calls.push_back(det + "@" + std::to_string(first) + "+" + std::to_string(count));
+      auto& v = data[det];
+      EXPECT_EQ(v.size(), first * ny * nx) << "blocks out of order";
+      v.insert(v.end(), p, p + count * ny * nx);
     }
-  } sink;
+  } with, without;
   const Structure sto = srtio3(3, 2);
   const Grid g = grid_of(sto, 120, 120);
-  const auto pos = raster(sto, 6, 6);
-  const std::vector<Detector> dets = {AnnularDetector{"haadf", 70, 200, std::nullopt}, PixelatedDetector{"pattern", 40, 2}};
-  const StemResult r = simulate_stem(sto, g, optics(), pos, dets, settings(true), &sink);
-  EXPECT_EQ(sink.positions, pos.size());
-  EXPECT_EQ(r.positions_simulated, pos.size());
+  const auto pos = raster(sto, 6, 6);  // half a cell apart: 4 classes
+  const std::vector<Detector> dets = {AnnularDetector{"haadf", 70, 200, std::nullopt}, PixelatedDetector{"pattern", 40, 2},
+                                      PixelatedDetector{"wide", 0, 4}};
+  StemSettings on = settings(true), off = settings(false);
+  on.pattern_block = off.pattern_block = 5;  // blocks that do not divide the 36 positions
+  const StemResult a = simulate_stem(sto, g, optics(), pos, dets, on, &with);
+  const StemResult b = simulate_stem(sto, g, optics(), pos, dets, off, &without);
+  EXPECT_EQ(a.positions_simulated, 4u);
+  EXPECT_EQ(b.positions_simulated, pos.size());
+  EXPECT_EQ(with.calls, without.calls);
+  ASSERT_EQ(with.data.size(), 2u);
+  for (const auto& [name, v] : without.data) {
+    const std::vector<float>& w = with.data[name];
+    ASSERT_EQ(w.size(), v.size()) << name;
+    float scale = 0, worst = 0;
+    for (float x : v) scale = std::max(scale, std::fabs(x));
+    for (std::size_t i = 0; i < v.size(); ++i) worst = std::max(worst, std::fabs(w[i] - v[i]));
+    EXPECT_LT(worst / scale, kAgreement) << name;
+  }
+  EXPECT_LT(worst_relative(a, b), kAgreement);
 }
 
 TEST(TranslationalSymmetry, SameBytesOnAnyThreadCount) {
@@ -328,9 +356,11 @@ TEST(TranslationalSymmetry, AutoCountsTheRepresentativesAndRecordsThem) {
   EXPECT_EQ(without.choice.symmetry_positions, 2304u);
   EXPECT_DOUBLE_EQ(without.choice.cost_multislice, 2304.0);
   EXPECT_TRUE(without.calibrate);
-  // Streaming 4D patterns: no reuse, the cost is every position's.
+  // Streaming 4D patterns: replayed, still 36; a slice observer (spectra): every position.
   st.symmetry_reuse = true;
-  EXPECT_EQ(plan_auto(s, g, ProbeOptics{}, pos, dets, st, /*streams_patterns*/ true).choice.symmetry_positions, 2304u);
+  const std::vector<Detector> with4d = {AnnularDetector{"haadf", 70, 200, std::nullopt}, PixelatedDetector{"pattern", 40, 2}};
+  EXPECT_EQ(plan_auto(s, g, ProbeOptics{}, pos, with4d, st, /*streams_patterns*/ true).choice.symmetry_positions, 36u);
+  EXPECT_EQ(plan_auto(s, g, ProbeOptics{}, pos, dets, st, false, /*observed*/ true).choice.symmetry_positions, 2304u);
 }
 
 TEST(TranslationalSymmetry, ScenarioKeyTurnsItOff) {

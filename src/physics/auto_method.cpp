@@ -220,7 +220,10 @@ AutoPlan plan_auto(const Structure& s, const Grid& g, const ProbeOptics& o, cons
   if (!measurable) p.prism_factors.clear(), p.windowed_candidate = false;  // nothing the budget can measure
   if (observed) p.prism_factors.clear();  // PRISM never forms the wave inside the specimen
   // Multislice over one position per symmetry class (translational_symmetry.hpp): what it costs.
-  c.symmetry_positions = multislice_classes(s, g, positions, st, streams_patterns || observed).representatives.size();
+  const std::size_t streamed = streams_patterns ? std::size_t(std::count_if(dets.begin(), dets.end(), [](const Detector& d) {
+    return std::holds_alternative<PixelatedDetector>(d);
+  })) : 0;
+  c.symmetry_positions = multislice_classes(s, g, positions, st, observed, streamed).representatives.size();
   c.total_positions = positions.size();
   const AutoCost cost = auto_cost(g, o, positions.size(), p.prism_factors.empty() ? 1 : p.prism_factors.front(),
                                   p.windowed_candidate ? window.nx * window.ny : 0, st, c.symmetry_positions);

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <string>
+#include <variant>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -92,6 +94,43 @@ std::vector<std::size_t> candidates(std::size_t count, const std::map<int, std::
   return out;
 }
 
+/// The representatives' 4D patterns, kept in representative order per detector (in the order
+/// the scan first wrote them), then written to the caller's sink for every position.
+class KeptPatterns : public PatternSink {
+ public:
+  void write(const std::string& det, std::size_t first, std::size_t count, std::size_t ny, std::size_t nx,
+             const float* patterns) override {
+    auto it = std::find_if(kept_.begin(), kept_.end(), [&](const Stack& k) { return k.name == det; });
+    if (it == kept_.end()) it = kept_.insert(kept_.end(), Stack{det, ny, nx, {}});
+    const std::size_t n = ny * nx;
+    if (it->data.size() < (first + count) * n) it->data.resize((first + count) * n);
+    std::copy_n(patterns, count * n, it->data.begin() + std::ptrdiff_t(first * n));
+  }
+  /// Every position's pattern (its class's), in blocks of `block` positions, in order.
+  void replay(PatternSink& sink, const PositionClasses& c, std::size_t block) const {
+    const std::size_t np = c.class_of.size();
+    std::vector<float> buf;
+    for (std::size_t b0 = 0; b0 < np; b0 += block) {
+      const std::size_t b1 = std::min(np, b0 + block);
+      for (const Stack& k : kept_) {
+        const std::size_t n = k.ny * k.nx;
+        buf.resize((b1 - b0) * n);
+        for (std::size_t p = b0; p < b1; ++p)
+          std::copy_n(k.data.begin() + std::ptrdiff_t(c.class_of[p] * n), n, buf.begin() + std::ptrdiff_t((p - b0) * n));
+        sink.write(k.name, b0, b1 - b0, k.ny, k.nx, buf.data());
+      }
+    }
+  }
+
+ private:
+  struct Stack {
+    std::string name;
+    std::size_t ny, nx;
+    std::vector<float> data;
+  };
+  std::vector<Stack> kept_;
+};
+
 }  // namespace
 
 SubPeriods structure_subperiods(const Structure& s, const Grid& g, double tol) {
@@ -162,14 +201,18 @@ PositionClasses position_classes(const std::vector<Point2>& positions, const Gri
 }
 
 PositionClasses multislice_classes(const Structure& s, const Grid& g, const std::vector<Point2>& positions, const StemSettings& st,
-                                   bool streams_or_observed) {
+                                   bool observed, std::size_t streamed_patterns) {
   PositionClasses identity;
   for (std::size_t i = 0; i < positions.size(); ++i) identity.representatives.push_back(i), identity.class_of.push_back(i);
-  if (!st.symmetry_reuse || streams_or_observed || positions.size() < 2) return identity;
+  if (!st.symmetry_reuse || observed || positions.size() < 2) return identity;
   if (std::any_of(s.atoms.begin(), s.atoms.end(), [](const Atom& a) { return a.rms > 0; })) return identity;
+  // A grid that does not span the cell (a caller's own window) says nothing about the lattice.
+  if (std::fabs(g.lx - s.cell.x) > 1e-9 * s.cell.x || std::fabs(g.ly - s.cell.y) > 1e-9 * s.cell.y) return identity;
   const SubPeriods p = structure_subperiods(s, g);
   if (!p.any()) return identity;
-  return position_classes(positions, g, p);
+  PositionClasses c = position_classes(positions, g, p);
+  const double kept = double(c.representatives.size()) * double(g.size()) * sizeof(float) * double(streamed_patterns);
+  return kept > double(kSymmetryMaxKeptPatternBytes) ? identity : c;
 }
 
 StemResult expand_classes(StemResult r, const PositionClasses& c) {
@@ -190,12 +233,17 @@ StemResult scan_multislice_symmetric(const Structure& s, const std::vector<Trans
                                      const std::vector<Point2>& positions, const std::vector<Detector>& dets,
                                      const StemSettings& st, const Fft2& fft, PatternSink* sink, SliceObserver* observer) {
   if (configs.empty()) throw std::invalid_argument("scan_multislice_symmetric: no transmission functions");
-  const PositionClasses c = multislice_classes(s, configs.front().grid, positions, st, sink || observer);
+  const std::size_t pixelated = std::size_t(
+      std::count_if(dets.begin(), dets.end(), [](const Detector& d) { return std::holds_alternative<PixelatedDetector>(d); }));
+  const PositionClasses c = multislice_classes(s, configs.front().grid, positions, st, observer != nullptr, sink ? pixelated : 0);
   if (!c.reduces()) return scan_multislice(configs, optics, positions, dets, st, fft, sink, observer);
   std::vector<Point2> reps;
   reps.reserve(c.representatives.size());
   for (std::size_t i : c.representatives) reps.push_back(positions[i]);
-  return expand_classes(scan_multislice(configs, optics, reps, dets, st, fft), c);
+  KeptPatterns kept;
+  StemResult r = expand_classes(scan_multislice(configs, optics, reps, dets, st, fft, sink ? &kept : nullptr), c);
+  if (sink) kept.replay(*sink, c, std::max<std::size_t>(1, st.pattern_block));
+  return r;
 }
 
 }  // namespace stemtwin

@@ -92,7 +92,8 @@ AutoCost auto_cost(const Grid& grid, const ProbeOptics& optics, std::size_t posi
 /// Callers that run multislice their own way (the dataset runner's per-configuration
 /// statistics) ask this first. The multislice cost counts only the positions translational
 /// symmetry leaves to simulate (choice.symmetry_positions of choice.total_positions;
-/// multislice_classes(), with streams_patterns or observed switching the reuse off); a caller
+/// multislice_classes(): a slice observer switches the reuse off, streamed 4D patterns are
+/// replayed as copies within kSymmetryMaxKeptPatternBytes); a caller
 /// whose multislice does not reuse symmetry sets settings.symmetry_reuse = false.
 /// Throws std::invalid_argument for a bad budget or no positions.
 struct AutoPlan {

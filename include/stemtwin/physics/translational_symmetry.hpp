@@ -24,11 +24,12 @@
 // Where it applies: multislice (Method::Multislice, and Method::Auto where it chooses
 // multislice; the cost model counts only the representatives, auto_method.hpp) when
 // StemSettings::symmetry_reuse is on (the default), every atom's rms is 0 (frozen-phonon
-// configurations break the symmetry) and neither a 4D PatternSink nor a SliceObserver
-// (spectroscopy) rides on the scan — those receive every position as it is computed, so
-// the reuse is switched off for them rather than replaying copies. Windowed multislice and
-// PRISM do not use it (PRISM's per-position cost is already small; windowed builds its
-// windows per tile of positions).
+// configurations break the symmetry) and no SliceObserver (spectroscopy) rides on the scan
+// (it records per position inside the specimen; the reuse is switched off for it). A 4D
+// PatternSink still receives every position, in order, in blocks of pattern_block: the
+// representatives' patterns are kept (at most kSymmetryMaxKeptPatternBytes, else no reuse)
+// and replayed as copies after their scan. Windowed multislice and PRISM do not use it
+// (PRISM's per-position cost is already small; windowed builds its windows per tile).
 #include <cstddef>
 #include <vector>
 
@@ -58,6 +59,10 @@ inline constexpr double kSymmetryPropertyTolerance = 1e-9;
 /// the Nyquist frequency, below the float rounding of the ramp itself.
 inline constexpr double kSymmetryPositionTolerance_px = 1e-6;
 
+/// The most memory the representatives' 4D patterns may take to be replayed to a PatternSink
+/// (bounded by the grid's size per pattern); beyond it every position is simulated and streamed.
+inline constexpr std::size_t kSymmetryMaxKeptPatternBytes = std::size_t(512) << 20;
+
 /// Sub-periods of a structure on a grid: its atoms are invariant under (Lx/nx, 0) and
 /// (0, Ly/ny), each a whole number of pixels (nx divides grid.nx). 1 = no symmetry found.
 struct SubPeriods {
@@ -81,18 +86,21 @@ struct PositionClasses {
 PositionClasses position_classes(const std::vector<Point2>& positions, const Grid& grid, const SubPeriods& periods);
 
 /// The classes the multislice scan of `structure` may use: every position its own class when
-/// settings.symmetry_reuse is off, any atom has rms > 0, `streams_or_observed` (a 4D sink or
-/// a slice observer rides on the scan) or the structure has no whole-pixel sub-period.
+/// settings.symmetry_reuse is off, any atom has rms > 0, `observed` (a slice observer rides on
+/// the scan), the structure has no whole-pixel sub-period, or the representatives'
+/// patterns of `streamed_patterns` pixelated detectors (each ≤ the grid's points, floats)
+/// would exceed kSymmetryMaxKeptPatternBytes.
 PositionClasses multislice_classes(const Structure& structure, const Grid& grid, const std::vector<Point2>& positions,
-                                   const StemSettings& settings, bool streams_or_observed);
+                                   const StemSettings& settings, bool observed, std::size_t streamed_patterns = 0);
 
 /// A result over the representatives → the result over every position (each copies its
 /// class's signals); sets positions_simulated to the number of representatives.
 StemResult expand_classes(StemResult representatives, const PositionClasses& classes);
 
 /// scan_multislice (engine.hpp) of the transmission functions of `structure` over the
-/// representatives of multislice_classes(), expanded to every position. Without a reduction
-/// it is scan_multislice itself, to the byte.
+/// representatives of multislice_classes(), expanded to every position; a `sink` receives
+/// every position's patterns (its class's), in position order. Without a reduction it is
+/// scan_multislice itself, to the byte.
 StemResult scan_multislice_symmetric(const Structure& structure, const std::vector<Transmission>& configurations,
                                      const ProbeOptics& optics, const std::vector<Point2>& positions,
                                      const std::vector<Detector>& detectors, const StemSettings& settings, const Fft2& fft,
