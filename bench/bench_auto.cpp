@@ -8,6 +8,9 @@
 //         the positions (every k-th), the error measured on that subset.
 //         Also a quick-start-sized case (2×2×5 cells, 16×16 positions) where auto's cost model
 //         must choose multislice without calibrating (ratio ≈ 1, never a calibration's cost).
+//         The multislice reference simulates every position; auto reuses the crystals'
+//         translational symmetry (translational_symmetry.hpp: one position per class of
+//         positions a lattice vector apart; symmetry_positions= how many it simulated).
 // film (only when asked; ~10–20 min): what auto does on an LSFO-like film 101 × 101 Å, 20 nm
 //         thick, 0.05 Å (2048², 102 slices), 256×256 positions, step by step and timed: its plan
 //         (candidates and costs), the calibration reference (full-field multislice on its 8
@@ -224,6 +227,9 @@ int main(int argc, char** argv) {
       const Grid g = grid_for(s, 0.05, 8);
       StemSettings st;
       st.potential.slice_thickness_A = 1.9525;
+      // The reference is plain multislice: every position simulated (no translational-symmetry
+      // reuse, which auto's multislice uses by default: translational_symmetry.hpp).
+      st.symmetry_reuse = false;
       const auto pos = ScanGrid::from_fov({0, 0}, s.cell.x, s.cell.y, c.side, c.side).positions();
       std::vector<std::size_t> sub;
       std::vector<Point2> subpos;
@@ -239,6 +245,7 @@ int main(int argc, char** argv) {
       const double t_ms_sub = seconds_since(t0);
       const double t_ms = t1 + std::max(0.0, t_ms_sub - t1) * double(pos.size() - 1) / double(subpos.size() - 1);
       st.method = Method::Auto;
+      st.symmetry_reuse = true;  // the default
       AutoCalibrationCache cache;
       st.auto_cache = &cache;
       t0 = Clock::now();
@@ -258,14 +265,14 @@ int main(int argc, char** argv) {
       std::printf("BENCH case=%s section=auto grid=%zu positions=%zu method=%s f=%zu predicted_f=%zu window_needed_A=%.2f "
                   "calibration_positions=%zu calibration_haadf_bf_mean_error=%.4f calibration_corr=%.5f auto_seconds=%.2f "
                   "auto_cached_seconds=%.2f multislice_seconds_extrapolated=%.2f multislice_subset=%zu "
-                  "multislice_subset_seconds=%.2f speedup=%.2f speedup_cached=%.2f haadf_error=%.4f bf_error=%.4f "
+                  "multislice_subset_seconds=%.2f speedup=%.2f speedup_cached=%.2f haadf_error=%.2e bf_error=%.2e "
                   "haadf_corr=%.5f bf_corr=%.5f same_bytes_cached=%d calibrated=%d cost_multislice=%.0f cost_auto_least=%.0f "
-                  "vmhwm_mib=%.0f\n",
+                  "symmetry_positions=%zu vmhwm_mib=%.0f\n",
                   c.name, g.nx, pos.size(), au.method.c_str(), au.interpolation, ch.predicted_interpolation, ch.window_needed_A,
                   ch.calibration_positions, ch.measured_mean_error, ch.measured_correlation, t_auto, t_cached, t_ms,
                   subpos.size(), t_ms_sub, t_ms / t_auto, t_ms / t_cached, e.haadf, e.bf, e.corr_haadf, e.corr_bf,
                   int(au2.signal("haadf").values == au.signal("haadf").values), int(ch.calibrated), ch.cost_multislice,
-                  ch.cost_auto_least, vm_hwm_mib());
+                  ch.cost_auto_least, au.positions_simulated, vm_hwm_mib());
       std::fflush(stdout);
     }
   }

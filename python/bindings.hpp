@@ -524,6 +524,8 @@ inline py::dict auto_choice_dict(const AutoChoice& c) {
   d["cost_multislice"] = c.cost_multislice;
   d["cost_auto_least"] = c.cost_auto_least;
   d["from_cache"] = c.from_cache;
+  d["symmetry_positions"] = c.symmetry_positions;
+  d["total_positions"] = c.total_positions;
   py::list trials;
   for (const auto& t : c.trials) trials.append(py::make_tuple(t.interpolation, t.mean_error, t.correlation));
   d["trials"] = trials;

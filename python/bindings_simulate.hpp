@@ -41,10 +41,11 @@ inline py::dict simulate(const Specimen& sp, const py::array_t<double, py::array
     else if (key == "interpolation") st.interpolation_x = st.interpolation_y = v.cast<std::size_t>();
     else if (key == "depths_A") st.depths_A = v.cast<std::vector<double>>();
     else if (key == "error_budget") st.budget = error_budget(v, "simulate_stem");
+    else if (key == "symmetry") st.symmetry_reuse = v.cast<bool>();
     else
       throw std::invalid_argument("unknown simulate_stem argument '" + key +
                                   "' (known: slice_thickness_A, parametrization, projection, thermal, rms_A, "
-                                  "phonon_configurations, seed, method, interpolation, depths_A, error_budget)");
+                                  "phonon_configurations, seed, method, interpolation, depths_A, error_budget, symmetry)");
   }
   const Cell& c = sp.structure.cell;
   if (!(c.x > 0 && c.y > 0 && c.z > 0)) throw std::invalid_argument("simulate_stem: the specimen cell must be positive");
@@ -92,6 +93,7 @@ inline py::dict simulate(const Specimen& sp, const py::array_t<double, py::array
   out["grid"] = py::make_tuple(grid.nx, grid.ny);
   out["method"] = res.method;
   out["interpolation"] = res.interpolation;
+  out["positions_simulated"] = res.positions_simulated ? res.positions_simulated : pts.size();
   out["auto"] = res.auto_choice ? auto_choice_dict(*res.auto_choice) : py::object(py::none());
   return out;
 }

@@ -267,6 +267,11 @@ TEST(AutoDefault, ScenariosDefaultToAutoAndRecordItsChoice) {
   EXPECT_EQ(r.param("interpolation")[1], 1.0);
   EXPECT_TRUE(std::isnan(r.param("calibration_mean_error")[0]));
   EXPECT_TRUE(std::isnan(r.param("calibration_correlation")[1]));
+  // Static SrTiO3, 2 × 2 cells on 80 points (a cell: 40), 6 × 6 positions a third of a cell
+  // apart: multislice simulated one position per class of the lattice, 9 of 36
+  // (translational_symmetry.hpp).
+  EXPECT_EQ(r.param("symmetry_positions")[0], 9.0);
+  EXPECT_EQ(r.param("symmetry_positions")[1], 9.0);
   const std::string py = "/usr/bin/python3 -c \"import h5py; f=h5py.File('" + c.options.output +
                          "','r'); a=f.attrs; m=a['method']; m=m.decode() if isinstance(m,bytes) else m; assert m=='auto', m; "
                          "b=a['error_budget']; b=b.decode() if isinstance(b,bytes) else b; assert 'mean_rel=0.02' in b, b; "

@@ -366,6 +366,25 @@ def test_simulate_stem_shapes_and_physics():
 
 
 
+def test_simulate_stem_reuses_translational_symmetry():
+    """A static 2×2-cell crystal scanned in steps of half a cell: multislice simulates one
+    position per lattice class (4 of 16) and copies the rest; symmetry=False simulates all 16,
+    equal within float rounding (1e-5 of the largest value: docs/physics.md, "Translational
+    symmetry")."""
+    demo = small_specimen(cells_x=2, cells_y=2)
+    sp = stemtwin.Specimen(demo.Z, demo.positions, demo.cell, rms=np.zeros(len(demo)))
+    pos = np.array([[x * A / 2, y * A / 2] for y in range(4) for x in range(4)])
+    dets = [stemtwin.annular("ADF", 40, 80), stemtwin.com("com")]
+    kw = dict(sampling_A=0.1, slice_thickness_A=A / 2)
+    on = stemtwin.simulate_stem(sp, pos, dets, stemtwin.ProbeOptics(semiangle_mrad=20), **kw)
+    off = stemtwin.simulate_stem(sp, pos, dets, stemtwin.ProbeOptics(semiangle_mrad=20), symmetry=False, **kw)
+    assert on["positions_simulated"] == 4 and off["positions_simulated"] == 16
+    assert on["auto"]["symmetry_positions"] == 4 and on["auto"]["total_positions"] == 16
+    for name in ("ADF", "com"):
+        a, b = on["signals"][name], off["signals"][name]
+        assert np.max(np.abs(a - b)) < 1e-5 * np.max(np.abs(b)), name
+
+
 def test_thermal_vibration_is_off_unless_asked():
     """Issue #12: simulate_stem and the session are static lattices by default; rms_A or
     thermal=True turn frozen phonons on; a compound without rms is refused by element."""

@@ -63,11 +63,12 @@ std::string auto_calibration_key(const Structure& s, const Grid& g, const ProbeO
 }
 
 AutoCost auto_cost(const Grid& g, const ProbeOptics& o, std::size_t positions, std::size_t prism_f, std::size_t window_points,
-                   const StemSettings& st) {
+                   const StemSettings& st, std::size_t multislice_positions) {
   AutoCost c;
   const double F = o.focal_spread_A > 0 ? double(std::max<std::size_t>(1, o.focal_spread_points)) : 1.0;
   const double P = double(positions), C = double(std::min(positions, std::max<std::size_t>(1, st.budget.calibration_positions)));
-  c.multislice = P * F;
+  const double R = multislice_positions > 0 ? double(std::min(multislice_positions, positions)) : P;
+  c.multislice = R * F;
   c.reference = C * F;
   double best = -1;
   if (prism_f > 1) {
@@ -218,8 +219,14 @@ AutoPlan plan_auto(const Structure& s, const Grid& g, const ProbeOptics& o, cons
   p.windowed_candidate = !streams_patterns && !pixelated && !window.full;
   if (!measurable) p.prism_factors.clear(), p.windowed_candidate = false;  // nothing the budget can measure
   if (observed) p.prism_factors.clear();  // PRISM never forms the wave inside the specimen
+  // Multislice over one position per symmetry class (translational_symmetry.hpp): what it costs.
+  const std::size_t streamed = streams_patterns ? std::size_t(std::count_if(dets.begin(), dets.end(), [](const Detector& d) {
+    return std::holds_alternative<PixelatedDetector>(d);
+  })) : 0;
+  c.symmetry_positions = multislice_classes(s, g, positions, st, observed, streamed).representatives.size();
+  c.total_positions = positions.size();
   const AutoCost cost = auto_cost(g, o, positions.size(), p.prism_factors.empty() ? 1 : p.prism_factors.front(),
-                                  p.windowed_candidate ? window.nx * window.ny : 0, st);
+                                  p.windowed_candidate ? window.nx * window.ny : 0, st, c.symmetry_positions);
   c.cost_multislice = cost.multislice;
   c.cost_auto_least = cost.least;
   p.calibrate = !cost.multislice_cheap || (st.budget.always_calibrate && cost.least > 0);
@@ -242,7 +249,7 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
   const bool crop = plan.crop;
 
   auto finish_multislice = [&](AutoChoice c) {
-    StemResult r = scan_multislice(tr, o, positions, dets, ms_settings, fft, sink, observer);
+    StemResult r = scan_multislice_symmetric(s, tr, o, positions, dets, ms_settings, fft, sink, observer);
     r.warnings.insert(r.warnings.end(), fft.warnings().begin(), fft.warnings().end());
     r.method = "multislice";
     r.interpolation = 1;

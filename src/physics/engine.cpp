@@ -12,6 +12,7 @@
 #include "recorder.hpp"
 #include "stemtwin/physics/prism.hpp"
 #include "stemtwin/physics/auto_method.hpp"
+#include "stemtwin/physics/translational_symmetry.hpp"
 #include "stemtwin/physics/windowed.hpp"
 
 namespace stemtwin {
@@ -65,6 +66,7 @@ StemResult scan_multislice(const std::vector<Transmission>& configs, const Probe
   const std::vector<double>& dz = configs.front().slice_thickness_A;
 
   StemResult res;
+  res.positions_simulated = positions.size();
   res.warnings = check_detectors(detectors, g, lambda);
   res.fft_plan = fft.plan_id();
   const std::vector<std::size_t> depth_slice = detail::depth_slices(dz, st.depths_A, res.depths_A);
@@ -138,7 +140,7 @@ StemResult simulate_stem(const Structure& structure, const Grid& grid, const Pro
   } else {
     const Fft2 fft(grid, settings.planning, settings.fftw_wisdom_file);
     const auto configs = frozen_phonon_transmissions(structure, grid, optics.energy_eV, settings, fft);
-    r = scan_multislice(configs, optics, positions, detectors, settings, fft, sink, observer);
+    r = scan_multislice_symmetric(structure, configs, optics, positions, detectors, settings, fft, sink, observer);
     r.warnings.insert(r.warnings.end(), fft.warnings().begin(), fft.warnings().end());
   }
   const bool displaced = std::any_of(structure.atoms.begin(), structure.atoms.end(), [](const Atom& a) { return a.rms > 0; });

@@ -12,7 +12,8 @@ namespace stemtwin::scenario_parse {
 
 void Parser::simulation(const YAML::Node& n, ScenarioSpec& s) const {
   const std::string P = "simulation";
-  allow_keys(n, P, {"method", "interpolation", "sampling", "slice_thickness", "parametrization", "projection", "error_budget"});
+  allow_keys(n, P, {"method", "interpolation", "sampling", "slice_thickness", "parametrization", "projection", "error_budget",
+                    "symmetry"});
   auto& sim = s.simulation;
   auto fixed_word = [&](const char* key, std::string& out, const std::set<std::string>& allowed) {
     if (!n[key]) return;
@@ -47,6 +48,7 @@ void Parser::simulation(const YAML::Node& n, ScenarioSpec& s) const {
     if (!sim.auto_sampling) sim.sampling = dist(v, P + ".sampling");
   }
   if (n["slice_thickness"]) sim.slice_thickness = dist(n["slice_thickness"], P + ".slice_thickness");
+  if (n["symmetry"]) sim.symmetry = boolean(n["symmetry"], P + ".symmetry");
 }
 
 void Parser::labels(const YAML::Node& n, ScenarioSpec& s) const {

@@ -38,6 +38,7 @@ StemSettings stem_settings(const SampledScenario& s) {
   st.potential.slice_thickness_A = s.slice_thickness;
   st.potential.parametrization = s.parametrization;
   st.potential.projection = s.projection;
+  st.symmetry_reuse = s.symmetry;
   st.phonon_configurations = std::size_t(std::max(1, s.configurations));
   // Phonon displacements per sample: the stream (scenario seed, sample index).
   st.seed = s.seed * 0x9E3779B97F4A7C15ull + s.index;

@@ -190,6 +190,7 @@ SampledScenario sample_parameters(const ScenarioSpec& spec, std::size_t index) {
   r.parametrization = parse_parametrization(sim.parametrization);
   r.projection = parse_projection(sim.projection);
   r.auto_sampling = sim.auto_sampling;
+  r.symmetry = sim.symmetry;
   r.sampling = sim.auto_sampling ? auto_sampling_A(r) : S.positive(sim.sampling, true);
   r.slice_thickness = S.positive(sim.slice_thickness, true);
   if (spec.acquisition) r.acquisition = S.tree(*spec.acquisition);

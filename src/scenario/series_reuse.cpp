@@ -84,7 +84,7 @@ bool same_but_defocus(const EngineInputs& a, const EngineInputs& b) {
   if (s.method != t.method || s.interpolation != t.interpolation || s.slice_thickness != t.slice_thickness ||
       s.parametrization != t.parametrization || s.projection != t.projection || s.configurations != t.configurations ||
       s.budget_mean_rel != t.budget_mean_rel || s.budget_min_correlation != t.budget_min_correlation ||
-      s.budget_calibration_positions != t.budget_calibration_positions)
+      s.budget_calibration_positions != t.budget_calibration_positions || s.symmetry != t.symmetry)
     return false;
   return same_detectors(s.detectors, t.detectors) && same_atoms(a.structure, b.structure);
 }

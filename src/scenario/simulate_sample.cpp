@@ -146,6 +146,8 @@ void record_params(SampleRecord& rec, const StemResult& res, const SampledScenar
     rec.params["interpolation"] = double(res.interpolation);
     rec.params["calibration_mean_error"] = res.auto_choice ? res.auto_choice->measured_mean_error : std::nan("");
     rec.params["calibration_correlation"] = res.auto_choice ? res.auto_choice->measured_correlation : std::nan("");
+    // Positions simulated (translational-symmetry reuse, translational_symmetry.hpp); every one when not recorded.
+    rec.params["symmetry_positions"] = double(res.positions_simulated ? res.positions_simulated : u.ds.positions_A.size());
   }
   for (const ParameterInfo& p : layout.params)
     if (p.name.size() > 11 && p.name.compare(p.name.size() - 11, 11, "_phonon_sem") == 0) {

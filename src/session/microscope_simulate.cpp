@@ -36,6 +36,7 @@ std::vector<SMatrix>* Microscope::Impl::auto_method(Window& w, const ProbeOptics
   ast.potential = settings.potential;
   ast.budget = settings.budget;
   ast.phonon_configurations = w.configs.size();
+  ast.symmetry_reuse = false;  // the session's multislice simulates every position (cell_only has no atoms to test)
   const AutoPlan plan = plan_auto(cell_only, w.grid, probe, local, dets, ast, /*no windowed candidate*/ true);
   AutoChoice c = plan.choice;
   std::vector<SMatrix>* S = nullptr;

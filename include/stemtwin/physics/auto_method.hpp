@@ -33,6 +33,7 @@
 #include "stemtwin/physics/stem_settings.hpp"
 #include "stemtwin/physics/prism.hpp"
 #include "stemtwin/physics/slice_observer.hpp"
+#include "stemtwin/physics/translational_symmetry.hpp"
 
 namespace stemtwin {
 
@@ -58,7 +59,8 @@ std::vector<std::size_t> calibration_subset(std::size_t positions, std::size_t c
 
 /// Auto's cost model, in units of one probe propagated through the whole cell on the full
 /// grid (per phonon configuration; focal-spread nodes count as propagations):
-///   multislice of the whole scan        P·F           (P positions, F focal nodes)
+///   multislice of the whole scan        R·F           (R of the P positions simulated after
+///                                                     translational-symmetry reuse, F focal nodes)
 ///   calibration reference               C·F           (C = min(P, calibration positions))
 ///   PRISM at the predicted f            B(f)          (S-matrix: one propagation per beam)
 ///   windowed multislice                 (C + P)·F·ρ,  ρ = n_w log n_w / (N log N)
@@ -78,15 +80,22 @@ struct AutoCost {
 inline constexpr double kAutoWorthwhile = 0.5;
 
 /// The cost model above. `prism_f` ≤ 1 or `window_points` = 0: that candidate is absent.
+/// `multislice_positions`: R, the positions multislice simulates (multislice_classes() in
+/// translational_symmetry.hpp); 0 = all of them.
 AutoCost auto_cost(const Grid& grid, const ProbeOptics& optics, std::size_t positions, std::size_t prism_f,
-                   std::size_t window_points, const StemSettings& settings);
+                   std::size_t window_points, const StemSettings& settings, std::size_t multislice_positions = 0);
 
 /// Auto's decisions before any calibration: the model's prediction and costs (in `choice`),
 /// the PRISM factors to try (predicted f downwards, those dividing the grid and fitting the
 /// memory budget), whether windowed multislice is a candidate, and whether to calibrate at
 /// all (false: multislice is cheap, auto_cost(); choice.calibrated false, measured_* NaN).
 /// Callers that run multislice their own way (the dataset runner's per-configuration
-/// statistics) ask this first. Throws std::invalid_argument for a bad budget or no positions.
+/// statistics) ask this first. The multislice cost counts only the positions translational
+/// symmetry leaves to simulate (choice.symmetry_positions of choice.total_positions;
+/// multislice_classes(): a slice observer switches the reuse off, streamed 4D patterns are
+/// replayed as copies within kSymmetryMaxKeptPatternBytes); a caller
+/// whose multislice does not reuse symmetry sets settings.symmetry_reuse = false.
+/// Throws std::invalid_argument for a bad budget or no positions.
 struct AutoPlan {
   AutoChoice choice;
   std::vector<std::size_t> prism_factors;

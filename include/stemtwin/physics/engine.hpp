@@ -35,6 +35,7 @@
 #include "stemtwin/physics/stem_settings.hpp"
 #include "stemtwin/physics/auto_method.hpp"
 #include "stemtwin/physics/prism.hpp"
+#include "stemtwin/physics/translational_symmetry.hpp"
 #include "stemtwin/physics/windowed.hpp"
 
 namespace stemtwin {
@@ -57,7 +58,9 @@ StemResult scan_multislice(const std::vector<Transmission>& configurations, cons
                            const StemSettings& settings, const Fft2& fft, PatternSink* sink = nullptr,
                            SliceObserver* observer = nullptr);
 
-/// Both steps: the whole STEM simulation of a structure, by multislice or — with
+/// Both steps: the whole STEM simulation of a structure, by multislice (one position per
+/// class of translational symmetry of a static structure, the others copied:
+/// translational_symmetry.hpp, StemSettings::symmetry_reuse) or — with
 /// settings.method = Method::Prism — by PRISM (prism.hpp), Method::Windowed (windowed.hpp) or
 /// Method::Auto (auto_method.hpp). An `observer` sees the wave inside the specimen with
 /// multislice, windowed (per window, windowed.hpp) and auto (which then considers only those

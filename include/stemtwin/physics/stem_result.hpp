@@ -45,6 +45,9 @@ struct StemResult {
   /// Set by Method::Auto: its choice and the error it measured (a dataset writer should
   /// store these with the parameters).
   std::optional<AutoChoice> auto_choice;
+  /// Probe positions actually simulated: fewer than the positions when multislice reused
+  /// translational symmetry (translational_symmetry.hpp); 0 = not recorded (every position).
+  std::size_t positions_simulated = 0;
   /// Method::Windowed: the window each position was simulated in (points and Å), the radius
   /// kept around every position (Å) and the tile side (Å); all 0 for other methods.
   std::size_t window_nx = 0, window_ny = 0;

@@ -57,6 +57,9 @@ struct AutoChoice {
   /// full grid; auto_method.hpp): plain multislice of the whole scan, and the least auto
   /// could spend (calibration reference + the cheapest candidate).
   double cost_multislice = 0, cost_auto_least = 0;
+  /// Positions multislice simulates after translational-symmetry reuse (translational_symmetry.hpp)
+  /// and the positions asked for; equal when there is no reuse. cost_multislice counts the former.
+  std::size_t symmetry_positions = 0, total_positions = 0;
   bool from_cache = false;             ///< taken from an AutoCalibrationCache entry
   struct Trial {
     std::size_t interpolation = 1;
@@ -115,6 +118,11 @@ struct StemSettings {
   PotentialSettings potential;
   /// Method::Windowed only.
   WindowSettings window;
+  /// Multislice (and Method::Auto's multislice): simulate one probe position per class of
+  /// positions that differ by a whole-pixel translation symmetry of a static structure and
+  /// copy its signals to the others (translational_symmetry.hpp; exact up to rounding).
+  /// Off, or with thermal displacements, a 4D pattern stream or a slice observer: every position.
+  bool symmetry_reuse = true;
   /// Frozen-phonon configurations; atoms are displaced by their `rms` (Å). With 1
   /// configuration and rms > 0 a single displaced configuration is used.
   std::size_t phonon_configurations = 1;

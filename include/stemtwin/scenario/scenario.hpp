@@ -197,6 +197,9 @@ struct SimulationSpec {
   Distribution slice_thickness = Distribution::fixed(2.0);   ///< Å
   std::string parametrization = "lobato";  ///< lobato | kirkland
   std::string projection = "infinite";     ///< infinite | finite
+  /// `symmetry:` multislice simulates one position per translational-symmetry class of a
+  /// static crystal (StemSettings::symmetry_reuse, physics/translational_symmetry.hpp).
+  bool symmetry = true;
 };
 
 struct LabelsSpec {
@@ -295,6 +298,7 @@ struct SampledScenario {
   std::optional<double> budget_mean_rel, budget_min_correlation;  ///< method auto's error budget (unset: defaults)
   std::optional<int> budget_calibration_positions;
   bool auto_sampling = false;          ///< sampling chosen by auto_sampling_A()
+  bool symmetry = true;                ///< StemSettings::symmetry_reuse
   double sampling = 0, slice_thickness = 0;
   std::optional<SampledTree> acquisition;
   int class_id = -1;  ///< from labels.class (−1: none)
