@@ -155,7 +155,8 @@ bool within(const Measured& m, const ErrorBudget& b) { return m.mean_error <= b.
 
 void calibrate_prism(const std::vector<Transmission>& tr, const Fft2& fft, const ProbeOptics& o, const std::vector<Point2>& positions,
                      const std::vector<Detector>& dets, const StemSettings& st, const std::vector<std::size_t>& factors, bool crop,
-                     AutoChoice& choice, std::vector<SMatrix>& accepted, std::optional<StemResult>& reference) {
+                     AutoChoice& choice, std::vector<SMatrix>& accepted, std::optional<StemResult>& reference,
+                     SliceObserver* observer) {
   const std::vector<std::size_t> idx = calibration_subset(positions.size(), st.budget.calibration_positions);
   std::vector<Point2> cal;
   for (std::size_t i : idx) cal.push_back(positions[i]);
@@ -167,13 +168,25 @@ void calibrate_prism(const std::vector<Transmission>& tr, const Fft2& fft, const
   StemSettings cal_settings = st;
   cal_settings.method = Method::Multislice;
   cal_settings.progress = nullptr;
+  // Spectra on PRISM: the S-matrices keep the observer's pixels; when it can be copied, the
+  // reference and every trial carry a copy and what they record is measured too (as windowed's).
+  std::vector<std::vector<std::vector<std::uint32_t>>> pixels;
+  std::unique_ptr<SliceObserver> ref_obs, trial_obs;
+  if (observer && !factors.empty() && !annular.empty()) {
+    pixels = prism_observed_pixels(*observer, tr.front().grid, tr.front().slice_thickness_A, tr.size());
+    ref_obs = observer->fresh_copy();
+    trial_obs = observer->fresh_copy();
+    if (ref_obs) reference.reset();  // made again with the reference's observer
+  }
   for (const std::size_t f : factors) {
     if (annular.empty()) break;
-    if (!reference) reference = scan_multislice(tr, o, cal, annular, cal_settings, fft);
+    if (!reference) reference = scan_multislice(tr, o, cal, annular, cal_settings, fft, nullptr, ref_obs.get());
     std::vector<SMatrix> S;
-    for (const Transmission& t : tr) S.push_back(build_smatrix(t, o.semiangle_mrad, f, f, st.depths_A, fft, crop));
-    const StemResult trial = scan_prism(S, o, cal, annular, cal_settings);
-    const Measured m = compare(trial, *reference, annular);
+    for (std::size_t c = 0; c < tr.size(); ++c)
+      S.push_back(build_smatrix(tr[c], o.semiangle_mrad, f, f, st.depths_A, fft, crop, observer ? &pixels[c] : nullptr));
+    const StemResult trial = scan_prism(S, o, cal, annular, cal_settings, nullptr, trial_obs.get());
+    Measured m = compare(trial, *reference, annular);
+    if (ref_obs) m = worst(m, compare_signals(trial_obs->recorded_signals(), ref_obs->recorded_signals()));
     choice.trials.push_back({f, m.mean_error, m.correlation});
     if (within(m, st.budget)) {
       choice.method = Method::Prism;
@@ -217,7 +230,7 @@ AutoPlan plan_auto(const Structure& s, const Grid& g, const ProbeOptics& o, cons
   const WindowPlan window = plan_window(g, o, s.cell.z, positions, st);
   p.windowed_candidate = !streams_patterns && !pixelated && !window.full;
   if (!measurable) p.prism_factors.clear(), p.windowed_candidate = false;  // nothing the budget can measure
-  if (observed) p.prism_factors.clear();  // PRISM never forms the wave inside the specimen
+  if (observed) p.prism_factors.clear();  // PRISM cannot hand this observer its intensities
   const AutoCost cost = auto_cost(g, o, positions.size(), p.prism_factors.empty() ? 1 : p.prism_factors.front(),
                                   p.windowed_candidate ? window.nx * window.ny : 0, st);
   c.cost_multislice = cost.multislice;
@@ -230,9 +243,9 @@ AutoPlan plan_auto(const Structure& s, const Grid& g, const ProbeOptics& o, cons
 
 StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o, const std::vector<Point2>& positions,
                          const std::vector<Detector>& dets, const StemSettings& st, PatternSink* sink, SliceObserver* observer) {
-  const AutoPlan plan = plan_auto(s, g, o, positions, dets, st, sink != nullptr, observer != nullptr);
+  const AutoPlan plan = plan_auto(s, g, o, positions, dets, st, sink != nullptr, observer && !observer->reads_intensities());
   AutoChoice choice = plan.choice;
-  // With an observer the candidates differ (no PRISM): its choices are cached apart.
+  // With an observer the calibration measures its signals too: its choices are cached apart.
   const std::string key = st.auto_cache ? auto_calibration_key(s, g, o, dets, st) + (observer ? " observed" : "") : std::string();
 
   StemSettings ms_settings = st;
@@ -251,16 +264,19 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
     r.auto_choice = c;
     return r;
   };
-  auto smatrices = [&](std::size_t f) {
+  auto smatrices = [&](std::size_t f) {  // a cached PRISM choice: with the observer's samples
+    std::vector<std::vector<std::vector<std::uint32_t>>> pixels;
+    if (observer) pixels = prism_observed_pixels(*observer, g, tr.front().slice_thickness_A, tr.size());
     std::vector<SMatrix> S;
-    for (const Transmission& t : tr) S.push_back(build_smatrix(t, o.semiangle_mrad, f, f, st.depths_A, fft, crop));
+    for (std::size_t c = 0; c < tr.size(); ++c)
+      S.push_back(build_smatrix(tr[c], o.semiangle_mrad, f, f, st.depths_A, fft, crop, observer ? &pixels[c] : nullptr));
     return S;
   };
   auto finish_prism = [&](const std::vector<SMatrix>& S, AutoChoice c) {
     StemSettings ps = st;
     ps.method = Method::Prism;
     ps.interpolation_x = ps.interpolation_y = c.interpolation;
-    StemResult r = scan_prism(S, o, positions, dets, ps, sink);
+    StemResult r = scan_prism(S, o, positions, dets, ps, sink, observer);
     r.fft_plan = fft.plan_id() + "/" + r.fft_plan;
     r.warnings.insert(r.warnings.end(), fft.warnings().begin(), fft.warnings().end());
     c.method = Method::Prism;
@@ -299,7 +315,7 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
   // predicted f downwards until the budget holds on them.
   std::vector<SMatrix> accepted;
   std::optional<StemResult> reference;
-  calibrate_prism(tr, fft, o, positions, dets, st, plan.prism_factors, crop, choice, accepted, reference);
+  calibrate_prism(tr, fft, o, positions, dets, st, plan.prism_factors, crop, choice, accepted, reference, observer);
   if (choice.method == Method::Prism) {
     if (st.auto_cache) st.auto_cache->entries[key] = choice;
     return finish_prism(accepted, choice);
@@ -316,7 +332,7 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
   // measured on the same calibration positions against the whole-cell reference.
   if (windowed_candidate) {
     // With an observer that can be copied, both runs carry a fresh copy and what they record
-    // is measured too (PRISM was no candidate, so `reference` was not made yet).
+    // is measured too (the reference is made again: PRISM's carried another copy).
     const std::unique_ptr<SliceObserver> ref_obs = observer ? observer->fresh_copy() : nullptr;
     const std::unique_ptr<SliceObserver> trial_obs = observer ? observer->fresh_copy() : nullptr;
     if (!reference || ref_obs) reference = scan_multislice(tr, o, cal, annular, cal_settings, fft, nullptr, ref_obs.get());

@@ -81,11 +81,11 @@ struct SampleSetup {
 /// Method auto that its cost model sends to multislice without calibrating runs as multislice
 /// here (so the per-configuration statistics apply to it too): its choice, to report.
 /// Empty: simulate_stem calibrates and chooses.
-std::optional<AutoChoice> uncalibrated_auto(const SampleSetup& u, bool has_4d, bool spectrometers) {
+std::optional<AutoChoice> uncalibrated_auto(const SampleSetup& u, bool has_4d) {
   if (u.st.method != Method::Auto) return std::nullopt;
-  // With spectrometers auto chooses between windowed and multislice only (PRISM never forms the
-  // wave inside the specimen; docs/spectroscopy.md).
-  const AutoPlan plan = plan_auto(u.sp.structure, u.grid, u.optics, u.ds.positions_A, u.dets, u.st, has_4d, spectrometers);
+  // Spectrometers' recorders read intensities from PRISM too (docs/spectroscopy.md §7a): every
+  // candidate stays; simulate_stem calibrates on the recorded signal as well.
+  const AutoPlan plan = plan_auto(u.sp.structure, u.grid, u.optics, u.ds.positions_A, u.dets, u.st, has_4d, false);
   if (!plan.calibrate) return plan.choice;
   return std::nullopt;
 }
@@ -188,7 +188,7 @@ SampleRecord simulate_sample(const SampledScenario& s, const ScenarioSpec& spec,
   // Spectrometers ride on the scan as a slice observer (the per-configuration path does not
   // take one: with spectrometers the phonon statistics are not kept).
   detail::SpectraRecorders spectra(spec, layout, u.sp, u.st.seed);
-  const std::optional<AutoChoice> auto_uncalibrated = uncalibrated_auto(u, !layout.diffraction.empty(), !spectra.empty());
+  const std::optional<AutoChoice> auto_uncalibrated = uncalibrated_auto(u, !layout.diffraction.empty());
   StemResult res;
   std::map<std::string, double> phonon_sem;
   if (spectra.empty() && (u.st.method == Method::Multislice || auto_uncalibrated) && phonon_statistics_apply(s) &&
