@@ -18,8 +18,9 @@
 // the EDS model, expected spectra (2048 channels), Poisson spectra and the Sr Kα, Ti Kα and
 // O Kα maps; each is timed 5 times alternately, best wall and best CPU time (all threads,
 // std::clock) kept: on a shared machine the CPU time is the steadier measure of the work.
-// The same with PRISM at f = 2 (δ footprints): PRISM alone, then PRISM with the recorder
-// (docs/spectroscopy.md §7a); and the memory PRISM's samples take per footprint width.
+// The same with PRISM at f = 2 (δ and 0.1 Å footprints; 0.3 Å would keep ~2 GiB of samples):
+// PRISM alone, then PRISM with the recorder (docs/spectroscopy.md §7a); and the memory PRISM's
+// samples take per footprint width.
 // Contrast: the clean Sr Kα and Ti Kα maps, width 0.3 Å (docs/spectroscopy.md), from one scan
 // of the thickest specimen recorded at every depth of the series (InelasticSettings::depths_A);
 // contrast = (max − min)/(max + min) over the 8 × 8 map; on_column_ratio = the map with the
@@ -109,7 +110,8 @@ int main(int argc, char** argv) {
     std::size_t f;
     double width;
   };
-  for (const Case& c : {Case{Method::Multislice, 1, 0.0}, Case{Method::Multislice, 1, 0.3}, Case{Method::Prism, 2, 0.0}}) {
+  for (const Case& c : {Case{Method::Multislice, 1, 0.0}, Case{Method::Multislice, 1, 0.3}, Case{Method::Prism, 2, 0.0},
+                        Case{Method::Prism, 2, 0.1}}) {
     const double width = c.width;
     st.method = c.method;
     st.interpolation_x = st.interpolation_y = c.f;
@@ -151,7 +153,8 @@ int main(int argc, char** argv) {
     InelasticRecorder rec(s, st.seed, {width, {}});
     const std::vector<double> dz(std::size_t(2 * nz), kA / 2);
     std::size_t pixels = 0;
-    for (const auto& read : prism_observed_pixels(rec, grid, dz, 1).front()) pixels += read.size();
+    const auto lists = prism_observed_pixels(rec, grid, dz, 1);
+    for (const auto& read : lists.front()) pixels += read.size();
     const std::size_t beams = prism_beams(grid, optics.energy_eV, optics.semiangle_mrad, 2, 2).size();
     std::printf("BENCH case=eds_prism_samples f=2 width_A=%.1f cells=4x4x%d atoms=%zu beams=%zu pixels=%zu samples_MiB=%.1f\n", width,
                 nz, s.atoms.size(), beams, pixels, double(beams * pixels * sizeof(cfloat)) / (1 << 20));

@@ -8,7 +8,7 @@
 // by float round-off of two different orders of summation (multislice: FFTs of the probe; PRISM:
 // a sum of ~300 single-precision plane-wave products per pixel): at most ~√300·ε ≈ 1e-6
 // relative per pixel, less once averaged over footprints and atoms. Bound: 1e-5 of each
-// element's largest value (measured 0.3–2.5e-7; tests/test_prism.cpp holds the f = 1 detector
+// element's largest value (measured ≤ 4e-8; tests/test_prism.cpp holds the f = 1 detector
 // signals to 1e-4 for the same reason). At f = 2 the probe is cut to a window
 // of half the cell: the recorded intensities are the window's wave inside the specimen, the
 // same wave (and the same cut) that PRISM's detectors read at the exit. So they are held to

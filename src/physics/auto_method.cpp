@@ -241,6 +241,28 @@ AutoPlan plan_auto(const Structure& s, const Grid& g, const ProbeOptics& o, cons
   return p;
 }
 
+namespace {
+/// plan_auto's PRISM factors whose S-matrices fit the memory budget together with an
+/// observer's samples (beams × the pixels it reads, prism.hpp); all of them without an observer.
+std::vector<std::size_t> observed_prism_factors(const AutoPlan& plan, SliceObserver* observer, const std::vector<Transmission>& tr,
+                                                const ProbeOptics& o, const StemSettings& st) {
+  if (!observer || plan.prism_factors.empty()) return plan.prism_factors;
+  const Grid& g = tr.front().grid;
+  std::size_t points = 0;
+  for (const auto& conf : prism_observed_pixels(*observer, g, tr.front().slice_thickness_A, tr.size()))
+    for (const auto& read : conf) points += read.size();
+  const std::size_t budget = st.max_memory_bytes ? st.max_memory_bytes : default_memory_budget();
+  const std::size_t ndepth = std::max<std::size_t>(1, st.depths_A.size());
+  std::vector<std::size_t> out;
+  for (std::size_t f : plan.prism_factors) {
+    const std::size_t beams = prism_beams(g, o.energy_eV, o.semiangle_mrad, f, f).size();
+    if (tr.size() * smatrix_bytes(g, o.energy_eV, o.semiangle_mrad, f, f, ndepth, plan.crop) + beams * points * sizeof(cfloat) <= budget)
+      out.push_back(f);
+  }
+  return out;
+}
+}  // namespace
+
 StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o, const std::vector<Point2>& positions,
                          const std::vector<Detector>& dets, const StemSettings& st, PatternSink* sink, SliceObserver* observer) {
   const AutoPlan plan = plan_auto(s, g, o, positions, dets, st, sink != nullptr, observer && !observer->reads_intensities());
@@ -294,7 +316,8 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
     r.auto_choice = c;
     return r;
   };
-  auto fits = [&](std::size_t f) { return std::find(plan.prism_factors.begin(), plan.prism_factors.end(), f) != plan.prism_factors.end(); };
+  const std::vector<std::size_t> factors = observed_prism_factors(plan, observer, tr, o, st);
+  auto fits = [&](std::size_t f) { return std::find(factors.begin(), factors.end(), f) != factors.end(); };
 
   // The cost model (auto_cost): multislice without calibrating when auto cannot earn its
   // calibration back (or has no candidate).
@@ -315,7 +338,7 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
   // predicted f downwards until the budget holds on them.
   std::vector<SMatrix> accepted;
   std::optional<StemResult> reference;
-  calibrate_prism(tr, fft, o, positions, dets, st, plan.prism_factors, crop, choice, accepted, reference, observer);
+  calibrate_prism(tr, fft, o, positions, dets, st, factors, crop, choice, accepted, reference, observer);
   if (choice.method == Method::Prism) {
     if (st.auto_cache) st.auto_cache->entries[key] = choice;
     return finish_prism(accepted, choice);

@@ -4,8 +4,12 @@
 // so build_smatrix keeps every beam S_b at those pixels of every slice entrance and of the exit
 // (SMatrixSamples), and observe_prism forms ψ there per position by the same beam sum, with the
 // same coefficients and window, as scan_prism forms the exit waves the detectors read.
+#include <Eigen/Core>
+
 #include <algorithm>
 #include <cmath>
+#include <complex>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -90,6 +94,7 @@ void window_runs(const std::vector<std::uint32_t>& px, const std::vector<std::ui
 void prism_detail::observe_prism(const std::vector<SMatrix>& configs, const std::vector<BeamCoefficients>& coef,
                                  const std::vector<double>& focal_weight, const std::vector<Point2>& positions, double block_A,
                                  SliceObserver& observer) {
+  using Mat = Eigen::Matrix<std::complex<float>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   const SMatrix& S0 = configs.front();
   const Grid& g = S0.grid;  // the samples' grid (the full grid, whatever the storage crop)
   const std::size_t nwx = g.nx / S0.fx, nwy = g.ny / S0.fy, nb = S0.beams.size(), reads = S0.samples.pixels.size();
@@ -105,58 +110,62 @@ void prism_detail::observe_prism(const std::vector<SMatrix>& configs, const std:
         rs[y] = std::uint32_t(std::lower_bound(px.begin(), px.end(), std::uint32_t(y * g.nx)) - px.begin());
       most = std::max(most, px.size());
     }
+  // The exit waves' window (scan_prism, scan_grouped): centred on the position's pixel, or on
+  // its group's cell. Positions with the same window form a group: their beam sums are one
+  // matrix product C = A·T (A: positions × beams coefficients, T: beams × the window's pixels).
+  std::map<std::pair<std::size_t, std::size_t>, std::vector<std::size_t>> by_window;
+  for (std::size_t i = 0; i < positions.size(); ++i) {
+    const Point2 r0 = positions[i];
+    const Point2 centre = block_A > 0 ? Point2{(std::floor(r0.x / block_A) + 0.5) * block_A, (std::floor(r0.y / block_A) + 0.5) * block_A}
+                                      : r0;
+    const long cx = std::lround(centre.x / g.dx()) - long(nwx / 2), cy = std::lround(centre.y / g.dy()) - long(nwy / 2);
+    by_window[{prism_detail::wrap_index(cx, g.nx), prism_detail::wrap_index(cy, g.ny)}].push_back(i);
+  }
+  const std::vector<std::pair<std::pair<std::size_t, std::size_t>, std::vector<std::size_t>>> groups(by_window.begin(), by_window.end());
+  std::size_t max_group = 0;
+  for (const auto& gr : groups) max_group = std::max(max_group, gr.second.size());
   const double wconf = 1.0 / double(configs.size());
   ParallelErrors errors;
 #pragma omp parallel
   {
     struct Workspace {
-      std::vector<cfloat> psi, phase, c;
+      Mat phase, A, C;  // positions × beams, positions × beams, positions × pixels
       std::vector<float> intensity;
       std::vector<std::pair<std::uint32_t, std::uint32_t>> runs;
     };
     std::optional<Workspace> workspace;
-    errors.run([&] { workspace.emplace(Workspace{std::vector<cfloat>(most), std::vector<cfloat>(nb), std::vector<cfloat>(nb),
-                                                 std::vector<float>(most), {}}); });
+    errors.run([&] { workspace.emplace(Workspace{Mat(max_group, nb), Mat(max_group, nb), Mat(max_group, most), std::vector<float>(most), {}}); });
 #pragma omp for schedule(dynamic)
-    for (long pl = 0; pl < long(positions.size()); ++pl) errors.run([&] {
+    for (long gl = 0; gl < long(groups.size()); ++gl) errors.run([&] {
       Workspace& ws = *workspace;
-      const auto pi = std::size_t(pl);
-      const Point2 r0 = positions[pi];
-      // The exit waves' window (scan_prism, scan_grouped): centred on the position's pixel, or
-      // on its group's cell.
-      const Point2 centre = block_A > 0 ? Point2{(std::floor(r0.x / block_A) + 0.5) * block_A, (std::floor(r0.y / block_A) + 0.5) * block_A}
-                                        : r0;
-      const long cx = std::lround(centre.x / g.dx()) - long(nwx / 2), cy = std::lround(centre.y / g.dy()) - long(nwy / 2);
-      const std::size_t x0 = prism_detail::wrap_index(cx, g.nx), y0 = prism_detail::wrap_index(cy, g.ny);
-      for (std::size_t m = 0; m < nb; ++m) {
-        const double a = -2 * kPi * (coef.front().kx[m] * r0.x + coef.front().ky[m] * r0.y);
-        ws.phase[m] = cfloat(float(std::cos(a)), float(std::sin(a)));
+      const auto& [origin, members] = groups[std::size_t(gl)];
+      const long P = long(members.size());
+      for (long k = 0; k < P; ++k) {
+        const Point2 r0 = positions[members[std::size_t(k)]];
+        for (std::size_t m = 0; m < nb; ++m) {
+          const double a = -2 * kPi * (coef.front().kx[m] * r0.x + coef.front().ky[m] * r0.y);
+          ws.phase(k, long(m)) = cfloat(float(std::cos(a)), float(std::sin(a)));
+        }
       }
       for (std::size_t c = 0; c < configs.size(); ++c)
         for (std::size_t f = 0; f < coef.size(); ++f) {
-          for (std::size_t m = 0; m < nb; ++m) ws.c[m] = coef[f].c0[m] * ws.phase[m];
+          for (long k = 0; k < P; ++k)
+            for (std::size_t m = 0; m < nb; ++m) ws.A(k, long(m)) = coef[f].c0[m] * ws.phase(k, long(m));
           for (std::size_t r = 0; r < reads; ++r) {
             const SMatrixSamples& T = configs[c].samples;
             const std::size_t np = T.pixels[r].size();
             if (np == 0) continue;
-            window_runs(T.pixels[r], row_start[c][r], g.nx, g.ny, x0, y0, nwx, nwy, ws.runs);
-            std::fill(ws.intensity.begin(), ws.intensity.begin() + long(np), 0.0f);
-            auto* psi = reinterpret_cast<float*>(ws.psi.data());
-            for (const auto& [k0, k1] : ws.runs) std::fill(psi + 2 * k0, psi + 2 * k1, 0.0f);
-            // Σ_b c_b S_b, a complex axpy per beam over each run (as scan_prism's window sum).
-            for (std::size_t m = 0; m < nb; ++m) {
-              const float cr = ws.c[m].real(), ci = ws.c[m].imag();
-              const auto* src = reinterpret_cast<const float*>(T.values[r].data() + m * np);
-              for (const auto& [k0, k1] : ws.runs)
-                for (std::size_t k = k0; k < k1; ++k) {
-                  const float vr = src[2 * k], vi = src[2 * k + 1];
-                  psi[2 * k] += cr * vr - ci * vi;
-                  psi[2 * k + 1] += cr * vi + ci * vr;
-                }
-            }
+            window_runs(T.pixels[r], row_start[c][r], g.nx, g.ny, origin.first, origin.second, nwx, nwy, ws.runs);
+            const Eigen::Map<const Mat> t(T.values[r].data(), long(nb), long(np));
+            // Σ_b c_b S_b on each run of pixels inside the window, all the group's positions at once.
             for (const auto& [k0, k1] : ws.runs)
-              for (std::size_t k = k0; k < k1; ++k) ws.intensity[k] = psi[2 * k] * psi[2 * k] + psi[2 * k + 1] * psi[2 * k + 1];
-            observer.observe_intensities(pi, c, r, wconf * focal_weight[f], ws.intensity.data());
+              ws.C.block(0, k0, P, k1 - k0).noalias() = ws.A.topRows(P) * t.middleCols(k0, k1 - k0);
+            for (long k = 0; k < P; ++k) {
+              std::fill(ws.intensity.begin(), ws.intensity.begin() + long(np), 0.0f);
+              for (const auto& [k0, k1] : ws.runs)
+                for (std::size_t q = k0; q < k1; ++q) ws.intensity[q] = std::norm(ws.C(k, long(q)));
+              observer.observe_intensities(members[std::size_t(k)], c, r, wconf * focal_weight[f], ws.intensity.data());
+            }
           }
         }
     });

@@ -39,7 +39,8 @@ inline void keep_samples(const cfloat* psi, std::size_t beam, std::size_t read, 
 /// begin()s the observer for the scan and checks that every configuration's samples are at
 /// the pixels it reads (std::invalid_argument otherwise: S-matrices built for another observer).
 void begin_observer(const std::vector<SMatrix>& configs, std::size_t positions, SliceObserver& observer);
-/// Per position (threads over positions), configuration, focal node (`coef`, weights
+/// Per position (threads over groups of positions sharing a window: one matrix product per
+/// group and wave read), configuration, focal node (`coef`, weights
 /// `focal_weight`) and wave read: |Σ_b c_b S_b|² at the observer's pixels inside the
 /// position's window (as the exit waves': centred on the position, or with block_A > 0 on its
 /// group's cell, scan_grouped), 0 outside, handed to observe_intensities().
