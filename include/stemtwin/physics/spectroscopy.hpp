@@ -67,7 +67,7 @@ struct ElementIntensity {
   const double* row(std::size_t position, std::size_t depth_index = SIZE_MAX) const;
 };
 
-/// The SliceObserver that records ElementIntensity during a multislice scan:
+/// The SliceObserver that records ElementIntensity during a multislice, windowed or PRISM scan:
 ///   InelasticRecorder rec(structure, settings.seed, {});
 ///   simulate_stem(structure, grid, optics, positions, detectors, settings, nullptr, &rec);
 ///   const ElementIntensity& I = rec.result();
