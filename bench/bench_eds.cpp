@@ -1,6 +1,7 @@
 // Cost of EDS riding on a HAADF scan (issue #15: ≤ 30 % over the HAADF scan), and the EDS
 // Sr-K / Ti-K map contrast of SrTiO3 [001] versus thickness. Every measurement prints one line:
-//   BENCH case=eds_overhead width_A=… cells=4x4xN positions=64 haadf_s=… haadf_eds_s=… ratio=… overhead_pct=… cpu_ratio=…
+//   BENCH case=eds_overhead method=… f=… width_A=… cells=4x4xN positions=64 haadf_s=… haadf_eds_s=… ratio=… overhead_pct=… cpu_ratio=…
+//   BENCH case=eds_prism_samples f=2 width_A=… cells=… atoms=… beams=… pixels=… samples_MiB=…
 //   BENCH case=eds_contrast thickness_A=… line=Sr_Ka max=… min=… contrast=… on_column_ratio=…
 //
 //   bench_eds [--quick] [--threads N]
@@ -17,6 +18,9 @@
 // the EDS model, expected spectra (2048 channels), Poisson spectra and the Sr Kα, Ti Kα and
 // O Kα maps; each is timed 5 times alternately, best wall and best CPU time (all threads,
 // std::clock) kept: on a shared machine the CPU time is the steadier measure of the work.
+// The same with PRISM at f = 2 (δ and 0.1 Å footprints; 0.3 Å would keep ~2 GiB of samples):
+// PRISM alone, then PRISM with the recorder (docs/spectroscopy.md §7a); and the memory PRISM's
+// samples take per footprint width.
 // Contrast: the clean Sr Kα and Ti Kα maps, width 0.3 Å (docs/spectroscopy.md), from one scan
 // of the thickest specimen recorded at every depth of the series (InelasticSettings::depths_A);
 // contrast = (max − min)/(max + min) over the 8 × 8 map; on_column_ratio = the map with the
@@ -36,6 +40,7 @@
 #include "stemtwin/physics/eds.hpp"
 #include "stemtwin/physics/spectroscopy.hpp"
 #include "stemtwin/physics/engine.hpp"
+#include "stemtwin/physics/prism.hpp"
 
 using namespace stemtwin;
 using Clock = std::chrono::steady_clock;
@@ -99,8 +104,17 @@ int main(int argc, char** argv) {
   const std::vector<Point2> pos = positions();
   EdsDetector det;
 
-  // ---- overhead, for the δ local approximation and a 0.3 Å footprint ----
-  for (double width : {0.0, 0.3}) {
+  // ---- overhead, for the δ local approximation and a 0.3 Å footprint; and on PRISM ----
+  struct Case {
+    Method method;
+    std::size_t f;
+    double width;
+  };
+  for (const Case& c : {Case{Method::Multislice, 1, 0.0}, Case{Method::Multislice, 1, 0.3}, Case{Method::Prism, 2, 0.0},
+                        Case{Method::Prism, 2, 0.1}}) {
+    const double width = c.width;
+    st.method = c.method;
+    st.interpolation_x = st.interpolation_y = c.f;
     const int nz = quick ? 4 : 10;
     const Structure s = srtio3(4, nz);
     double best_haadf = 1e300, best_eds = 1e300, cpu_haadf = 1e300, cpu_eds = 1e300;
@@ -126,11 +140,26 @@ int main(int argc, char** argv) {
       }
       if (maps.size() != 3) return 1;
     }
-    std::printf("BENCH case=eds_overhead width_A=%.1f cells=4x4x%d positions=%zu threads=%d haadf_s=%.3f haadf_eds_s=%.3f ratio=%.3f "
-                "overhead_pct=%.1f haadf_cpu_s=%.3f haadf_eds_cpu_s=%.3f cpu_ratio=%.3f\n",
-                width, nz, pos.size(), omp_get_max_threads(), best_haadf, best_eds, best_eds / best_haadf,
-                100 * (best_eds / best_haadf - 1), cpu_haadf, cpu_eds, cpu_eds / cpu_haadf);
+    std::printf("BENCH case=eds_overhead method=%s f=%zu width_A=%.1f cells=4x4x%d positions=%zu threads=%d haadf_s=%.3f "
+                "haadf_eds_s=%.3f ratio=%.3f overhead_pct=%.1f haadf_cpu_s=%.3f haadf_eds_cpu_s=%.3f cpu_ratio=%.3f\n",
+                c.method == Method::Prism ? "prism" : "multislice", c.f, width, nz, pos.size(), omp_get_max_threads(), best_haadf,
+                best_eds, best_eds / best_haadf, 100 * (best_eds / best_haadf - 1), cpu_haadf, cpu_eds, cpu_eds / cpu_haadf);
   }
+  // PRISM's samples (beams × the footprints' pixels, SMatrixSamples) for each footprint width,
+  // counted from the recorder's pixel lists without building an S-matrix.
+  for (double width : {0.0, 0.1, 0.3}) {
+    const int nz = quick ? 4 : 10;
+    const Structure s = srtio3(4, nz);
+    InelasticRecorder rec(s, st.seed, {width, {}});
+    const std::vector<double> dz(std::size_t(2 * nz), kA / 2);
+    std::size_t pixels = 0;
+    const auto lists = prism_observed_pixels(rec, grid, dz, 1);
+    for (const auto& read : lists.front()) pixels += read.size();
+    const std::size_t beams = prism_beams(grid, optics.energy_eV, optics.semiangle_mrad, 2, 2).size();
+    std::printf("BENCH case=eds_prism_samples f=2 width_A=%.1f cells=4x4x%d atoms=%zu beams=%zu pixels=%zu samples_MiB=%.1f\n", width,
+                nz, s.atoms.size(), beams, pixels, double(beams * pixels * sizeof(cfloat)) / (1 << 20));
+  }
+  st.method = Method::Multislice;
 
   // ---- contrast versus thickness: one scan of the thickest specimen, recorded at depths ----
   const std::vector<int> thick = quick ? std::vector<int>{2, 5} : std::vector<int>{2, 5, 10, 20};

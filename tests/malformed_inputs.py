@@ -361,8 +361,7 @@ def spectrometer_cases():
                           ("maps: [Sr_Ka, Ti_Ka]", "maps: [Sr_Ka, Ti_Ka], solid_angle: -1", "detectors.eds.solid_angle"),
                           ("maps: [Sr_Ka, Ti_Ka]", "maps: [Sr_Ka, Ti_Ka], energy_range: [10, 5]", "detectors.eds.energy_range[1]"),
                           ("maps: [Sr_Ka, Ti_Ka]", "maps: [Sr_Ka, Ti_Ka], collection: 20", "detectors.eds.collection"),
-                          ("type: eds", "type: eels", "detectors.eels.resolution"),
-                          ("method: multislice", "method: prism", "detectors.eds")]:
+                          ("type: eds", "type: eels", "detectors.eels.resolution")]:
         t = edit(old, new, base)
         needle = "name: eds"  # every error points at the spectrometer's own entry (one line)
         if new == "type: eels":

@@ -14,7 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "stemtwin/physics/prism.hpp"
+#include "stemtwin/physics/spectroscopy.hpp"
 #include "stemtwin/scenario/memory_estimate.hpp"
+#include "stemtwin/scenario/scenario_detectors.hpp"
+#include "stemtwin/scenario/spectrometers.hpp"
 #include "stemtwin/scenario/scenario_run.hpp"
 
 using namespace stemtwin;
@@ -147,5 +151,41 @@ TEST(MemoryEstimate, AutoCountsItsLargestPrismSMatrix) {
   const SampledScenario c = sample("  - {name: com, type: com}\n", sim + "  method: auto\n");
   EXPECT_EQ(auto_worst_prism_factor(c, g, 2 * 3.905), 1u);
   EXPECT_EQ(smatrix_part(estimate_memory(c, {}, 2, 1e15)), 0.0);
+  fs::remove_all(dir);
+}
+
+TEST(MemoryEstimate, PrismCountsTheSamplesItKeepsForASpectrometer) {
+  // Spectra on PRISM keep every plane wave at the footprints' pixels (prism.hpp,
+  // SMatrixSamples): the estimate has a line for them, at least the bytes a real build keeps.
+  const fs::path dir = scratch();
+  const std::string yaml = (dir / "prism.yaml").string();
+  std::ofstream(yaml) << scenario("prism", "[3, 3, 2]", "", "[4, 4]", "  - {name: haadf, type: annular, inner: 70, outer: 200}\n",
+                                  "  sampling: 0.1\n  slice_thickness: 1.9525\n  method: prism\n  interpolation: 2\n");
+  const SampledScenario s = sample_parameters(parse_scenario_file(yaml), 0);
+  ScenarioSpectrometer sp;
+  sp.spec.name = "eds";
+  sp.spec.width_A = 0.1;
+  const auto samples_part = [](const MemoryEstimate& e) {
+    for (const auto& [what, bytes] : e.parts)
+      if (what.rfind("PRISM samples at the footprints of eds", 0) == 0) return bytes;
+    return 0.0;
+  };
+  const double estimated = samples_part(estimate_memory(s, {}, 2, 1e15, {sp}));
+  const Specimen specimen = build_specimen(s);
+  const Grid grid = simulation_grid(s, specimen.structure.cell);
+  StemSettings st = stem_settings(s);
+  st.planning = FftPlanning::Estimate;
+  const Fft2 fft(grid, st.planning);
+  InelasticRecorder rec(specimen.structure, st.seed, {sp.spec.width_A, {}});
+  double kept = 0;
+  for (const SMatrix& S : build_prism_smatrices(specimen.structure, grid, probe_optics(s), physics_detectors(s), st, fft, &rec))
+    for (const auto& v : S.samples.values) kept += double(v.size() * sizeof(cfloat));
+  std::printf("PRISM samples: estimated %.1f MiB, kept %.1f MiB\n", estimated / (1 << 20), kept / (1 << 20));
+  EXPECT_GT(kept, 0.0);
+  EXPECT_GE(estimated, kept);
+  // Multislice keeps none.
+  std::ofstream(yaml) << scenario("prism", "[3, 3, 2]", "", "[4, 4]", "  - {name: haadf, type: annular, inner: 70, outer: 200}\n",
+                                  "  sampling: 0.1\n  slice_thickness: 1.9525\n  method: multislice\n");
+  EXPECT_EQ(samples_part(estimate_memory(sample_parameters(parse_scenario_file(yaml), 0), {}, 2, 1e15, {sp})), 0.0);
   fs::remove_all(dir);
 }

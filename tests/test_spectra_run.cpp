@@ -254,7 +254,6 @@ TEST(SpectraRun, BadSpectrometersAreRefusedWithKeyBeforeAnyFile) {
       {"energy_range: [0, 20480]", "energy_range: [0, 10240]", "Sr"},                   // Sr Kα (14.2 keV) off the axis
       {"solid_angle: 0.7", "solid_angle: 20", "detectors.eds.solid_angle"},
       {"width: 0.3", "widht: 0.3", "unknown key"},
-      {"method: multislice", "method: prism", "which PRISM never forms"},
       {"resolution: 130", "resolution: {uniform: [120, 140]}", "not sampled"},
   };
   for (const Case& k : cases) {
@@ -341,5 +340,39 @@ TEST(SpectraRun, LsfoScenarioFeedsTheClassifierExample) {
     ++lines;
   }
   EXPECT_EQ(lines, 3);
+  fs::remove_all(dir);
+}
+
+TEST(SpectraRun, PrismCarriesSpectrometersAsMultisliceDoes) {
+  // method: prism at f = 1 is multislice (docs/spectroscopy.md §7a): the clean maps agree with
+  // multislice's to float round-off (the recorder's values within ~2.5e-7, tests/
+  // test_prism_spectra.cpp; the maps are float32 and linear in them): bound 1e-5 relative.
+  // Two spectrometers with different footprints (0.3 Å and δ) read PRISM's intensities on the
+  // union of their pixels, each its own.
+  const fs::path dir = scratch();
+  const std::string second = R"(    width: 0.3
+  - name: eds2
+    type: eds
+    bremsstrahlung: false
+    elements: [Sr, Ti, O]
+    maps: [Sr_Ka, Ti_Ka]
+    width: 0
+)";
+  const std::string two = replace(kScenario, "    width: 0.3\n", second);
+  const std::string ms = (dir / "ms.h5").string(), pr = (dir / "pr.h5").string();
+  ASSERT_EQ(run(write(dir, two, "ms.yaml"), ms), 0);
+  ASSERT_EQ(run(write(dir, replace(two, "method: multislice", "method: prism, interpolation: 1"), "pr.yaml"), pr), 0);
+  DatasetReader a(ms), b(pr);
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const SampleRecord x = a.record(i), y = b.record(i);
+    for (const char* m : {"eds/Sr_Ka", "eds/Ti_Ka", "eds2/Sr_Ka", "eds2/Ti_Ka"}) {
+      const Image &u = x.clean_maps.at(m), &v = y.clean_maps.at(m);
+      ASSERT_EQ(u.data.size(), v.data.size()) << m;
+      const double top = *std::max_element(u.data.begin(), u.data.end());
+      ASSERT_GT(top, 0) << m;
+      for (std::size_t p = 0; p < u.data.size(); ++p) EXPECT_NEAR(v.data[p], u.data[p], 1e-5 * top) << m << " pixel " << p;
+    }
+  }
   fs::remove_all(dir);
 }

@@ -361,6 +361,11 @@ TEST(TranslationalSymmetry, AutoCountsTheRepresentativesAndRecordsThem) {
   const std::vector<Detector> with4d = {AnnularDetector{"haadf", 70, 200, std::nullopt}, PixelatedDetector{"pattern", 40, 2}};
   EXPECT_EQ(plan_auto(s, g, ProbeOptics{}, pos, with4d, st, /*streams_patterns*/ true).choice.symmetry_positions, 36u);
   EXPECT_EQ(plan_auto(s, g, ProbeOptics{}, pos, dets, st, false, /*observed*/ true).choice.symmetry_positions, 2304u);
+  // An EDS/EELS recorder can ride on PRISM (observed = false) but still switches multislice's
+  // reuse off: auto must not count 36 positions for a multislice that simulates 2304.
+  EXPECT_EQ(plan_auto(s, g, ProbeOptics{}, pos, dets, st, false, /*observed*/ false, /*observer_attached*/ true)
+                .choice.symmetry_positions,
+            2304u);
 }
 
 TEST(TranslationalSymmetry, ScenarioKeyTurnsItOff) {

@@ -138,9 +138,10 @@ TEST(WindowedSpectra, SameBytesOnAnyThreadCount) {
   EXPECT_EQ(0, std::memcmp(out[0].data(), out[1].data(), out[0].size() * sizeof(double)));
 }
 
-TEST(WindowedSpectra, AutoCalibratesWindowedOnTheRecorderAndNeverPrism) {
-  // Auto with an observer: PRISM is no candidate; windowed is measured against multislice on
-  // the annular detectors and on the recorder's signals. With a generous budget it is chosen
+TEST(WindowedSpectra, AutoCalibratesWindowedOnTheRecorder) {
+  // Auto with an observer: windowed is measured against multislice on the annular detectors
+  // and on the recorder's signals. (PRISM is a candidate too, tests/test_prism_spectra.cpp;
+  // here a memory budget of 1 byte leaves it out, so windowed's calibration is what is seen.) With a generous budget it is chosen
   // and the final recorder holds the windowed scan's values (compared with a plain windowed
   // run: the same bytes); with a budget no method but multislice can meet (1e-9), multislice
   // is chosen and the recorder holds multislice's values exactly.
@@ -152,6 +153,7 @@ TEST(WindowedSpectra, AutoCalibratesWindowedOnTheRecorderAndNeverPrism) {
   st.budget.calibration_positions = 4;
   st.budget.mean_rel = 0.05;  // generous: windowed is chosen (measured ≈ 2 %, below)
   st.budget.min_correlation = 0.9;
+  st.max_memory_bytes = 1;  // no S-matrix fits: no PRISM trial (windowed multislice keeps no S-matrix)
   ProbeOptics o;
   const auto pos = corner_raster(3);
   InelasticRecorder rec(s, st.seed, footprint());
@@ -198,15 +200,18 @@ TEST(WindowedSpectra, AutoCalibratesWindowedOnTheRecorderAndNeverPrism) {
   EXPECT_EQ(strict.result().values, ms.result().values);
 }
 
-TEST(WindowedSpectra, PrismRefusesAnObserverClearly) {
+TEST(WindowedSpectra, PartitionedPrismRefusesAnObserverClearly) {
+  // Plain PRISM carries spectra (tests/test_prism_spectra.cpp); partitioned PRISM, whose
+  // beamlets exist at the recording depths only, refuses naming itself.
   const Structure s = hot_srtio3(2, 1);
   StemSettings st = base_settings();
   st.method = Method::Prism;
+  st.prism_partitioned = true;
   InelasticRecorder rec(s, st.seed);
   try {
     simulate_stem(s, Grid(s.cell.x, s.cell.y, 64, 64), ProbeOptics{}, {{1, 1}}, kDetectors, st, nullptr, &rec);
     FAIL() << "no error";
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("prism"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("partitioned PRISM"), std::string::npos) << e.what();
   }
 }

@@ -156,7 +156,8 @@ bool within(const Measured& m, const ErrorBudget& b) { return m.mean_error <= b.
 
 void calibrate_prism(const std::vector<Transmission>& tr, const Fft2& fft, const ProbeOptics& o, const std::vector<Point2>& positions,
                      const std::vector<Detector>& dets, const StemSettings& st, const std::vector<std::size_t>& factors, bool crop,
-                     AutoChoice& choice, std::vector<SMatrix>& accepted, std::optional<StemResult>& reference) {
+                     AutoChoice& choice, std::vector<SMatrix>& accepted, std::optional<StemResult>& reference,
+                     SliceObserver* observer) {
   const std::vector<std::size_t> idx = calibration_subset(positions.size(), st.budget.calibration_positions);
   std::vector<Point2> cal;
   for (std::size_t i : idx) cal.push_back(positions[i]);
@@ -168,13 +169,25 @@ void calibrate_prism(const std::vector<Transmission>& tr, const Fft2& fft, const
   StemSettings cal_settings = st;
   cal_settings.method = Method::Multislice;
   cal_settings.progress = nullptr;
+  // Spectra on PRISM: the S-matrices keep the observer's pixels; when it can be copied, the
+  // reference and every trial carry a copy and what they record is measured too (as windowed's).
+  std::vector<std::vector<std::vector<std::uint32_t>>> pixels;
+  std::unique_ptr<SliceObserver> ref_obs, trial_obs;
+  if (observer && !factors.empty() && !annular.empty()) {
+    pixels = prism_observed_pixels(*observer, tr.front().grid, tr.front().slice_thickness_A, tr.size());
+    ref_obs = observer->fresh_copy();
+    trial_obs = observer->fresh_copy();
+    if (ref_obs) reference.reset();  // made again with the reference's observer
+  }
   for (const std::size_t f : factors) {
     if (annular.empty()) break;
-    if (!reference) reference = scan_multislice(tr, o, cal, annular, cal_settings, fft);
+    if (!reference) reference = scan_multislice(tr, o, cal, annular, cal_settings, fft, nullptr, ref_obs.get());
     std::vector<SMatrix> S;
-    for (const Transmission& t : tr) S.push_back(build_smatrix(t, o.semiangle_mrad, f, f, st.depths_A, fft, crop));
-    const StemResult trial = scan_prism(S, o, cal, annular, cal_settings);
-    const Measured m = compare(trial, *reference, annular);
+    for (std::size_t c = 0; c < tr.size(); ++c)
+      S.push_back(build_smatrix(tr[c], o.semiangle_mrad, f, f, st.depths_A, fft, crop, observer ? &pixels[c] : nullptr));
+    const StemResult trial = scan_prism(S, o, cal, annular, cal_settings, nullptr, trial_obs.get());
+    Measured m = compare(trial, *reference, annular);
+    if (ref_obs) m = worst(m, compare_signals(trial_obs->recorded_signals(), ref_obs->recorded_signals()));
     choice.trials.push_back({f, m.mean_error, m.correlation});
     if (within(m, st.budget)) {
       choice.method = Method::Prism;
@@ -192,7 +205,8 @@ void calibrate_prism(const std::vector<Transmission>& tr, const Fft2& fft, const
 }
 
 AutoPlan plan_auto(const Structure& s, const Grid& g, const ProbeOptics& o, const std::vector<Point2>& positions,
-                   const std::vector<Detector>& dets, const StemSettings& st, bool streams_patterns, bool observed) {
+                   const std::vector<Detector>& dets, const StemSettings& st, bool streams_patterns, bool observed,
+                   bool observer_attached) {
   if (!(st.budget.mean_rel > 0) || !(st.budget.min_correlation <= 1))
     throw std::invalid_argument("method auto: the error budget needs mean_rel > 0 and min_correlation ≤ 1");
   if (positions.empty()) throw std::invalid_argument("method auto: no probe positions");
@@ -218,12 +232,12 @@ AutoPlan plan_auto(const Structure& s, const Grid& g, const ProbeOptics& o, cons
   const WindowPlan window = plan_window(g, o, s.cell.z, positions, st);
   p.windowed_candidate = !streams_patterns && !pixelated && !window.full;
   if (!measurable) p.prism_factors.clear(), p.windowed_candidate = false;  // nothing the budget can measure
-  if (observed) p.prism_factors.clear();  // PRISM never forms the wave inside the specimen
+  if (observed) p.prism_factors.clear();  // PRISM cannot hand this observer its intensities
   // Multislice over one position per symmetry class (translational_symmetry.hpp): what it costs.
   const std::size_t streamed = streams_patterns ? std::size_t(std::count_if(dets.begin(), dets.end(), [](const Detector& d) {
     return std::holds_alternative<PixelatedDetector>(d);
   })) : 0;
-  c.symmetry_positions = multislice_classes(s, g, positions, st, observed, streamed).representatives.size();
+  c.symmetry_positions = multislice_classes(s, g, positions, st, observed || observer_attached, streamed).representatives.size();
   c.total_positions = positions.size();
   const AutoCost cost = auto_cost(g, o, positions.size(), p.prism_factors.empty() ? 1 : p.prism_factors.front(),
                                   p.windowed_candidate ? window.nx * window.ny : 0, st, c.symmetry_positions);
@@ -235,11 +249,34 @@ AutoPlan plan_auto(const Structure& s, const Grid& g, const ProbeOptics& o, cons
   return p;
 }
 
+namespace {
+/// plan_auto's PRISM factors whose S-matrices fit the memory budget together with an
+/// observer's samples (beams × the pixels it reads, prism.hpp); all of them without an observer.
+std::vector<std::size_t> observed_prism_factors(const AutoPlan& plan, SliceObserver* observer, const std::vector<Transmission>& tr,
+                                                const ProbeOptics& o, const StemSettings& st) {
+  if (!observer || plan.prism_factors.empty()) return plan.prism_factors;
+  const Grid& g = tr.front().grid;
+  std::size_t points = 0;
+  for (const auto& conf : prism_observed_pixels(*observer, g, tr.front().slice_thickness_A, tr.size()))
+    for (const auto& read : conf) points += read.size();
+  const std::size_t budget = st.max_memory_bytes ? st.max_memory_bytes : default_memory_budget();
+  const std::size_t ndepth = std::max<std::size_t>(1, st.depths_A.size());
+  std::vector<std::size_t> out;
+  for (std::size_t f : plan.prism_factors) {
+    const std::size_t beams = prism_beams(g, o.energy_eV, o.semiangle_mrad, f, f).size();
+    if (tr.size() * smatrix_bytes(g, o.energy_eV, o.semiangle_mrad, f, f, ndepth, plan.crop) + beams * points * sizeof(cfloat) <= budget)
+      out.push_back(f);
+  }
+  return out;
+}
+}  // namespace
+
 StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o, const std::vector<Point2>& positions,
                          const std::vector<Detector>& dets, const StemSettings& st, PatternSink* sink, SliceObserver* observer) {
-  const AutoPlan plan = plan_auto(s, g, o, positions, dets, st, sink != nullptr, observer != nullptr);
+  const AutoPlan plan = plan_auto(s, g, o, positions, dets, st, sink != nullptr, observer && !observer->reads_intensities(),
+                                   observer != nullptr);
   AutoChoice choice = plan.choice;
-  // With an observer the candidates differ (no PRISM): its choices are cached apart.
+  // With an observer the calibration measures its signals too: its choices are cached apart.
   const std::string key = st.auto_cache ? auto_calibration_key(s, g, o, dets, st) + (observer ? " observed" : "") : std::string();
 
   StemSettings ms_settings = st;
@@ -258,16 +295,19 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
     r.auto_choice = c;
     return r;
   };
-  auto smatrices = [&](std::size_t f) {
+  auto smatrices = [&](std::size_t f) {  // a cached PRISM choice: with the observer's samples
+    std::vector<std::vector<std::vector<std::uint32_t>>> pixels;
+    if (observer) pixels = prism_observed_pixels(*observer, g, tr.front().slice_thickness_A, tr.size());
     std::vector<SMatrix> S;
-    for (const Transmission& t : tr) S.push_back(build_smatrix(t, o.semiangle_mrad, f, f, st.depths_A, fft, crop));
+    for (std::size_t c = 0; c < tr.size(); ++c)
+      S.push_back(build_smatrix(tr[c], o.semiangle_mrad, f, f, st.depths_A, fft, crop, observer ? &pixels[c] : nullptr));
     return S;
   };
   auto finish_prism = [&](const std::vector<SMatrix>& S, AutoChoice c) {
     StemSettings ps = st;
     ps.method = Method::Prism;
     ps.interpolation_x = ps.interpolation_y = c.interpolation;
-    StemResult r = scan_prism(S, o, positions, dets, ps, sink);
+    StemResult r = scan_prism(S, o, positions, dets, ps, sink, observer);
     r.fft_plan = fft.plan_id() + "/" + r.fft_plan;
     r.warnings.insert(r.warnings.end(), fft.warnings().begin(), fft.warnings().end());
     c.method = Method::Prism;
@@ -285,7 +325,8 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
     r.auto_choice = c;
     return r;
   };
-  auto fits = [&](std::size_t f) { return std::find(plan.prism_factors.begin(), plan.prism_factors.end(), f) != plan.prism_factors.end(); };
+  const std::vector<std::size_t> factors = observed_prism_factors(plan, observer, tr, o, st);
+  auto fits = [&](std::size_t f) { return std::find(factors.begin(), factors.end(), f) != factors.end(); };
 
   // The cost model (auto_cost): multislice without calibrating when auto cannot earn its
   // calibration back (or has no candidate).
@@ -306,7 +347,7 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
   // predicted f downwards until the budget holds on them.
   std::vector<SMatrix> accepted;
   std::optional<StemResult> reference;
-  calibrate_prism(tr, fft, o, positions, dets, st, plan.prism_factors, crop, choice, accepted, reference);
+  calibrate_prism(tr, fft, o, positions, dets, st, factors, crop, choice, accepted, reference, observer);
   if (choice.method == Method::Prism) {
     if (st.auto_cache) st.auto_cache->entries[key] = choice;
     return finish_prism(accepted, choice);
@@ -323,7 +364,7 @@ StemResult simulate_auto(const Structure& s, const Grid& g, const ProbeOptics& o
   // measured on the same calibration positions against the whole-cell reference.
   if (windowed_candidate) {
     // With an observer that can be copied, both runs carry a fresh copy and what they record
-    // is measured too (PRISM was no candidate, so `reference` was not made yet).
+    // is measured too (the reference is made again: PRISM's carried another copy).
     const std::unique_ptr<SliceObserver> ref_obs = observer ? observer->fresh_copy() : nullptr;
     const std::unique_ptr<SliceObserver> trial_obs = observer ? observer->fresh_copy() : nullptr;
     if (!reference || ref_obs) reference = scan_multislice(tr, o, cal, annular, cal_settings, fft, nullptr, ref_obs.get());

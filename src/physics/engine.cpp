@@ -126,13 +126,10 @@ StemResult simulate_stem(const Structure& structure, const Grid& grid, const Pro
                          const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
                          const StemSettings& settings, PatternSink* sink, SliceObserver* observer) {
   StemResult r;
-  if (observer && settings.method == Method::Prism)
-    throw std::invalid_argument("simulate_stem: spectroscopy (EDS/EELS) cannot ride on method prism: PRISM never forms the "
-                                "probe's wave inside the specimen (docs/spectroscopy.md); use multislice, windowed or auto");
   if (settings.method == Method::Auto) {
     r = simulate_auto(structure, grid, optics, positions, detectors, settings, sink, observer);
   } else if (settings.method == Method::Prism) {
-    r = simulate_prism(structure, grid, optics, positions, detectors, settings, sink);
+    r = simulate_prism(structure, grid, optics, positions, detectors, settings, sink, observer);
   } else if (settings.method == Method::Windowed) {
     if (sink) throw std::invalid_argument("windowed multislice does not stream 4D-STEM patterns; use multislice or PRISM");
     r = simulate_windowed(structure, grid, optics, positions, detectors, settings, observer);

@@ -74,6 +74,7 @@ void InelasticRecorder::begin(const Grid& g, const std::vector<double>& dz, std:
   wave_ny_ = g.ny;
   windowed_ = false;
   window_footprints_.clear();
+  slots_.clear();  // read_pixels() builds them again for PRISM
   auto wrap = [](long i, std::size_t n) { return std::uint32_t(((i % long(n)) + long(n)) % long(n)); };
   for (std::size_t c = 0; c < configurations; ++c) {
     const Structure s = thermal ? displace_atoms(structure_, seed_, c) : structure_;

@@ -23,6 +23,8 @@ namespace stemtwin {
 
 using prism_detail::signed_index;
 using prism_detail::wrap_index;
+using prism_detail::BeamCoefficients;
+using prism_detail::beam_coefficients;
 namespace {
 
 void check_factors(const Grid& g, std::size_t fx, std::size_t fy) {
@@ -33,14 +35,9 @@ void check_factors(const Grid& g, std::size_t fx, std::size_t fy) {
                                 std::to_string(fy) + " (Grid::from_sampling with multiples chooses such a grid)");
 }
 
-/// Coefficient of each beam for a probe at r0: A(k) e^{−iχ(k)} e^{−2πik·r0}, normalised so
-/// the probe in the window holds intensity 1: Σ_window |Σ_m c_m e^{2πik_m·r}|² = n_window Σ|c_m|².
-struct BeamCoefficients {
-  std::vector<double> kx, ky;        // 1/Å
-  std::vector<cfloat> c0;            // at r0 = 0
-};
+}  // namespace
 
-BeamCoefficients beam_coefficients(const SMatrix& S, const ProbeOptics& o, double defocus_offset) {
+prism_detail::BeamCoefficients prism_detail::beam_coefficients(const SMatrix& S, const ProbeOptics& o, double defocus_offset) {
   const Grid& g = S.grid;
   const double lambda = wavelength_A(S.energy_eV);
   const double dkx = double(S.fx) / g.lx, dky = double(S.fy) / g.ly;
@@ -65,10 +62,10 @@ BeamCoefficients beam_coefficients(const SMatrix& S, const ProbeOptics& o, doubl
   return b;
 }
 
-}  // namespace
-
 std::size_t SMatrix::bytes() const {
-  return waves.size() * beams.size() * stored.size() * sizeof(cfloat);
+  std::size_t sampled = 0;
+  for (const auto& v : samples.values) sampled += v.size();
+  return (waves.size() * beams.size() * stored.size() + sampled) * sizeof(cfloat);
 }
 
 namespace {
@@ -134,7 +131,8 @@ std::size_t default_memory_budget() {
 }
 
 SMatrix build_smatrix(const Transmission& t, double semiangle_mrad, std::size_t fx, std::size_t fy,
-                      const std::vector<double>& depths, const Fft2& fft, bool crop) {
+                      const std::vector<double>& depths, const Fft2& fft, bool crop,
+                      const std::vector<std::vector<std::uint32_t>>* sample_pixels) {
   const Grid& g = t.grid;
   SMatrix S;
   S.grid = g;
@@ -178,6 +176,9 @@ SMatrix build_smatrix(const Transmission& t, double semiangle_mrad, std::size_t 
       z += t.slice_thickness_A[s];
     }
   }
+  SMatrixSamples& samples = S.samples;
+  if (sample_pixels) prism_detail::prepare_samples(t, *sample_pixels, S.beams.size(), samples);
+  const bool sample_exit = sample_pixels && !samples.pixels[ns].empty();
   ParallelErrors errors;
 #pragma omp parallel
   {
@@ -197,6 +198,7 @@ SMatrix build_smatrix(const Transmission& t, double semiangle_mrad, std::size_t 
           psi[j * g.nx + i] = cfloat(float(std::cos(a)), float(std::sin(a)));
         }
       for (std::size_t s = 0; s < ns; ++s) {
+        if (sample_pixels) prism_detail::keep_samples(psi.data(), b, s, samples);
         detail::cmul_inplace(psi.data(), t.slices[s].data(), N);
         // Keep ψ·t of this slice: the multislice engine records right after this product
         // (the propagator is a pure phase in the band), so f = 1 matches it exactly.
@@ -212,12 +214,14 @@ SMatrix build_smatrix(const Transmission& t, double semiangle_mrad, std::size_t 
         } else {
           for (std::size_t d : record_at[s]) S.waves[d][b] = psi;
         }
-        if (s + 1 < ns) {
+        // The observer's exit wave: the last slice's thickness propagated too (as multislice).
+        if (s + 1 < ns || sample_exit) {
           fft.forward(psi.data());
           detail::cmul_band_rows(psi.data(), props[prop_of[s]].data(), prop_rows[prop_of[s]]);
           fft.backward(psi.data());
         }
       }
+      if (sample_pixels) prism_detail::keep_samples(psi.data(), b, ns, samples);
     });
   }
   errors.rethrow();
@@ -337,7 +341,7 @@ prism_detail::ScanSetup prism_detail::scan_setup(const SMatrix& S0, const ProbeO
 }
 
 StemResult scan_prism(const std::vector<SMatrix>& configs, const ProbeOptics& optics, const std::vector<Point2>& positions,
-                      const std::vector<Detector>& detectors, const StemSettings& st, PatternSink* sink) {
+                      const std::vector<Detector>& detectors, const StemSettings& st, PatternSink* sink, SliceObserver* observer) {
   if (configs.empty()) throw std::invalid_argument("scan_prism: no S-matrices");
   const SMatrix& S0 = configs.front();
   for (const auto& S : configs)
@@ -346,6 +350,10 @@ StemResult scan_prism(const std::vector<SMatrix>& configs, const ProbeOptics& op
   if (std::fabs(S0.energy_eV - optics.energy_eV) > 1e-6 * optics.energy_eV)
     throw std::invalid_argument("scan_prism: probe energy differs from the S-matrix energy");
   detail::check_detector_names(detectors);
+  if (observer && st.prism_partitioned)
+    throw std::invalid_argument("scan_prism: spectroscopy (EDS/EELS) does not ride on partitioned PRISM (its beamlets are "
+                                "formed at the recording depths only); use plain PRISM, multislice or windowed");
+  if (observer) prism_detail::begin_observer(configs, positions.size(), *observer);
   if (st.prism_partitioned) {
     const double thickness = S0.depths_A.empty() ? 0.0 : S0.depths_A.back();
     return scan_partitioned(configs, optics, positions, detectors, st, sink,
@@ -380,8 +388,14 @@ StemResult scan_prism(const std::vector<SMatrix>& configs, const ProbeOptics& op
   // n'/n times that of its n full-grid samples, so 1/n of the full grid becomes n/n'².
   const float inv_n = float(double(window_full.size()) / (double(nw) * double(nw)));
 
-  if (comp.patterns.empty() && st.prism_block_A > 0) {
+  const bool grouped = comp.patterns.empty() && st.prism_block_A > 0;
+  // The observer's intensities: the same beam sums, on the same windows (prism_observe.cpp).
+  auto observe = [&] {
+    if (observer) prism_detail::observe_prism(configs, coef, fq.weight, positions, grouped ? st.prism_block_A : 0, *observer);
+  };
+  if (grouped) {
     scan_grouped(configs, coef, fq, positions, comp, ndepth, st, window, fft, inv_n, res);
+    observe();
     return res;
   }
 
@@ -436,6 +450,7 @@ StemResult scan_prism(const std::vector<SMatrix>& configs, const ProbeOptics& op
             }
         }
       });
+  observe();
   return res;
 }
 
@@ -470,30 +485,60 @@ PrismPlan plan_prism(const Structure& structure, const Grid& grid, const ProbeOp
   }
   return {fx, fy, nconf, thermal, crop, semiangle};
 }
+
+/// The observer's samples on top of the S-matrices, against the same budget (std::runtime_error).
+void check_sample_memory(const std::vector<std::vector<std::vector<std::uint32_t>>>& pixels, const Grid& grid,
+                         const ProbeOptics& optics, const PrismPlan& p, const StemSettings& st) {
+  std::size_t points = 0;
+  for (const auto& conf : pixels)
+    for (const auto& read : conf) points += read.size();
+  const std::size_t beams = prism_beams(grid, optics.energy_eV, p.semiangle, p.fx, p.fy).size();
+  const std::size_t samples = beams * points * sizeof(cfloat);
+  const std::size_t need = p.nconf * smatrix_bytes(grid, optics.energy_eV, p.semiangle, p.fx, p.fy,
+                                                   std::max<std::size_t>(1, st.depths_A.size()), p.crop) + samples;
+  const std::size_t budget = st.max_memory_bytes ? st.max_memory_bytes : default_memory_budget();
+  if (need > budget) {
+    std::ostringstream m;
+    m << "PRISM with spectroscopy: the S-matrices and their samples at the atoms' footprints (" << beams << " beams × "
+      << points << " pixels, " << double(samples) / (1 << 20) << " MiB) would need " << double(need) / (1 << 20)
+      << " MiB but the memory budget is " << double(budget) / (1 << 20)
+      << " MiB: raise the interpolation factor, narrow the footprints (width), or use multislice";
+    throw std::runtime_error(m.str());
+  }
+}
 }  // namespace
 
 std::vector<SMatrix> build_prism_smatrices(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
-                                           const std::vector<Detector>& detectors, const StemSettings& st, const Fft2& fft) {
+                                           const std::vector<Detector>& detectors, const StemSettings& st, const Fft2& fft,
+                                           SliceObserver* observer) {
   const PrismPlan p = plan_prism(structure, grid, optics, detectors, st);
   const std::size_t fx = p.fx, fy = p.fy, nconf = p.nconf;
   const bool thermal = p.thermal, crop = p.crop;
   const double semiangle = p.semiangle;
+  if (observer && st.prism_partitioned)
+    throw std::invalid_argument("PRISM: spectroscopy (EDS/EELS) does not ride on partitioned PRISM; use plain PRISM");
   std::vector<SMatrix> smats;
+  std::vector<std::vector<std::vector<std::uint32_t>>> pixels;
   for (std::size_t c = 0; c < nconf; ++c) {
     const Potential pot = thermal ? build_potential(displace_atoms(structure, st.seed, c), grid, st.potential)
                                   : build_potential(structure, grid, st.potential);
-    smats.push_back(build_smatrix(transmission_functions(pot, optics.energy_eV, fft), semiangle, fx, fy, st.depths_A, fft, crop));
+    const Transmission t = transmission_functions(pot, optics.energy_eV, fft);
+    if (observer && c == 0) {
+      pixels = prism_observed_pixels(*observer, grid, t.slice_thickness_A, nconf);
+      check_sample_memory(pixels, grid, optics, p, st);
+    }
+    smats.push_back(build_smatrix(t, semiangle, fx, fy, st.depths_A, fft, crop, observer ? &pixels[c] : nullptr));
   }
   return smats;
 }
 
 StemResult simulate_prism(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
                           const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
-                          const StemSettings& st, PatternSink* sink) {
+                          const StemSettings& st, PatternSink* sink, SliceObserver* observer) {
   plan_prism(structure, grid, optics, detectors, st);  // refuses before any plan is made
   const Fft2 fft(grid, st.planning, st.fftw_wisdom_file);
-  const std::vector<SMatrix> smats = build_prism_smatrices(structure, grid, optics, detectors, st, fft);
-  StemResult r = scan_prism(smats, optics, positions, detectors, st, sink);
+  const std::vector<SMatrix> smats = build_prism_smatrices(structure, grid, optics, detectors, st, fft, observer);
+  StemResult r = scan_prism(smats, optics, positions, detectors, st, sink, observer);
   r.fft_plan = fft.plan_id() + "/" + r.fft_plan;  // S-matrix plan / window plan
   r.warnings.insert(r.warnings.end(), fft.warnings().begin(), fft.warnings().end());
   return r;

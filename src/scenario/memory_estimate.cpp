@@ -215,7 +215,8 @@ void add_potential_and_multislice(const Sizes& z, Parts& persistent, Parts& buil
 // PRISM at factor fp: its S-matrices (one per configuration), building them, and the scan's
 // windows. Method auto holds these next to its multislice transmission functions while it
 // calibrates (auto_method.cpp: the trial S-matrices of each factor, one at a time).
-void add_prism(const Sizes& z, double fp, Parts& persistent, Parts& build, Parts& scan) {
+/// Returns the number of plane waves (beams) counted.
+double add_prism(const Sizes& z, double fp, Parts& persistent, Parts& build, Parts& scan) {
   const SampledScenario& s = z.s;
   const double T = z.T, N = z.N, P = z.P, configs = z.configs, lambda = z.lambda;
   // Plane waves inside the aperture on the coarsened reciprocal grid: its soft edge reaches
@@ -248,6 +249,7 @@ void add_prism(const Sizes& z, double fp, Parts& persistent, Parts& build, Parts
                                                : (beams * Np + group * beams + group * Np + Np) * kComplex +
                                                      group * (bandp * sizeof(float) + z.det.accumulators * sizeof(double));
   scan.add("PRISM windows", T * per_thread + 2 * Np * kComplex);
+  return beams;
 }
 
 // The scan's detectors, 4D rows, images, label masks and their intermediates.
@@ -280,7 +282,13 @@ void add_readout(const Sizes& z, const LabelsSpec& labels, Parts& scan) {
 // at a time holds expected and Poisson counts in double (and its maps, images); every
 // spectrometer's float rows, noisy and clean, stay in the sample's record until written,
 // plus HDF5's chunk of a scan row.
-void add_spectrometers(const Sizes& z, const std::vector<ScenarioSpectrometer>& spectrometers, Parts& persistent, Parts& scan) {
+// On PRISM (`prism_beams` > 0: method prism, or auto's worst PRISM factor) the S-matrices also
+// keep every beam at the footprints' pixels of every slice entrance and the exit
+// (SMatrixSamples, prism.hpp): per configuration beams × (atoms × 2 reads × footprint pixels,
+// at most the whole grid at every wave read) complex values, and the recorder a slot per
+// footprint pixel (uint32). An upper bound: overlapping footprints share pixels.
+void add_spectrometers(const Sizes& z, const std::vector<ScenarioSpectrometer>& spectrometers, double prism_beams, Parts& persistent,
+                       Parts& scan) {
   const SampledScenario& s = z.s;
   const double P = z.P, configs = z.configs, atoms = z.atoms;
   double readout_peak = 0;
@@ -291,6 +299,11 @@ void add_spectrometers(const Sizes& z, const std::vector<ScenarioSpectrometer>& 
     const double windows = s.method == Method::Multislice ? 1 : 2;  // windowed / auto may keep a window's copy
     persistent.add("EDS/EELS recorder of " + c.name,
                    configs * atoms * (kFootprintBytes + 2 * span * sizeof(float)) * windows + atoms * double(sizeof(Atom)));
+    if (prism_beams > 0) {
+      const double pixels = std::min(atoms * 2 * span * span, (z.ns + 1) * z.N);
+      persistent.add("PRISM samples at the footprints of " + c.name + " (beams × pixels, and the recorder's slots)",
+                     configs * (prism_beams * pixels * kComplex + atoms * 2 * span * span * sizeof(std::uint32_t)));
+    }
     const double channels = double(c.kind == SpectrometerKind::Eds ? c.eds.channels : c.eels.channels);
     scan.add("spectrum images of " + c.name + " (float, noisy and clean)",
              P * channels * 2 * sizeof(float) + double(s.scan.nx) * channels * sizeof(float));
@@ -329,13 +342,14 @@ MemoryEstimate estimate_memory(const SampledScenario& s, const LabelsSpec& label
   Parts persistent, build, scan;
   persistent.add("specimen atoms", specimen.atoms * double(sizeof(Atom)) * kAtomCopies);
   add_potential_and_multislice(z, persistent, build, scan);
-  if (prism) add_prism(z, f, persistent, build, scan);
+  double prism_beams = 0;
+  if (prism) prism_beams = add_prism(z, f, persistent, build, scan);
   else if (s.method == Method::Auto) {
     const double fa = grid ? double(auto_worst_prism_factor(s, *grid, cell.z)) : 1.0;
-    if (fa > 1) add_prism(z, fa, persistent, build, scan);
+    if (fa > 1) prism_beams = add_prism(z, fa, persistent, build, scan);
   }
   add_readout(z, labels, scan);
-  add_spectrometers(z, spectrometers, persistent, scan);
+  add_spectrometers(z, spectrometers, prism_beams, persistent, scan);
 
   for (const Parts* p : {&persistent, &build, &scan}) e.parts.insert(e.parts.end(), p->list.begin(), p->list.end());
   // The phases are added, not maximised: memory freed after building the potential need not

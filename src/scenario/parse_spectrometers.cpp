@@ -216,11 +216,6 @@ ScenarioSpectrometer parse_spectrometer(const YAML::Node& node, const std::strin
 void check_spectrometers(const ScenarioSpec& spec) {
   for (const ScenarioSpectrometer& sp : spec.spectrometers) {
     auto fail = [&](const std::string& msg) { throw ScenarioError(sp.file, sp.line, sp.column, sp.path, msg); };
-    if (parse_method(spec.simulation.method) == Method::Prism)
-      fail("an " + std::string(sp.spec.kind == SpectrometerKind::Eds ? "EDS" : "EELS") +
-           " spectrometer needs simulation.method: multislice, windowed or auto (the inelastic signal is read from the "
-           "probe's wave inside the specimen, which PRISM never forms; method is '" + spec.simulation.method +
-           "'; auto then chooses between windowed and multislice)");
     // The maps' windows at the lowest and highest beam energy a sample can draw (the windows
     // do not depend on it; the check builds the model, which needs one).
     const auto [lo, hi] = spec.microscope.energy.support();

@@ -2,6 +2,7 @@
 #include "scenario_spectra.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 #include <stdexcept>
 
@@ -58,6 +59,30 @@ void SpectraRecorders::observe(std::size_t position, std::size_t configuration, 
 
 void SpectraRecorders::set_window(std::size_t x0, std::size_t y0, std::size_t nx, std::size_t ny) {
   for (auto& r : recorders_) r->set_window(x0, y0, nx, ny);
+}
+
+std::vector<std::vector<std::vector<std::uint32_t>>> SpectraRecorders::read_pixels() {
+  std::vector<std::vector<std::vector<std::uint32_t>>> all;
+  for (auto& r : recorders_) {
+    const auto own = r->read_pixels();
+    if (all.empty()) {
+      all = own;
+      continue;
+    }
+    for (std::size_t c = 0; c < all.size(); ++c)
+      for (std::size_t s = 0; s < all[c].size(); ++s) {
+        std::vector<std::uint32_t> merged;
+        std::set_union(all[c][s].begin(), all[c][s].end(), own[c][s].begin(), own[c][s].end(), std::back_inserter(merged));
+        all[c][s] = std::move(merged);
+      }
+  }
+  for (auto& r : recorders_) r->index_pixels(all);
+  return all;
+}
+
+void SpectraRecorders::observe_intensities(std::size_t position, std::size_t configuration, std::size_t slice, double weight,
+                                           const float* intensity) {
+  for (auto& r : recorders_) r->observe_intensities(position, configuration, slice, weight, intensity);
 }
 
 std::unique_ptr<SliceObserver> SpectraRecorders::fresh_copy() const {

@@ -30,6 +30,11 @@ class SpectraRecorders : public SliceObserver {
   /// Windowed multislice and auto's calibration (slice_observer.hpp): forwarded to each
   /// recorder; recorded_signals() concatenates theirs.
   void set_window(std::size_t x0, std::size_t y0, std::size_t nx, std::size_t ny) override;
+  /// PRISM (slice_observer.hpp): the union of the recorders' pixels; each reads its own in it.
+  bool reads_intensities() const override { return true; }
+  std::vector<std::vector<std::vector<std::uint32_t>>> read_pixels() override;
+  void observe_intensities(std::size_t position, std::size_t configuration, std::size_t slice, double weight,
+                           const float* intensity) override;
   std::unique_ptr<SliceObserver> fresh_copy() const override;
   std::vector<std::vector<double>> recorded_signals() const override;
   const ElementIntensity& result(std::size_t i) const { return recorders_[i]->result(); }

@@ -81,11 +81,13 @@ struct SampleSetup {
 /// Method auto that its cost model sends to multislice without calibrating runs as multislice
 /// here (so the per-configuration statistics apply to it too): its choice, to report.
 /// Empty: simulate_stem calibrates and chooses.
-std::optional<AutoChoice> uncalibrated_auto(const SampleSetup& u, bool has_4d, bool spectrometers) {
+std::optional<AutoChoice> uncalibrated_auto(const SampleSetup& u, bool has_4d, bool has_spectrometers) {
   if (u.st.method != Method::Auto) return std::nullopt;
-  // With spectrometers auto chooses between windowed and multislice only (PRISM never forms the
-  // wave inside the specimen; docs/spectroscopy.md).
-  const AutoPlan plan = plan_auto(u.sp.structure, u.grid, u.optics, u.ds.positions_A, u.dets, u.st, has_4d, spectrometers);
+  // Spectrometers' recorders read intensities from PRISM too (docs/spectroscopy.md §7a): every
+  // candidate stays; simulate_stem calibrates on the recorded signal as well. Their recorders
+  // ride on multislice too, which then reuses no symmetry class (translational_symmetry.hpp).
+  const AutoPlan plan =
+      plan_auto(u.sp.structure, u.grid, u.optics, u.ds.positions_A, u.dets, u.st, has_4d, false, has_spectrometers);
   if (!plan.calibrate) return plan.choice;
   return std::nullopt;
 }

@@ -103,11 +103,14 @@ struct AutoPlan {
   bool calibrate = false;
   bool crop = false;  ///< PRISM band-limit crop (settings.prism_band_limit_crop, no 4D detector)
 };
-/// `observed`: a slice observer (EDS/EELS) rides on the scan: PRISM is no candidate (it never
-/// forms the wave inside the specimen), windowed multislice still is.
+/// `observed`: a slice observer that PRISM cannot serve (SliceObserver::reads_intensities()
+/// false) rides on the scan: PRISM is no candidate, windowed multislice still is. (An EDS/EELS
+/// InelasticRecorder can ride on PRISM: pass false.) `observer_attached`: any slice observer
+/// rides on the scan (an InelasticRecorder too): multislice then reuses no symmetry class
+/// (multislice_classes), so its cost counts every position.
 AutoPlan plan_auto(const Structure& structure, const Grid& grid, const ProbeOptics& optics, const std::vector<Point2>& positions,
                    const std::vector<Detector>& detectors, const StemSettings& settings, bool streams_patterns,
-                   bool observed = false);
+                   bool observed = false, bool observer_attached = false);
 
 /// Auto's PRISM calibration on prepared transmission functions (simulate_auto; the session,
 /// whose windows hold their own): multislice on calibration_subset() of `positions` (kept in
@@ -118,17 +121,19 @@ AutoPlan plan_auto(const Structure& structure, const Grid& grid, const ProbeOpti
 void calibrate_prism(const std::vector<Transmission>& transmissions, const Fft2& fft, const ProbeOptics& optics,
                      const std::vector<Point2>& positions, const std::vector<Detector>& detectors, const StemSettings& settings,
                      const std::vector<std::size_t>& factors, bool crop, AutoChoice& choice, std::vector<SMatrix>& accepted,
-                     std::optional<StemResult>& reference);
+                     std::optional<StemResult>& reference, SliceObserver* observer = nullptr);
 
 /// Method::Auto (simulate_stem dispatches here): model → calibrate → fall back → full scan.
 /// The result carries method, interpolation and auto_choice.
-/// With an `observer` (EDS/EELS): the candidates are windowed multislice and multislice only.
-/// Windowed is calibrated on the annular detectors and — when the observer gives a
-/// fresh_copy() — on what the observer records (recorded_signals(): e.g. the probe intensity
-/// at each element's atoms, of which clean spectra and maps are positive linear combinations),
-/// each against multislice on the same calibration positions with the same budget; the
-/// worst of the two is the windowed trial's measured error. The observer itself sees only
-/// the final scan.
+/// With an `observer` (EDS/EELS): PRISM (when the observer reads intensities, prism.hpp),
+/// windowed multislice and multislice. PRISM and windowed are calibrated on the annular
+/// detectors and — when the observer gives a fresh_copy() — on what the observer records
+/// (recorded_signals(): e.g. the probe intensity at each element's atoms, of which clean
+/// spectra and maps are positive linear combinations), each against multislice on the same
+/// calibration positions with the same budget; the worst of the two is the trial's measured
+/// error. The observer itself sees only the final scan. In calibrate_prism, an `observer`
+/// (begun for its pixels, then left for the final scan to begin again) makes the trials' and
+/// `accepted`'s S-matrices keep its samples.
 StemResult simulate_auto(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
                          const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
                          const StemSettings& settings, PatternSink* sink = nullptr, SliceObserver* observer = nullptr);

@@ -63,8 +63,8 @@ StemResult scan_multislice(const std::vector<Transmission>& configurations, cons
 /// translational_symmetry.hpp, StemSettings::symmetry_reuse) or — with
 /// settings.method = Method::Prism — by PRISM (prism.hpp), Method::Windowed (windowed.hpp) or
 /// Method::Auto (auto_method.hpp). An `observer` sees the wave inside the specimen with
-/// multislice, windowed (per window, windowed.hpp) and auto (which then considers only those
-/// two); Method::Prism never forms that wave and refuses an observer (std::invalid_argument).
+/// multislice, windowed (per window, windowed.hpp), PRISM (its intensities at the pixels the
+/// observer reads, prism.hpp; partitioned PRISM refuses it) and auto (among all three).
 StemResult simulate_stem(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
                          const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
                          const StemSettings& settings, PatternSink* sink = nullptr, SliceObserver* observer = nullptr);

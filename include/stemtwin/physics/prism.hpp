@@ -14,6 +14,7 @@
 // re-uses the same S-matrix.
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "stemtwin/core/atoms.hpp"
@@ -21,6 +22,7 @@
 #include "stemtwin/physics/detectors.hpp"
 #include "stemtwin/physics/multislice.hpp"
 #include "stemtwin/physics/probe.hpp"
+#include "stemtwin/physics/slice_observer.hpp"
 #include "stemtwin/physics/stem_result.hpp"
 #include "stemtwin/physics/stem_settings.hpp"
 
@@ -33,6 +35,20 @@ namespace stemtwin {
 // the kept spectrum is the same full-grid FFT of ψ·t the multislice engine records, and
 // the window FFT of the coarser samples of a band-limited wave is the same spectrum scaled
 // by the point ratio (tested: f = 1 still equals multislice to float round-off).
+/// The plane waves inside the specimen at the pixels a slice observer reads (spectroscopy on
+/// PRISM, docs/spectroscopy.md §7a): for every wave read s (entering slice s; s = ns the exit
+/// wave, the last slice's transmitted wave propagated through its thickness, as multislice
+/// hands observers) values[s][b·pixels[s].size() + k] = S_b(z_s, pixels[s][k]), the beam
+/// `beams[b]`'s wave at that pixel of the full simulation grid (whatever the storage crop).
+/// Memory: beams × Σ_s pixels[s] × 8 bytes (δ footprints: ≤ 8 pixels per atom read; a Gaussian
+/// of width σ: 2·(6σ/dx)², fewer where footprints overlap).
+struct SMatrixSamples {
+  std::vector<double> slice_thickness_A;              ///< the slicing (SliceObserver::begin)
+  std::vector<std::vector<std::uint32_t>> pixels;     ///< [wave read]: y·nx + x, ascending
+  std::vector<std::vector<cfloat>> values;            ///< [wave read][beam][pixel]
+  bool empty() const { return pixels.empty(); }
+};
+
 struct SMatrix {
   Grid grid;                                   ///< the full simulation grid
   Grid stored;                                 ///< the grid of `waves` (≤ grid; same extent)
@@ -42,7 +58,8 @@ struct SMatrix {
   std::vector<double> depths_A;                ///< recording depths (slice boundaries)
   std::vector<double> propagated_A;            ///< per depth: free-space distance propagated before it
   std::vector<std::vector<ComplexBuffer>> waves;  ///< [depth][beam]: exit wave (real space, on `stored`)
-  std::size_t bytes() const;
+  SMatrixSamples samples;                      ///< inside the specimen, for a slice observer (else empty)
+  std::size_t bytes() const;                   ///< waves and samples
 };
 
 /// The grid the S-matrix waves are stored on: the fewest points (a multiple of f along each
@@ -70,8 +87,18 @@ std::size_t default_memory_budget();
 /// non-periodic wave and the coarser grid aliases the cut differently: measured on SrTiO3
 /// 3×3×2 cells (window 0.75 cell), ADF 40–80 mrad, up to 0.3–1.4 % at f = 2 and 1–4 % at
 /// f = 4 against the uncropped S-matrix. Hence off by default (StemSettings::prism_band_limit_crop).
+/// `sample_pixels` ([wave read 0 … ns], from prism_observed_pixels): also keep every beam there
+/// (SMatrix::samples), for a slice observer.
 SMatrix build_smatrix(const Transmission& transmission, double semiangle_mrad, std::size_t fx, std::size_t fy,
-                      const std::vector<double>& depths_A, const Fft2& fft, bool crop = false);
+                      const std::vector<double>& depths_A, const Fft2& fft, bool crop = false,
+                      const std::vector<std::vector<std::uint32_t>>* sample_pixels = nullptr);
+
+/// Spectroscopy on PRISM. The pixels `observer` reads, [configuration][wave read 0 … ns], on
+/// `grid` with this slicing: begin()s it (for 0 positions; scan_prism begins it again) and
+/// asks read_pixels() (std::invalid_argument from an observer that cannot read intensities).
+std::vector<std::vector<std::vector<std::uint32_t>>> prism_observed_pixels(SliceObserver& observer, const Grid& grid,
+                                                                           const std::vector<double>& slice_thickness_A,
+                                                                           std::size_t configurations);
 
 /// Partitioned PRISM (settings.prism_partitioned). The f-coarsened beams k_m are *parents*:
 /// the probe's full aperture ψ₀(k) on the fine lattice is split into bilinear beamlets
@@ -93,22 +120,28 @@ double partitioned_semiangle_mrad(const Grid& grid, double energy_eV, double sem
 
 /// Probes formed from the S-matrices (one per phonon configuration, intensities averaged)
 /// at every position, recorded by the same detectors as multislice.
+/// An `observer` (EDS/EELS, spectroscopy.hpp) gets, per position, configuration, focal-spread
+/// node and wave read, |ψ|² at its pixels: ψ = Σ_b c_b S_b from SMatrix::samples with the
+/// coefficients and the window of the exit waves (prism_observe.cpp; docs/spectroscopy.md §7a).
+/// The S-matrices must hold samples at the observer's pixels (build_smatrix's sample_pixels);
+/// partitioned PRISM refuses an observer (std::invalid_argument).
 StemResult scan_prism(const std::vector<SMatrix>& configurations, const ProbeOptics& optics,
                       const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
-                      const StemSettings& settings, PatternSink* sink = nullptr);
+                      const StemSettings& settings, PatternSink* sink = nullptr, SliceObserver* observer = nullptr);
 
 /// The S-matrices simulate_prism scans: one per phonon configuration (seeded as multislice's),
 /// built with the factors, depths, partitioning and crop of `settings`, on `fft` (the plan of
 /// `grid`). Refuses (std::runtime_error naming sizes) beyond settings.max_memory_bytes.
+/// With an `observer` the S-matrices also hold its samples (counted in that memory).
 std::vector<SMatrix> build_prism_smatrices(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
                                            const std::vector<Detector>& detectors, const StemSettings& settings,
-                                           const Fft2& fft);
+                                           const Fft2& fft, SliceObserver* observer = nullptr);
 
 /// The whole PRISM simulation of a structure: phonon configurations → S-matrices → scan.
 /// Refuses (std::runtime_error naming sizes) when the S-matrices would exceed
 /// settings.max_memory_bytes (or default_memory_budget()).
 StemResult simulate_prism(const Structure& structure, const Grid& grid, const ProbeOptics& optics,
                           const std::vector<Point2>& positions, const std::vector<Detector>& detectors,
-                          const StemSettings& settings, PatternSink* sink = nullptr);
+                          const StemSettings& settings, PatternSink* sink = nullptr, SliceObserver* observer = nullptr);
 
 }  // namespace stemtwin

@@ -5,6 +5,7 @@
 // every slice, and with the exit wave, for every probe position, frozen-phonon configuration
 // and focal-spread node.
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -44,6 +45,23 @@ class SliceObserver {
   /// values. An axis with n = the grid's is the whole periodic cell (x0 or y0 = 0). The wave
   /// outside the window is taken as 0 (the window holds the probe, windowed.hpp).
   virtual void set_window(std::size_t x0, std::size_t y0, std::size_t nx, std::size_t ny);
+
+  // PRISM (prism.hpp) never forms the whole wave inside the specimen: while it propagates its
+  // plane waves it keeps them at the pixels the observer reads, and per probe position it
+  // hands the observer |ψ|² there (the same beam sum as its exit waves, prism_observe.cpp).
+  // An observer that can read such intensities overrides the three; the defaults refuse
+  // (std::invalid_argument), and PRISM then refuses the observer (auto does not consider it).
+  /// Whether read_pixels() and observe_intensities() are implemented.
+  virtual bool reads_intensities() const { return false; }
+  /// After begin(), on the calling thread, before any observe_intensities(): the pixels
+  /// (index y·nx + x of begin()'s grid, ascending, no repeats) whose |ψ|² the observer reads
+  /// from each wave, [configuration][slice 0 … ns] (ns: the exit wave), as observe() would.
+  virtual std::vector<std::vector<std::vector<std::uint32_t>>> read_pixels();
+  /// PRISM's observe(): intensity[k] = |ψ|² at read_pixels()[configuration][slice][k] (the
+  /// fraction of the beam in that pixel; 0 outside the probe's PRISM window, where PRISM's
+  /// wave is 0), with observe()'s weights, threads and order.
+  virtual void observe_intensities(std::size_t position, std::size_t configuration, std::size_t slice, double weight,
+                                   const float* intensity);
 
   // Method auto (auto_method.hpp) measures a candidate method against multislice on a few
   // positions; with an observer it compares what the observer records too.

@@ -67,7 +67,7 @@ struct ElementIntensity {
   const double* row(std::size_t position, std::size_t depth_index = SIZE_MAX) const;
 };
 
-/// The SliceObserver that records ElementIntensity during a multislice scan:
+/// The SliceObserver that records ElementIntensity during a multislice, windowed or PRISM scan:
 ///   InelasticRecorder rec(structure, settings.seed, {});
 ///   simulate_stem(structure, grid, optics, positions, detectors, settings, nullptr, &rec);
 ///   const ElementIntensity& I = rec.result();
@@ -90,6 +90,16 @@ class InelasticRecorder : public SliceObserver {
   /// the window (pixel coordinates relative to it); atoms outside see no probe (the window
   /// holds it, windowed.hpp), so they record 0 for these positions (src/physics/inelastic_window.cpp).
   void set_window(std::size_t x0, std::size_t y0, std::size_t nx, std::size_t ny) override;
+  /// PRISM: the pixels of every footprint (whole cell), per configuration and wave read;
+  /// observe_intensities() then reads them as observe() reads a wave (src/physics/inelastic_prism.cpp).
+  bool reads_intensities() const override { return true; }
+  std::vector<std::vector<std::vector<std::uint32_t>>> read_pixels() override;
+  void observe_intensities(std::size_t position, std::size_t configuration, std::size_t slice, double weight,
+                           const float* intensity) override;
+  /// After begin(): from now on observe_intensities() reads intensity arrays over `pixels`
+  /// ([configuration][wave read], ascending), which must hold every pixel read_pixels() gives
+  /// (e.g. the union of several recorders' lists; std::invalid_argument naming a missing one).
+  void index_pixels(const std::vector<std::vector<std::vector<std::uint32_t>>>& pixels);
   /// A recorder of the same structure, seed and settings.
   std::unique_ptr<SliceObserver> fresh_copy() const override;
   /// One signal per (depth, element): its values over the positions.
@@ -121,6 +131,19 @@ class InelasticRecorder : public SliceObserver {
   bool windowed_ = false;
   std::vector<std::vector<std::vector<Footprint>>> window_footprints_;  // [configuration][slice]
   std::size_t wave_nx_ = 0, wave_ny_ = 0;
+  // PRISM (read_pixels): [configuration][wave read] the slot in read_pixels()'s list of every
+  // pixel of every footprint of footprints_[configuration][wave read], in order, row by row.
+  std::vector<std::vector<std::vector<std::uint32_t>>> slots_;
+  /// Calls visit(y·nx + x) for every pixel of every footprint read from wave `read` of
+  /// `configuration`, in observe()'s order (footprints, rows, columns; wrapped).
+  template <class F>
+  void for_each_pixel(std::size_t configuration, std::size_t read, F visit) const {
+    for (const Footprint& f : footprints_[configuration][read])
+      for (std::size_t j = 0; j < f.ny_span; ++j) {
+        const std::size_t row = (f.y0 + j) % ny_;
+        for (std::size_t i = 0; i < f.nx_span; ++i) visit(std::uint32_t(row * nx_ + (f.x0 + i) % nx_));
+      }
+  }
   ElementIntensity result_;
 };
 
