@@ -12,6 +12,11 @@
 //     positions of whole tiles of that plan are timed, and the total extrapolated (tiles ×
 //     time per tile). The error is windowed vs multislice on the 16 subset positions.
 //     --quick: 12×12×12 cells (47 Å cube) and 4 subset positions, same code paths.
+//     --windowed-only: only the windowed tile timing (no subset, no multislice): for profiling
+//     and before/after comparisons of the windowed engine on the same load.
+//     --tiles N: time N consecutive tiles of one row (from the centre's, tile side fixed to the
+//     plan's) in one run, so the potential regions shared along a row of tiles are amortised
+//     as in the whole scan (default 1).
 // margin (only with --only margin): the tuning scan of the default margin on an LSFO-like
 //     8×8×12-cell perovskite at 0.08 Å (WINDOWED_CELLS_Z and WINDOWED_DEFOCUS override the
 //     thickness in cells and the defocus in Å): windowed vs multislice errors per margin.
@@ -79,16 +84,20 @@ std::string errors(const StemResult& ref, const StemResult& r, const std::vector
   return out;
 }
 
-const char* kUsage = "usage: bench_windowed [--quick] [--threads N] [--only srtio3|film|margin|darkfield]\n";
+const char* kUsage =
+    "usage: bench_windowed [--quick] [--windowed-only] [--tiles N] [--threads N] [--only srtio3|film|margin|darkfield]\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
+  bool quick = false, windowed_only = false;
   std::string only;
   int threads = omp_get_max_threads();
+  std::size_t ntiles = 1;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--windowed-only")) windowed_only = true;
+    else if (!std::strcmp(argv[i], "--tiles") && i + 1 < argc) ntiles = std::size_t(std::max(1, std::atoi(argv[++i])));
     else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     else {
@@ -231,27 +240,33 @@ int main(int argc, char** argv) {
     StemSettings ws = st;
     ws.method = Method::Windowed;
     const WindowPlan plan = plan_window(g, o, s.cell.z, scan, ws);
-    // Positions of the tile holding the scan's centre, in scan order (the engine's tiling).
+    // Positions of the tile holding the scan's centre and the ntiles − 1 tiles after it in
+    // its row, in scan order (the engine's tiling, with the plan's tile side).
     std::vector<Point2> tile_pos;
     {
       const auto tx = std::size_t(scan[(side / 2) * side + side / 2].x / plan.tile_A),
                  ty = std::size_t(scan[(side / 2) * side + side / 2].y / plan.tile_A);
-      for (const Point2& q : scan)
-        if (std::size_t(q.x / plan.tile_A) == tx && std::size_t(q.y / plan.tile_A) == ty) tile_pos.push_back(q);
+      for (const Point2& q : scan) {
+        const auto qx = std::size_t(q.x / plan.tile_A);
+        if (qx >= tx && qx < tx + ntiles && std::size_t(q.y / plan.tile_A) == ty) tile_pos.push_back(q);
+      }
     }
+    StemSettings ts = ws;
+    ts.window.tile_A = plan.tile_A;
     auto t0 = Clock::now();
-    const StemResult wt = simulate_stem(s, g, o, tile_pos, dets, ws);
+    const StemResult wt = simulate_stem(s, g, o, tile_pos, dets, ts);
     const double t_tile = seconds_since(t0);
     const double t_win_total = t_tile / double(tile_pos.size()) * double(scan.size());
-    const StemResult wsub = simulate_stem(s, g, o, subset, dets, ws);
+    const StemResult wsub = windowed_only ? StemResult{} : simulate_stem(s, g, o, subset, dets, ws);
     const double rss_win = peak_rss_mib();
     std::printf("BENCH case=%s method=windowed grid=%zux%zu slices=%zu window=%zux%zu window_radius_A=%.2f tile_A=%.2f tiles=%zu "
-                "measured_positions=%zu measured_seconds=%.3f seconds_per_position=%.4f extrapolated_positions=%zu "
+                "measured_tiles=%zu measured_positions=%zu measured_seconds=%.3f seconds_per_position=%.4f extrapolated_positions=%zu "
                 "extrapolated_seconds=%.0f peak_rss_mib=%.0f\n",
                 name.c_str(), g.nx, g.ny, std::size_t(std::ceil(s.cell.z / 1.95 - 1e-6)), plan.nx, plan.ny,
-                plan.radius_A, plan.tile_A, plan.tiles, tile_pos.size(), t_tile, t_tile / double(tile_pos.size()), scan.size(),
+                plan.radius_A, plan.tile_A, plan.tiles, ntiles, tile_pos.size(), t_tile, t_tile / double(tile_pos.size()), scan.size(),
                 t_win_total, rss_win);
     std::fflush(stdout);
+    if (windowed_only) return 0;
 
     // Full-field multislice: potential once, then the subset's positions.
     const Fft2 fft(g, st.planning);
